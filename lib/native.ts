@@ -1,0 +1,31 @@
+/**
+ * Loads the native addon: a prebuilt binary from prebuilds/ when one matches this
+ * platform, else build/Release from a local compile (node-gyp-build picks).
+ * Each concept adds the typed signature of what it exports to `NativeAddon`.
+ */
+import path from 'node:path';
+import { PixelrtsError } from './errors';
+
+// eslint-disable-next-line @typescript-eslint/no-var-requires
+const nodeGypBuild = require('node-gyp-build') as (dir: string) => unknown;
+
+export interface NativeAddon {
+  abiVersion: number;
+}
+
+let cached: NativeAddon | undefined;
+
+/** The loaded addon; throws ERR_PIXELRTS_ADDON with the fix when it cannot be loaded. */
+export function native(): NativeAddon {
+  if (cached) return cached;
+  const root = path.join(__dirname, '..');
+  try {
+    cached = nodeGypBuild(root) as NativeAddon;
+  } catch (err) {
+    throw new PixelrtsError('ERR_PIXELRTS_ADDON',
+      `pixelrts: the native addon could not be loaded from ${root} (${(err as Error).message}). ` +
+      'Run `npm run build` (needs the packages from scripts/install-deps.sh), or reinstall pixelrts ' +
+      'on a platform with a prebuilt binary (linux-x64).', { cause: err });
+  }
+  return cached;
+}

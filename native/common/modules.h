@@ -1,0 +1,12 @@
+// One Init function per native concept; addon.cc calls each to fill `exports`.
+#pragma once
+
+#include <napi.h>
+
+namespace pixelrts {
+
+void InitCodec(Napi::Env env, Napi::Object exports);
+void InitFuse(Napi::Env env, Napi::Object exports);
+void InitFrames(Napi::Env env, Napi::Object exports);
+
+}  // namespace pixelrts

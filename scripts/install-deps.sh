@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs the system packages pixelrts builds and runs against (Debian/Ubuntu names).
+# Only calls apt-get when something is missing, so it is cheap to run before every build.
+#   --dev   also the tools the tests, fuzzers and benchmarks use (ffmpeg, clang, cpio, ...)
+set -euo pipefail
+
+runtime=(libdeflate-dev libfuse3-dev fuse3 libopenh264-dev qemu-system-x86 pkg-config cmake g++ make)
+dev=(ffmpeg clang libclang-rt-14-dev cpio busybox-static zstd libzstd-dev)
+
+want=("${runtime[@]}")
+if [[ "${1:-}" == "--dev" ]]; then want+=("${dev[@]}"); fi
+
+missing=()
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]} == 0)); then exit 0; fi
+
+if ! command -v apt-get >/dev/null; then
+  echo "pixelrts: missing system packages: ${missing[*]}" >&2
+  echo "pixelrts: install them with your package manager (names above are Debian's)." >&2
+  exit 1
+fi
+sudo=""
+if [[ $(id -u) -ne 0 ]]; then sudo="sudo"; fi
+echo "pixelrts: installing ${missing[*]}" >&2
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
