@@ -6,6 +6,7 @@
       "target_name": "pixelrts",
       "sources": [
         "native/addon.cc",
+        "native/common/payload_handle.cc",
 
         # codec
         "native/codec/codec_module.cc",

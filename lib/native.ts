@@ -9,8 +9,20 @@ import { PixelrtsError } from './errors';
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const nodeGypBuild = require('node-gyp-build') as (dir: string) => unknown;
 
+/** A container's byte stream held in native memory, possibly still decoding (see payload_handle.h). */
+export interface PayloadHandle {
+  /** Total size in bytes. */
+  readonly size: number;
+  /** Empty while fine; the decode's error message once it failed. */
+  readonly failure: string;
+  /** Blocks until [offset, offset+length) is ready; 0, or an errno (EIO after a failed decode). */
+  waitReady(offset: number, length: number): number;
+}
+
 export interface NativeAddon {
   abiVersion: number;
+  /** A PayloadHandle over a copy of `bytes`, every range ready at once. */
+  payloadFromBuffer(bytes: Buffer): PayloadHandle;
 }
 
 let cached: NativeAddon | undefined;
