@@ -1,5 +1,13 @@
 /** Every CLI command, by name, in the order `pixelrts --help` lists them. */
 import type { Command } from './command';
+import { convert } from './convert';
+import { extract } from './extract';
+import { info } from './info';
+import { verify } from './verify';
 
 export const commands: Record<string, Command> = {
+  info,
+  extract,
+  convert,
+  verify,
 };

@@ -160,7 +160,9 @@ export function prng(seed, n) {
  * Writes a PixelRTS v2 PNG the way the original Python/Pillow does: adaptive filters, zlib
  * level 6, one tEXt "PixelRTS" chunk, the metadata keys in the original's order.
  * options: {metadata (user keys), compress (zlib level 6 stream), transposed (legacy curve),
- * filter (png-js filter choice, default 'adaptive'), grid}.
+ * filter (png-js filter choice, default 'adaptive'), grid, edit (meta) => meta to damage or
+ * reshape the metadata (null: write none), texts (extra text chunks before the metadata),
+ * chunk ('tEXt', 'zTXt' or 'iTXt' for the metadata)}.
  */
 export function encodeLikeOriginal(payload, options = {}) {
   const { metadata = {}, compress = false, transposed = false, filter = 'adaptive' } = options;
@@ -182,6 +184,8 @@ export function encodeLikeOriginal(payload, options = {}) {
     meta.compression = { type: 'zlib', level: 6, original_size: payload.length, compressed_size: stream.length, ratio: stream.length / payload.length };
     meta.encoded_size = stream.length;
   }
-  const pixels = scatterJs(stream, g, transposed);
-  return encodePng(pixels, g, g, { filter, level: 6, texts: [{ keyword: 'PixelRTS', text: `PixelRTS${JSON.stringify(meta)}` }] });
+  const final = options.edit ? options.edit(meta) : meta;
+  const texts = [...(options.texts ?? [])];
+  if (final !== null) texts.push({ keyword: 'PixelRTS', text: `PixelRTS${JSON.stringify(final)}`, chunk: options.chunk });
+  return encodePng(scatterJs(stream, g, transposed), g, g, { filter, level: 6, texts });
 }
