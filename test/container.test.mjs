@@ -257,3 +257,16 @@ test('open() of a missing or non-PNG file is a clear error', async (t) => {
   t.regex(err.code, /^ERR_PIXELRTS_/);
   t.true(err.message.includes('junk.rts.png'));
 });
+
+test('a code-mode container whose payload does not match data_hash opens; read and verify say so', async (t) => {
+  const data = Buffer.from('(module)');
+  const meta = { format: 'PixelRTS-2.0', grid_size: 4, encoding: { type: 'RGBA-code', bytes_per_pixel: 4, mapping: 'Hilbert space-filling curve' },
+    name: 'w', data_hash: sha256(Buffer.from('other')), data_size: data.length, original_data_b64: data.toString('base64') };
+  const p = tmpFile('code.rts.png', encodeLikeOriginal(Buffer.alloc(16), { edit: () => meta }));
+  const c = await px.open(p);
+  await t.throwsAsync(c.read('w'), { code: 'ERR_PIXELRTS_HASH', message: /file "w" sha256 does not match/ });
+  const report = await c.verify();
+  t.false(report.ok);
+  t.deepEqual(report.dataHash, { expected: meta.data_hash, found: sha256(data), ok: false });
+  t.throws(() => px.decode(fs.readFileSync(p)), { code: 'ERR_PIXELRTS_HASH' });
+});
