@@ -7,6 +7,7 @@ import { Container, open } from '../container';
 import { PixelrtsError, UsageError } from '../errors';
 import { containerStem } from '../metadata';
 import type { Command } from './command';
+import { printWarnings } from './container-args';
 
 const usage = `Usage: pixelrts extract <file.rts.png> [-o OUT] [--segment NAME]
        pixelrts extract <file.rts.png> --all [-d DIR]
@@ -64,9 +65,7 @@ export const extract: Command = {
     }
     if (options.dir !== undefined && !options.all) throw new UsageError('-d/--dir is only used with --all.');
     if (options.json && options.out === '-') throw new UsageError('--json and -o - both write to standard output; choose one.');
-    const c: Container = await open(positionals[0], {
-      onWarning: (w) => process.stderr.write(`pixelrts extract: warning: ${w.message}\n`),
-    });
+    const c: Container = await open(positionals[0], { onWarning: (w) => printWarnings('extract', [w]) });
     const written: Array<{ name: string; path: string; size: number }> = [];
     await withProgress(`extracting ${c.path}`, async () => {
       if (options.all) {

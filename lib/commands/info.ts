@@ -1,8 +1,8 @@
 /** `pixelrts info <file> [--json]`: what a container holds. */
-import { parseArgs } from '../cli-args';
-import { Container, open } from '../container';
-import { PixelrtsWarning } from '../codec';
+import type { PixelrtsWarning } from '../codec';
+import type { Container } from '../container';
 import type { Command } from './command';
+import { openFromArgs, printWarnings } from './container-args';
 
 const usage = `Usage: pixelrts info <file.rts.png> [--json]
 
@@ -41,15 +41,12 @@ export const info: Command = {
   summary: 'show what a .rts.png container holds',
   usage,
   async run(argv) {
-    const { options, positionals } = parseArgs(argv, { json: { type: 'boolean' } },
-      { minPositionals: 1, maxPositionals: 1, positionalsName: '<file.rts.png>' });
-    const warnings: PixelrtsWarning[] = [];
-    const c = await open(positionals[0], { onWarning: (w) => warnings.push(w) });
-    if (options.json) {
+    const { container: c, json, warnings } = await openFromArgs(argv);
+    if (json) {
       process.stdout.write(`${JSON.stringify(describeContainer(c, warnings), null, 2)}\n`);
       return 0;
     }
-    for (const w of warnings) process.stderr.write(`pixelrts info: warning: ${w.message}\n`);
+    printWarnings('info', warnings);
     const m = c.metadata ?? {};
     const lines = [`${c.path}: ${c.kind === 'infinite-map' ? 'Infinite Map v2 container' : `${m.format ?? 'PixelRTS'} container`}`];
     const field = (k: string, v: unknown) => { if (v !== undefined && v !== null && v !== '') lines.push(`  ${k.padEnd(12)}${String(v)}`); };

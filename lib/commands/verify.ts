@@ -1,9 +1,7 @@
 /** `pixelrts verify <file> [--json]`: checks data_hash and every file's sha256. */
-import { parseArgs } from '../cli-args';
 import { withProgress } from '../cli-progress';
-import { open } from '../container';
-import { PixelrtsWarning } from '../codec';
 import type { Command } from './command';
+import { openFromArgs, printWarnings } from './container-args';
 
 const usage = `Usage: pixelrts verify <file.rts.png> [--json]
 
@@ -20,15 +18,12 @@ export const verify: Command = {
   summary: 'check every hash recorded in a container',
   usage,
   async run(argv) {
-    const { options, positionals } = parseArgs(argv, { json: { type: 'boolean' } },
-      { minPositionals: 1, maxPositionals: 1, positionalsName: '<file.rts.png>' });
-    const warnings: PixelrtsWarning[] = [];
-    const c = await open(positionals[0], { onWarning: (w) => warnings.push(w) });
+    const { container: c, json, warnings } = await openFromArgs(argv);
     const report = await withProgress(`verifying ${c.path}`, () => c.verify());
-    if (options.json) {
+    if (json) {
       process.stdout.write(`${JSON.stringify({ ...report, warnings }, null, 2)}\n`);
     } else {
-      for (const w of warnings) process.stderr.write(`pixelrts verify: warning: ${w.message}\n`);
+      printWarnings('verify', warnings);
       const lines: string[] = [];
       if (report.dataHash) lines.push(`${report.dataHash.ok ? 'ok      ' : 'MISMATCH'}  payload (data_hash)`);
       for (const f of report.files) {
