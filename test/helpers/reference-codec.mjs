@@ -57,11 +57,14 @@ export function gridFor(m) {
  */
 export function gatherJs(pixels, g, offset = 0, length = g * g * 4, transposed = false) {
   const out = Buffer.alloc(length);
-  for (let i = 0; i < length; i++) {
-    const s = offset + i;
-    const [x, y] = d2xy(g, Math.floor(s / 4));
+  const end = offset + length;
+  for (let p = Math.floor(offset / 4); p * 4 < end; p++) {
+    const [x, y] = d2xy(g, p);
     const idx = transposed ? (x * g + y) * 4 : (y * g + x) * 4;
-    out[i] = pixels[idx + (s % 4)];
+    for (let c = 0; c < 4; c++) {
+      const s = p * 4 + c;
+      if (s >= offset && s < end) out[s - offset] = pixels[idx + c];
+    }
   }
   return out;
 }
