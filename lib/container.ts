@@ -7,7 +7,7 @@ import fs from 'node:fs/promises';
 import './codec-binding';
 import type { PngInfo } from './codec-binding';
 import {
-  decodeWithPlanAsync, DecodePlan, DecodeResult, gridOf, looksCompressed, planDecode, PixelrtsWarning,
+  decodeWithPlanAsync, DecodePlan, DecodeResult, gridOf, looksCompressed, planDecode, PixelrtsWarning, readInfo,
 } from './codec';
 import { PixelrtsError } from './errors';
 import { InfiniteMap, isInfiniteMap, parseInfiniteMap } from './infinite-map';
@@ -106,13 +106,7 @@ export class Container {
       throw new PixelrtsError(e.code === 'ENOENT' ? 'ERR_PIXELRTS_NOT_FOUND' : 'ERR_PIXELRTS_IO',
         `${path}: cannot read the container (${e.code === 'ENOENT' ? 'no such file' : e.message}).`, { cause: err });
     }
-    let info: PngInfo;
-    try {
-      info = native().readPngInfo(png);
-    } catch (err) {
-      if (err instanceof Error) err.message = `${path}: ${err.message}`;
-      throw err;
-    }
+    const info = readInfo(png, path);
     const pending: PixelrtsWarning[] = [];
     const embedded = findMetadata(info.texts);
     let metadata = embedded;
