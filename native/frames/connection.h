@@ -4,6 +4,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -58,6 +59,12 @@ struct Connection {
   hxfr::HxfrParser parser;
   uint32_t epoll_events = 0;  // the interest currently registered
   bool write_blocked = false;  // the socket returned EAGAIN: wait for EPOLLOUT
+  // Closing after a fatal error: the ERROR is written, then our side is shut down and what the
+  // peer still sends is read and discarded until it closes or the deadline passes. Closing at
+  // once with unread input would send a reset that can destroy the ERROR before the peer reads it.
+  bool closing = false;
+  bool draining = false;
+  std::chrono::steady_clock::time_point close_deadline;
   // --- shared ---
   OutputQueue out;
   std::atomic<bool> closed{false};

@@ -62,6 +62,10 @@ void EncoderPool::Run() {
     if (stopping_) return;
     std::shared_ptr<Strand> s = std::move(ready_.front());
     ready_.pop_front();
+    if (s->jobs_.empty()) {  // cleared while it waited in the ready queue
+      s->scheduled_ = false;
+      continue;
+    }
     Job job = std::move(s->jobs_.front());
     s->jobs_.pop_front();
     lock.unlock();

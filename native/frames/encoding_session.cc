@@ -1,5 +1,6 @@
 #include "frames/encoding_session.h"
 
+#include <algorithm>
 #include <chrono>
 
 #include "frames/colour_convert.h"
@@ -17,7 +18,10 @@ double MsSince(std::chrono::steady_clock::time_point t0) {
 EncodingSession::EncodingSession() : encoder_(CreatePlatformEncoder()) {}
 
 void EncodingSession::Reconfigure(const hxfr::ConfigRequest& c) {
-  bitrate_override_ = c.bitrate;
+  // openh264 refuses rates beyond H.264's level limits (240 Mbit/s at level 5.2); a guest asking
+  // for more gets the most the stream may carry rather than a broken encoder.
+  constexpr uint32_t kMinBitrate = 100000, kMaxBitrate = 240000000;
+  bitrate_override_ = c.bitrate == 0 ? 0 : std::min(std::max(c.bitrate, kMinBitrate), kMaxBitrate);
   if (c.fps_num > 0 && c.fps_den > 0) {
     const double fps = static_cast<double>(c.fps_num) / c.fps_den;
     if (fps >= 1.0 && fps <= 240.0) fps_ = fps;

@@ -23,6 +23,8 @@ constexpr size_t kMaxQueuedPushes = 4;
 // Published frames a scanout may have waiting for its encoder; more are dropped.
 constexpr int kMaxPendingPublishes = 2;
 constexpr int kPoolThreads = 2;
+// How long a connection closed for a fatal error may keep sending before it is cut off.
+constexpr auto kLingerTime = std::chrono::seconds(2);
 constexpr uint64_t kWakeToken = 0;
 constexpr uint64_t kListenerTag = 1ull << 63;
 
@@ -133,7 +135,7 @@ void FrameServer::ReportError(uint64_t connection, const std::string& code, cons
 void FrameServer::Loop() {
   epoll_event events[64];
   while (!stopping_) {
-    const int n = epoll_wait(epoll_.get(), events, 64, -1);
+    const int n = epoll_wait(epoll_.get(), events, 64, closing_ > 0 ? 200 : -1);
     if (n < 0) {
       if (errno == EINTR) continue;
       ReportError(0, "ERR_PIXELRTS_FRAMES_INTERNAL", "frame server: epoll_wait failed: " + Errno(errno));
@@ -163,7 +165,29 @@ void FrameServer::Loop() {
         }
       }
     }
+    if (closing_ > 0) CloseExpired();
   }
+}
+
+void FrameServer::CloseExpired() {
+  const auto now = std::chrono::steady_clock::now();
+  std::vector<std::shared_ptr<Connection>> expired;
+  for (auto& [id, c] : connections_) {
+    if (c->closing && now >= c->close_deadline) expired.push_back(c);
+  }
+  for (auto& c : expired) CloseConnection(c, "closed after a fatal protocol error");
+}
+
+void FrameServer::Drain(const std::shared_ptr<Connection>& c) {
+  static thread_local uint8_t sink[64 * 1024];
+  for (int i = 0; i < 256; i++) {
+    const ssize_t n = ::recv(c->fd.get(), sink, sizeof sink, 0);
+    if (n > 0) continue;
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+    break;  // end of stream or error: the peer has seen our close
+  }
+  CloseConnection(c, "closed after a fatal protocol error");
 }
 
 void FrameServer::HandleCommands() {
@@ -176,7 +200,9 @@ void FrameServer::HandleCommands() {
   for (uint64_t id : ids) {
     if (!seen.insert(id).second) continue;
     auto it = connections_.find(id);
-    if (it != connections_.end()) FlushAndUpdate(it->second);
+    if (it == connections_.end()) continue;
+    const std::shared_ptr<Connection> c = it->second;  // a copy: closing erases the map's
+    FlushAndUpdate(c);
   }
 }
 
@@ -220,6 +246,10 @@ void FrameServer::AcceptAll(size_t index) {
 }
 
 void FrameServer::ReadFrom(const std::shared_ptr<Connection>& c) {
+  if (c->draining) {
+    Drain(c);
+    return;
+  }
   ConnectionSink sink(this, c);
   // Bound one wake-up's work so a fast sender cannot starve the others: 32 MiB is ten 1080p frames.
   size_t budget = 32u << 20;
@@ -259,12 +289,19 @@ void FrameServer::FlushAndUpdate(const std::shared_ptr<Connection>& c) {
   }
   c->write_blocked = err == EAGAIN;
   if (c->close_requested) {
-    // The ERROR that explains the close has been handed to the socket (or the client stopped
-    // reading long ago and will not see it anyway).
-    CloseConnection(c, "closed after a fatal protocol error");
-    return;
+    if (!c->closing) {
+      c->closing = true;
+      c->close_deadline = std::chrono::steady_clock::now() + kLingerTime;
+      closing_++;
+    }
+    if (!c->draining && !c->write_blocked && c->out.empty()) {
+      // The ERROR that explains the close is in the socket: end our side, then drain theirs.
+      ::shutdown(c->fd.get(), SHUT_WR);
+      c->draining = true;
+    }
   }
-  const bool read = !c->parser.failed() && c->queued_frames < kMaxQueuedFrames && c->out.bytes() < kOutputHighWater;
+  const bool read = c->draining || (!c->closing && !c->parser.failed() && c->queued_frames < kMaxQueuedFrames &&
+                                    c->out.bytes() < kOutputHighWater);
   const uint32_t want = (read ? EPOLLIN : 0u) | (c->write_blocked ? EPOLLOUT : 0u);
   if (want != c->epoll_events) {
     epoll_event ev{};
@@ -280,6 +317,7 @@ void FrameServer::CloseConnection(const std::shared_ptr<Connection>& c, const st
   epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, c->fd.get(), nullptr);
   c->fd.Reset();
   c->closed = true;
+  if (c->closing) closing_--;
   connections_.erase(c->id);
   clients_--;
   pool_->Clear(c->strand);

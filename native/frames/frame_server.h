@@ -96,6 +96,8 @@ class FrameServer {
   void HandleProblem(const std::shared_ptr<Connection>& c, hxfr::ParseProblem&& p);
   void FlushAndUpdate(const std::shared_ptr<Connection>& c);
   void CloseConnection(const std::shared_ptr<Connection>& c, const std::string& reason);
+  void Drain(const std::shared_ptr<Connection>& c);
+  void CloseExpired();
   // From any thread: `c` has output (or its read backpressure changed); the loop looks at it.
   void MarkDirty(uint64_t id);
 
@@ -125,6 +127,7 @@ class FrameServer {
   // Loop thread only.
   std::unordered_map<uint64_t, std::shared_ptr<Connection>> connections_;
   uint64_t next_id_ = 1;
+  int closing_ = 0;  // connections with `closing` set
 
   std::mutex command_mu_;
   std::vector<uint64_t> dirty_;  // connection ids with output or changed backpressure
