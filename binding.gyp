@@ -19,6 +19,7 @@
         "native/frames/frame_server.cc",
         "native/frames/connection.cc",
         "native/frames/listener.cc",
+        "native/frames/poller.cc",
         "native/frames/encoder_pool.cc",
         "native/frames/encoding_session.cc",
         "native/frames/openh264_encoder.cc",

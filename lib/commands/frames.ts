@@ -85,10 +85,6 @@ async function serve(argv: string[]): Promise<number> {
     process.stdout.write(JSON.stringify(obj, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)) + '\n');
   };
   const say = (line: string): void => { process.stderr.write(`pixelrts frames: ${line}\n`); };
-  const addresses = server.addresses();
-  if (json) out({ event: 'listening', addresses });
-  else say(`listening on ${addresses.map(describe).join(', ')}${options.record ? `; recording to ${options.record}` : ''}`);
-
   server.on('connection', (c: { id: number; transport: string; peer: string }) => {
     if (json) out({ event: 'connection', ...c });
     else say(`client ${c.id} connected over ${c.transport} from ${c.peer}`);
@@ -106,6 +102,10 @@ async function serve(argv: string[]): Promise<number> {
     else say(`scanout ${String(s.scanout)} ${s.enabled ? 'enabled' : 'disabled'}`);
   });
   if (json) server.on('frame', (f: Record<string, unknown>) => out({ event: 'frame', ...f }));
+  // Announced only now: a client reacting to this line finds every listener in place.
+  const addresses = server.addresses();
+  if (json) out({ event: 'listening', addresses });
+  else say(`listening on ${addresses.map(describe).join(', ')}${options.record ? `; recording to ${options.record}` : ''}`);
 
   // On a terminal, one status line a second; nothing when output goes to a file or pipe.
   const tty = !json && process.stderr.isTTY;

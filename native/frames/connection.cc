@@ -3,6 +3,8 @@
 #include <cerrno>
 #include <sys/socket.h>
 
+#include "frames/poller.h"
+
 namespace pixelrts::frames {
 
 void OutputQueue::Push(MessageBytes m) {
@@ -24,7 +26,7 @@ bool OutputQueue::Flush(int fd, int* err) {
   std::lock_guard<std::mutex> lock(mu_);
   while (!entries_.empty()) {
     const std::vector<uint8_t>& m = *entries_.front().bytes;
-    const ssize_t n = ::send(fd, m.data() + offset_, m.size() - offset_, MSG_NOSIGNAL | MSG_DONTWAIT);
+    const ssize_t n = ::send(fd, m.data() + offset_, m.size() - offset_, kSendFlags);
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) {

@@ -57,8 +57,8 @@ struct Connection {
   const std::string transport;
   const std::string peer;
   hxfr::HxfrParser parser;
-  uint32_t epoll_events = 0;  // the interest currently registered
-  bool write_blocked = false;  // the socket returned EAGAIN: wait for EPOLLOUT
+  uint32_t interest = 0;  // Poller interest currently registered
+  bool write_blocked = false;  // the socket returned EAGAIN: wait until writable
   // Closing after a fatal error: the ERROR is written, then our side is shut down and what the
   // peer still sends is read and discarded until it closes or the deadline passes. Closing at
   // once with unread input would send a reset that can destroy the ERROR before the peer reads it.

@@ -1,9 +1,8 @@
 #include "frames/frame_server.h"
 
 #include <fcntl.h>
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -58,22 +57,14 @@ bool FrameServer::Start(std::string* error) {
     }
     listeners_.push_back(std::move(l));
   }
-  epoll_ = UniqueFd(epoll_create1(EPOLL_CLOEXEC));
-  wake_ = UniqueFd(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
-  if (!epoll_.valid() || !wake_.valid()) {
-    *error = "frame server: cannot create its event loop: " + Errno(errno);
+  std::string why;
+  if (!poller_.Open(&why) || !waker_.Open(&why)) {
+    *error = "frame server: cannot create its event loop: " + why;
     listeners_.clear();
     return false;
   }
-  epoll_event ev{};
-  ev.events = EPOLLIN;
-  ev.data.u64 = kWakeToken;
-  epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, wake_.get(), &ev);
-  for (size_t i = 0; i < listeners_.size(); i++) {
-    ev.events = EPOLLIN;
-    ev.data.u64 = kListenerTag | i;
-    epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, listeners_[i]->fd(), &ev);
-  }
+  poller_.Add(waker_.fd(), kWakeToken, Poller::kRead);
+  for (size_t i = 0; i < listeners_.size(); i++) poller_.Add(listeners_[i]->fd(), kListenerTag | i, Poller::kRead);
   pool_ = std::make_unique<EncoderPool>(kPoolThreads);
   loop_ = std::thread([this] { Loop(); });
   return true;
@@ -108,12 +99,7 @@ void FrameServer::Stop() {
   listeners_.clear();  // closes the sockets and removes the Unix socket file
 }
 
-void FrameServer::Wake() {
-  const uint64_t one = 1;
-  if (::write(wake_.get(), &one, sizeof one) < 0) {
-    // EAGAIN: the counter is already non-zero, so the loop wakes anyway.
-  }
-}
+void FrameServer::Wake() { waker_.Wake(); }
 
 void FrameServer::MarkDirty(uint64_t id) {
   {
@@ -133,33 +119,30 @@ void FrameServer::ReportError(uint64_t connection, const std::string& code, cons
 }
 
 void FrameServer::Loop() {
-  epoll_event events[64];
+  Poller::Event events[64];
   while (!stopping_) {
-    const int n = epoll_wait(epoll_.get(), events, 64, closing_ > 0 ? 200 : -1);
+    const int n = poller_.Wait(events, 64, closing_ > 0 ? 200 : -1);
     if (n < 0) {
       if (errno == EINTR) continue;
-      ReportError(0, "ERR_PIXELRTS_FRAMES_INTERNAL", "frame server: epoll_wait failed: " + Errno(errno));
+      ReportError(0, "ERR_PIXELRTS_FRAMES_INTERNAL", "frame server: waiting for events failed: " + Errno(errno));
       return;
     }
     for (int i = 0; i < n && !stopping_; i++) {
-      const uint64_t token = events[i].data.u64;
-      if (token == kWakeToken) {
-        uint64_t count;
-        while (::read(wake_.get(), &count, sizeof count) > 0) {
-        }
+      const Poller::Event& ev = events[i];
+      if (ev.token == kWakeToken) {
+        waker_.Drain();
         HandleCommands();
-      } else if (token & kListenerTag) {
-        AcceptAll(static_cast<size_t>(token & ~kListenerTag));
+      } else if (ev.token & kListenerTag) {
+        AcceptAll(static_cast<size_t>(ev.token & ~kListenerTag));
       } else {
-        auto it = connections_.find(token);
+        auto it = connections_.find(ev.token);
         if (it == connections_.end()) continue;  // closed earlier in this batch
         std::shared_ptr<Connection> c = it->second;
-        const uint32_t ev = events[i].events;
-        if (ev & EPOLLOUT) FlushAndUpdate(c);
+        if (ev.writable) FlushAndUpdate(c);
         if (!c->fd.valid()) continue;
-        if (ev & EPOLLIN) {
+        if (ev.readable) {
           ReadFrom(c);
-        } else if (ev & (EPOLLHUP | EPOLLERR)) {
+        } else if (ev.hangup) {
           // Reported even while reading is paused: the peer is gone, nothing can be delivered.
           CloseConnection(c, "peer hung up");
         }
@@ -217,7 +200,7 @@ void FrameServer::AcceptAll(size_t index) {
                                " clients are connected (maxClients); try again later";
       const auto msg = hxfr::BuildError(0, hxfr::kInternal, text);
       // A fresh socket's buffer takes 272 bytes; if not, the client is gone anyway.
-      if (::send(fd.get(), msg.data(), msg.size(), MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
+      if (::send(fd.get(), msg.data(), msg.size(), kSendFlags) < 0) {
       }
       errors_++;
       ReportError(0, "ERR_PIXELRTS_FRAMES_FULL", "refused " + std::string(l.transport()) + " client " + peer + ": " + text);
@@ -225,14 +208,11 @@ void FrameServer::AcceptAll(size_t index) {
     }
     const uint64_t id = next_id_++;
     auto c = std::make_shared<Connection>(id, std::move(fd), l.transport(), peer, options_.max_frame_bytes);
-    epoll_event ev{};
-    ev.events = EPOLLIN;
-    ev.data.u64 = id;
-    if (epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, c->fd.get(), &ev) != 0) {
+    if (!poller_.Add(c->fd.get(), id, Poller::kRead)) {
       ReportError(0, "ERR_PIXELRTS_FRAMES_INTERNAL", "frame server: cannot watch a new client: " + Errno(errno));
       continue;
     }
-    c->epoll_events = EPOLLIN;
+    c->interest = Poller::kRead;
     connections_[id] = c;
     clients_++;
     connections_total_++;
@@ -302,19 +282,16 @@ void FrameServer::FlushAndUpdate(const std::shared_ptr<Connection>& c) {
   }
   const bool read = c->draining || (!c->closing && !c->parser.failed() && c->queued_frames < kMaxQueuedFrames &&
                                     c->out.bytes() < kOutputHighWater);
-  const uint32_t want = (read ? EPOLLIN : 0u) | (c->write_blocked ? EPOLLOUT : 0u);
-  if (want != c->epoll_events) {
-    epoll_event ev{};
-    ev.events = want;
-    ev.data.u64 = c->id;
-    epoll_ctl(epoll_.get(), EPOLL_CTL_MOD, c->fd.get(), &ev);
-    c->epoll_events = want;
+  const uint32_t want = (read ? Poller::kRead : 0u) | (c->write_blocked ? Poller::kWrite : 0u);
+  if (want != c->interest) {
+    poller_.Modify(c->fd.get(), c->id, c->interest, want);
+    c->interest = want;
   }
 }
 
 void FrameServer::CloseConnection(const std::shared_ptr<Connection>& c, const std::string& reason) {
   if (!c->fd.valid()) return;
-  epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, c->fd.get(), nullptr);
+  poller_.Remove(c->fd.get(), c->interest);
   c->fd.Reset();
   c->closed = true;
   if (c->closing) closing_--;

@@ -1,11 +1,11 @@
-// The HXFR host: listeners, an epoll event loop on a thread it owns, the connections, the
+// The HXFR host: listeners, an event loop (epoll / kqueue) on a thread it owns, the connections, the
 // encoder pool, and the published scanouts with their subscribers.
 //
 // Threads: the loop thread accepts, reads and parses, answers PING/SCANOUT/SUBSCRIBE at
 // once, posts everything that must stay in order with frames (frames, KEYFRAME_REQ,
 // CONFIG_REQ, errors about frames) to the connection's strand, and is the only writer of
 // sockets. Encoder pool threads convert and encode and hand whole messages back through
-// the connection's OutputQueue plus a wake-up (eventfd). JavaScript calls Publish,
+// the connection's OutputQueue plus a wake-up (Waker). JavaScript calls Publish,
 // AnswerResolve, Stats and Stop from its own thread.
 #pragma once
 
@@ -24,6 +24,7 @@
 #include "frames/encoding_session.h"
 #include "frames/hxfr_parser.h"
 #include "frames/listener.h"
+#include "frames/poller.h"
 #include "frames/server_events.h"
 #include "frames/unique_fd.h"
 
@@ -116,8 +117,8 @@ class FrameServer {
   const ServerOptions options_;
   ServerEventSink* const sink_;
   std::vector<std::unique_ptr<Listener>> listeners_;
-  UniqueFd epoll_;
-  UniqueFd wake_;  // eventfd: commands and stop
+  Poller poller_;
+  Waker waker_;  // commands and stop
   std::thread loop_;
   std::unique_ptr<EncoderPool> pool_;
   std::atomic<bool> stopping_{false};

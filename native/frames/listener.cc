@@ -1,5 +1,7 @@
 #include "frames/listener.h"
 
+#include "frames/poller.h"
+
 #include <arpa/inet.h>
 #include <cerrno>
 #include <cstring>
@@ -64,7 +66,7 @@ bool Listener::Open(const ListenSpec& spec, std::string* error) {
                "); give an IP address such as 127.0.0.1";
       return false;
     }
-    UniqueFd fd(::socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    UniqueFd fd(NewSocket(res->ai_family));
     int e = errno;
     if (fd.valid()) {
       int one = 1;
@@ -103,14 +105,14 @@ bool Listener::Open(const ListenSpec& spec, std::string* error) {
         return false;
       }
       // A socket file is left behind by a server that died; one that accepts belongs to a live server.
-      UniqueFd probe(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+      UniqueFd probe(::socket(AF_UNIX, SOCK_STREAM, 0));
       if (probe.valid() && ::connect(probe.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
         *error = where + ": another server is listening there; stop it or choose another path";
         return false;
       }
       ::unlink(spec.path.c_str());
     }
-    UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    UniqueFd fd(NewSocket(AF_UNIX));
     if (!fd.valid() || ::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
         ::listen(fd.get(), 64) != 0) {
       *error = where + ": cannot listen: " + Errno(errno) + "; check the directory exists and is writable";
@@ -123,7 +125,7 @@ bool Listener::Open(const ListenSpec& spec, std::string* error) {
 
 #if defined(__linux__)
   const std::string where = "AF_VSOCK port " + std::to_string(spec.port);
-  UniqueFd fd(::socket(AF_VSOCK, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  UniqueFd fd(NewSocket(AF_VSOCK));
   if (!fd.valid()) {
     const int e = errno;
     *error = where + ": AF_VSOCK is not available on this host: " + Errno(e) +
@@ -151,8 +153,8 @@ bool Listener::Open(const ListenSpec& spec, std::string* error) {
 
 int Listener::Accept(std::string* peer) {
   sockaddr_storage ss{};
-  socklen_t len = sizeof ss;
-  const int fd = ::accept4(fd_.get(), reinterpret_cast<sockaddr*>(&ss), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  unsigned len = sizeof ss;
+  const int fd = AcceptSocket(fd_.get(), &ss, &len);
   if (fd < 0) return -1;
   switch (bound_.kind) {
     case ListenSpec::Kind::kTcp: {
