@@ -2,6 +2,7 @@
 import type { Command } from './command';
 import { convert } from './convert';
 import { extract } from './extract';
+import { frames } from './frames';
 import { info } from './info';
 import { verify } from './verify';
 
@@ -10,4 +11,5 @@ export const commands: Record<string, Command> = {
   extract,
   convert,
   verify,
+  frames,
 };
