@@ -1,3 +1,6 @@
+// FUSE mounts exist on Linux only (libfuse3); elsewhere this file compiles to nothing.
+#if defined(__linux__)
+
 #include "fuse/file_tree.h"
 
 #include <algorithm>
@@ -152,3 +155,5 @@ const FileTree::Node* FileTree::lookup(const Node& parent, const std::string& na
 }
 
 }  // namespace pixelrts
+
+#endif  // __linux__

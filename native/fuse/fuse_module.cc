@@ -5,6 +5,10 @@
 // and join everything before the addon goes away.
 #include <napi.h>
 
+#include "common/modules.h"
+
+#if defined(__linux__)
+
 #include <cmath>
 #include <memory>
 #include <mutex>
@@ -13,7 +17,6 @@
 #include <vector>
 
 #include "common/js_error.h"
-#include "common/modules.h"
 #include "common/payload_handle.h"
 #include "fuse/file_tree.h"
 #include "fuse/mount.h"
@@ -302,6 +305,27 @@ void InitFuse(Napi::Env env, Napi::Object exports) {
       },
       registry);
   exports.Set("FuseMount", FuseMountHandle::Define(env, registry));
+  // JS: fuseUnmountAll() unmounts every mount of this environment and waits. For
+  // process.on('exit'), which also runs when an uncaught exception ends the process (the
+  // cleanup hook above does not run then).
+  exports.Set("fuseUnmountAll", Napi::Function::New(
+                                    env,
+                                    [](const Napi::CallbackInfo& info) {
+                                      (*static_cast<std::shared_ptr<Registry>*>(info.Data()))->shutdown_all();
+                                      return info.Env().Undefined();
+                                    },
+                                    "fuseUnmountAll", registry));
 }
 
 }  // namespace pixelrts
+
+#else  // !__linux__
+
+namespace pixelrts {
+
+// No FUSE here: lib/mount.ts reports ERR_PIXELRTS_FUSE_UNSUPPORTED when FuseMount is absent.
+void InitFuse(Napi::Env /*env*/, Napi::Object /*exports*/) {}
+
+}  // namespace pixelrts
+
+#endif  // __linux__

@@ -1,3 +1,6 @@
+// FUSE mounts exist on Linux only (libfuse3); elsewhere this file compiles to nothing.
+#if defined(__linux__)
+
 #include "fuse/fuse_session.h"
 
 #include <errno.h>
@@ -89,3 +92,5 @@ void FuseSession::serve() {
 }
 
 }  // namespace pixelrts
+
+#endif  // __linux__

@@ -1,3 +1,6 @@
+// FUSE mounts exist on Linux only (libfuse3); elsewhere this file compiles to nothing.
+#if defined(__linux__)
+
 #include "fuse/kernel_mount.h"
 
 #include <errno.h>
@@ -236,3 +239,5 @@ Failure KernelMount::unmount() {
 }
 
 }  // namespace pixelrts
+
+#endif  // __linux__

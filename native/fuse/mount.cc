@@ -1,3 +1,6 @@
+// FUSE mounts exist on Linux only (libfuse3); elsewhere this file compiles to nothing.
+#if defined(__linux__)
+
 #include "fuse/mount.h"
 
 #include <utility>
@@ -99,3 +102,5 @@ void Mount::supervise() {
 }
 
 }  // namespace pixelrts
+
+#endif  // __linux__

@@ -1,3 +1,6 @@
+// FUSE mounts exist on Linux only (libfuse3); elsewhere this file compiles to nothing.
+#if defined(__linux__)
+
 #include "fuse/read_only_fs.h"
 
 #include <errno.h>
@@ -320,3 +323,5 @@ void ReadOnlyFs::Access(fuse_req_t req, fuse_ino_t ino, int mask) {
 }
 
 }  // namespace pixelrts
+
+#endif  // __linux__
