@@ -86,9 +86,18 @@ class EventBridge {
     const char* kind = event->kind == Mount::Event::Kind::kMounted ? "mounted"
                        : event->kind == Mount::Event::Kind::kError ? "error"
                                                                     : "exit";
-    Napi::Env e(env);
-    Napi::Function(env, js_callback)
-        .Call({Napi::String::New(e, kind), Napi::String::New(e, event->code), Napi::String::New(e, event->message)});
+    // Raw N-API with every status checked and nothing thrown: while an environment shuts down
+    // (process exit, worker termination) queued events still arrive here but JavaScript can no
+    // longer run, and node-addon-api's wrappers would turn that failure into a fatal error.
+    napi_value args[3];
+    napi_value recv;
+    if (napi_create_string_utf8(env, kind, NAPI_AUTO_LENGTH, &args[0]) != napi_ok ||
+        napi_create_string_utf8(env, event->code.c_str(), event->code.size(), &args[1]) != napi_ok ||
+        napi_create_string_utf8(env, event->message.c_str(), event->message.size(), &args[2]) != napi_ok ||
+        napi_get_undefined(env, &recv) != napi_ok) {
+      return;
+    }
+    napi_call_function(env, recv, js_callback, 3, args, nullptr);
   }
 
   static void Finalize(napi_env /*env*/, void* data, void* /*hint*/) {
