@@ -13,6 +13,7 @@ import { execFile } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
 import path from 'node:path';
+import { Container, initrdFile, kernelFile, open } from './container';
 import './fuse-binding';
 import type { FuseEventKind, FuseFileSpec, FuseMountHandle } from './fuse-binding';
 import { PixelrtsError } from './errors';
@@ -251,18 +252,17 @@ async function prepareMountpoint(mountpoint: string, helper: string, warn: (m: s
 
 let exitHookInstalled = false;
 
-/**
- * Mounts a file table (files as extents of a payload, or inline bytes) read-only at
- * `mountpoint`. The building block of mount(); useful for payloads made in memory:
- *
- * @example
- *   const payload = native().payloadFromBuffer(bytes);
- *   const m = await mountTable({ payload, files: [{ path: '/data', extents: [[0, bytes.length]] }],
- *     mtimeMs: Date.now(), fsname: 'pixelrts:demo' }, '/mnt/demo');
- */
-export async function mountTable(table: FileTable, mountpoint: string, options: MountOptions = {}): Promise<Mount> {
-  const addon = native();
-  if (process.platform !== 'linux' || addon.FuseMount === undefined) {
+/** What the checks before a mount found. */
+interface Prepared {
+  dir: string;
+  helper: string;
+  warnings: string[];
+  warn: (message: string) => void;
+}
+
+/** Every check that can fail before anything is started: platform, device, helper, mount point. */
+async function prepare(mountpoint: string, options: MountOptions): Promise<Prepared> {
+  if (process.platform !== 'linux' || native().FuseMount === undefined) {
     throw new PixelrtsError('ERR_PIXELRTS_FUSE_UNSUPPORTED',
       `FUSE mounts need Linux with libfuse3 (this is ${process.platform}); use \`pixelrts extract\` to get the files instead.`);
   }
@@ -272,10 +272,15 @@ export async function mountTable(table: FileTable, mountpoint: string, options: 
   const warn = (message: string): void => {
     warnings.push(message);
     if (options.onWarning) options.onWarning(message);
-    else process.emitWarning(message, { code: 'WARN_PIXELRTS_STALE_MOUNT' });
+    else process.emitWarning(message, { code: 'WARN_PIXELRTS_MOUNT' });
   };
   const dir = await prepareMountpoint(mountpoint, helper, warn);
+  return { dir, helper, warnings, warn };
+}
 
+/** Starts the native mount and resolves once the file system is served. */
+async function start(table: FileTable, prepared: Prepared, options: MountOptions): Promise<Mount> {
+  const addon = native();
   if (!exitHookInstalled) {
     // Normal exits and worker termination unmount through the addon's environment cleanup;
     // this also covers an exit by uncaught exception, which skips that cleanup.
@@ -286,17 +291,82 @@ export async function mountTable(table: FileTable, mountpoint: string, options: 
   const ready = new Promise<void>((resolve, reject) => {
     state.settleMount = (err) => (err ? reject(err) : resolve());
   });
-  const handle = new addon.FuseMount({
-    mountpoint: dir, helper, fsname: options.fsname ?? table.fsname, mtimeMs: table.mtimeMs,
+  const handle = new addon.FuseMount!({
+    mountpoint: prepared.dir, helper: prepared.helper, fsname: options.fsname ?? table.fsname, mtimeMs: table.mtimeMs,
     workers: options.workers, payload: table.payload, files: table.files,
   }, (kind, code, message) => onMountEvent(state, kind, code, message));
   const files = table.files
     .map((f) => ({ path: f.path.startsWith('/') ? f.path : `/${f.path}`,
       size: 'content' in f ? f.content.length : f.extents.reduce((n, [, len]) => n + len, 0) }))
     .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-  const m = new Mount(dir, files, warnings, handle, state);
+  const m = new Mount(prepared.dir, files, prepared.warnings, handle, state);
   await ready;
   return m;
+}
+
+/**
+ * Mounts a file table (files as extents of a payload, or inline bytes) read-only at
+ * `mountpoint`. The building block of mount(); useful for payloads made in memory:
+ *
+ * @example
+ *   const payload = native().payloadFromBuffer(bytes);
+ *   const m = await mountTable({ payload, files: [{ path: '/data', extents: [[0, bytes.length]] }],
+ *     mtimeMs: Date.now(), fsname: 'pixelrts:demo' }, '/mnt/demo');
+ */
+export async function mountTable(table: FileTable, mountpoint: string, options: MountOptions = {}): Promise<Mount> {
+  return start(table, await prepare(mountpoint, options), options);
+}
+
+/**
+ * The files a container shows when mounted: every file under its own name (an Infinite Map's
+ * paths such as boot/vmlinuz included), `/kernel` and `/initrd` when the container has them
+ * (by segment type, else by name), and `/metadata.json`, the embedded metadata pretty-printed.
+ * The payload handle starts decoding in the background now.
+ */
+export function containerTable(container: Container, mtimeMs: number): FileTable {
+  const files: FuseFileSpec[] = [];
+  const taken = new Set<string>();
+  const add = (file: FuseFileSpec): void => {
+    if (taken.has(file.path)) return;  // a segment already called "kernel" is its own alias
+    taken.add(file.path);
+    files.push(file);
+  };
+  const asFile = (p: string, f: { size: number; extents: Array<[number, number]> }): FuseFileSpec =>
+    ({ path: p, size: f.size, extents: f.extents });
+  for (const f of container.files) add(asFile(`/${f.name.replace(/^\/+/, '')}`, f));
+  const kernel = kernelFile(container);
+  if (kernel) add(asFile('/kernel', kernel));
+  const initrd = initrdFile(container);
+  if (initrd) add(asFile('/initrd', initrd));
+  add({ path: '/metadata.json', content: Buffer.from(`${JSON.stringify(container.metadata ?? {}, null, 2)}\n`) });
+  return { payload: container.payload(), files, mtimeMs, fsname: `pixelrts:${path.basename(container.path)}` };
+}
+
+/**
+ * Mounts a container (a path to a `.rts.png`, or one already opened) read-only at
+ * `mountpoint`, an existing empty directory. Decoding starts at once in the background and
+ * this resolves as soon as the mount is served: a read waits only for the bytes it asks for.
+ * Errors (code ERR_PIXELRTS_*): FUSE_DEVICE (no /dev/fuse), FUSE_HELPER (no fusermount3:
+ * install fuse3), MOUNTPOINT, MOUNTPOINT_BUSY, MOUNTPOINT_NOT_EMPTY, FUSE_MOUNT, and the
+ * container's own errors. A stale mount at the target is cleaned away with a warning.
+ *
+ * @example
+ *   const m = await mount('alpine.rts.png', '/mnt/alpine');
+ *   m.on('unmount', (why) => console.log(why));
+ *   await m.unmount();
+ */
+export async function mount(source: string | Container, mountpoint: string, options: MountOptions = {}): Promise<Mount> {
+  const prepared = await prepare(mountpoint, options);
+  const container = typeof source === 'string'
+    ? await open(source, { onWarning: (w) => prepared.warn(w.message) })
+    : source;
+  let mtimeMs: number;
+  try {
+    mtimeMs = (await fs.promises.stat(container.path)).mtimeMs;
+  } catch (err) {
+    throw new PixelrtsError('ERR_PIXELRTS_IO', `${container.path}: cannot stat the container (${(err as Error).message}).`, { cause: err });
+  }
+  return start(containerTable(container, mtimeMs), prepared, options);
 }
 
 /**
