@@ -13,6 +13,13 @@ const { native } = require('../dist/native.js');
 
 const fuseTest = needs(test, fuseMissing());
 
+/** Threads of this process named by the addon (pixelrts-mount, pixelrts-fuse). */
+function ownThreads() {
+  return fs.readdirSync('/proc/self/task').filter((tid) => {
+    try { return fs.readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').startsWith('pixelrts-'); } catch { return false; }
+  }).length;
+}
+
 function census() {
   const children = fs.readdirSync('/proc/self/task')
     .flatMap((tid) => fs.readFileSync(`/proc/self/task/${tid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean));
@@ -26,6 +33,7 @@ fuseTest.serial('mount and unmount 100 times: no growth in threads, descriptors 
     mtimeMs: 0, fsname: 'pixelrts:leak' };
   const cycle = async (i) => {
     const m = await mountTable(table, dir);
+    if (i === 50) t.is(ownThreads(), 5, 'a mount runs a supervisor and four FUSE workers');
     const fd = fs.openSync(path.join(dir, 'f'), 'r');
     const buf = Buffer.alloc(4096);
     fs.readSync(fd, buf, 0, 4096, (i * 4096) % bytes.length);
@@ -34,11 +42,14 @@ fuseTest.serial('mount and unmount 100 times: no growth in threads, descriptors 
     if (i % 2 === 1) fs.closeSync(fd);
     t.true(buf.equals(bytes.subarray((i * 4096) % bytes.length, (i * 4096) % bytes.length + 4096)));
   };
-  await cycle(0);  // warm up: libuv's thread pool and lazily opened descriptors
+  // Warm up: libuv's thread pool (started by the first async fs call) and lazily opened descriptors.
+  await fs.promises.stat(dir);
+  await cycle(0);
   const before = census();
   for (let i = 1; i <= 100; i++) await cycle(i);
   const after = census();
   t.deepEqual(mountsUnder(dir), []);
+  t.is(ownThreads(), 0, 'no mount or FUSE thread left');
   t.is(after.threads, before.threads, 'threads');
   t.is(after.fds, before.fds, 'open descriptors');
   t.deepEqual(after.children, [], 'no fusermount3 (or zombie) left');

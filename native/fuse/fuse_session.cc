@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
 
@@ -69,6 +70,7 @@ void FuseSession::stop() {
 }
 
 void FuseSession::serve() {
+  pthread_setname_np(pthread_self(), "pixelrts-fuse");  // visible in ps -L and /proc/*/task/*/comm
   fuse_buf buf;
   std::memset(&buf, 0, sizeof buf);  // libfuse allocates buf.mem (max request size) on first use
   const int dev = fuse_session_fd(session_);

@@ -3,6 +3,8 @@
 
 #include "fuse/mount.h"
 
+#include <pthread.h>
+
 #include <utility>
 
 #include "fuse/fuse_session.h"
@@ -55,6 +57,7 @@ void Mount::emit(Event::Kind kind, std::string code, std::string message) {
 }
 
 void Mount::supervise() {
+  pthread_setname_np(pthread_self(), "pixelrts-mount");
   std::unique_ptr<KernelMount> kernel_mount;
   Failure f = KernelMount::mount({config_.helper, config_.mountpoint, mount_options()}, &kernel_mount);
   if (!f.ok()) {
