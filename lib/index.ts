@@ -16,3 +16,10 @@ export type {
   PixelRTSMetadata, SegmentInfo, SegmentInput, CompressionInfo, EncodingInfo, Sidecar,
 } from './metadata';
 export type { PayloadHandle } from './native';
+export {
+  createFrameServer, startFrameExport, FrameServer, FOURCC, DEFAULT_TCP, DEFAULT_VSOCK_PORT,
+} from './frames';
+export type {
+  FrameServerOptions, FrameServerStats, FrameServerAddress, FrameEvent, ScanoutEvent, RawFrame, FrameFormat,
+  ResolveRequest, Resolver,
+} from './frames';
