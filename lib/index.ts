@@ -30,3 +30,10 @@ export { MESSAGE_TYPES, validateMessage, parseMessageLine, stripEscapes } from '
 export type { VmMessage, OutgoingMessage, MessageType, MessageDirection, ValidationResult, InvalidMessage } from './messages';
 export { buildDemoImage, buildDemoContainer, defaultCacheDir, DEMO_MARKER, DEMO_CMDLINE } from './demo';
 export type { DemoImage, DemoContainer, BuildDemoOptions } from './demo';
+export {
+  createFrameServer, startFrameExport, FrameServer, FOURCC, DEFAULT_TCP, DEFAULT_VSOCK_PORT,
+} from './frames';
+export type {
+  FrameServerOptions, FrameServerStats, FrameServerAddress, FrameEvent, ScanoutEvent, RawFrame, FrameFormat,
+  ResolveRequest, Resolver,
+} from './frames';
