@@ -4,6 +4,8 @@ import { convert } from './convert';
 import { extract } from './extract';
 import { frames } from './frames';
 import { info } from './info';
+import { mount } from './mount';
+import { unmount } from './unmount';
 import { verify } from './verify';
 
 export const commands: Record<string, Command> = {
@@ -11,5 +13,7 @@ export const commands: Record<string, Command> = {
   extract,
   convert,
   verify,
+  mount,
+  unmount,
   frames,
 };
