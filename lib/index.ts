@@ -3,3 +3,16 @@
  * channel and H.264 frame export, from Node.js.
  */
 export { PixelrtsError, UsageError, isPixelrtsError } from './errors';
+export {
+  decode, decodeAsync, encode, encodeAsync, writeContainer, readMetadata, gridForLength,
+} from './codec';
+export type { DecodeOptions, EncodeOptions, EncodeInput, PixelrtsWarning } from './codec';
+export { open, Container, kernelFile, initrdFile } from './container';
+export type { ContainerFile, ContainerKind, VerifyReport, FileCheck, OpenOptions } from './container';
+export {
+  findMetadata, validateMetadata, buildMetadata, readSidecar, writeSidecar, classifyName,
+} from './metadata';
+export type {
+  PixelRTSMetadata, SegmentInfo, SegmentInput, CompressionInfo, EncodingInfo, Sidecar,
+} from './metadata';
+export type { PayloadHandle } from './native';
