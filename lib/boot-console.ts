@@ -17,8 +17,8 @@ import type tty from 'node:tty';
 export interface ConsoleSource {
   on(event: 'line', listener: (line: string) => void): unknown;
   off(event: 'line', listener: (line: string) => void): unknown;
-  /** The guest's raw output bytes. */
-  readonly stream: Readable;
+  /** The guest's raw output bytes (from the moment this is first read). */
+  readonly raw: Readable;
   /** Writes bytes to the guest's serial console. */
   write(data: string | Buffer): unknown;
 }
@@ -73,7 +73,7 @@ export function attachConsole(source: ConsoleSource, options: ConsoleUiOptions):
 
   const input = options.input ?? (process.stdin as tty.ReadStream);
   const onOutput = (chunk: Buffer): void => { output.write(chunk); };
-  source.stream.on('data', onOutput);
+  source.raw.on('data', onOutput);
 
   let escaped = false;
   const onInput = (chunk: Buffer): void => {
@@ -108,7 +108,7 @@ export function attachConsole(source: ConsoleSource, options: ConsoleUiOptions):
   const detach = (): void => {
     if (detached) return;
     detached = true;
-    source.stream.off('data', onOutput);
+    source.raw.off('data', onOutput);
     input.off('data', onInput);
     input.pause();
     if (input.isTTY) input.setRawMode(wasRaw);

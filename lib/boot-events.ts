@@ -5,12 +5,15 @@
  *
  * NDJSON schema: every object has `type` and `time` (ISO 8601):
  *   {"type":"stage","stage":"mount","status":"done","ms":12.3,"at":40.1,"detail":"..."}
+ *   {"type":"ready","id":"demo-3f2a","pid":1234,"runtimeDir":"...","mountpoint":"...","qmpSocket":"...",
+ *    "channelSocket":"...","controlSocket":"...","accel":"tcg","cmdline":"..."}   QEMU runs (pid: QEMU's)
  *   {"type":"console","line":"..."}
  *   {"type":"message","message":{...}}           a guest line that is a structured message
  *   {"type":"qmp-event","event":"SHUTDOWN","data":{...}}
  *   {"type":"liveness","state":"unresponsive"|"responsive"}
  *   {"type":"stopping","reason":"signal","detail":"SIGINT","forced":false}
- *   {"type":"error","code":"ERR_PIXELRTS_...","message":"..."}
+ *   {"type":"note","message":"..."}             something the user should know (a signal while starting, …)
+ *   {"type":"error","code":"ERR_PIXELRTS_...","message":"..."}   the boot failed (then exit status 1)
  *   {"type":"exit","exitCode":0,"code":0,"signal":null,"poweredOff":true,"reason":"..."}
  */
 import type { Writable } from 'node:stream';

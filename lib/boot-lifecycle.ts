@@ -17,7 +17,7 @@ export interface Stoppable {
 }
 
 export interface StopControllerOptions {
-  /** How long each graceful step may take before the next, in ms (default 5000). */
+  /** Budget of the graceful shutdown in ms (default 10000: 70% for the guest to power off after system_powerdown, 20% for QMP quit, then SIGKILL). */
   shutdownTimeoutMs?: number;
   /** Told about every request (e.g. to print "shutting down, press Ctrl-C again to force"). */
   onStop?: (info: { reason: StopReason; detail: string; forced: boolean }) => void;
@@ -56,7 +56,7 @@ export class StopController {
       this.vm.kill();
     } else {
       // A failure of the graceful path ends in a kill, never in a VM left running.
-      this.vm.shutdown({ timeout: this.options.shutdownTimeoutMs ?? 5000 }).catch(() => this.vm.kill());
+      this.vm.shutdown({ timeout: this.options.shutdownTimeoutMs ?? 10_000 }).catch(() => this.vm.kill());
     }
   }
 

@@ -11,6 +11,7 @@ import { boot, type BootOptions, type BootedVm, type BootExit } from './boot';
 import { attachConsole, type AttachedConsole } from './boot-console';
 import { EventWriter, StageReporter } from './boot-events';
 import { StopController } from './boot-lifecycle';
+import type { OutgoingMessage } from './messages';
 import { serveControl } from './vm-control';
 import { processStartTime, writeRecord, type VmRecord } from './vm-registry';
 
@@ -29,7 +30,7 @@ export interface SessionOptions {
   timeoutSeconds?: number;
   /** True for the detached supervisor (recorded in the registry). */
   detached?: boolean;
-  /** Each graceful step's timeout when stopping, in ms (default 5000). */
+  /** Budget of a graceful stop in ms (default 10000; see StopController). */
   shutdownTimeoutMs?: number;
   /** Told once the VM runs and its record is written (the supervisor reports to its parent). */
   onReady?: (record: VmRecord) => void;
@@ -139,12 +140,13 @@ export async function runSession(image: string, options: SessionOptions): Promis
     channelSocket: vm.channelSocket,
     controlSocket,
     consoleLog: typeof options.console === 'object' ? options.console.log : null,
-    accel: vm.accel.accel,
+    accel: vm.accel,
     cmdline: vm.cmdline,
   };
   const control = await serveControl(controlSocket, {
-    send: (message) => { vm.send(message); },
-    request: (message, timeoutMs) => vm.request(message, { timeout: timeoutMs }),
+    // The channel validates the message (ERR_PIXELRTS_MESSAGE names the bad field).
+    send: (message) => { vm.send(message as unknown as OutgoingMessage); },
+    request: (message, timeoutMs) => vm.request(message as unknown as OutgoingMessage, { timeout: timeoutMs }),
     qmp: (command, args) => vm.qmp.execute(command, args),
     stop: (force) => (force ? stopper.force('control', 'pixelrts stop --force') : stopper.stop('control', 'pixelrts stop')),
     status: () => ({ ...record, stages: vm.stages }),
@@ -153,6 +155,13 @@ export async function runSession(image: string, options: SessionOptions): Promis
     return undefined;
   });
   writeRecord(record);
+  if (events) {
+    events.write('ready', {
+      id: record.id, pid: record.qemuPid, runtimeDir: record.runtimeDir, mountpoint: vm.mountpoint,
+      qmpSocket: record.qmpSocket, channelSocket: record.channelSocket, controlSocket: record.controlSocket,
+      accel: record.accel, cmdline: record.cmdline,
+    });
+  }
   options.onReady?.(record);
 
   let exit: BootExit;

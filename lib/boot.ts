@@ -10,14 +10,16 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { formatBytes } from './cli-progress';
 import { PixelrtsError } from './errors';
-import { open, type Container } from './container';
+import { initrdFile, kernelFile, open, type Container } from './container';
 import { mount, type Mount } from './mount';
+import { detectAccel, hostArch as qemuHostArch, requireQemu, type AccelChoice, type Arch } from './qemu';
 import { launchVm, type VM, type VmExit } from './vm';
 import { createRuntimeDir, removeRuntimeDir, runtimeRoot, startCleanupWatcher, type CleanupWatcher } from './runtime-dir';
 
 /** Guest architectures pixelrts boots. */
-export type BootArch = 'x86_64' | 'aarch64';
+export type BootArch = Arch;
 
 /** Accelerator choices: `auto` picks one that really runs guests (KVM only when it works). */
 export type BootAccel = 'auto' | 'kvm' | 'hvf' | 'tcg';
@@ -38,8 +40,8 @@ export interface BootStageEvent {
 }
 
 export interface BootOptions {
-  /** Guest memory: a size like `'512M'` / `'2G'`, or a number of MiB (default `'512M'`). */
-  memory?: string | number;
+  /** Guest memory in QEMU's syntax, e.g. `'512M'` or `'2G'` (default `'512M'`). */
+  memory?: string;
   /** Virtual CPUs (default 1). */
   cpus?: number;
   /** Accelerator (default `auto`). An explicit choice that does not work here is an error. */
@@ -95,36 +97,6 @@ export type BootedVm = Omit<VM, 'exited'> & {
   readonly stages: Partial<Record<BootStage, number>>;
 };
 
-/** The architecture of this machine in QEMU's spelling (x86_64 or aarch64). */
-export function hostArch(): BootArch {
-  return process.arch === 'arm64' ? 'aarch64' : 'x86_64';
-}
-
-/** The Debian package that provides `qemu-system-<arch>`. */
-export function qemuPackage(arch: BootArch): string {
-  return arch === 'aarch64' ? 'qemu-system-arm' : 'qemu-system-x86';
-}
-
-/** The absolute path of `qemu-system-<arch>` on PATH; throws ERR_PIXELRTS_QEMU_MISSING with the install command. */
-export function findQemu(arch: BootArch): string {
-  const name = `qemu-system-${arch}`;
-  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
-    if (!dir) continue;
-    const candidate = path.join(dir, name);
-    try {
-      fs.accessSync(candidate, fs.constants.X_OK);
-      if (fs.statSync(candidate).isFile()) return candidate;
-    } catch {
-      // not here; keep looking
-    }
-  }
-  const install = process.platform === 'darwin'
-    ? 'brew install qemu'
-    : `sudo apt-get install ${qemuPackage(arch)} (Debian/Ubuntu; or run scripts/install-deps.sh)`;
-  throw new PixelrtsError('ERR_PIXELRTS_QEMU_MISSING',
-    `${name} was not found on PATH (${process.env.PATH ?? ''}). Install it: ${install}.`);
-}
-
 /** The serial console device of the guest's first UART on `arch`. */
 function serialConsole(arch: BootArch): string {
   return arch === 'aarch64' ? 'ttyAMA0' : 'ttyS0';
@@ -146,10 +118,6 @@ export function composeCmdline(fromContainer: string | undefined, options: Pick<
   return words.join(' ');
 }
 
-/** Kernel file names seen in the wild (spec §6), in order of preference. */
-const KERNEL_NAMES = ['kernel', 'vmlinuz', 'bzImage', 'vmlinux', 'Image'];
-const INITRD_NAMES = ['initrd', 'initramfs', 'initrd.img', 'initramfs.img'];
-
 interface BootFiles {
   kernel: string;
   initrd?: string;
@@ -158,46 +126,39 @@ interface BootFiles {
 /** Describes a container's files for error messages: `a (2.1 MiB, kernel), b (512 B)`. */
 function describeFiles(container: Container): string {
   if (container.files.length === 0) return 'nothing';
-  return container.files.map((f) => `${f.name} (${formatSize(f.size)}${f.type ? `, type ${f.type}` : ''})`).join(', ');
-}
-
-function formatSize(n: number): string {
-  if (n < 1024) return `${n} B`;
-  const units = ['KiB', 'MiB', 'GiB'];
-  let v = n / 1024;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) { v /= 1024; i++; }
-  return `${v.toFixed(1)} ${units[i]}`;
+  return container.files.map((f) => `${f.name} (${formatBytes(f.size)}${f.type ? `, type ${f.type}` : ''})`).join(', ');
 }
 
 /** Finds the kernel and the initrd of a container; throws ERR_PIXELRTS_NO_KERNEL listing what it holds. */
 function findBootFiles(container: Container, image: string): BootFiles {
-  const byName = (names: string[], type: string): string | undefined =>
-    container.files.find((f) => f.type === type)?.name ??
-    names.map((n) => container.files.find((f) => f.name === n || path.basename(f.name) === n)?.name).find(Boolean);
-  const kernel = container.kernelFile()?.name ?? byName(KERNEL_NAMES, 'kernel');
+  const kernel = kernelFile(container)?.name;
   if (!kernel) {
     throw new PixelrtsError('ERR_PIXELRTS_NO_KERNEL',
-      `${image} holds no kernel: expected a segment of type kernel or named ${KERNEL_NAMES.join('/')}, found ${describeFiles(container)}. ` +
+      `${image} holds no kernel: expected a segment of type kernel or named kernel, vmlinuz, vmlinux or bzImage, found ${describeFiles(container)}. ` +
       'Make a bootable container with `pixelrts convert --segment kernel=path/to/vmlinuz --segment initrd=path/to/initrd out.rts.png`.');
   }
-  const initrd = container.initrdFile()?.name ?? byName(INITRD_NAMES, 'initrd');
+  const initrd = initrdFile(container)?.name;
   return { kernel, initrd };
 }
 
 /** Checks the payload's hashes; throws ERR_PIXELRTS_VERIFY naming the file, expected vs found, and the override. */
 async function verifyContainer(container: Container, image: string): Promise<string> {
-  const result = await container.verify();
-  const bad = result.files.filter((f) => !f.ok);
-  if (result.ok && bad.length === 0) return `${result.files.length} hash${result.files.length === 1 ? '' : 'es'} ok`;
-  const what = bad.map((f) => `${f.name}: expected sha256 ${f.expected ?? '?'}, found ${f.found ?? '?'}`).join('; ');
+  const report = await container.verify();
+  const checked = report.files.filter((f) => f.status !== 'unchecked').length + (report.dataHash ? 1 : 0);
+  if (report.ok) return checked === 0 ? 'no hashes recorded' : `${checked} hash${checked === 1 ? '' : 'es'} ok`;
+  const bad = report.files.filter((f) => f.status === 'mismatch')
+    .map((f) => `file "${f.name}": expected sha256 ${f.expected}, found ${f.found}`);
+  if (report.dataHash && !report.dataHash.ok) {
+    bad.push(`payload (data_hash): expected sha256 ${report.dataHash.expected}, found ${report.dataHash.found}`);
+  }
   throw new PixelrtsError('ERR_PIXELRTS_VERIFY',
-    `${image} failed verification, so it was not booted: ${what || 'the payload hash does not match'}. ` +
-    'The container is damaged or was modified: re-create or re-download it, or boot it anyway with --no-verify.');
+    `${image} failed verification and was not booted: ${bad.join('; ')}. ` +
+    'The container is damaged or was modified after it was written: re-create or re-download it, or boot it anyway with --no-verify.');
 }
 
 /** The exit code and a sentence for how QEMU ended. */
-export function describeExit(exit: VmExit, shutdownReason?: string): { exitCode: number; reason: string } {
+export function describeExit(exit: Pick<VmExit, 'code' | 'signal' | 'poweredOff' | 'shutdownReason'>): { exitCode: number; reason: string } {
+  const shutdownReason = exit.shutdownReason ?? undefined;
   if (exit.poweredOff) return { exitCode: 0, reason: 'the guest powered off' };
   if (exit.signal) {
     const n = (os.constants.signals as Record<string, number>)[exit.signal] ?? 0;
@@ -248,11 +209,6 @@ export async function boot(file: string, options: BootOptions = {}): Promise<Boo
   };
 
   const image = path.resolve(file);
-  if (!fs.existsSync(image)) {
-    throw new PixelrtsError('ERR_PIXELRTS_NOT_FOUND', `${image}: no such file. Check the path of the container to boot.`);
-  }
-
-  let container: Container | undefined;
   // A directory handed in is ours from here on: removed on failure as on exit.
   let runtimeDir: string | undefined = options.runtimeDir;
   let watcher: CleanupWatcher | undefined;
@@ -280,83 +236,82 @@ export async function boot(file: string, options: BootOptions = {}): Promise<Boo
     return problems;
   };
 
+  let accelChoice: Promise<AccelChoice> | undefined;
   try {
-    container = await stage('open', () => open(image), (c) => `${c.files.length} file${c.files.length === 1 ? '' : 's'}`);
-    const meta = container.metadata as Record<string, unknown>;
+    if (!fs.existsSync(image)) {
+      throw new PixelrtsError('ERR_PIXELRTS_NOT_FOUND', `${image}: no such file. Check the path of the container to boot.`);
+    }
+    const container = await stage('open', () => open(image), (c) => `${c.files.length} file${c.files.length === 1 ? '' : 's'}`);
+    const meta: Record<string, unknown> = container.metadata ?? {};
     const metaArch = meta.arch === 'aarch64' || meta.arch === 'arm64' ? 'aarch64' : meta.arch === 'x86_64' ? 'x86_64' : undefined;
-    const arch: BootArch = options.arch ?? metaArch ?? hostArch();
-    // Before the slow stages: a missing QEMU or kernel is found in milliseconds.
-    findQemu(arch);
+    const arch: BootArch = options.arch ?? metaArch ?? qemuHostArch() ?? 'x86_64';
+    // What is quick to check goes first: a missing QEMU or kernel is found in milliseconds.
+    requireQemu(arch);
     const files = findBootFiles(container, image);
     const cmdline = composeCmdline(typeof meta.cmdline === 'string' ? meta.cmdline : undefined, options, arch);
+
+    // Probing the accelerator runs QEMU for up to a second: overlap it with verify and mount.
+    // launchVm asks again and gets the same (cached) answer at once.
+    const accelStarted = performance.now();
+    emit('accel', 'start', accelStarted);
+    accelChoice = detectAccel(options.accel ?? 'auto', arch);
+    accelChoice.then(
+      (a) => emit('accel', 'done', accelStarted, `${a.accel}: ${a.reason}`),
+      (err: Error) => emit('accel', 'failed', accelStarted, err.message),
+    );
 
     if (options.noVerify) {
       emit('verify', 'skipped', performance.now(), '--no-verify');
     } else {
-      const c = container;
-      await stage('verify', () => verifyContainer(c, image), (d) => d);
+      await stage('verify', () => verifyContainer(container, image), (d) => d);
     }
+    // An explicit accelerator that does not work here fails before anything is mounted.
+    await accelChoice;
 
     runtimeDir ??= createRuntimeDir(runtimeRoot(), path.basename(image).replace(/\.rts\.png$|\.png$/i, ''));
     watcher = startCleanupWatcher(runtimeDir);
     const mountpoint = path.join(runtimeDir, 'mnt');
     const id = path.basename(runtimeDir);
     fs.mkdirSync(mountpoint, { mode: 0o700 });
-    const c = container;
-    mounted = await stage('mount', () => mount(c, mountpoint), () => mountpoint);
-    const inMount = (name: string): string => {
+    mounted = await stage('mount', () => mount(container, mountpoint), () => mountpoint);
+    const inMount = (name: string, alias: string): string => {
       // The mount presents /kernel and /initrd (DIRECT-02); fall back to the segment's own name.
-      const alias = path.join(mountpoint, name === files.kernel ? 'kernel' : 'initrd');
-      return fs.existsSync(alias) ? alias : path.join(mountpoint, name);
+      const p = path.join(mountpoint, alias);
+      return fs.existsSync(p) ? p : path.join(mountpoint, name);
     };
 
     const vm = await stage('qemu-start', () => launchVm({
-      kernel: inMount(files.kernel),
-      ...(files.initrd ? { initrd: inMount(files.initrd) } : {}),
+      kernel: inMount(files.kernel, 'kernel'),
+      ...(files.initrd ? { initrd: inMount(files.initrd, 'initrd') } : {}),
       cmdline,
       memory: options.memory ?? '512M',
       cpus: options.cpus ?? 1,
       accel: options.accel ?? 'auto',
       arch,
-      runtimeDir,
+      runtimeDir: runtimeDir as string,
       ...(options.vnc !== undefined ? { vnc: options.vnc } : {}),
       ...(options.qemuArgs ? { qemuArgs: options.qemuArgs } : {}),
       ...(options.serialLog !== undefined ? { serialLog: options.serialLog } : {}),
-      ...(options.network ? { network: true } : {}),
+      ...(options.network ? { network: { user: true as const } } : {}),
     }), (v) => `pid ${v.pid}`);
-    emit('accel', 'done', performance.now(), `${vm.accel.accel}: ${vm.accel.reason}`);
-    if (options.accel && options.accel !== 'auto' && vm.accel.accel !== options.accel) {
-      vm.kill();
-      await vm.exited.catch(() => undefined);
-      throw new PixelrtsError('ERR_PIXELRTS_ACCEL',
-        `--accel ${options.accel} is not usable here (${vm.accel.reason}). Use --accel auto, which falls back to one that works, or --accel tcg.`);
-    }
 
     const consoleStarted = performance.now();
     emit('first-console-line', 'start', consoleStarted);
     vm.console.once('line', () => emit('first-console-line', 'done', consoleStarted));
 
-    let shutdownReason: string | undefined;
-    vm.on('qmp-event', (ev: { event: string; data?: { reason?: string } }) => {
-      if (ev.event === 'SHUTDOWN' && ev.data?.reason) shutdownReason = ev.data.reason;
-    });
-
-    const exitStarted = performance.now();
     const exited: Promise<BootExit> = vm.exited.then(async (exit) => {
+      const exitStarted = performance.now();
       const teardownErrors = await cleanup();
-      const { exitCode, reason } = describeExit(exit, shutdownReason);
+      const { exitCode, reason } = describeExit(exit);
       emit('exit', teardownErrors.length === 0 ? 'done' : 'failed', exitStarted,
         `${reason}${teardownErrors.length ? `; teardown: ${teardownErrors.join('; ')}` : ''}`);
       return { ...exit, exitCode, reason, teardownErrors };
     });
-    return Object.assign(vm, {
-      id,
-      image,
-      mountpoint,
-      cmdline,
-      stages,
-    }, { exited }) as unknown as BootedVm;
+    // `exited` now also covers the teardown; a VM field of the same name, redefined in place.
+    Object.defineProperty(vm, 'exited', { value: exited, enumerable: true });
+    return Object.assign(vm, { id, image, mountpoint, cmdline, stages }) as unknown as BootedVm;
   } catch (err) {
+    // A pending accelerator probe is left to finish on its own (it cleans up after itself).
     await cleanup();
     throw err;
   }

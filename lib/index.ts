@@ -16,3 +16,9 @@ export type {
   PixelRTSMetadata, SegmentInfo, SegmentInput, CompressionInfo, EncodingInfo, Sidecar,
 } from './metadata';
 export type { PayloadHandle } from './native';
+export { boot, composeCmdline, describeExit } from './boot';
+export type { BootOptions, BootedVm, BootExit, BootStage, BootStageEvent, BootAccel, BootArch } from './boot';
+export { demoContainer } from './demo-container';
+export type { DemoContainerOptions } from './demo-container';
+export { listVms, findVm } from './vm-registry';
+export type { VmRecord, VmStatus } from './vm-registry';

@@ -116,7 +116,7 @@ export function bootOptionsFrom(o: Record<string, unknown>): ParsedBoot {
   const str = (k: string): string | undefined => (typeof o[k] === 'string' ? (o[k] as string) : undefined);
   const boot: Omit<BootOptions, 'onStage'> = {};
   const memory = str('memory');
-  if (memory !== undefined) boot.memory = parseMemory(memory);
+  if (memory !== undefined) boot.memory = `${parseMemory(memory)}M`;
   const cpus = str('cpus');
   if (cpus !== undefined) {
     if (!/^\d+$/.test(cpus) || Number(cpus) < 1 || Number(cpus) > 255) {

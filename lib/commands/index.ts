@@ -1,6 +1,7 @@
 /** Every CLI command, by name, in the order `pixelrts --help` lists them. */
 import type { Command } from './command';
 import { boot } from './boot';
+import { demo } from './demo';
 import { ps } from './ps';
 import { qmp } from './qmp';
 import { send } from './send';
@@ -8,6 +9,7 @@ import { stop } from './stop';
 
 export const commands: Record<string, Command> = {
   boot,
+  demo,
   ps,
   stop,
   send,
