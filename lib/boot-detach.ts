@@ -22,7 +22,11 @@ interface SupervisorJob {
   runtimeDir: string;
   boot: Omit<BootOptions, 'onStage' | 'runtimeDir'>;
   timeoutSeconds?: number;
+  frameExport?: number;
 }
+
+/** What a detached boot is asked to do besides booting. */
+export type DetachOptions = Pick<SupervisorJob, 'boot' | 'timeoutSeconds' | 'frameExport'>;
 
 /** Messages from the supervisor to the parent over the IPC channel. */
 type SupervisorMessage =
@@ -36,7 +40,7 @@ const START_TIMEOUT_MS = 120_000;
  * Starts a detached supervisor that boots `image`; resolves with the VM's record once QEMU
  * runs, or rejects with the boot's error (the supervisor is gone by then).
  */
-export async function startDetached(image: string, boot: SupervisorJob['boot'], timeoutSeconds?: number): Promise<VmRecord> {
+export async function startDetached(image: string, options: DetachOptions): Promise<VmRecord> {
   const abs = path.resolve(image);
   if (!fs.existsSync(abs)) {
     throw new PixelrtsError('ERR_PIXELRTS_NOT_FOUND', `${abs}: no such file. Check the path of the container to boot.`);
@@ -46,7 +50,7 @@ export async function startDetached(image: string, boot: SupervisorJob['boot'], 
   let logFd: number | undefined;
   try {
     logFd = fs.openSync(log, 'a', 0o600);
-    const job: SupervisorJob = { image: abs, runtimeDir, boot, ...(timeoutSeconds !== undefined ? { timeoutSeconds } : {}) };
+    const job: SupervisorJob = { ...options, image: abs, runtimeDir };
     const child = spawn(process.execPath, [__filename, JSON.stringify(job)], {
       detached: true,
       stdio: ['ignore', logFd, logFd, 'ipc'],
@@ -112,6 +116,7 @@ async function supervise(job: SupervisorJob): Promise<number> {
       progress: 'plain',
       detached: true,
       ...(job.timeoutSeconds !== undefined ? { timeoutSeconds: job.timeoutSeconds } : {}),
+      ...(job.frameExport !== undefined ? { frameExport: job.frameExport } : {}),
       onReady: (record) => tell({ type: 'ready', record }),
     });
   } catch (err) {

@@ -59,9 +59,11 @@ export class StageReporter {
   stage(ev: BootStageEvent): void {
     if (this.mode === 'none') return;
     const label = STAGE_LABELS[ev.stage] ?? ev.stage;
+    // On a terminal the guest's own output shows when its console comes alive; a progress line
+    // there would land in the middle of it.
+    if (this.mode === 'tty' && ev.stage === 'first-console-line') return;
     if (ev.status === 'start') {
-      // The console's first line is not something to wait on visibly: the guest's output follows.
-      if (this.mode === 'tty' && ev.stage !== 'first-console-line') this.startLive(label);
+      if (this.mode === 'tty') this.startLive(label);
       return;
     }
     this.clear();

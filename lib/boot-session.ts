@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
 import { boot, type BootOptions, type BootedVm, type BootExit } from './boot';
+import { startFrameExport, type FrameServer } from './frames';
 import { attachConsole, type AttachedConsole } from './boot-console';
 import { EventWriter, StageReporter } from './boot-events';
 import { StopController } from './boot-lifecycle';
@@ -30,6 +31,11 @@ export interface SessionOptions {
   timeoutSeconds?: number;
   /** True for the detached supervisor (recorded in the registry). */
   detached?: boolean;
+  /**
+   * Serve HXFR frame export on 127.0.0.1:PORT while the VM runs, and give the guest user-mode
+   * networking so it reaches the server at 10.0.2.2:PORT.
+   */
+  frameExport?: number;
   /** Budget of a graceful stop in ms (default 10000; see StopController). */
   shutdownTimeoutMs?: number;
   /** Told once the VM runs and its record is written (the supervisor reports to its parent). */
@@ -63,10 +69,20 @@ export async function runSession(image: string, options: SessionOptions): Promis
   const earlySignals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
   for (const sig of earlySignals) process.on(sig, earlyHandler);
 
+  // The frame server listens before the guest can look for it.
+  let frames: FrameServer | undefined;
+  if (options.frameExport !== undefined) {
+    const { server, port } = await startFrameExport(options.frameExport);
+    frames = server;
+    if (events) events.write('frame-export', { host: '127.0.0.1', port, guest: `10.0.2.2:${port}` });
+    else reporter.note(`frame export: HXFR on 127.0.0.1:${port}; the guest reaches it at 10.0.2.2:${port}`);
+  }
+
   let vm: BootedVm;
   try {
     vm = await boot(image, {
       ...options.boot,
+      ...(frames ? { network: true } : {}),
       onStage: (ev) => {
         if (events) events.write('stage', { ...ev });
         else reporter.stage(ev);
@@ -74,6 +90,7 @@ export async function runSession(image: string, options: SessionOptions): Promis
     });
   } catch (err) {
     reporter.clear();
+    await frames?.close();
     if (events) events.write('error', { code: (err as { code?: string }).code ?? 'ERR_PIXELRTS_BOOT', message: (err as Error).message });
     throw err;
   } finally {
@@ -171,6 +188,11 @@ export async function runSession(image: string, options: SessionOptions): Promis
     attached.detach();
     stopper.dispose();
     control?.close();
+    if (frames) {
+      const stats = frames.stats();
+      await frames.close();
+      if (events) events.write('frame-export', { closed: true, stats });
+    }
     reporter.clear();
     await new Promise<void>((resolve) => (logStream ? logStream.end(resolve) : resolve()));
   }

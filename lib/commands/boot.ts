@@ -29,6 +29,9 @@ Options:
   --prefix               print "VM: " before each console line (line mode)
   --detach               run in the background and print the VM's id
                          (then: pixelrts ps | stop | send | qmp)
+  --frame-export [PORT]  serve H.264 frame export (HXFR) on 127.0.0.1:PORT (default
+                         15937) and give the guest user-mode networking: it reaches the
+                         server at 10.0.2.2:PORT
 
 Console: when stdin is a terminal the guest's serial console is interactive (keys go to
 the guest, Ctrl-C included). Ctrl-a x quits (shuts the VM down; again to force it off),
@@ -59,12 +62,20 @@ export const bootOptionSpec = {
   json: { type: 'boolean' },
   prefix: { type: 'boolean' },
   detach: { type: 'boolean' },
+  'frame-export': { type: 'string' },
 } as const;
 
 /** Options whose values may start with '-': `--qemu-arg -no-hpet` is joined to `--qemu-arg=-no-hpet`. */
 const DASH_VALUES = new Set(['--qemu-arg', '--cmdline', '--append']);
 
-/** Joins `--opt value` into `--opt=value` for options whose value may look like an option. */
+/** The HXFR port `--frame-export` uses when none is given. */
+export const FRAME_EXPORT_PORT = 15937;
+
+/**
+ * Rewrites what node's parser cannot read: `--opt value` becomes `--opt=value` for options
+ * whose value may start with '-', and `--frame-export [PORT]` (an optional value) becomes
+ * `--frame-export=PORT` with the default port when none follows.
+ */
 export function joinDashValues(argv: string[]): string[] {
   const out: string[] = [];
   for (let i = 0; i < argv.length; i++) {
@@ -75,6 +86,9 @@ export function joinDashValues(argv: string[]): string[] {
     if (DASH_VALUES.has(argv[i]) && i + 1 < argv.length) {
       out.push(`${argv[i]}=${argv[i + 1]}`);
       i++;
+    } else if (argv[i] === '--frame-export') {
+      const port = /^\d+$/.test(argv[i + 1] ?? '') ? argv[++i] : String(FRAME_EXPORT_PORT);
+      out.push(`--frame-export=${port}`);
     } else {
       out.push(argv[i]);
     }
@@ -109,6 +123,8 @@ export interface ParsedBoot {
   json: boolean;
   prefix: boolean;
   detach: boolean;
+  /** HXFR frame export port (`--frame-export [PORT]`). */
+  frameExport?: number;
 }
 
 /** Turns the parsed option values into boot options; throws UsageError for bad values. */
@@ -147,9 +163,18 @@ export function bootOptionsFrom(o: Record<string, unknown>): ParsedBoot {
       throw new UsageError(`--timeout: expected a number of seconds greater than 0, found '${timeout}'.`);
     }
   }
+  let frameExport: number | undefined;
+  const fe = str('frame-export');
+  if (fe !== undefined) {
+    frameExport = Number(fe);
+    if (!/^\d+$/.test(fe) || frameExport < 1 || frameExport > 65535) {
+      throw new UsageError(`--frame-export: expected a TCP port from 1 to 65535 (default ${FRAME_EXPORT_PORT}), found '${fe}'.`);
+    }
+  }
   return {
     boot,
     ...(timeoutSeconds !== undefined ? { timeoutSeconds } : {}),
+    ...(frameExport !== undefined ? { frameExport } : {}),
     json: o.json === true,
     prefix: o.prefix === true,
     detach: o.detach === true,
@@ -159,7 +184,11 @@ export function bootOptionsFrom(o: Record<string, unknown>): ParsedBoot {
 /** Runs a parsed boot of `image`: detached, or in the foreground on this terminal. */
 export async function runBoot(image: string, parsed: ParsedBoot): Promise<number> {
   if (parsed.detach) {
-    const record = await startDetached(image, parsed.boot, parsed.timeoutSeconds);
+    const record = await startDetached(image, {
+      boot: parsed.boot,
+      ...(parsed.timeoutSeconds !== undefined ? { timeoutSeconds: parsed.timeoutSeconds } : {}),
+      ...(parsed.frameExport !== undefined ? { frameExport: parsed.frameExport } : {}),
+    });
     if (parsed.json) {
       process.stdout.write(`${JSON.stringify(record)}\n`);
     } else {
@@ -179,6 +208,7 @@ export async function runBoot(image: string, parsed: ParsedBoot): Promise<number
     json: parsed.json,
     progress: parsed.json ? 'none' : process.stderr.isTTY ? 'tty' : 'plain',
     ...(parsed.timeoutSeconds !== undefined ? { timeoutSeconds: parsed.timeoutSeconds } : {}),
+    ...(parsed.frameExport !== undefined ? { frameExport: parsed.frameExport } : {}),
   });
 }
 
