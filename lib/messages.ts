@@ -88,17 +88,22 @@ export function stripEscapes(text: string): string {
 /**
  * Interprets one line of guest output: null when it is plain text (including text that merely
  * starts with `{` but is not valid JSON), otherwise the validation result of the JSON object.
+ * A valid message after other text (a shell prompt printed without a newline just before it)
+ * is found too; JSON after other text that does not validate stays plain text.
  */
 export function parseMessageLine(line: string): ValidationResult | null {
   const text = stripEscapes(line).trim();
-  if (text.length < 2 || text[0] !== '{' || text[text.length - 1] !== '}') return null;
+  if (text.length < 2 || text[text.length - 1] !== '}') return null;
+  const start = text.indexOf('{');
+  if (start < 0) return null;
   let value: unknown;
   try {
-    value = JSON.parse(text);
+    value = JSON.parse(text.slice(start));
   } catch {
     return null;
   }
-  return validateMessage(value);
+  const result = validateMessage(value);
+  return start === 0 || result.ok ? result : null;
 }
 
 /** Builds the wire form of a host → guest message (direction and timestamp filled in). */

@@ -10,7 +10,7 @@
  * const { poweredOff } = await vm.shutdown({ timeout: 10000 });
  * ```
  */
-import type { ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -97,6 +97,19 @@ export function makeRuntimeDir(): string {
   return dir;
 }
 
+/**
+ * Removes `dir` when this process dies, however it dies (SIGKILL included): a `sh` that blocks
+ * reading a pipe from us; the kernel closes the pipe when we die, `read` returns, `rm -rf`
+ * runs. On a normal exit we remove the directory ourselves and close the pipe; the janitor
+ * then finds nothing to remove and exits. (QEMU itself dies by its parent-death signal.)
+ */
+export function startJanitor(dir: string): ChildProcess {
+  const child = spawn('sh', ['-c', 'read -r _; rm -rf -- "$0"', dir], { stdio: ['pipe', 'ignore', 'ignore'], detached: true });
+  child.on('error', () => { /* no sh: the normal-exit cleanup still runs */ });
+  child.stdin?.on('error', () => undefined);
+  return child;
+}
+
 function delay(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
@@ -141,6 +154,7 @@ export class VM extends EventEmitter {
     this.accelReason = init.accelReason;
     this.arch = init.arch;
     this.commandLine = init.commandLine;
+    const janitor = init.ownsRuntimeDir ? startJanitor(init.runtimeDir) : null;
     this.console = new Console({ input: init.child.stdin });
     init.child.stdin?.on('error', () => { /* QEMU gone: writes fail, `exit` tells why */ });
     const log = init.serialLog ? fs.createWriteStream(init.serialLog, { flags: 'a' }) : null;
@@ -178,7 +192,8 @@ export class VM extends EventEmitter {
         this.exitInfo = info;
         const done = () => {
           if (init.ownsRuntimeDir) fs.rmSync(init.runtimeDir, { recursive: true, force: true });
-          else for (const s of [init.qmpSocket, init.channelSocket]) fs.rmSync(s, { force: true });
+          janitor?.stdin?.end();
+          if (!init.ownsRuntimeDir) for (const s of [init.qmpSocket, init.channelSocket]) fs.rmSync(s, { force: true });
           this.emit('exit', info);
           resolve(info);
         };
