@@ -16,6 +16,16 @@
 
         # frames
         "native/frames/frames_module.cc",
+        "native/frames/frame_server.cc",
+        "native/frames/connection.cc",
+        "native/frames/listener.cc",
+        "native/frames/poller.cc",
+        "native/frames/encoder_pool.cc",
+        "native/frames/encoding_session.cc",
+        "native/frames/openh264_encoder.cc",
+        "native/frames/colour_convert.cc",
+        "native/frames/hxfr_parser.cc",
+        "native/frames/pixel_layout.cc",
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",
@@ -34,6 +44,15 @@
       "conditions": [
         [ "OS=='linux'", { "libraries": [ "-lfuse3", "-lopenh264", "-ldl" ] } ],
         [ "OS=='mac'", {
+          # macOS only: the VideoToolbox encoder replaces openh264 (same list as CMake's PIXELRTS_DARWIN_SOURCES).
+          "sources": [
+            "native/frames/videotoolbox_encoder.mm",
+          ],
+          "sources!": [ "native/frames/openh264_encoder.cc" ],
+          "libraries": [
+            "-framework VideoToolbox", "-framework CoreMedia", "-framework CoreVideo",
+            "-framework CoreFoundation", "-framework IOSurface"
+          ],
           "xcode_settings": {
             "CLANG_CXX_LANGUAGE_STANDARD": "c++17",
             "GCC_ENABLE_CPP_EXCEPTIONS": "YES",

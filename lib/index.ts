@@ -22,3 +22,10 @@ export { demoContainer } from './demo-container';
 export type { DemoContainerOptions } from './demo-container';
 export { listVms, findVm } from './vm-registry';
 export type { VmRecord, VmStatus } from './vm-registry';
+export {
+  createFrameServer, startFrameExport, FrameServer, FOURCC, DEFAULT_TCP, DEFAULT_VSOCK_PORT,
+} from './frames';
+export type {
+  FrameServerOptions, FrameServerStats, FrameServerAddress, FrameEvent, ScanoutEvent, RawFrame, FrameFormat,
+  ResolveRequest, Resolver,
+} from './frames';

@@ -2,6 +2,7 @@
 import type { Command } from './command';
 import { boot } from './boot';
 import { demo } from './demo';
+import { frames } from './frames';
 import { ps } from './ps';
 import { qmp } from './qmp';
 import { send } from './send';
@@ -14,4 +15,5 @@ export const commands: Record<string, Command> = {
   stop,
   send,
   qmp,
+  frames,
 };

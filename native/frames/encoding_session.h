@@ -1,0 +1,47 @@
+// One H.264 stream being produced: an encoder plus what decides its settings (frame size,
+// CONFIG_REQ bitrate and rate) and when the next picture must be an IDR. Request-mode
+// connections and published scanouts each own one. Not thread-safe: its owner runs it on
+// one strand of the encoder pool at a time.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "frames/encoder.h"
+#include "frames/hxfr_protocol.h"
+#include "frames/pixel_layout.h"
+
+namespace pixelrts::frames {
+
+class EncodingSession {
+ public:
+  EncodingSession();
+
+  // The next picture is an IDR (KEYFRAME_REQ, a new subscriber).
+  void RequestKeyframe() { keyframe_pending_ = true; }
+  // CONFIG_REQ: new bitrate (0 = default for the size) and rate; the encoder restarts on
+  // the next picture, which is therefore an IDR. Width and height come from each frame.
+  void Reconfigure(const hxfr::ConfigRequest& config);
+
+  struct Timing {
+    double convert_ms = 0;
+    double encode_ms = 0;
+  };
+  // Converts `pixels` (laid out as `layout` says) to I420 and encodes them.
+  bool Encode(const hxfr::PixelLayout& layout, const uint8_t* pixels, int64_t pts_ns, bool force_idr,
+              EncodedPicture* out, Timing* timing, std::string* error);
+
+ private:
+  std::unique_ptr<VideoEncoder> encoder_;
+  EncoderSettings active_;
+  bool configured_ = false;
+  bool restart_ = false;
+  bool keyframe_pending_ = false;
+  uint32_t bitrate_override_ = 0;
+  double fps_ = 60.0;
+  std::vector<uint8_t> planes_;  // I420 planes we write (U and V only for NV12)
+};
+
+}  // namespace pixelrts::frames

@@ -1,0 +1,661 @@
+#include "frames/frame_server.h"
+
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <unordered_set>
+
+namespace pixelrts::frames {
+
+namespace {
+
+// Frames a connection may have waiting for the encoder before the loop stops reading it:
+// one being encoded and one received ahead, which hides the network time of the next frame.
+constexpr int kMaxQueuedFrames = 2;
+// Unwritten output above which the loop stops reading a client that does not read (PING floods).
+constexpr size_t kOutputHighWater = 8u << 20;
+// Pushed frames a subscriber may have waiting; more are dropped for that subscriber only.
+constexpr size_t kMaxQueuedPushes = 4;
+// Published frames a scanout may have waiting for its encoder; more are dropped.
+constexpr int kMaxPendingPublishes = 2;
+constexpr int kPoolThreads = 2;
+// How long a connection closed for a fatal error may keep sending before it is cut off.
+constexpr auto kLingerTime = std::chrono::seconds(2);
+constexpr uint64_t kWakeToken = 0;
+constexpr uint64_t kListenerTag = 1ull << 63;
+
+std::string Errno(int e) { return std::string(strerror(e)) + " (errno " + std::to_string(e) + ")"; }
+
+}  // namespace
+
+class FrameServer::ConnectionSink : public hxfr::MessageSink {
+ public:
+  ConnectionSink(FrameServer* server, std::shared_ptr<Connection> c) : server_(server), c_(std::move(c)) {}
+  void OnMessage(hxfr::Message&& m) override { server_->HandleMessage(c_, std::move(m)); }
+  void OnProblem(hxfr::ParseProblem&& p) override { server_->HandleProblem(c_, std::move(p)); }
+
+ private:
+  FrameServer* server_;
+  std::shared_ptr<Connection> c_;
+};
+
+FrameServer::FrameServer(ServerOptions options, ServerEventSink* sink) : options_(std::move(options)), sink_(sink) {
+  resolver_enabled_ = options_.resolver;
+}
+
+FrameServer::~FrameServer() { Stop(); }
+
+bool FrameServer::Start(std::string* error) {
+  for (const ListenSpec& spec : options_.listen) {
+    auto l = std::make_unique<Listener>();
+    if (!l->Open(spec, error)) {
+      listeners_.clear();
+      return false;
+    }
+    listeners_.push_back(std::move(l));
+  }
+  std::string why;
+  if (!poller_.Open(&why) || !waker_.Open(&why)) {
+    *error = "frame server: cannot create its event loop: " + why;
+    listeners_.clear();
+    return false;
+  }
+  poller_.Add(waker_.fd(), kWakeToken, Poller::kRead);
+  for (size_t i = 0; i < listeners_.size(); i++) poller_.Add(listeners_[i]->fd(), kListenerTag | i, Poller::kRead);
+  pool_ = std::make_unique<EncoderPool>(kPoolThreads);
+  loop_ = std::thread([this] { Loop(); });
+  return true;
+}
+
+void FrameServer::Stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  stopping_ = true;
+  if (loop_.joinable()) {
+    Wake();
+    loop_.join();
+  }
+  if (pool_) pool_->Stop();
+  // Queued jobs hold their connection or scanout: drop them so everything is freed here.
+  for (auto& [id, c] : connections_) {
+    if (pool_) pool_->Clear(c->strand);
+    c->closed = true;
+  }
+  connections_.clear();
+  {
+    std::lock_guard<std::mutex> lock(scanout_mu_);
+    for (auto& [id, s] : scanouts_) {
+      if (pool_) pool_->Clear(s->strand);
+    }
+    scanouts_.clear();
+  }
+  {
+    std::lock_guard<std::mutex> lock(resolve_mu_);
+    resolves_.clear();
+  }
+  listeners_.clear();  // closes the sockets and removes the Unix socket file
+}
+
+void FrameServer::Wake() { waker_.Wake(); }
+
+void FrameServer::MarkDirty(uint64_t id) {
+  {
+    std::lock_guard<std::mutex> lock(command_mu_);
+    dirty_.push_back(id);
+  }
+  Wake();
+}
+
+void FrameServer::ReportError(uint64_t connection, const std::string& code, const std::string& message) {
+  ServerEvent e;
+  e.type = ServerEvent::Type::kError;
+  e.connection = connection;
+  e.code = code;
+  e.message = message;
+  sink_->OnEvent(std::move(e));
+}
+
+void FrameServer::Loop() {
+  Poller::Event events[64];
+  while (!stopping_) {
+    const int n = poller_.Wait(events, 64, closing_ > 0 ? 200 : -1);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      ReportError(0, "ERR_PIXELRTS_FRAMES_INTERNAL", "frame server: waiting for events failed: " + Errno(errno));
+      return;
+    }
+    for (int i = 0; i < n && !stopping_; i++) {
+      const Poller::Event& ev = events[i];
+      if (ev.token == kWakeToken) {
+        waker_.Drain();
+        HandleCommands();
+      } else if (ev.token & kListenerTag) {
+        AcceptAll(static_cast<size_t>(ev.token & ~kListenerTag));
+      } else {
+        auto it = connections_.find(ev.token);
+        if (it == connections_.end()) continue;  // closed earlier in this batch
+        std::shared_ptr<Connection> c = it->second;
+        if (ev.writable) FlushAndUpdate(c);
+        if (!c->fd.valid()) continue;
+        if (ev.readable) {
+          ReadFrom(c);
+        } else if (ev.hangup) {
+          // Reported even while reading is paused: the peer is gone, nothing can be delivered.
+          CloseConnection(c, "peer hung up");
+        }
+      }
+    }
+    if (closing_ > 0) CloseExpired();
+  }
+}
+
+void FrameServer::CloseExpired() {
+  const auto now = std::chrono::steady_clock::now();
+  std::vector<std::shared_ptr<Connection>> expired;
+  for (auto& [id, c] : connections_) {
+    if (c->closing && now >= c->close_deadline) expired.push_back(c);
+  }
+  for (auto& c : expired) CloseConnection(c, "closed after a fatal protocol error");
+}
+
+void FrameServer::Drain(const std::shared_ptr<Connection>& c) {
+  static thread_local uint8_t sink[64 * 1024];
+  for (int i = 0; i < 256; i++) {
+    const ssize_t n = ::recv(c->fd.get(), sink, sizeof sink, 0);
+    if (n > 0) continue;
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+    break;  // end of stream or error: the peer has seen our close
+  }
+  CloseConnection(c, "closed after a fatal protocol error");
+}
+
+void FrameServer::HandleCommands() {
+  std::vector<uint64_t> ids;
+  {
+    std::lock_guard<std::mutex> lock(command_mu_);
+    ids.swap(dirty_);
+  }
+  std::unordered_set<uint64_t> seen;
+  for (uint64_t id : ids) {
+    if (!seen.insert(id).second) continue;
+    auto it = connections_.find(id);
+    if (it == connections_.end()) continue;
+    const std::shared_ptr<Connection> c = it->second;  // a copy: closing erases the map's
+    FlushAndUpdate(c);
+  }
+}
+
+void FrameServer::AcceptAll(size_t index) {
+  Listener& l = *listeners_[index];
+  for (;;) {
+    std::string peer;
+    UniqueFd fd(l.Accept(&peer));
+    if (!fd.valid()) return;
+    if (connections_.size() >= options_.max_clients) {
+      const std::string text = "server full: " + std::to_string(options_.max_clients) +
+                               " clients are connected (maxClients); try again later";
+      const auto msg = hxfr::BuildError(0, hxfr::kInternal, text);
+      // A fresh socket's buffer takes 272 bytes; if not, the client is gone anyway.
+      if (::send(fd.get(), msg.data(), msg.size(), kSendFlags) < 0) {
+      }
+      errors_++;
+      ReportError(0, "ERR_PIXELRTS_FRAMES_FULL", "refused " + std::string(l.transport()) + " client " + peer + ": " + text);
+      continue;  // fd closes here
+    }
+    const uint64_t id = next_id_++;
+    auto c = std::make_shared<Connection>(id, std::move(fd), l.transport(), peer, options_.max_frame_bytes);
+    if (!poller_.Add(c->fd.get(), id, Poller::kRead)) {
+      ReportError(0, "ERR_PIXELRTS_FRAMES_INTERNAL", "frame server: cannot watch a new client: " + Errno(errno));
+      continue;
+    }
+    c->interest = Poller::kRead;
+    connections_[id] = c;
+    clients_++;
+    connections_total_++;
+    ServerEvent e;
+    e.type = ServerEvent::Type::kConnection;
+    e.connection = id;
+    e.transport = l.transport();
+    e.peer = peer;
+    sink_->OnEvent(std::move(e));
+  }
+}
+
+void FrameServer::ReadFrom(const std::shared_ptr<Connection>& c) {
+  if (c->draining) {
+    Drain(c);
+    return;
+  }
+  ConnectionSink sink(this, c);
+  // Bound one wake-up's work so a fast sender cannot starve the others: 32 MiB is ten 1080p frames.
+  size_t budget = 32u << 20;
+  auto should_read = [&] {
+    return !c->parser.failed() && !c->close_requested && c->queued_frames < kMaxQueuedFrames &&
+           c->out.bytes() < kOutputHighWater;
+  };
+  while (budget > 0 && c->fd.valid() && should_read()) {
+    size_t cap = 0;
+    uint8_t* buf = c->parser.NextBuffer(&cap);
+    const ssize_t n = ::recv(c->fd.get(), buf, cap, 0);
+    if (n > 0) {
+      bytes_in_ += static_cast<uint64_t>(n);
+      budget -= std::min(budget, static_cast<size_t>(n));
+      c->parser.Commit(static_cast<size_t>(n), sink);
+      continue;
+    }
+    if (n == 0) {
+      CloseConnection(c, c->parser.mid_message() ? "peer closed the connection in the middle of a message"
+                                                 : "peer closed the connection");
+      return;
+    }
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+    CloseConnection(c, "read failed: " + Errno(errno));
+    return;
+  }
+  FlushAndUpdate(c);
+}
+
+void FrameServer::FlushAndUpdate(const std::shared_ptr<Connection>& c) {
+  if (!c->fd.valid()) return;
+  int err = 0;
+  if (!c->out.Flush(c->fd.get(), &err)) {
+    CloseConnection(c, "write failed: " + Errno(err));
+    return;
+  }
+  c->write_blocked = err == EAGAIN;
+  if (c->close_requested) {
+    if (!c->closing) {
+      c->closing = true;
+      c->close_deadline = std::chrono::steady_clock::now() + kLingerTime;
+      closing_++;
+    }
+    if (!c->draining && !c->write_blocked && c->out.empty()) {
+      // The ERROR that explains the close is in the socket: end our side, then drain theirs.
+      ::shutdown(c->fd.get(), SHUT_WR);
+      c->draining = true;
+    }
+  }
+  const bool read = c->draining || (!c->closing && !c->parser.failed() && c->queued_frames < kMaxQueuedFrames &&
+                                    c->out.bytes() < kOutputHighWater);
+  const uint32_t want = (read ? Poller::kRead : 0u) | (c->write_blocked ? Poller::kWrite : 0u);
+  if (want != c->interest) {
+    poller_.Modify(c->fd.get(), c->id, c->interest, want);
+    c->interest = want;
+  }
+}
+
+void FrameServer::CloseConnection(const std::shared_ptr<Connection>& c, const std::string& reason) {
+  if (!c->fd.valid()) return;
+  poller_.Remove(c->fd.get(), c->interest);
+  c->fd.Reset();
+  c->closed = true;
+  if (c->closing) closing_--;
+  connections_.erase(c->id);
+  clients_--;
+  pool_->Clear(c->strand);
+  {
+    std::lock_guard<std::mutex> lock(resolve_mu_);
+    for (auto it = resolves_.begin(); it != resolves_.end();) {
+      auto owner = it->second.connection.lock();
+      it = (!owner || owner == c) ? resolves_.erase(it) : std::next(it);
+    }
+  }
+  ServerEvent e;
+  e.type = ServerEvent::Type::kClose;
+  e.connection = c->id;
+  e.reason = reason;
+  sink_->OnEvent(std::move(e));
+}
+
+void FrameServer::HandleProblem(const std::shared_ptr<Connection>& c, hxfr::ParseProblem&& p) {
+  ReportError(c->id, "ERR_PIXELRTS_FRAMES_PROTOCOL",
+              "connection " + std::to_string(c->id) + " (" + c->peer + "): " + p.message);
+  const bool frame = p.header.type == hxfr::kFrameRequest && !p.fatal;
+  if (frame) c->queued_frames++;
+  // Through the strand, so the ERROR follows the responses to earlier frames.
+  auto problem = std::make_shared<hxfr::ParseProblem>(std::move(p));
+  pool_->Post(c->strand, [this, c, problem, frame] {
+    SendError(c, problem->header.session, problem->code, problem->message, problem->fatal);
+    if (frame) FrameAnswered(c);
+  });
+}
+
+void FrameServer::HandleMessage(const std::shared_ptr<Connection>& c, hxfr::Message&& m) {
+  const hxfr::Header h = m.header;
+  switch (h.type) {
+    case hxfr::kFrameRequest: {
+      const hxfr::FrameRequest r = hxfr::ParseFrameRequest(m.body);
+      c->queued_frames++;
+      if (m.pixels.size > 0) {
+        auto pixels = std::make_shared<hxfr::ByteBuffer>(std::move(m.pixels));
+        const hxfr::PixelLayout layout = m.layout;
+        pool_->Post(c->strand, [this, c, h, r, layout, pixels] { EncodeJob(c, h, r, layout, *pixels); });
+      } else if (r.resource_id != 0 && resolver_enabled_) {
+        pool_->Post(c->strand, [this, c, h, r] { ResolveJob(c, h, r); });
+      } else {
+        const bool resource = r.resource_id != 0;
+        pool_->Post(c->strand, [this, c, h, r, resource] {
+          SendError(c, h.session, resource ? hxfr::kResourceNotFound : hxfr::kInvalidMsg,
+                    resource ? "resource " + std::to_string(r.resource_id) +
+                                   " cannot be resolved: this host has no resource resolver; send the pixels "
+                                   "(PIXEL_DATA) instead"
+                             : "FRAME_REQUEST carries neither pixels (PIXEL_DATA flag) nor a resource id",
+                    false);
+          FrameAnswered(c);
+        });
+      }
+      break;
+    }
+    case hxfr::kKeyframeReq:
+      pool_->Post(c->strand, [this, c] {
+        const int64_t scanout = c->subscribed;
+        if (scanout < 0) {
+          c->session.RequestKeyframe();
+          return;
+        }
+        std::lock_guard<std::mutex> lock(scanout_mu_);
+        ScanoutLocked(static_cast<uint32_t>(scanout))->keyframe_wanted = true;
+      });
+      break;
+    case hxfr::kConfigReq: {
+      const hxfr::ConfigRequest cfg = hxfr::ParseConfigRequest(m.body);
+      pool_->Post(c->strand, [this, c, cfg] {
+        const int64_t scanout = c->subscribed;
+        if (scanout < 0) {
+          c->session.Reconfigure(cfg);
+          return;
+        }
+        std::shared_ptr<Scanout> s;
+        {
+          std::lock_guard<std::mutex> lock(scanout_mu_);
+          s = ScanoutLocked(static_cast<uint32_t>(scanout));
+        }
+        // The scanout's session belongs to the scanout's strand.
+        pool_->Post(s->strand, [s, cfg] { s->session.Reconfigure(cfg); });
+      });
+      break;
+    }
+    case hxfr::kPing:
+      c->out.Push(std::make_shared<const std::vector<uint8_t>>(hxfr::BuildPong(h.session)));
+      break;
+    case hxfr::kEnableScanout:
+    case hxfr::kDisableScanout: {
+      const bool enable = h.type == hxfr::kEnableScanout;
+      const uint32_t id = hxfr::Le32(m.body);
+      c->out.Push(std::make_shared<const std::vector<uint8_t>>(hxfr::BuildScanoutResp(h.session, id, true)));
+      ServerEvent e;
+      e.type = ServerEvent::Type::kScanout;
+      e.connection = c->id;
+      e.scanout = id;
+      e.enabled = enable;
+      if (enable) {
+        e.width = hxfr::Le32(m.body + 4);
+        e.height = hxfr::Le32(m.body + 8);
+        e.refresh = hxfr::Le32(m.body + 12);
+      }
+      sink_->OnEvent(std::move(e));
+      break;
+    }
+    case hxfr::kSubscribe: {
+      const uint32_t id = hxfr::Le32(m.body);
+      {
+        std::lock_guard<std::mutex> lock(scanout_mu_);
+        std::shared_ptr<Scanout> s = ScanoutLocked(id);
+        if (c->subscribed != static_cast<int64_t>(id)) s->subscribers.push_back(c);
+        c->subscribed = id;  // a subscriber of another scanout is pruned from that list on its next publish
+        c->awaiting_idr = true;
+        s->keyframe_wanted = true;  // the new subscriber's first frame is an IDR
+      }
+      c->out.Push(std::make_shared<const std::vector<uint8_t>>(hxfr::BuildSubscribeResp(h.session, id, true)));
+      break;
+    }
+    default:
+      break;  // the parser only delivers the types above
+  }
+}
+
+void FrameServer::SendError(const std::shared_ptr<Connection>& c, uint16_t session, int32_t code,
+                            const std::string& msg, bool fatal) {
+  c->out.Push(std::make_shared<const std::vector<uint8_t>>(hxfr::BuildError(session, code, msg)));
+  errors_++;
+  if (fatal) c->close_requested = true;
+  MarkDirty(c->id);
+}
+
+void FrameServer::FrameAnswered(const std::shared_ptr<Connection>& c) {
+  c->queued_frames--;
+  MarkDirty(c->id);
+}
+
+void FrameServer::EncodeJob(const std::shared_ptr<Connection>& c, const hxfr::Header& h, const hxfr::FrameRequest& r,
+                            const hxfr::PixelLayout& layout, const hxfr::ByteBuffer& pixels) {
+  if (c->closed) return;
+  EncodedPicture pic;
+  EncodingSession::Timing t;
+  std::string err;
+  if (!c->session.Encode(layout, pixels.data.get(), r.pts, r.force_keyframe, &pic, &t, &err)) {
+    ReportError(c->id, "ERR_PIXELRTS_FRAMES_ENCODE", "connection " + std::to_string(c->id) + ": " + err);
+    SendError(c, h.session, hxfr::kEncodeFailed, "encoding failed: " + err, false);
+    FrameAnswered(c);
+    return;
+  }
+  auto msg = std::make_shared<const std::vector<uint8_t>>(
+      hxfr::BuildFrameResponse(h.session, r.pts, r.pts, pic.keyframe, pic.annexb.data(), pic.annexb.size()));
+  c->out.Push(msg);
+  frames_++;
+  bytes_out_ += msg->size();
+  {
+    std::lock_guard<std::mutex> lock(timing_mu_);
+    encode_ms_total_ += t.encode_ms;
+    convert_ms_total_ += t.convert_ms;
+  }
+  FrameAnswered(c);
+  Record(*c, pic.annexb);
+  if (sink_->WantsFrameEvents()) {
+    ServerEvent e;
+    e.type = ServerEvent::Type::kFrame;
+    e.connection = c->id;
+    e.width = layout.width;
+    e.height = layout.height;
+    e.format = layout.format;
+    e.bytes = pic.annexb.size();
+    e.keyframe = pic.keyframe;
+    e.pts = r.pts;
+    e.encode_ms = t.convert_ms + t.encode_ms;
+    sink_->OnEvent(std::move(e));
+  }
+}
+
+void FrameServer::ResolveJob(const std::shared_ptr<Connection>& c, const hxfr::Header& h, const hxfr::FrameRequest& r) {
+  if (c->closed) return;
+  uint64_t token;
+  {
+    std::lock_guard<std::mutex> lock(resolve_mu_);
+    token = next_token_++;
+    resolves_[token] = PendingResolve{c, h, r};
+  }
+  // Nothing else of this connection runs until the answer: responses stay in order.
+  pool_->Suspend(c->strand);
+  ServerEvent e;
+  e.type = ServerEvent::Type::kResolve;
+  e.connection = c->id;
+  e.token = token;
+  e.resource_id = r.resource_id;
+  e.width = r.width;
+  e.height = r.height;
+  e.format = r.format;
+  e.stride = r.stride;
+  e.pts = r.pts;
+  sink_->OnEvent(std::move(e));
+}
+
+void FrameServer::AnswerResolve(uint64_t token, RawFrame* frame, const std::string& error) {
+  PendingResolve pending;
+  {
+    std::lock_guard<std::mutex> lock(resolve_mu_);
+    auto it = resolves_.find(token);
+    if (it == resolves_.end()) return;  // connection gone, or answered twice
+    pending = std::move(it->second);
+    resolves_.erase(it);
+  }
+  std::shared_ptr<Connection> c = pending.connection.lock();
+  if (!c || !pool_) return;
+  const hxfr::Header h = pending.header;
+  const hxfr::FrameRequest r = pending.request;
+  EncoderPool::Job job;
+  if (frame == nullptr) {
+    const std::string text = !error.empty() ? error
+                                            : "resource " + std::to_string(r.resource_id) +
+                                                  " was not found by the host's resource resolver";
+    job = [this, c, h, text] {
+      SendError(c, h.session, hxfr::kResourceNotFound, text, false);
+      FrameAnswered(c);
+    };
+  } else {
+    auto f = std::make_shared<RawFrame>(std::move(*frame));
+    job = [this, c, h, r, f] { EncodeJob(c, h, r, f->layout, f->pixels); };
+  }
+  pool_->Resume(c->strand, std::move(job));
+}
+
+std::shared_ptr<FrameServer::Scanout> FrameServer::ScanoutLocked(uint32_t id) {
+  auto& s = scanouts_[id];
+  if (!s) {
+    s = std::make_shared<Scanout>();
+    s->id = id;
+  }
+  return s;
+}
+
+bool FrameServer::Publish(uint32_t scanout, int64_t pts, RawFrame frame) {
+  if (stopping_ || !pool_) return false;
+  std::shared_ptr<Scanout> s;
+  {
+    std::lock_guard<std::mutex> lock(scanout_mu_);
+    s = ScanoutLocked(scanout);
+    bool any = false;
+    for (auto& w : s->subscribers) {
+      auto c = w.lock();
+      if (c && !c->closed && c->subscribed == static_cast<int64_t>(scanout)) any = true;
+    }
+    if (!any) return false;  // nobody to send it to: not worth encoding
+    if (s->pending >= kMaxPendingPublishes) {
+      drops_++;
+      return false;
+    }
+    s->pending++;
+  }
+  published_++;
+  auto f = std::make_shared<RawFrame>(std::move(frame));
+  pool_->Post(s->strand, [this, s, pts, f] { PublishJob(s, pts, *f); });
+  return true;
+}
+
+void FrameServer::PublishJob(const std::shared_ptr<Scanout>& s, int64_t pts, const RawFrame& frame) {
+  const bool force = s->keyframe_wanted.exchange(false);
+  EncodedPicture pic;
+  EncodingSession::Timing t;
+  std::string err;
+  if (!s->session.Encode(frame.layout, frame.pixels.data.get(), pts, force, &pic, &t, &err)) {
+    if (force) s->keyframe_wanted = true;
+    s->pending--;
+    ReportError(0, "ERR_PIXELRTS_FRAMES_ENCODE", "scanout " + std::to_string(s->id) + ": " + err);
+    return;
+  }
+  auto msg = std::make_shared<const std::vector<uint8_t>>(
+      hxfr::BuildFrameResponse(static_cast<uint16_t>(s->id), pts, pts, pic.keyframe, pic.annexb.data(), pic.annexb.size()));
+  {
+    std::lock_guard<std::mutex> lock(scanout_mu_);
+    auto& subs = s->subscribers;
+    for (auto it = subs.begin(); it != subs.end();) {
+      std::shared_ptr<Connection> c = it->lock();
+      if (!c || c->closed || c->subscribed != static_cast<int64_t>(s->id)) {
+        it = subs.erase(it);
+        continue;
+      }
+      ++it;
+      // A subscriber that missed a frame would decode garbage until the next IDR: it gets
+      // nothing until then (at most one GOP, 60 frames).
+      if (c->awaiting_idr && !pic.keyframe) {
+        drops_++;
+        continue;
+      }
+      if (!c->out.PushDroppable(msg, kMaxQueuedPushes)) {
+        drops_++;
+        c->awaiting_idr = true;
+        continue;
+      }
+      c->awaiting_idr = false;
+      bytes_out_ += msg->size();
+      MarkDirty(c->id);
+    }
+  }
+  s->pending--;
+  frames_++;
+  {
+    std::lock_guard<std::mutex> lock(timing_mu_);
+    encode_ms_total_ += t.encode_ms;
+    convert_ms_total_ += t.convert_ms;
+  }
+  if (sink_->WantsFrameEvents()) {
+    ServerEvent e;
+    e.type = ServerEvent::Type::kFrame;
+    e.scanout = s->id;
+    e.width = frame.layout.width;
+    e.height = frame.layout.height;
+    e.format = frame.layout.format;
+    e.bytes = pic.annexb.size();
+    e.keyframe = pic.keyframe;
+    e.pts = pts;
+    e.encode_ms = t.convert_ms + t.encode_ms;
+    sink_->OnEvent(std::move(e));
+  }
+}
+
+void FrameServer::Record(Connection& c, const std::vector<uint8_t>& annexb) {
+  if (options_.record_dir.empty() || c.record_failed) return;
+  const std::string path = options_.record_dir + "/conn-" + std::to_string(c.id) + ".h264";
+  if (!c.record.valid()) {
+    c.record = UniqueFd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+    if (!c.record.valid()) {
+      c.record_failed = true;
+      ReportError(c.id, "ERR_PIXELRTS_FRAMES_RECORD", "cannot record to " + path + ": " + Errno(errno) +
+                                                          "; check --record names a writable directory");
+      return;
+    }
+  }
+  size_t done = 0;
+  while (done < annexb.size()) {
+    const ssize_t n = ::write(c.record.get(), annexb.data() + done, annexb.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      c.record_failed = true;
+      ReportError(c.id, "ERR_PIXELRTS_FRAMES_RECORD", "writing " + path + " failed: " + Errno(errno));
+      return;
+    }
+    done += static_cast<size_t>(n);
+  }
+}
+
+ServerStats FrameServer::Stats() {
+  ServerStats s;
+  s.clients = clients_;
+  s.connections = connections_total_;
+  s.frames = frames_;
+  s.bytes_in = bytes_in_;
+  s.bytes_out = bytes_out_;
+  s.drops = drops_;
+  s.errors = errors_;
+  s.published = published_;
+  std::lock_guard<std::mutex> lock(timing_mu_);
+  s.encode_ms_total = encode_ms_total_;
+  s.convert_ms_total = convert_ms_total_;
+  return s;
+}
+
+}  // namespace pixelrts::frames

@@ -1,0 +1,149 @@
+// The HXFR host: listeners, an event loop (epoll / kqueue) on a thread it owns, the connections, the
+// encoder pool, and the published scanouts with their subscribers.
+//
+// Threads: the loop thread accepts, reads and parses, answers PING/SCANOUT/SUBSCRIBE at
+// once, posts everything that must stay in order with frames (frames, KEYFRAME_REQ,
+// CONFIG_REQ, errors about frames) to the connection's strand, and is the only writer of
+// sockets. Encoder pool threads convert and encode and hand whole messages back through
+// the connection's OutputQueue plus a wake-up (Waker). JavaScript calls Publish,
+// AnswerResolve, Stats and Stop from its own thread.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "frames/connection.h"
+#include "frames/encoder_pool.h"
+#include "frames/encoding_session.h"
+#include "frames/hxfr_parser.h"
+#include "frames/listener.h"
+#include "frames/poller.h"
+#include "frames/server_events.h"
+#include "frames/unique_fd.h"
+
+namespace pixelrts::frames {
+
+struct ServerOptions {
+  std::vector<ListenSpec> listen;
+  uint32_t max_clients = 16;
+  uint64_t max_frame_bytes = 64ull << 20;
+  std::string record_dir;  // empty: no recording
+  bool resolver = false;   // FRAME_REQUESTs naming a resource are passed to JavaScript
+};
+
+struct ServerStats {
+  uint64_t clients = 0, connections = 0, frames = 0, bytes_in = 0, bytes_out = 0, drops = 0, errors = 0;
+  uint64_t published = 0;
+  double encode_ms_total = 0, convert_ms_total = 0;
+};
+
+// A frame given by JavaScript (publish, resolver answer), copied into native memory.
+struct RawFrame {
+  hxfr::PixelLayout layout;
+  hxfr::ByteBuffer pixels;
+};
+
+class FrameServer {
+ public:
+  FrameServer(ServerOptions options, ServerEventSink* sink);
+  ~FrameServer();
+  FrameServer(const FrameServer&) = delete;
+  FrameServer& operator=(const FrameServer&) = delete;
+
+  // Opens every listener and starts the threads; false with `error` when a listener fails
+  // (nothing is left open then).
+  bool Start(std::string* error);
+  // Stops the threads, closes every socket, removes the Unix socket file. Idempotent.
+  void Stop();
+
+  const std::vector<std::unique_ptr<Listener>>& listeners() const { return listeners_; }
+  void SetResolver(bool enabled) { resolver_enabled_ = enabled; }
+  // Queues `frame` for encoding once and pushing to every subscriber of `scanout`.
+  // False when nobody subscribes or the scanout already has frames waiting (dropped).
+  bool Publish(uint32_t scanout, int64_t pts_ns, RawFrame frame);
+  // The resolver's answer for `token`: a frame, or null (`frame` == nullptr) for "not found".
+  void AnswerResolve(uint64_t token, RawFrame* frame, const std::string& error);
+  ServerStats Stats();
+
+ private:
+  struct Scanout {
+    uint32_t id = 0;
+    std::shared_ptr<EncoderPool::Strand> strand = std::make_shared<EncoderPool::Strand>();
+    EncodingSession session;  // strand only
+    std::atomic<bool> keyframe_wanted{true};
+    std::atomic<int> pending{0};
+    std::vector<std::weak_ptr<Connection>> subscribers;  // scanout_mu_
+  };
+  struct PendingResolve {
+    std::weak_ptr<Connection> connection;
+    hxfr::Header header;
+    hxfr::FrameRequest request;
+  };
+  class ConnectionSink;
+
+  void Loop();
+  void Wake();
+  void HandleCommands();
+  void AcceptAll(size_t listener_index);
+  void ReadFrom(const std::shared_ptr<Connection>& c);
+  void HandleMessage(const std::shared_ptr<Connection>& c, hxfr::Message&& m);
+  void HandleProblem(const std::shared_ptr<Connection>& c, hxfr::ParseProblem&& p);
+  void FlushAndUpdate(const std::shared_ptr<Connection>& c);
+  void CloseConnection(const std::shared_ptr<Connection>& c, const std::string& reason);
+  void Drain(const std::shared_ptr<Connection>& c);
+  void CloseExpired();
+  // From any thread: `c` has output (or its read backpressure changed); the loop looks at it.
+  void MarkDirty(uint64_t id);
+
+  // Strand jobs.
+  void EncodeJob(const std::shared_ptr<Connection>& c, const hxfr::Header& h, const hxfr::FrameRequest& r,
+                 const hxfr::PixelLayout& layout, const hxfr::ByteBuffer& pixels);
+  void ResolveJob(const std::shared_ptr<Connection>& c, const hxfr::Header& h, const hxfr::FrameRequest& r);
+  void SendError(const std::shared_ptr<Connection>& c, uint16_t session, int32_t code, const std::string& msg,
+                 bool fatal);
+  void FrameAnswered(const std::shared_ptr<Connection>& c);
+  void PublishJob(const std::shared_ptr<Scanout>& s, int64_t pts, const RawFrame& frame);
+  void Record(Connection& c, const std::vector<uint8_t>& annexb);
+  std::shared_ptr<Scanout> ScanoutLocked(uint32_t id);
+  void ReportError(uint64_t connection, const std::string& code, const std::string& message);
+
+  const ServerOptions options_;
+  ServerEventSink* const sink_;
+  std::vector<std::unique_ptr<Listener>> listeners_;
+  Poller poller_;
+  Waker waker_;  // commands and stop
+  std::thread loop_;
+  std::unique_ptr<EncoderPool> pool_;
+  std::atomic<bool> stopping_{false};
+  bool stopped_ = false;
+  std::atomic<bool> resolver_enabled_{false};
+
+  // Loop thread only.
+  std::unordered_map<uint64_t, std::shared_ptr<Connection>> connections_;
+  uint64_t next_id_ = 1;
+  int closing_ = 0;  // connections with `closing` set
+
+  std::mutex command_mu_;
+  std::vector<uint64_t> dirty_;  // connection ids with output or changed backpressure
+
+  std::mutex scanout_mu_;
+  std::map<uint32_t, std::shared_ptr<Scanout>> scanouts_;
+
+  std::mutex resolve_mu_;
+  std::map<uint64_t, PendingResolve> resolves_;
+  uint64_t next_token_ = 1;
+
+  std::atomic<uint64_t> clients_{0}, connections_total_{0}, frames_{0}, bytes_in_{0}, bytes_out_{0}, drops_{0},
+      errors_{0}, published_{0};
+  std::mutex timing_mu_;
+  double encode_ms_total_ = 0, convert_ms_total_ = 0;
+};
+
+}  // namespace pixelrts::frames

@@ -1,0 +1,129 @@
+#include "frames/openh264_encoder.h"
+
+#include <wels/codec_api.h>
+
+#include <cstring>
+
+namespace pixelrts::frames {
+
+// This file is built on Linux only; macOS builds videotoolbox_encoder.mm instead.
+std::unique_ptr<VideoEncoder> CreatePlatformEncoder() { return std::make_unique<OpenH264Encoder>(); }
+
+OpenH264Encoder::~OpenH264Encoder() { Destroy(); }
+
+void OpenH264Encoder::Destroy() {
+  if (encoder_ != nullptr) {
+    encoder_->Uninitialize();
+    WelsDestroySVCEncoder(encoder_);
+    encoder_ = nullptr;
+  }
+}
+
+bool OpenH264Encoder::Configure(const EncoderSettings& s, std::string* error) {
+  Destroy();
+  if (WelsCreateSVCEncoder(&encoder_) != 0 || encoder_ == nullptr) {
+    encoder_ = nullptr;
+    *error = "openh264: WelsCreateSVCEncoder failed";
+    return false;
+  }
+  int quiet = WELS_LOG_QUIET;
+  encoder_->SetOption(ENCODER_OPTION_TRACE_LEVEL, &quiet);
+
+  SEncParamExt p;
+  encoder_->GetDefaultParams(&p);
+  // Desktops are what HXFR carries: screen-content tools (palette-like motion search) and
+  // the fastest complexity keep a 1080p frame well inside a 60 fps budget on two cores.
+  p.iUsageType = SCREEN_CONTENT_REAL_TIME;
+  p.iComplexityMode = LOW_COMPLEXITY;
+  p.iPicWidth = s.width;
+  p.iPicHeight = s.height;
+  p.iTargetBitrate = static_cast<int>(s.bitrate);
+  p.iMaxBitrate = UNSPECIFIED_BIT_RATE;
+  p.iRCMode = RC_BITRATE_MODE;
+  p.fMaxFrameRate = static_cast<float>(s.fps);
+  // One picture in, one access unit out: the guest waits for exactly one response.
+  p.bEnableFrameSkip = false;
+  p.uiIntraPeriod = 60;
+  p.iNumRefFrame = 1;
+  p.iTemporalLayerNum = 1;
+  p.iSpatialLayerNum = 1;
+  p.iEntropyCodingModeFlag = 0;  // CAVLC: Constrained Baseline has no CABAC
+  p.eSpsPpsIdStrategy = CONSTANT_ID;  // same SPS/PPS ids every IDR: a plain stream decoders splice
+  p.bPrefixNalAddingCtrl = false;
+  p.bEnableLongTermReference = false;
+  p.bEnableSceneChangeDetect = false;  // keyframes only when asked or by GOP, as the guest expects
+  p.bEnableBackgroundDetection = false;
+  p.bEnableDenoise = false;
+  p.bEnableFrameCroppingFlag = true;
+  // Two slices encoded by two threads: the machines this targets have two cores.
+  p.iMultipleThreadIdc = 2;
+  SSpatialLayerConfig& layer = p.sSpatialLayers[0];
+  layer.iVideoWidth = s.width;
+  layer.iVideoHeight = s.height;
+  layer.fFrameRate = static_cast<float>(s.fps);
+  layer.iSpatialBitrate = static_cast<int>(s.bitrate);
+  layer.iMaxSpatialBitrate = UNSPECIFIED_BIT_RATE;
+  layer.uiProfileIdc = PRO_BASELINE;
+  layer.uiLevelIdc = LEVEL_UNKNOWN;  // let the encoder derive the level from size and rate
+  layer.sSliceArgument.uiSliceMode = SM_FIXEDSLCNUM_SLICE;
+  layer.sSliceArgument.uiSliceNum = 2;
+
+  const int rc = encoder_->InitializeExt(&p);
+  if (rc != cmResultSuccess) {
+    Destroy();
+    *error = "openh264: InitializeExt rejected " + std::to_string(s.width) + "x" + std::to_string(s.height) +
+             " at " + std::to_string(s.bitrate) + " bit/s (code " + std::to_string(rc) + ")";
+    return false;
+  }
+  int format = videoFormatI420;
+  encoder_->SetOption(ENCODER_OPTION_DATAFORMAT, &format);
+  settings_ = s;
+  return true;
+}
+
+bool OpenH264Encoder::Encode(const I420View& pic, int64_t pts_ns, bool force_idr, EncodedPicture* out,
+                             std::string* error) {
+  if (encoder_ == nullptr) {
+    *error = "openh264: encoder used before Configure";
+    return false;
+  }
+  if (force_idr) encoder_->ForceIntraFrame(true);
+  SSourcePicture src;
+  std::memset(&src, 0, sizeof src);
+  src.iColorFormat = videoFormatI420;
+  src.iPicWidth = pic.width;
+  src.iPicHeight = pic.height;
+  src.iStride[0] = static_cast<int>(pic.y_stride);
+  src.iStride[1] = static_cast<int>(pic.uv_stride);
+  src.iStride[2] = static_cast<int>(pic.uv_stride);
+  src.pData[0] = const_cast<unsigned char*>(pic.y);
+  src.pData[1] = const_cast<unsigned char*>(pic.u);
+  src.pData[2] = const_cast<unsigned char*>(pic.v);
+  src.uiTimeStamp = pts_ns / 1000000;
+
+  SFrameBSInfo info;
+  std::memset(&info, 0, sizeof info);
+  const int rc = encoder_->EncodeFrame(&src, &info);
+  if (rc != cmResultSuccess) {
+    *error = "openh264: EncodeFrame failed (code " + std::to_string(rc) + ")";
+    return false;
+  }
+  if (info.eFrameType == videoFrameTypeSkip || info.eFrameType == videoFrameTypeInvalid) {
+    *error = "openh264: the encoder produced no picture for this frame (frame type " +
+             std::to_string(info.eFrameType) + ")";
+    return false;
+  }
+  // openh264 already writes 4-byte start codes and, for an IDR, the SPS and PPS layer
+  // first: concatenating the layers in order gives the Annex B access unit.
+  out->annexb.clear();
+  for (int i = 0; i < info.iLayerNum; i++) {
+    const SLayerBSInfo& layer = info.sLayerInfo[i];
+    size_t size = 0;
+    for (int n = 0; n < layer.iNalCount; n++) size += static_cast<size_t>(layer.pNalLengthInByte[n]);
+    out->annexb.insert(out->annexb.end(), layer.pBsBuf, layer.pBsBuf + size);
+  }
+  out->keyframe = info.eFrameType == videoFrameTypeIDR;
+  return true;
+}
+
+}  // namespace pixelrts::frames
