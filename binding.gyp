@@ -9,10 +9,29 @@
         "native/common/payload_handle.cc",
 
         # codec
+        "native/codec/background_decode.cc",
+        "native/codec/band_gather.cc",
+        "native/codec/band_index.cc",
+        "native/codec/byte_buffer.cc",
         "native/codec/codec_module.cc",
+        "native/codec/deflate_block_walker.cc",
+        "native/codec/deflater.cc",
+        "native/codec/hilbert.cc",
+        "native/codec/inflater.cc",
+        "native/codec/mapped_file.cc",
+        "native/codec/png_reader.cc",
+        "native/codec/png_stream_decoder.cc",
+        "native/codec/png_unfilter.cc",
+        "native/codec/png_writer.cc",
+        "native/codec/stream_decompressor.cc",
 
         # fuse
+        "native/fuse/file_tree.cc",
         "native/fuse/fuse_module.cc",
+        "native/fuse/fuse_session.cc",
+        "native/fuse/kernel_mount.cc",
+        "native/fuse/mount.cc",
+        "native/fuse/read_only_fs.cc",
 
         # frames
         "native/frames/frames_module.cc",

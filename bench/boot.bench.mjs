@@ -14,8 +14,7 @@ import { fileURLToPath } from 'node:url';
 const require = createRequire(import.meta.url);
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const dist = (m) => require(path.join(root, 'dist', `${m}.js`));
-const { demoContainer } = dist('demo-container');
-const { DEMO_MARKER } = dist('demo');
+const { buildDemoContainer, DEMO_MARKER } = dist('demo');
 const { open } = dist('container');
 const { composeCmdline } = dist('boot');
 const { qemuArgs } = dist('qemu');
@@ -53,7 +52,7 @@ function timeToMarker(cmd, args, test, env = {}) {
   });
 }
 
-const file = await demoContainer({ onProgress: (l) => console.log(`  demo: ${l}`) });
+const { containerPath: file } = await buildDemoContainer({ onProgress: (l) => console.log(`  demo: ${l}`) });
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'pixelrts-bootbench-'));
 const xdg = fs.mkdtempSync(path.join(os.tmpdir(), 'pixelrts-bootbench-run-'));
 try {

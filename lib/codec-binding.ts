@@ -34,6 +34,28 @@ export interface GatherOptions {
   transposed?: boolean;
   /** 0 = choose (both cores when the band index is present), 1 = single-threaded, 2 = two threads. */
   threads?: number;
+  /** For tests and benchmarks: fail with ERR_PIXELRTS_BAND_INDEX unless the band index was used. */
+  requireBandIndex?: boolean;
+}
+
+export interface GatherPixelsOptions {
+  /** Side of the square image `pixels` holds (a power of two). */
+  grid: number;
+  /** First byte of the pixel byte stream to return (default 0). */
+  offset?: number;
+  /** How many bytes to return; must lie within grid·grid·4. */
+  length: number;
+  /** Use the legacy transposed curve (spec §2). */
+  transposed?: boolean;
+}
+
+/** What `payloadProgress` reports about a background decode. */
+export interface PayloadProgress {
+  /** Bands (rows of 32×32 tiles) gathered so far. */
+  bandsDone: number;
+  bands: number;
+  /** The whole payload is ready (decompressed too, when compressed). */
+  finished: boolean;
 }
 
 export interface EncodeOptions {
@@ -45,6 +67,8 @@ export interface EncodeOptions {
   texts: Array<{ keyword: string; text: string }>;
   /** Write full flushes at band boundaries and their index chunk (default true). */
   bandIndex?: boolean;
+  /** 0 = choose (both cores with the band index), 1 or 2 threads. */
+  threads?: number;
 }
 
 export interface StartPayloadOptions {
@@ -75,5 +99,15 @@ declare module './native' {
     encodePngAsync(stream: Buffer, options: EncodeOptions): Promise<Buffer>;
     /** Maps the PNG file at `path` and decodes its payload in a background thread; returns at once. */
     startPayload(path: string, options: StartPayloadOptions): PayloadHandle;
+    /** Waits until [offset, offset+length) of the payload is ready, then returns a copy (blocks: for tests and tools). Throws ERR_PIXELRTS_DECODE after a failed decode, ERR_PIXELRTS_CANCELLED after a cancel. */
+    payloadRead(handle: PayloadHandle, offset: number, length: number): Buffer;
+    /** Stops a background decode; waiting and later reads fail with EINTR / ERR_PIXELRTS_CANCELLED. */
+    payloadCancel(handle: PayloadHandle): void;
+    /** Progress of a startPayload() decode (for tests and tools); throws for other handles. */
+    payloadProgress(handle: PayloadHandle): PayloadProgress;
+    /** Bytes [offset, offset+length) of the stream along the curve from plain RGBA pixels (grid·grid·4 bytes, rows top to bottom). */
+    gatherPixels(pixels: Buffer, options: GatherPixelsOptions): Buffer;
+    /** Spec §2 d2xy: curve index d → [x, y] on an n×n grid (the reference definition, for tests). */
+    hilbertD2xy(n: number, d: number): [number, number];
   }
 }

@@ -138,6 +138,8 @@ export class VM extends EventEmitter {
   private exitInfo: VmExit | null = null;
   private shutdownEvent: QmpEvent | null = null;
   private stderrTail = '';
+  /** Console bytes held until launchVm's caller has had a chance to attach listeners. */
+  private earlyConsole: Buffer[] | null = [];
 
   /** @internal use launchVm */
   constructor(init: {
@@ -159,7 +161,11 @@ export class VM extends EventEmitter {
     init.child.stdin?.on('error', () => { /* QEMU gone: writes fail, `exit` tells why */ });
     const log = init.serialLog ? fs.createWriteStream(init.serialLog, { flags: 'a' }) : null;
     log?.on('error', (err) => this.emit('warning', new PixelrtsError('ERR_PIXELRTS_SERIAL_LOG', `cannot write serial log ${init.serialLog}: ${err.message}`)));
-    init.child.stdout?.on('data', (chunk: Buffer) => { log?.write(chunk); this.console.push(chunk); });
+    init.child.stdout?.on('data', (chunk: Buffer) => {
+      log?.write(chunk);
+      if (this.earlyConsole) this.earlyConsole.push(chunk);
+      else this.console.push(chunk);
+    });
     init.child.stderr?.setEncoding('utf8').on('data', (d: string) => {
       this.stderrTail = (this.stderrTail + d).slice(-8192);
     });
@@ -178,6 +184,7 @@ export class VM extends EventEmitter {
     this.exited = new Promise<VmExit>((resolve) => {
       // 'close' (not 'exit'): stdout has been drained, so the console saw every byte.
       init.child.once('close', (code, signal) => {
+        this.startConsole();
         this.console.end();
         log?.end();
         this.channel.close('the VM has exited');
@@ -217,6 +224,17 @@ export class VM extends EventEmitter {
   /** The tail of QEMU's stderr so far. */
   get stderr(): string {
     return this.stderrTail;
+  }
+
+  /**
+   * @internal Starts delivering console output. launchVm calls it on the macrotask after it
+   * resolves, so listeners attached right after `await launchVm(...)` see every line.
+   */
+  startConsole(): void {
+    const early = this.earlyConsole;
+    if (!early) return;
+    this.earlyConsole = null;
+    for (const chunk of early) this.console.push(chunk);
   }
 
   /** @internal */
@@ -329,5 +347,6 @@ export async function launchVm(options: LaunchOptions): Promise<VM> {
   vm.channel.connect({ timeout: 5000, abort }).catch((err: Error) => {
     if (vm.running) vm.emit('warning', err);
   });
+  setImmediate(() => vm.startConsole());
   return vm;
 }

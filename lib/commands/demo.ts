@@ -1,7 +1,6 @@
 /** `pixelrts demo`: builds (once) and boots the built-in demo container. */
 import { parseArgs } from '../cli-args';
-import { demoContainer } from '../demo-container';
-import { defaultCacheDir } from '../demo';
+import { buildDemoContainer, defaultCacheDir } from '../demo';
 import { bootOptionSpec, bootOptionsFrom, joinDashValues, runBoot } from './boot';
 import type { Command } from './command';
 
@@ -35,7 +34,7 @@ export const demo: Command = {
       { ...bootOptionSpec, 'build-only': { type: 'boolean' }, oneshot: { type: 'boolean' } },
       { maxPositionals: 0 });
     const parsed = bootOptionsFrom(options as Record<string, unknown>);
-    const file = await demoContainer({
+    const { containerPath: file } = await buildDemoContainer({
       cacheDir: defaultCacheDir(),
       onProgress: (line) => process.stderr.write(`pixelrts demo: ${line}\n`),
     });

@@ -3,10 +3,12 @@ import type { Command } from './command';
 import { boot } from './boot';
 import { demo } from './demo';
 import { frames } from './frames';
+import { mount } from './mount';
 import { ps } from './ps';
 import { qmp } from './qmp';
 import { send } from './send';
 import { stop } from './stop';
+import { unmount } from './unmount';
 
 export const commands: Record<string, Command> = {
   boot,
@@ -15,5 +17,7 @@ export const commands: Record<string, Command> = {
   stop,
   send,
   qmp,
+  mount,
+  unmount,
   frames,
 };

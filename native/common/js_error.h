@@ -7,18 +7,10 @@
 #include <napi.h>
 
 #include <string>
-#include <utility>
+
+#include "common/failure.h"
 
 namespace pixelrts {
-
-struct Failure {
-  std::string code;     // e.g. "ERR_PIXELRTS_PNG_CRC"
-  std::string message;  // complete sentence(s), no trailing newline
-
-  bool ok() const { return code.empty(); }
-  static Failure none() { return {}; }
-  static Failure make(std::string c, std::string m) { return {std::move(c), std::move(m)}; }
-};
 
 inline Napi::Error MakeJsError(Napi::Env env, const std::string& code, const std::string& message) {
   Napi::Error err = Napi::Error::New(env, message);

@@ -8,23 +8,21 @@ import path from 'node:path';
 import { createRequire } from 'node:module';
 import { commandMissing, repoRoot } from './prereq.mjs';
 import { processGone } from './qemu.mjs';
+import { demoCacheDir, demoMissing } from './demo-image.mjs';
 
 const require = createRequire(import.meta.url);
 export const cli = path.join(repoRoot, 'dist', 'cli.js');
 
 /** null when everything a real boot needs is here, else the reason. */
 export function bootMissing() {
-  return commandMissing('qemu-system-x86_64', 'qemu-system-x86') ??
-    commandMissing('fusermount3', 'fuse3') ??
-    (fs.existsSync('/dev/fuse') ? null : '/dev/fuse is missing (load the fuse module)') ??
-    commandMissing('apt-get', 'apt') ??
-    (fs.existsSync('/bin/busybox') ? null : 'busybox not found (install busybox-static)');
+  return demoMissing() ?? commandMissing('fusermount3', 'fuse3') ??
+    (fs.existsSync('/dev/fuse') ? null : '/dev/fuse is missing (load the fuse module)');
 }
 
 let demo;
-/** The demo container (kernel + initrd segments, cmdline), built once in the user's cache. */
+/** The demo container (kernel + initrd segments, cmdline), built once in the tests' shared cache. */
 export function demoContainer() {
-  demo ??= require('../../dist/demo-container.js').demoContainer();
+  demo ??= require('../../dist/demo.js').buildDemoContainer({ cacheDir: demoCacheDir }).then((d) => d.containerPath);
   return demo;
 }
 

@@ -1,0 +1,231 @@
+#include "codec/deflate_block_walker.h"
+
+#include <cstring>
+#include <memory>
+#include <new>
+
+namespace pixelrts::codec {
+
+namespace {
+
+constexpr int kMaxCodeBits = 15;
+
+// LSB-first bit reader that fails (instead of reading zeros) past the end of the data.
+class BitReader {
+ public:
+  BitReader(const uint8_t* data, size_t size) : data_(data), size_(size) {}
+
+  uint64_t position() const { return next_byte_ * 8 - count_; }
+
+  // Makes at least `n` (≤ 56) bits available; false at the end of the data.
+  bool ensure(unsigned n) {
+    while (count_ < n) {
+      if (next_byte_ >= size_) return false;
+      buffer_ |= uint64_t{data_[next_byte_++]} << count_;
+      count_ += 8;
+    }
+    return true;
+  }
+  // Fills the buffer as far as the data allows (for table lookups that may over-peek).
+  void fill() {
+    while (count_ <= 56 && next_byte_ < size_) {
+      buffer_ |= uint64_t{data_[next_byte_++]} << count_;
+      count_ += 8;
+    }
+  }
+  unsigned available() const { return count_; }
+  uint32_t peek(unsigned n) const { return static_cast<uint32_t>(buffer_ & ((uint64_t{1} << n) - 1)); }
+  void skip(unsigned n) {
+    buffer_ >>= n;
+    count_ -= n;
+  }
+  bool read(unsigned n, uint32_t* v) {
+    if (!ensure(n)) return false;
+    *v = peek(n);
+    skip(n);
+    return true;
+  }
+  // Drops the bits up to the next byte boundary and hands out the byte position.
+  size_t align_to_byte() {
+    skip(count_ % 8);
+    size_t pos = next_byte_ - count_ / 8;
+    buffer_ = 0;
+    count_ = 0;
+    next_byte_ = pos;
+    return pos;
+  }
+  bool skip_bytes(size_t pos, size_t n) {
+    if (pos > size_ || n > size_ - pos) return false;
+    next_byte_ = pos + n;
+    return true;
+  }
+  const uint8_t* data() const { return data_; }
+  size_t size() const { return size_; }
+
+ private:
+  const uint8_t* data_;
+  size_t size_;
+  size_t next_byte_ = 0;
+  uint64_t buffer_ = 0;
+  unsigned count_ = 0;
+};
+
+// Canonical Huffman decoding through one table indexed by the next `bits` stream bits.
+class HuffmanTable {
+ public:
+  // False for an over-subscribed code. Incomplete codes are allowed; their holes fail on use.
+  bool build(const uint8_t* lengths, unsigned count) {
+    unsigned bl_count[kMaxCodeBits + 1] = {};
+    bits_ = 0;
+    for (unsigned i = 0; i < count; i++) {
+      bl_count[lengths[i]]++;
+      if (lengths[i] > bits_) bits_ = lengths[i];
+    }
+    bl_count[0] = 0;
+    if (bits_ == 0) bits_ = 1;
+    int left = 1;
+    for (unsigned len = 1; len <= kMaxCodeBits; len++) {
+      left = left * 2 - static_cast<int>(bl_count[len]);
+      if (left < 0) return false;
+    }
+    unsigned next_code[kMaxCodeBits + 2] = {};
+    unsigned code = 0;
+    for (unsigned len = 1; len <= kMaxCodeBits; len++) {
+      code = (code + bl_count[len - 1]) << 1;
+      next_code[len] = code;
+    }
+    const unsigned size = 1u << bits_;
+    std::memset(entries_, 0, size * sizeof(entries_[0]));
+    for (unsigned sym = 0; sym < count; sym++) {
+      const unsigned len = lengths[sym];
+      if (len == 0) continue;
+      const unsigned c = next_code[len]++;
+      unsigned rev = 0;  // deflate sends Huffman codes most significant bit first
+      for (unsigned b = 0; b < len; b++) rev |= ((c >> b) & 1u) << (len - 1 - b);
+      for (unsigned i = rev; i < size; i += 1u << len) entries_[i] = static_cast<uint32_t>(sym | (len << 16));
+    }
+    return true;
+  }
+
+  // The next symbol, or -1 for an unused code or the end of the data.
+  int decode(BitReader* in) const {
+    in->fill();
+    const uint32_t e = entries_[in->peek(bits_)];
+    const unsigned len = e >> 16;
+    if (len == 0 || len > in->available()) return -1;
+    in->skip(len);
+    return static_cast<int>(e & 0xFFFF);
+  }
+
+ private:
+  unsigned bits_ = 1;
+  uint32_t entries_[1u << kMaxCodeBits];
+};
+
+constexpr uint8_t kCodeLengthOrder[19] = {16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15};
+
+unsigned LengthExtraBits(int sym) {
+  const int i = sym - 257;
+  if (i < 8 || i == 28) return 0;
+  return static_cast<unsigned>((i - 4) / 4);
+}
+
+unsigned DistanceExtraBits(int sym) { return sym < 4 ? 0 : static_cast<unsigned>((sym - 2) / 2); }
+
+bool ReadDynamicTables(BitReader* in, HuffmanTable* litlen, HuffmanTable* dist, HuffmanTable* scratch) {
+  uint32_t hlit, hdist, hclen;
+  if (!in->read(5, &hlit) || !in->read(5, &hdist) || !in->read(4, &hclen)) return false;
+  hlit += 257;
+  hdist += 1;
+  hclen += 4;
+  if (hlit > 286 || hdist > 30) return false;
+  uint8_t cl_lengths[19] = {};
+  for (uint32_t i = 0; i < hclen; i++) {
+    uint32_t v;
+    if (!in->read(3, &v)) return false;
+    cl_lengths[kCodeLengthOrder[i]] = static_cast<uint8_t>(v);
+  }
+  if (!scratch->build(cl_lengths, 19)) return false;
+  uint8_t lengths[286 + 30] = {};
+  uint32_t n = 0;
+  while (n < hlit + hdist) {
+    int sym = scratch->decode(in);
+    if (sym < 0) return false;
+    if (sym < 16) {
+      lengths[n++] = static_cast<uint8_t>(sym);
+      continue;
+    }
+    uint32_t repeat;
+    uint8_t value = 0;
+    if (sym == 16) {
+      if (n == 0 || !in->read(2, &repeat)) return false;
+      value = lengths[n - 1];
+      repeat += 3;
+    } else if (sym == 17) {
+      if (!in->read(3, &repeat)) return false;
+      repeat += 3;
+    } else {
+      if (!in->read(7, &repeat)) return false;
+      repeat += 11;
+    }
+    if (n + repeat > hlit + hdist) return false;
+    while (repeat-- > 0) lengths[n++] = value;
+  }
+  if (lengths[256] == 0) return false;  // no end-of-block code
+  return litlen->build(lengths, hlit) && dist->build(lengths + hlit, hdist);
+}
+
+}  // namespace
+
+bool DeflateBlockWalker::Walk(const uint8_t* data, size_t size, Result* result) {
+  // The tables are 128 KiB each: on the heap, not on a worker thread's stack.
+  struct Tables {
+    HuffmanTable litlen, dist, scratch;
+  };
+  std::unique_ptr<Tables> t(new (std::nothrow) Tables);
+  if (!t) return false;
+  BitReader in(data, size);
+  for (;;) {
+    const uint64_t header_bit = in.position();
+    uint32_t bfinal, btype;
+    if (!in.read(1, &bfinal) || !in.read(2, &btype)) return false;
+    if (btype == 0) {
+      const size_t pos = in.align_to_byte();
+      if (pos > size || size - pos < 4) return false;
+      const unsigned len = data[pos] | (data[pos + 1] << 8);
+      const unsigned nlen = data[pos + 2] | (data[pos + 3] << 8);
+      if ((len ^ 0xFFFFu) != nlen || !in.skip_bytes(pos + 4, len)) return false;
+    } else {
+      if (btype == 1) {
+        uint8_t lengths[288 + 32];
+        std::memset(lengths, 8, 144);
+        std::memset(lengths + 144, 9, 112);
+        std::memset(lengths + 256, 7, 24);
+        std::memset(lengths + 280, 8, 8);
+        std::memset(lengths + 288, 5, 32);
+        if (!t->litlen.build(lengths, 288) || !t->dist.build(lengths + 288, 32)) return false;
+      } else if (btype == 2) {
+        if (!ReadDynamicTables(&in, &t->litlen, &t->dist, &t->scratch)) return false;
+      } else {
+        return false;
+      }
+      for (;;) {
+        const int sym = t->litlen.decode(&in);
+        if (sym < 0 || sym > 285) return false;
+        if (sym < 256) continue;
+        if (sym == 256) break;
+        uint32_t extra;
+        if (!in.read(LengthExtraBits(sym), &extra)) return false;
+        const int d = t->dist.decode(&in);
+        if (d < 0 || d >= 30 || !in.read(DistanceExtraBits(d), &extra)) return false;
+      }
+    }
+    if (bfinal) {
+      result->final_header_bit = header_bit;
+      result->end_bit = in.position();
+      return true;
+    }
+  }
+}
+
+}  // namespace pixelrts::codec

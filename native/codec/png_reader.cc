@@ -1,0 +1,264 @@
+#include "codec/png_reader.h"
+
+#include <libdeflate.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "codec/inflater.h"
+
+namespace pixelrts::codec {
+
+namespace {
+
+constexpr uint8_t kSignature[8] = {0x89, 'P', 'N', 'G', 0x0D, 0x0A, 0x1A, 0x0A};
+
+uint32_t Be32(const uint8_t* p) {
+  return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3];
+}
+
+std::string Hex(const uint8_t* p, size_t n) {
+  static const char* kDigits = "0123456789ABCDEF";
+  std::string s;
+  for (size_t i = 0; i < n; i++) {
+    if (i) s += ' ';
+    s += kDigits[p[i] >> 4];
+    s += kDigits[p[i] & 15];
+  }
+  return s;
+}
+
+std::string Hex32(uint32_t v) {
+  uint8_t b[4] = {static_cast<uint8_t>(v >> 24), static_cast<uint8_t>(v >> 16), static_cast<uint8_t>(v >> 8),
+                  static_cast<uint8_t>(v)};
+  std::string s = Hex(b, 4);
+  s.erase(std::remove(s.begin(), s.end(), ' '), s.end());
+  return "0x" + s;
+}
+
+// A chunk type for messages: the four letters, or their hex when they are not letters.
+std::string TypeName(const uint8_t* t) {
+  for (int i = 0; i < 4; i++) {
+    if (!((t[i] >= 'A' && t[i] <= 'Z') || (t[i] >= 'a' && t[i] <= 'z'))) return "0x" + Hex(t, 4);
+  }
+  return std::string(reinterpret_cast<const char*>(t), 4);
+}
+
+std::string Latin1ToUtf8(const uint8_t* p, size_t n) {
+  std::string s;
+  s.reserve(n);
+  for (size_t i = 0; i < n; i++) {
+    if (p[i] < 0x80) {
+      s += static_cast<char>(p[i]);
+    } else {
+      s += static_cast<char>(0xC0 | (p[i] >> 6));
+      s += static_cast<char>(0x80 | (p[i] & 0x3F));
+    }
+  }
+  return s;
+}
+
+Failure TruncatedAt(size_t offset, size_t size, const std::string& what) {
+  return Failure::make("ERR_PIXELRTS_PNG_TRUNCATED", "PNG: " + what + " at byte " + std::to_string(offset) +
+                                                         " is cut off (the file has " + std::to_string(size) +
+                                                         " bytes): the file is truncated or a chunk length is corrupt");
+}
+
+}  // namespace
+
+Failure PngReader::parse(const uint8_t* data, size_t size, bool read_texts) {
+  data_ = data;
+  if (size < 8 || std::memcmp(data, kSignature, 8) != 0) {
+    return Failure::make("ERR_PIXELRTS_PNG_SIGNATURE",
+                         "not a PNG file: expected the signature 89 50 4E 47 0D 0A 1A 0A, found " +
+                             (size == 0 ? std::string("an empty file") : Hex(data, std::min<size_t>(size, 8))));
+  }
+  size_t pos = 8;
+  bool seen_ihdr = false, seen_iend = false, idat_done = false;
+  const uint8_t* band_index_chunk = nullptr;
+  uint32_t band_index_length = 0;
+  while (!seen_iend) {
+    if (pos == size) {
+      return Failure::make("ERR_PIXELRTS_PNG_TRUNCATED", "PNG: the file ends at byte " + std::to_string(size) +
+                                                             " without an IEND chunk: the file is truncated");
+    }
+    if (size - pos < 12) return TruncatedAt(pos, size, "a chunk header");
+    const uint32_t length = Be32(data + pos);
+    const uint8_t* type = data + pos + 4;
+    const std::string name = TypeName(type);
+    if (name.size() != 4) {
+      return Failure::make("ERR_PIXELRTS_PNG_CHUNK", "PNG: the chunk at byte " + std::to_string(pos) +
+                                                         " has an invalid type " + name +
+                                                         " (chunk types are four ASCII letters): the file is corrupt");
+    }
+    if (length > 0x7FFFFFFFu) {
+      return Failure::make("ERR_PIXELRTS_PNG_CHUNK", "PNG: chunk " + name + " at byte " + std::to_string(pos) +
+                                                         " claims " + std::to_string(length) +
+                                                         " bytes, more than the 2^31-1 PNG allows: the file is corrupt");
+    }
+    if (size - pos - 12 < length) {
+      return Failure::make("ERR_PIXELRTS_PNG_TRUNCATED",
+                           "PNG: chunk " + name + " at byte " + std::to_string(pos) + " claims " + std::to_string(length) +
+                               " bytes of data but only " + std::to_string(size - pos - 12) +
+                               " remain: the file is truncated or the chunk length is corrupt");
+    }
+    const uint8_t* body = data + pos + 8;
+    const uint32_t stored_crc = Be32(body + length);
+    const uint32_t crc = libdeflate_crc32(libdeflate_crc32(0, type, 4), body, length);
+    if (crc != stored_crc) {
+      return Failure::make("ERR_PIXELRTS_PNG_CRC", "PNG: chunk " + name + " at byte " + std::to_string(pos) +
+                                                       " has CRC " + Hex32(stored_crc) + " but its bytes give " +
+                                                       Hex32(crc) + ": the file is corrupt");
+    }
+    if (!seen_ihdr && name != "IHDR") {
+      return Failure::make("ERR_PIXELRTS_PNG_CHUNK", "PNG: the first chunk is " + name + ", expected IHDR");
+    }
+    const bool is_idat = name == "IDAT";
+    if (!is_idat && !idat_.empty()) idat_done = true;
+    if (name == "IHDR") {
+      if (seen_ihdr) return Failure::make("ERR_PIXELRTS_PNG_CHUNK", "PNG: a second IHDR chunk at byte " + std::to_string(pos));
+      Failure f = parse_ihdr(body, length);
+      if (!f.ok()) return f;
+      seen_ihdr = true;
+    } else if (is_idat) {
+      if (idat_done) {
+        return Failure::make("ERR_PIXELRTS_PNG_CHUNK", "PNG: IDAT chunk at byte " + std::to_string(pos) +
+                                                           " follows other chunks after the IDAT run; IDAT chunks must be consecutive");
+      }
+      idat_starts_.push_back(idat_size_);
+      idat_.push_back(IdatSpan{pos + 8, length});
+      idat_size_ += length;
+    } else if (name == "IEND") {
+      seen_iend = true;
+    } else if (name == "tEXt" || name == "zTXt" || name == "iTXt") {
+      if (read_texts) {
+        Failure f = parse_text(name.c_str(), body, length, pos);
+        if (!f.ok()) return f;
+      }
+    } else if (name == BandIndex::kChunkType) {
+      band_index_chunk = body;
+      band_index_length = length;
+    } else if (name == "PLTE") {
+      // Allowed as a suggested palette for truecolour images; not used.
+    } else if (type[0] >= 'A' && type[0] <= 'Z') {
+      return Failure::make("ERR_PIXELRTS_PNG_CHUNK", "PNG: unknown critical chunk " + name + " at byte " +
+                                                         std::to_string(pos) + ": this reader cannot decode the image");
+    }
+    pos += size_t{length} + 12;
+  }
+  if (idat_.empty()) return Failure::make("ERR_PIXELRTS_PNG_CHUNK", "PNG: no IDAT chunk: the file holds no image data");
+  if (band_index_chunk != nullptr) {
+    has_band_index_ = BandIndex::Parse(band_index_chunk, band_index_length, height_, idat_size_, &band_index_,
+                                       &band_index_problem_);
+  }
+  return Failure::none();
+}
+
+Failure PngReader::parse_ihdr(const uint8_t* p, uint32_t length) {
+  if (length != 13) {
+    return Failure::make("ERR_PIXELRTS_PNG_IHDR", "IHDR: expected 13 bytes, found " + std::to_string(length));
+  }
+  width_ = Be32(p);
+  height_ = Be32(p + 4);
+  bit_depth_ = p[8];
+  color_type_ = p[9];
+  interlace_ = p[12];
+  static const char* kColorNames[] = {"greyscale", "?", "RGB", "palette", "greyscale+alpha", "?", "RGBA"};
+  if (color_type_ != 6) {
+    const char* n = color_type_ < 7 ? kColorNames[color_type_] : "?";
+    return Failure::make("ERR_PIXELRTS_PNG_IHDR", "IHDR: expected colour type 6 (RGBA), found " +
+                                                      std::to_string(color_type_) + " (" + n +
+                                                      "): PixelRTS images are 8-bit RGBA");
+  }
+  if (bit_depth_ != 8) {
+    return Failure::make("ERR_PIXELRTS_PNG_IHDR", "IHDR: expected bit depth 8, found " + std::to_string(bit_depth_) +
+                                                      ": PixelRTS images are 8-bit RGBA");
+  }
+  if (p[10] != 0 || p[11] != 0) {
+    return Failure::make("ERR_PIXELRTS_PNG_IHDR", "IHDR: expected compression method 0 and filter method 0, found " +
+                                                      std::to_string(p[10]) + " and " + std::to_string(p[11]));
+  }
+  if (interlace_ != 0) {
+    return Failure::make("ERR_PIXELRTS_PNG_IHDR", "IHDR: expected no interlacing (0), found interlace method " +
+                                                      std::to_string(interlace_) +
+                                                      (interlace_ == 1 ? " (Adam7)" : "") +
+                                                      ": PixelRTS images are not interlaced");
+  }
+  if (width_ != height_) {
+    return Failure::make("ERR_PIXELRTS_PNG_IHDR", "IHDR: expected a square image, found " + std::to_string(width_) +
+                                                      "x" + std::to_string(height_));
+  }
+  if (width_ == 0 || (width_ & (width_ - 1)) != 0) {
+    return Failure::make("ERR_PIXELRTS_PNG_IHDR", "IHDR: expected the side to be a power of two, found " +
+                                                      std::to_string(width_));
+  }
+  if (width_ > kMaxGrid) {
+    return Failure::make("ERR_PIXELRTS_TOO_LARGE", "IHDR: the image is " + std::to_string(width_) + "x" +
+                                                       std::to_string(height_) + ", larger than the supported " +
+                                                       std::to_string(kMaxGrid) + "x" + std::to_string(kMaxGrid) +
+                                                       " (a 4 GiB stream)");
+  }
+  return Failure::none();
+}
+
+Failure PngReader::parse_text(const char* type, const uint8_t* p, uint32_t length, size_t chunk_offset) {
+  const std::string where = std::string(type) + " chunk at byte " + std::to_string(chunk_offset);
+  auto bad = [&](const std::string& why) {
+    return Failure::make("ERR_PIXELRTS_PNG_TEXT", "PNG: " + where + " is malformed: " + why);
+  };
+  const uint8_t* end = p + length;
+  const uint8_t* nul = static_cast<const uint8_t*>(std::memchr(p, 0, length));
+  if (nul == nullptr) return bad("no NUL byte ends its keyword");
+  if (nul == p || nul - p > 79) return bad("its keyword is " + std::to_string(nul - p) + " bytes, expected 1 to 79");
+  PngText t;
+  t.chunk = type;
+  t.keyword = Latin1ToUtf8(p, static_cast<size_t>(nul - p));
+  const uint8_t* rest = nul + 1;
+  bool compressed = false;
+  bool utf8 = false;
+  if (t.chunk == "zTXt") {
+    if (rest >= end) return bad("it ends before the compression method");
+    if (*rest != 0) return bad("compression method " + std::to_string(*rest) + ", expected 0 (zlib)");
+    rest++;
+    compressed = true;
+  } else if (t.chunk == "iTXt") {
+    if (end - rest < 2) return bad("it ends before the compression flag");
+    if (rest[0] > 1) return bad("compression flag " + std::to_string(rest[0]) + ", expected 0 or 1");
+    compressed = rest[0] == 1;
+    if (compressed && rest[1] != 0) return bad("compression method " + std::to_string(rest[1]) + ", expected 0 (zlib)");
+    rest += 2;
+    for (int field = 0; field < 2; field++) {  // language tag, translated keyword
+      const uint8_t* z = static_cast<const uint8_t*>(std::memchr(rest, 0, static_cast<size_t>(end - rest)));
+      if (z == nullptr) return bad("no NUL byte ends its language tag or translated keyword");
+      rest = z + 1;
+    }
+    utf8 = true;
+  }
+  const size_t n = static_cast<size_t>(end - rest);
+  if (!compressed) {
+    t.text = utf8 ? std::string(reinterpret_cast<const char*>(rest), n) : Latin1ToUtf8(rest, n);
+  } else {
+    Inflater inflater;
+    ByteBuffer out;
+    size_t produced = 0;
+    Failure f = inflater.zlib_bounded(rest, n, kMaxText, &out, &produced, "PNG: the text of the " + where);
+    if (!f.ok()) return f;
+    t.text = utf8 ? std::string(reinterpret_cast<const char*>(out.data()), produced) : Latin1ToUtf8(out.data(), produced);
+  }
+  texts_.push_back(std::move(t));
+  return Failure::none();
+}
+
+void PngReader::copy_idat(uint64_t begin, uint64_t end, uint8_t* out) const {
+  size_t i = static_cast<size_t>(std::upper_bound(idat_starts_.begin(), idat_starts_.end(), begin) - idat_starts_.begin()) - 1;
+  while (begin < end) {
+    const uint64_t in_span = begin - idat_starts_[i];
+    const uint64_t n = std::min<uint64_t>(idat_[i].length - in_span, end - begin);
+    std::memcpy(out, data_ + idat_[i].offset + in_span, n);
+    out += n;
+    begin += n;
+    i++;
+  }
+}
+
+}  // namespace pixelrts::codec

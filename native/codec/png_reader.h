@@ -1,0 +1,78 @@
+// PngReader: walks the chunks of a PixelRTS PNG held in memory and validates everything a
+// decode relies on before a byte is inflated: the signature, every chunk's length and CRC,
+// IHDR (8-bit RGBA, not interlaced, square, power-of-two side within the size cap), the
+// chunk order, and where the IDAT data lies. Text chunks (tEXt, zTXt, iTXt) are decoded on
+// request; the band index chunk (band_index.h) is parsed when present and well-formed.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "codec/band_index.h"
+#include "common/failure.h"
+
+namespace pixelrts::codec {
+
+struct PngText {
+  std::string chunk;    // "tEXt", "zTXt" or "iTXt"
+  std::string keyword;  // UTF-8
+  std::string text;     // UTF-8 (tEXt/zTXt are Latin-1 in the file)
+};
+
+// Where one IDAT chunk's data lies in the file.
+struct IdatSpan {
+  size_t offset;
+  size_t length;
+};
+
+class PngReader {
+ public:
+  // Largest grid side accepted: 32768² pixels is a 4 GiB stream.
+  static constexpr uint32_t kMaxGrid = 32768;
+  // Largest decompressed zTXt/iTXt text accepted.
+  static constexpr size_t kMaxText = size_t{256} << 20;
+
+  // Parses `data` (which must outlive the reader). `read_texts`: decode text chunks too.
+  Failure parse(const uint8_t* data, size_t size, bool read_texts);
+
+  uint32_t width() const { return width_; }
+  uint32_t height() const { return height_; }
+  uint8_t bit_depth() const { return bit_depth_; }
+  uint8_t color_type() const { return color_type_; }
+  uint8_t interlace() const { return interlace_; }
+  uint32_t grid() const { return width_; }
+
+  // Bytes per scanline including the filter byte, and of all scanlines.
+  uint64_t stride() const { return uint64_t{width_} * 4 + 1; }
+  uint64_t raw_size() const { return stride() * height_; }
+
+  const uint8_t* data() const { return data_; }
+  const std::vector<IdatSpan>& idat() const { return idat_; }
+  uint64_t idat_size() const { return idat_size_; }
+  // Copies bytes [begin, end) of the concatenated IDAT data to `out`.
+  void copy_idat(uint64_t begin, uint64_t end, uint8_t* out) const;
+
+  const std::vector<PngText>& texts() const { return texts_; }
+  const BandIndex* band_index() const { return has_band_index_ ? &band_index_ : nullptr; }
+  // Why a present pxBI chunk is not used (empty when absent or fine).
+  const std::string& band_index_problem() const { return band_index_problem_; }
+
+ private:
+  Failure parse_ihdr(const uint8_t* p, uint32_t length);
+  Failure parse_text(const char* type, const uint8_t* p, uint32_t length, size_t chunk_offset);
+
+  const uint8_t* data_ = nullptr;
+  uint32_t width_ = 0, height_ = 0;
+  uint8_t bit_depth_ = 0, color_type_ = 0, interlace_ = 0;
+  std::vector<IdatSpan> idat_;
+  std::vector<uint64_t> idat_starts_;  // offset of each span inside the concatenated data
+  uint64_t idat_size_ = 0;
+  std::vector<PngText> texts_;
+  BandIndex band_index_;
+  bool has_band_index_ = false;
+  std::string band_index_problem_;
+};
+
+}  // namespace pixelrts::codec
