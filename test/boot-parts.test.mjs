@@ -43,9 +43,10 @@ test('exit codes: powered off 0, QEMU status, signal 128+n, reset 1', (t) => {
   t.is(describeExit({ code: 0, signal: null, poweredOff: true }).exitCode, 0);
   t.is(describeExit({ code: 3, signal: null, poweredOff: false }).exitCode, 3);
   t.is(describeExit({ code: null, signal: 'SIGKILL', poweredOff: false }).exitCode, 137);
-  const reset = describeExit({ code: 0, signal: null, poweredOff: false }, 'guest-reset');
+  const reset = describeExit({ code: 0, signal: null, poweredOff: false, shutdownReason: 'guest-reset' });
   t.is(reset.exitCode, 1);
   t.regex(reset.reason, /reset/);
+  t.regex(describeExit({ code: 0, signal: null, poweredOff: false, shutdownReason: 'host-qmp-quit' }).reason, /without the guest powering off \(host-qmp-quit\)/);
 });
 
 test('runtime root: private 0700 directory under XDG_RUNTIME_DIR; refuses one open to others', (t) => {
