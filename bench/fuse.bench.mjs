@@ -16,6 +16,7 @@ import { createRequire } from 'node:module';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { pseudoRandom } from '../test/helpers/fuse.mjs';
 
 const require = createRequire(import.meta.url);
 const { mount, mountTable } = require('../dist/mount.js');
@@ -27,16 +28,6 @@ const MiB = 1 << 20;
 const FILE = 64 * MiB;
 const PASSES = 5;
 const RANDOM_READS = 20000;
-
-function pseudoRandom(size, seed) {
-  const buf = Buffer.allocUnsafe(size);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i + 4 <= size; i += 4) {
-    x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0;
-    buf.writeUInt32LE(x, i);
-  }
-  return buf;
-}
 
 const now = () => Number(process.hrtime.bigint()) / 1e6;
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
