@@ -33,6 +33,10 @@ export { MESSAGE_TYPES, validateMessage, parseMessageLine, stripEscapes } from '
 export type { VmMessage, OutgoingMessage, MessageType, MessageDirection, ValidationResult, InvalidMessage } from './messages';
 export { buildDemoImage, buildDemoContainer, defaultCacheDir, DEMO_MARKER, DEMO_CMDLINE } from './demo';
 export type { DemoImage, DemoContainer, BuildDemoOptions } from './demo';
+export { boot, composeCmdline, describeExit } from './boot';
+export type { BootOptions, BootedVm, BootExit, BootStage, BootStageEvent, BootAccel, BootArch } from './boot';
+export { listVms, findVm } from './vm-registry';
+export type { VmRecord, VmStatus } from './vm-registry';
 export {
   createFrameServer, startFrameExport, FrameServer, FOURCC, DEFAULT_TCP, DEFAULT_VSOCK_PORT,
 } from './frames';

@@ -136,6 +136,7 @@ export class VM extends EventEmitter {
   private qmpClient: QmpClient | null = null;
   private readonly child: ChildProcess;
   private exitInfo: VmExit | null = null;
+  private childGone = false;
   private shutdownEvent: QmpEvent | null = null;
   private stderrTail = '';
   /** Console bytes held until launchVm's caller has had a chance to attach listeners. */
@@ -174,7 +175,7 @@ export class VM extends EventEmitter {
     this.channel = new Channel({
       socketPath: init.channelSocket,
       heartbeatTimeout: init.heartbeatTimeout,
-      shouldReconnect: () => this.exitInfo === null,
+      shouldReconnect: () => !this.childGone,
     });
     this.channel.on('message', (m: VmMessage) => this.emit('message', m));
     this.channel.on('invalid-message', (m: InvalidMessage) => this.emit('invalid-message', m));
@@ -184,28 +185,31 @@ export class VM extends EventEmitter {
     this.exited = new Promise<VmExit>((resolve) => {
       // 'close' (not 'exit'): stdout has been drained, so the console saw every byte.
       init.child.once('close', (code, signal) => {
+        this.childGone = true;
         this.startConsole();
         this.console.end();
         log?.end();
         this.channel.close('the VM has exited');
-        const reason = this.shutdownEvent?.data?.reason;
-        const info: VmExit = {
-          code,
-          signal,
-          poweredOff: this.shutdownEvent?.data?.guest === true && reason === 'guest-shutdown',
-          shutdownReason: typeof reason === 'string' ? reason : null,
-          stderr: this.stderrTail,
-        };
-        this.exitInfo = info;
-        const done = () => {
+        const finish = () => {
+          const reason = this.shutdownEvent?.data?.reason;
+          const info: VmExit = {
+            code,
+            signal,
+            poweredOff: this.shutdownEvent?.data?.guest === true && reason === 'guest-shutdown',
+            shutdownReason: typeof reason === 'string' ? reason : null,
+            stderr: this.stderrTail,
+          };
+          this.exitInfo = info;
           if (init.ownsRuntimeDir) fs.rmSync(init.runtimeDir, { recursive: true, force: true });
           janitor?.stdin?.end();
           if (!init.ownsRuntimeDir) for (const s of [init.qmpSocket, init.channelSocket]) fs.rmSync(s, { force: true });
           this.emit('exit', info);
           resolve(info);
         };
-        if (this.qmpClient) this.qmpClient.close().then(done, done);
-        else done();
+        // QEMU may exit before we have read its last QMP messages (the SHUTDOWN event that
+        // tells a guest power-off from a kill): read the QMP socket to its end first.
+        if (this.qmpClient) this.qmpClient.close().then(finish, finish);
+        else finish();
       });
     });
   }
@@ -218,7 +222,7 @@ export class VM extends EventEmitter {
 
   /** True while QEMU runs. */
   get running(): boolean {
-    return this.exitInfo === null;
+    return !this.childGone;
   }
 
   /** The tail of QEMU's stderr so far. */
@@ -276,7 +280,7 @@ export class VM extends EventEmitter {
 
   /** Kills QEMU at once (SIGKILL) and resolves when it is gone and cleaned up. */
   kill(): Promise<VmExit> {
-    if (!this.exitInfo) this.child.kill('SIGKILL');
+    if (!this.childGone) this.child.kill('SIGKILL');
     return this.exited;
   }
 }

@@ -16,8 +16,8 @@ let vm = null;
 test.before(async () => {
   if (missing) return;
   const demo = await demoImage();
-  vm = await lib('vm').launchVm({ kernel: demo.kernelPath, initrd: demo.initrdPath, cmdline: demo.cmdline });
-  await vm.console.waitFor('pixelrts-demo#', { timeout: 60000 });
+  vm = await lib('vm').launchVm({ kernel: demo.kernelPath, initrd: demo.initrdPath, cmdline: demo.cmdline, startTimeout: 60000 });
+  await vm.console.waitFor('pixelrts-demo#', { timeout: 120000 });
 });
 test.after.always(async () => { await vm?.kill(); });
 
