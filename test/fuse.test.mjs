@@ -121,6 +121,21 @@ fuseTest('every kind of write fails with EROFS', async (t) => {
   t.notThrows(() => fs.accessSync(k, fs.constants.R_OK));
 });
 
+needs(fuseTest, commandMissing('python3', 'python3'))('extended attributes are not supported (ENOTSUP), listing them likewise', async (t) => {
+  const { dir } = await mountSample(t);
+  // Node has no xattr API; Python's os.getxattr/listxattr/setxattr are thin syscall wrappers.
+  const out = execFileSync('python3', ['-c', `
+import errno, os, sys
+p = sys.argv[1]
+for name, call in [('get', lambda: os.getxattr(p, 'user.x')), ('list', lambda: os.listxattr(p)), ('set', lambda: os.setxattr(p, 'user.x', b'1'))]:
+    try:
+        call(); print(name, 'ok')
+    except OSError as e:
+        print(name, errno.errorcode[e.errno])
+`, path.join(dir, 'kernel')], { encoding: 'utf8' });
+  t.deepEqual(out.trim().split('\n'), ['get ENOTSUP', 'list ENOTSUP', 'set EROFS']);
+});
+
 fuseTest('eight concurrent readers at random offsets and sizes read byte-exact', async (t) => {
   const { dir, expected } = await mountSample(t, { size: 8 * MiB });
   const targets = ['/boot/initrd.img', '/boot/vmlinuz', '/kernel'];
