@@ -241,6 +241,20 @@ fuseTest('mount point problems are errors that say what to do', async (t) => {
   t.deepEqual(mountsUnder(scratch), []);
 });
 
+fuseTest('a mount point whose name has spaces, commas and backslashes works and is recognised as busy', async (t) => {
+  const dir = path.join(tempDir(t), 'odd name, with\\ \tchars');
+  fs.mkdirSync(dir);
+  const table = () => ({ payload: native().payloadFromBuffer(Buffer.from('abc')), files: [{ path: '/a', extents: [[0, 3]] }],
+    mtimeMs: 0, fsname: 'pixelrts:odd, name\\x' });
+  const m = await mountTable(table(), dir);
+  t.teardown(() => m.unmount());
+  t.is(m.mountpoint, dir);
+  t.is(fs.readFileSync(path.join(dir, 'a'), 'utf8'), 'abc');
+  await t.throwsAsync(mountTable(table(), dir), { code: 'ERR_PIXELRTS_MOUNTPOINT_BUSY', message: /fuse\.pixelrts from pixelrts:odd, name\\x/ });
+  await m.unmount();
+  t.deepEqual(fs.readdirSync(dir), []);
+});
+
 fuseTest('a bad file table is refused before anything is mounted', async (t) => {
   const dir = tempDir(t);
   const payload = native().payloadFromBuffer(Buffer.alloc(100));
