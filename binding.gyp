@@ -26,7 +26,12 @@
         "native/codec/stream_decompressor.cc",
 
         # fuse
+        "native/fuse/file_tree.cc",
         "native/fuse/fuse_module.cc",
+        "native/fuse/fuse_session.cc",
+        "native/fuse/kernel_mount.cc",
+        "native/fuse/mount.cc",
+        "native/fuse/read_only_fs.cc",
 
         # frames
         "native/frames/frames_module.cc",

@@ -1,14 +1,19 @@
-// libFuzzer target for the HXFR message parser (native/frames/hxfr_parser.cc) and the pixel
-// layout rules it applies. Build and run: see fuzz/README-hxfr.md.
+// libFuzzer target for the HXFR message parser (native/frames/hxfr_parser.cc), the pixel
+// layout rules it applies and the colour conversion that reads the pixels those rules let
+// through (native/frames/colour_convert.cc). Build and run: see fuzz/README-hxfr.md.
 //
 // The first input byte picks how the rest is split into reads (1..256 bytes at a time, or
 // all at once), so header and body boundaries land at every offset a socket could produce.
 // The sink checks what the parser promises: a delivered frame's pixel buffer matches the
-// byte count its layout describes, and nothing is delivered after a fatal problem.
+// byte count its layout describes, converting it to I420 stays inside the buffer (ASan), and
+// nothing is delivered after a fatal problem.
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
 
+#include <vector>
+
+#include "frames/colour_convert.h"
 #include "frames/hxfr_parser.h"
 
 namespace {
@@ -33,9 +38,16 @@ class CheckingSink : public MessageSink {
         min = static_cast<uint64_t>(l.stride) * (l.height - 1) + l.width * 4ull;
         if (m.pixels.size < min) abort();
       }
-      // Touch the first and last bytes so ASan checks the buffer really has that size.
-      volatile uint8_t sum = m.pixels.data[0] + m.pixels.data[m.pixels.size - 1];
-      (void)sum;
+      // Convert exactly as the encoder does: every read must stay inside the pixel buffer.
+      const int w = static_cast<int>(l.width), h = static_cast<int>(l.height);
+      const size_t half = static_cast<size_t>(w / 2);
+      std::vector<uint8_t> y(static_cast<size_t>(w) * h), u(half * (h / 2)), v(half * (h / 2));
+      if (l.format == kFormatNV12) {
+        pixelrts::frames::DeinterleaveUv(m.pixels.data.get() + l.uv_offset, l.stride, w, h, u.data(), v.data(), half);
+      } else {
+        pixelrts::frames::RgbxToI420(m.pixels.data.get(), l.stride, w, h, l.format == kFormatAB24, y.data(),
+                                     static_cast<size_t>(w), u.data(), v.data(), half);
+      }
     }
   }
 

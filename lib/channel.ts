@@ -173,7 +173,7 @@ export class Channel extends EventEmitter {
     if (!this.shouldReconnect()) return;
     const retry = () => {
       if (this.closed || !this.shouldReconnect()) return;
-      this.connect({ timeout: 1000 }).then(
+      this.connect({ timeout: 1000, abort: () => (this.closed ? 'the channel was closed' : null) }).then(
         () => { if (this.connected) this.emit('reconnect'); },
         () => { setTimeout(retry, 100).unref(); },
       );

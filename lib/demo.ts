@@ -282,3 +282,48 @@ export async function buildDemoImage(options: BuildDemoOptions = {}): Promise<De
     return { kernelPath: path.join(kdir, 'vmlinuz'), initrdPath, cmdline: DEMO_CMDLINE, kernelRelease: release };
   });
 }
+
+/** The cached demo container and what it holds. */
+export interface DemoContainer extends DemoImage {
+  /** The `.rts.png` (its sidecar `<path>.meta.json` beside it). */
+  containerPath: string;
+  /** True when this call wrote it (false: it came from the cache). */
+  built: boolean;
+}
+
+/**
+ * Builds (once) the demo as a PixelRTS container: segments `kernel` and `initrd`, metadata
+ * `name: pixelrts-demo`, `type: boot-bundle` and the demo `cmdline`. Cached under `cacheDir`
+ * as `demo-<kernel release>-<initrd hash>.rts.png`; older demo containers are removed.
+ */
+export async function buildDemoContainer(options: BuildDemoOptions = {}): Promise<DemoContainer> {
+  const cacheDir = options.cacheDir ?? defaultCacheDir();
+  const progress = options.onProgress ?? (() => undefined);
+  const image = await buildDemoImage(options);
+  const stem = `demo-${image.kernelRelease}-${path.basename(image.initrdPath).replace(/^initrd-|\.cpio\.gz$/g, '')}`;
+  const containerPath = path.join(cacheDir, `${stem}.rts.png`);
+  return withLock(cacheDir, async () => {
+    if (fs.existsSync(containerPath) && fs.existsSync(`${containerPath}.meta.json`)) {
+      return { ...image, containerPath, built: false };
+    }
+    // Loaded here, not at the top: building the plain kernel + initrd needs no native codec.
+    const { writeContainer } = await import('./codec');
+    progress(`encoding ${path.basename(containerPath)} (kernel + initrd)`);
+    const tmp = path.join(cacheDir, `.${stem}.${process.pid}.rts.png`);
+    try {
+      await writeContainer(tmp, [
+        { name: 'kernel', type: 'kernel', data: fs.readFileSync(image.kernelPath) },
+        { name: 'initrd', type: 'initrd', data: fs.readFileSync(image.initrdPath) },
+      ], { name: 'pixelrts-demo', type: 'boot-bundle', cmdline: image.cmdline });
+      fs.renameSync(`${tmp}.meta.json`, `${containerPath}.meta.json`);
+      fs.renameSync(tmp, containerPath);
+    } finally {
+      fs.rmSync(tmp, { force: true });
+      fs.rmSync(`${tmp}.meta.json`, { force: true });
+    }
+    for (const old of fs.readdirSync(cacheDir)) {
+      if (old.startsWith('demo-') && !old.startsWith(stem)) fs.rmSync(path.join(cacheDir, old), { force: true });
+    }
+    return { ...image, containerPath, built: true };
+  });
+}

@@ -89,6 +89,8 @@ export interface FrameServerStats {
   errors: number;
   /** Mean colour conversion + encoding time per frame, ms. */
   encodeMs: number;
+  /** Mean colour conversion time per frame (part of encodeMs), ms. */
+  convertMs: number;
 }
 
 export interface FrameEvent {
@@ -243,6 +245,7 @@ export class FrameServer extends EventEmitter {
       clients: s.clients, connections: s.connections, frames: s.frames, published: s.published,
       bytesIn: s.bytesIn, bytesOut: s.bytesOut, drops: s.drops, errors: s.errors,
       encodeMs: s.frames > 0 ? (s.encodeMsTotal + s.convertMsTotal) / s.frames : 0,
+      convertMs: s.frames > 0 ? s.convertMsTotal / s.frames : 0,
     };
   }
 

@@ -225,6 +225,8 @@ export function defaultChannel(arch: Arch): ChannelKind {
  * QMP and the command channel on Unix sockets QEMU listens on, `-no-reboot`, no default devices.
  */
 export function qemuArgs(o: QemuArgsOptions): string[] {
+  // QEMU option values are comma-separated: a comma inside a path is written twice.
+  const opt = (p: string) => p.replace(/,/g, ',,');
   const args: string[] = ['-nodefaults', '-no-user-config', '-no-reboot'];
   if (o.arch === 'aarch64') args.push('-machine', 'virt');
   else args.push('-machine', 'pc');
@@ -236,8 +238,8 @@ export function qemuArgs(o: QemuArgsOptions): string[] {
   // The console: the first UART on QEMU's stdin/stdout. signal=off: a ^C typed into the
   // console goes to the guest; the host process decides about its own signals.
   args.push('-chardev', 'stdio,id=pxcon,signal=off', '-serial', 'chardev:pxcon');
-  args.push('-chardev', `socket,id=pxqmp,path=${o.qmpSocket},server=on,wait=off`, '-mon', 'chardev=pxqmp,mode=control');
-  args.push('-chardev', `socket,id=pxch,path=${o.channelSocket},server=on,wait=off`);
+  args.push('-chardev', `socket,id=pxqmp,path=${opt(o.qmpSocket)},server=on,wait=off`, '-mon', 'chardev=pxqmp,mode=control');
+  args.push('-chardev', `socket,id=pxch,path=${opt(o.channelSocket)},server=on,wait=off`);
   if ((o.channel ?? defaultChannel(o.arch)) === 'serial') {
     if (o.arch === 'aarch64') {
       throw new PixelrtsError('ERR_PIXELRTS_USAGE', 'the aarch64 virt machine has one UART: use the virtio command channel');

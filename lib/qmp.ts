@@ -129,7 +129,7 @@ export class QmpClient extends EventEmitter {
 
   /** True once the connection has ended. */
   get closed(): boolean {
-    return this.closedError !== null && this.sock.destroyed;
+    return this.sock.destroyed;
   }
 
   /**

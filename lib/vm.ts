@@ -136,8 +136,11 @@ export class VM extends EventEmitter {
   private qmpClient: QmpClient | null = null;
   private readonly child: ChildProcess;
   private exitInfo: VmExit | null = null;
+  private childGone = false;
   private shutdownEvent: QmpEvent | null = null;
   private stderrTail = '';
+  /** Console bytes held until launchVm's caller has had a chance to attach listeners. */
+  private earlyConsole: Buffer[] | null = [];
 
   /** @internal use launchVm */
   constructor(init: {
@@ -159,7 +162,11 @@ export class VM extends EventEmitter {
     init.child.stdin?.on('error', () => { /* QEMU gone: writes fail, `exit` tells why */ });
     const log = init.serialLog ? fs.createWriteStream(init.serialLog, { flags: 'a' }) : null;
     log?.on('error', (err) => this.emit('warning', new PixelrtsError('ERR_PIXELRTS_SERIAL_LOG', `cannot write serial log ${init.serialLog}: ${err.message}`)));
-    init.child.stdout?.on('data', (chunk: Buffer) => { log?.write(chunk); this.console.push(chunk); });
+    init.child.stdout?.on('data', (chunk: Buffer) => {
+      log?.write(chunk);
+      if (this.earlyConsole) this.earlyConsole.push(chunk);
+      else this.console.push(chunk);
+    });
     init.child.stderr?.setEncoding('utf8').on('data', (d: string) => {
       this.stderrTail = (this.stderrTail + d).slice(-8192);
     });
@@ -168,7 +175,7 @@ export class VM extends EventEmitter {
     this.channel = new Channel({
       socketPath: init.channelSocket,
       heartbeatTimeout: init.heartbeatTimeout,
-      shouldReconnect: () => this.exitInfo === null,
+      shouldReconnect: () => !this.childGone,
     });
     this.channel.on('message', (m: VmMessage) => this.emit('message', m));
     this.channel.on('invalid-message', (m: InvalidMessage) => this.emit('invalid-message', m));
@@ -178,27 +185,31 @@ export class VM extends EventEmitter {
     this.exited = new Promise<VmExit>((resolve) => {
       // 'close' (not 'exit'): stdout has been drained, so the console saw every byte.
       init.child.once('close', (code, signal) => {
+        this.childGone = true;
+        this.startConsole();
         this.console.end();
         log?.end();
         this.channel.close('the VM has exited');
-        const reason = this.shutdownEvent?.data?.reason;
-        const info: VmExit = {
-          code,
-          signal,
-          poweredOff: this.shutdownEvent?.data?.guest === true && reason === 'guest-shutdown',
-          shutdownReason: typeof reason === 'string' ? reason : null,
-          stderr: this.stderrTail,
-        };
-        this.exitInfo = info;
-        const done = () => {
+        const finish = () => {
+          const reason = this.shutdownEvent?.data?.reason;
+          const info: VmExit = {
+            code,
+            signal,
+            poweredOff: this.shutdownEvent?.data?.guest === true && reason === 'guest-shutdown',
+            shutdownReason: typeof reason === 'string' ? reason : null,
+            stderr: this.stderrTail,
+          };
+          this.exitInfo = info;
           if (init.ownsRuntimeDir) fs.rmSync(init.runtimeDir, { recursive: true, force: true });
           janitor?.stdin?.end();
           if (!init.ownsRuntimeDir) for (const s of [init.qmpSocket, init.channelSocket]) fs.rmSync(s, { force: true });
           this.emit('exit', info);
           resolve(info);
         };
-        if (this.qmpClient) this.qmpClient.close().then(done, done);
-        else done();
+        // QEMU may exit before we have read its last QMP messages (the SHUTDOWN event that
+        // tells a guest power-off from a kill): read the QMP socket to its end first.
+        if (this.qmpClient) this.qmpClient.close().then(finish, finish);
+        else finish();
       });
     });
   }
@@ -211,12 +222,23 @@ export class VM extends EventEmitter {
 
   /** True while QEMU runs. */
   get running(): boolean {
-    return this.exitInfo === null;
+    return !this.childGone;
   }
 
   /** The tail of QEMU's stderr so far. */
   get stderr(): string {
     return this.stderrTail;
+  }
+
+  /**
+   * @internal Starts delivering console output. launchVm calls it on the macrotask after it
+   * resolves, so listeners attached right after `await launchVm(...)` see every line.
+   */
+  startConsole(): void {
+    const early = this.earlyConsole;
+    if (!early) return;
+    this.earlyConsole = null;
+    for (const chunk of early) this.console.push(chunk);
   }
 
   /** @internal */
@@ -258,7 +280,7 @@ export class VM extends EventEmitter {
 
   /** Kills QEMU at once (SIGKILL) and resolves when it is gone and cleaned up. */
   kill(): Promise<VmExit> {
-    if (!this.exitInfo) this.child.kill('SIGKILL');
+    if (!this.childGone) this.child.kill('SIGKILL');
     return this.exited;
   }
 }
@@ -329,5 +351,6 @@ export async function launchVm(options: LaunchOptions): Promise<VM> {
   vm.channel.connect({ timeout: 5000, abort }).catch((err: Error) => {
     if (vm.running) vm.emit('warning', err);
   });
+  setImmediate(() => vm.startConsole());
   return vm;
 }

@@ -16,8 +16,8 @@ let vm = null;
 test.before(async () => {
   if (missing) return;
   const demo = await demoImage();
-  vm = await lib('vm').launchVm({ kernel: demo.kernelPath, initrd: demo.initrdPath, cmdline: demo.cmdline });
-  await vm.console.waitFor('pixelrts-demo#', { timeout: 60000 });
+  vm = await lib('vm').launchVm({ kernel: demo.kernelPath, initrd: demo.initrdPath, cmdline: demo.cmdline, startTimeout: 60000 });
+  await vm.console.waitFor('pixelrts-demo#', { timeout: 120000 });
 });
 test.after.always(async () => { await vm?.kill(); });
 
@@ -129,11 +129,13 @@ dtest.serial('bad input on the real console: malformed JSON, misfits, an oversiz
   vm.off('invalid-message', onInvalid);
   t.true(lines.some((l) => l.text === '{"type":"status","data":'), 'malformed JSON delivered as a plain line');
   t.true(invalid.some((m) => /unknown message type "bogus"/.test(m.error)), 'schema misfit reported');
-  const big = lines.find((l) => l.truncated);
-  t.truthy(big, 'the 70000-byte line is capped');
-  t.is(Buffer.byteLength(big.text), 65536);
-  // The tty sends the line end as CRLF; the CR is part of the cut-off tail.
-  t.is(big.droppedBytes, 70000 + 1 - 65536);
+  // The 70000-byte line: capped at 64 KiB. (On a loaded machine the guest may stall mid-line
+  // for more than the 100 ms partial-line timeout, which splits it into partial lines first.)
+  t.true(lines.every((l) => Buffer.byteLength(l.text) <= 65536), 'no line over the cap');
+  const xs = lines.filter((l) => /^x+\r?$/.test(l.text));
+  const total = xs.reduce((n, l) => n + l.text.replace(/\r$/, '').length + l.droppedBytes, 0);
+  t.true(total === 70000 || total === 70001, `${total} bytes of the long line accounted for (kept + dropped; +1: the tty's CR)`);
+  if (xs.length === 1) t.true(xs[0].truncated && xs[0].text.length === 65536, 'one piece: cut at the cap');
   t.true(vm.running);
   t.is((await vm.request({ data: 'ping' })).data.message, 'pong', 'the guest still answers');
 });

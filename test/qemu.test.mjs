@@ -64,6 +64,8 @@ test('qemuArgs: direct kernel boot, console and channel per architecture', (t) =
   t.is(after(a, '-machine'), 'virt');
   t.true(a.includes('virtserialport,chardev=pxch,name=org.pixelrts.channel'));
   t.throws(() => qemu.qemuArgs({ ...base, arch: 'aarch64', channel: 'serial' }), { message: /one UART/ });
+  const comma = qemu.qemuArgs({ ...base, arch: 'x86_64', qmpSocket: '/r,x/qmp.sock' });
+  t.true(comma.some((a) => a.startsWith('socket,id=pxqmp,path=/r,,x/qmp.sock,')), 'commas in paths doubled');
   t.is(qemu.withConsole('quiet', 'x86_64'), 'quiet console=ttyS0');
   t.is(qemu.withConsole('', 'aarch64'), 'console=ttyAMA0');
   t.is(qemu.withConsole('console=hvc0 quiet', 'x86_64'), 'console=hvc0 quiet');

@@ -35,12 +35,12 @@ dtest('the demo boots: marker, banner and status message; QMP running; system_po
   t.true(lines.some((l) => l.includes('pixelrts demo guest')), 'banner');
   t.true(lines.indexOf(DEMO_MARKER) < lines.findIndex((l) => l.includes('pixelrts demo ready')), 'lines in order');
   // The shell answers on the console.
-  await vm.console.waitFor('pixelrts-demo#', { timeout: 20000 });
-  const echoed = vm.console.waitFor('sum=42', { timeout: 10000 });
+  await vm.console.waitFor('pixelrts-demo#', { timeout: 90000 });
+  const echoed = vm.console.waitFor('sum=42', { timeout: 30000 });
   vm.console.write('echo sum=$((40 + 2))\n');
   await echoed;
 
-  const shutdownEvent = vm.qmp.waitForEvent('SHUTDOWN', { timeout: 30000 });
+  const shutdownEvent = vm.qmp.waitForEvent('SHUTDOWN', { timeout: 60000 });
   await vm.qmp.execute('system_powerdown');
   const ev = await shutdownEvent;
   t.is(ev.data.guest, true);

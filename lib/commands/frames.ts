@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from './command';
 import { UsageError } from '../errors';
+import { parseArgs, type OptionSpec } from '../cli-args';
 import { createFrameServer, DEFAULT_TCP, DEFAULT_VSOCK_PORT, type FrameServerAddress, type FrameServerOptions } from '../frames';
 
 const usage = `Usage: pixelrts frames serve [options]
@@ -27,43 +28,29 @@ Examples:
   pixelrts frames serve --tcp 0.0.0.0:15937 --record /tmp/frames
   pixelrts frames serve --unix /run/hxfr.sock --vsock 5000 --json`;
 
-interface ServeArgs {
-  options: FrameServerOptions;
-  json: boolean;
-}
+const serveSpec = {
+  tcp: { type: 'string' },
+  unix: { type: 'string' },
+  vsock: { type: 'integer', min: 0, max: 0xffffffff },
+  record: { type: 'string' },
+  'max-clients': { type: 'integer', min: 1, max: 65536 },
+  'max-frame-bytes': { type: 'integer', min: 1, max: 2 ** 32 },
+  json: { type: 'boolean' },
+} as const satisfies OptionSpec;
 
-function parseServe(argv: string[]): ServeArgs {
-  const options: FrameServerOptions = {};
-  let json = false;
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
-    const value = (): string => {
-      const v = argv[++i];
-      if (v === undefined || v.startsWith('--')) throw new UsageError(`${arg} needs a value`);
-      return v;
-    };
-    const int = (name: string): number => {
-      const v = value();
-      if (!/^\d+$/.test(v)) throw new UsageError(`${name} must be a non-negative integer, found '${v}'`);
-      return Number(v);
-    };
-    switch (arg) {
-      case '--tcp': {
-        const v = value();
-        if (!/^(?:.+:)?\d+$/.test(v)) throw new UsageError(`--tcp expects HOST:PORT or PORT, found '${v}'`);
-        options.tcp = v;
-        break;
-      }
-      case '--unix': options.unix = value(); break;
-      case '--vsock': options.vsock = int('--vsock'); break;
-      case '--record': options.record = value(); break;
-      case '--max-clients': options.maxClients = int('--max-clients'); break;
-      case '--max-frame-bytes': options.maxFrameBytes = int('--max-frame-bytes'); break;
-      case '--json': json = true; break;
-      default: throw new UsageError(`unknown option '${arg}'`);
-    }
+function parseServe(argv: string[]): { options: FrameServerOptions; json: boolean } {
+  const { options: o } = parseArgs(argv, serveSpec, { maxPositionals: 0 });
+  if (o.tcp !== undefined && !/^(?:.+:)?\d+$/.test(o.tcp)) {
+    throw new UsageError(`--tcp expects HOST:PORT or PORT, found '${o.tcp}'`);
   }
-  return { options, json };
+  const options: FrameServerOptions = {};
+  if (o.tcp !== undefined) options.tcp = o.tcp;
+  if (o.unix !== undefined) options.unix = o.unix;
+  if (o.vsock !== undefined) options.vsock = o.vsock;
+  if (o.record !== undefined) options.record = o.record;
+  if (o['max-clients'] !== undefined) options.maxClients = o['max-clients'];
+  if (o['max-frame-bytes'] !== undefined) options.maxFrameBytes = o['max-frame-bytes'];
+  return { options, json: o.json === true };
 }
 
 function describe(a: FrameServerAddress): string {

@@ -1,5 +1,7 @@
 #include "frames/pixel_layout.h"
 
+#include <cstdio>
+
 #include "frames/hxfr_protocol.h"
 
 namespace pixelrts::hxfr {

@@ -23,7 +23,7 @@ export function demoImage() {
 /** Boots the demo (extra kernel arguments appended); the VM is killed when the test ends. */
 export async function bootDemo(t, { append = '', ...options } = {}) {
   const demo = await demoImage();
-  const vm = await lib('vm').launchVm({ kernel: demo.kernelPath, initrd: demo.initrdPath, cmdline: `${demo.cmdline} ${append}`.trim(), accel: 'auto', ...options });
+  const vm = await lib('vm').launchVm({ kernel: demo.kernelPath, initrd: demo.initrdPath, cmdline: `${demo.cmdline} ${append}`.trim(), accel: 'auto', startTimeout: 60000, ...options });
   t.teardown(() => vm.kill());
   return vm;
 }

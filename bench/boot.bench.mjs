@@ -1,0 +1,148 @@
+// DIRECT-03: boot overhead of `pixelrts boot` against booting the same kernel and initrd directly.
+// Time from command start to the demo guest's marker line, five paired runs (order alternating),
+// TCG for both, the same QEMU arguments (qemuArgs) for both. Also: where pixelrts' time goes,
+// from its own stage timings and from in-process measurements of decode, verify, mount and the
+// first read of the kernel through the mount.
+import { spawn } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+
+const require = createRequire(import.meta.url);
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const dist = (m) => require(path.join(root, 'dist', `${m}.js`));
+const { buildDemoContainer, DEMO_MARKER } = dist('demo');
+const { open } = dist('container');
+const { composeCmdline } = dist('boot');
+const { qemuArgs } = dist('qemu');
+const { mount } = dist('mount');
+
+const PAIRS = Number(process.env.BOOT_BENCH_PAIRS ?? 5);
+const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
+const ms = (x) => `${x.toFixed(1)} ms`;
+
+/** Spawns a command; resolves with ms from spawn to the first stdout line matching `test`, after the process exited. */
+function timeToMarker(cmd, args, test, env = {}) {
+  return new Promise((resolve, reject) => {
+    const t0 = process.hrtime.bigint();
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+    let at;
+    let buf = '';
+    let stderr = '';
+    const lines = [];
+    child.stdout.setEncoding('utf8').on('data', (d) => {
+      buf += d;
+      const parts = buf.split('\n');
+      buf = parts.pop();
+      for (const l of parts) {
+        lines.push(l);
+        if (at === undefined && test(l)) at = Number(process.hrtime.bigint() - t0) / 1e6;
+      }
+    });
+    child.stderr.setEncoding('utf8').on('data', (d) => { stderr += d; });
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      if (at === undefined) reject(new Error(`${cmd}: no marker line (exit ${code})\n${stderr}`));
+      else resolve({ ms: at, lines, code });
+    });
+  });
+}
+
+const { containerPath: file } = await buildDemoContainer({ onProgress: (l) => console.log(`  demo: ${l}`) });
+const work = fs.mkdtempSync(path.join(os.tmpdir(), 'pixelrts-bootbench-'));
+const xdg = fs.mkdtempSync(path.join(os.tmpdir(), 'pixelrts-bootbench-run-'));
+try {
+  const container = await open(file);
+  const kernel = path.join(work, 'vmlinuz');
+  const initrd = path.join(work, 'initrd.img');
+  fs.writeFileSync(kernel, await container.read('kernel'));
+  fs.writeFileSync(initrd, await container.read('initrd'));
+  const cmdline = composeCmdline(container.metadata.cmdline, { append: 'pixelrts.demo=oneshot' }, 'x86_64');
+  const direct = ['qemu-system-x86_64', qemuArgs({
+    arch: 'x86_64', accel: 'tcg', kernel, initrd, cmdline, memory: '512M', cpus: 1,
+    qmpSocket: path.join(work, 'qmp.sock'), channelSocket: path.join(work, 'channel.sock'),
+  })];
+  const pixelrts = [process.execPath, [path.join(root, 'dist', 'cli.js'), 'boot', file, '--json', '--accel', 'tcg', '--append', 'pixelrts.demo=oneshot']];
+  const isMarkerEvent = (l) => l.includes(DEMO_MARKER) && l.startsWith('{"type":"console"');
+  const env = { XDG_RUNTIME_DIR: xdg };
+
+  console.log(`container ${path.basename(file)}: ${fs.statSync(file).size} B PNG; kernel ${fs.statSync(kernel).size} B, initrd ${fs.statSync(initrd).size} B`);
+  console.log(`direct:   ${direct[0]} ${direct[1].join(' ')}`);
+  console.log(`pixelrts: node dist/cli.js ${pixelrts[1].slice(1).join(' ')}`);
+
+  // Warm-up: page cache, QEMU's own files, the demo's first build.
+  await timeToMarker(direct[0], direct[1], (l) => l.includes(DEMO_MARKER));
+  await timeToMarker(pixelrts[0], pixelrts[1], isMarkerEvent, env);
+
+  const rows = [];
+  const stageTimes = {};
+  for (let i = 0; i < PAIRS; i++) {
+    const runDirect = () => timeToMarker(direct[0], direct[1], (l) => l.includes(DEMO_MARKER));
+    const runPixelrts = () => timeToMarker(pixelrts[0], pixelrts[1], isMarkerEvent, env);
+    let d;
+    let p;
+    if (i % 2 === 0) { d = await runDirect(); p = await runPixelrts(); } else { p = await runPixelrts(); d = await runDirect(); }
+    rows.push({ direct: d.ms, pixelrts: p.ms, ratio: p.ms / d.ms });
+    for (const l of p.lines) {
+      const e = JSON.parse(l);
+      if (e.type === 'stage' && e.status === 'done') (stageTimes[e.stage] ??= []).push(e);
+    }
+  }
+
+  console.log('\nrun  direct        pixelrts      ratio');
+  rows.forEach((r, i) => console.log(`${String(i + 1).padEnd(4)} ${ms(r.direct).padEnd(13)} ${ms(r.pixelrts).padEnd(13)} ${r.ratio.toFixed(3)}`));
+  const medRatio = median(rows.map((r) => r.ratio));
+  console.log(`median   ${ms(median(rows.map((r) => r.direct))).padEnd(13)} ${ms(median(rows.map((r) => r.pixelrts))).padEnd(13)} ${medRatio.toFixed(3)}`);
+  console.log(`boot overhead (median of paired ratios): ${((medRatio - 1) * 100).toFixed(1)}%  (DIRECT-03 allows 10%, target ≤ 3%)`);
+
+  console.log('\nwhere pixelrts spends its time before QEMU (median over the runs; "at" = ms since boot() began):');
+  for (const s of ['open', 'verify', 'accel', 'mount', 'qemu-start', 'first-console-line']) {
+    const xs = stageTimes[s] ?? [];
+    if (xs.length) console.log(`  ${s.padEnd(20)} ${ms(median(xs.map((e) => e.ms))).padEnd(11)} done at ${ms(median(xs.map((e) => e.at)))}`);
+  }
+
+  // In-process breakdown: node start-up, decode, verify (decode + sha256), mount, first read.
+  const nodeStart = [];
+  for (let i = 0; i < 5; i++) nodeStart.push((await timeToMarker(process.execPath, [path.join(root, 'dist', 'cli.js'), '--version'], () => true)).ms);
+  const t = () => Number(process.hrtime.bigint()) / 1e6;
+  const dec = [];
+  const ver = [];
+  const mnt = [];
+  const first = [];
+  const plain = [];
+  for (let i = 0; i < 5; i++) {
+    let s = t();
+    const c = await open(file);
+    await c.readPayload();
+    dec.push(t() - s);
+    s = t();
+    await (await open(file)).verify();
+    ver.push(t() - s);
+    const mp = fs.mkdtempSync(path.join(os.tmpdir(), 'pixelrts-bootbench-mnt-'));
+    s = t();
+    const m = await mount(await open(file), mp);
+    mnt.push(t() - s);
+    s = t();
+    const viaMount = crypto.createHash('sha256').update(fs.readFileSync(path.join(mp, 'kernel'))).digest('hex');
+    first.push(t() - s);
+    await m.unmount();
+    fs.rmdirSync(mp);
+    s = t();
+    const viaFile = crypto.createHash('sha256').update(fs.readFileSync(kernel)).digest('hex');
+    plain.push(t() - s);
+    if (viaMount !== viaFile) throw new Error('the kernel read through the mount differs from the extracted one');
+  }
+  console.log('\nin-process (median of 5):');
+  console.log(`  node start-up (pixelrts --version)        ${ms(median(nodeStart))}`);
+  console.log(`  open + decode the whole payload           ${ms(median(dec))}`);
+  console.log(`  open + verify (decode + sha256 of all)    ${ms(median(ver))}`);
+  console.log(`  open + mount                              ${ms(median(mnt))}`);
+  console.log(`  first read of /kernel through the mount   ${ms(median(first))}  (same read of the extracted file: ${ms(median(plain))})`);
+} finally {
+  fs.rmSync(work, { recursive: true, force: true });
+  fs.rmSync(xdg, { recursive: true, force: true });
+}

@@ -1,0 +1,119 @@
+// Helpers for the boot tests: the demo container (built once, cached), CLI runs with their
+// output collected line by line, and the "nothing left behind" checks (QEMU, mount, runtime
+// directory).
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+import { commandMissing, repoRoot } from './prereq.mjs';
+import { processGone } from './qemu.mjs';
+import { demoCacheDir, demoMissing } from './demo-image.mjs';
+
+const require = createRequire(import.meta.url);
+export const cli = path.join(repoRoot, 'dist', 'cli.js');
+
+/** null when everything a real boot needs is here, else the reason. */
+export function bootMissing() {
+  return demoMissing() ?? commandMissing('fusermount3', 'fuse3') ??
+    (fs.existsSync('/dev/fuse') ? null : '/dev/fuse is missing (load the fuse module)');
+}
+
+let demo;
+/** The demo container (kernel + initrd segments, cmdline), built once in the tests' shared cache. */
+export function demoContainer() {
+  demo ??= require('../../dist/demo.js').buildDemoContainer({ cacheDir: demoCacheDir }).then((d) => d.containerPath);
+  return demo;
+}
+
+/** A fresh XDG_RUNTIME_DIR for one test (so the registry and runtime dirs are the test's own). */
+export function runtimeEnv(t) {
+  const xdg = fs.mkdtempSync(path.join(os.tmpdir(), 'pixelrts-boottest-'));
+  t.teardown(() => fs.rmSync(xdg, { recursive: true, force: true }));
+  return { xdg, root: path.join(xdg, 'pixelrts'), env: { XDG_RUNTIME_DIR: xdg } };
+}
+
+/** Mount points at or below `dir` (from /proc/self/mountinfo). */
+export function mountsUnder(dir) {
+  return fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter(Boolean)
+    .map((l) => l.split(' ')[4].replace(/\\([0-7]{3})/g, (_, o) => String.fromCharCode(parseInt(o, 8))))
+    .filter((m) => m === dir || m.startsWith(`${dir}/`));
+}
+
+/** The entries of the runtime root (the VMs' directories still there). */
+export function runtimeDirs(root) {
+  try {
+    return fs.readdirSync(root);
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * Polls until no QEMU (`pids`), no mount and no runtime directory under `root` is left, for up
+ * to `ms`. Resolves with what is still there (empty when clean).
+ */
+export async function leftovers(root, pids, ms) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const left = [
+      ...pids.filter((p) => p && !processGone(p)).map((p) => `process ${p}`),
+      ...mountsUnder(root).map((m) => `mount ${m}`),
+      ...runtimeDirs(root).map((d) => `directory ${path.join(root, d)}`),
+    ];
+    if (left.length === 0 || Date.now() > deadline) return left;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/**
+ * Spawns `pixelrts <args>` and collects its output. `waitLine(re)` resolves with the first
+ * stdout line matching; `done` resolves with {code, signal, stdout, stderr}. Killed (SIGKILL)
+ * when the test ends, if still running.
+ */
+export function startCli(t, args, env = {}) {
+  const child = spawn(process.execPath, [cli, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const out = { stdout: '', stderr: '', lines: [] };
+  const waiters = [];
+  let partial = '';
+  child.stdout.setEncoding('utf8').on('data', (d) => {
+    out.stdout += d;
+    partial += d;
+    const parts = partial.split('\n');
+    partial = parts.pop();
+    for (const line of parts) {
+      out.lines.push(line);
+      for (const w of [...waiters]) {
+        if (w.re.test(line)) {
+          waiters.splice(waiters.indexOf(w), 1);
+          w.resolve(line);
+        }
+      }
+    }
+  });
+  child.stderr.setEncoding('utf8').on('data', (d) => { out.stderr += d; });
+  const done = new Promise((resolve) => child.once('close', (code, signal) => resolve({ code, signal, ...out })));
+  t.teardown(async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await done;
+  });
+  const waitLine = (re, ms = 60_000) => new Promise((resolve, reject) => {
+    const hit = out.lines.find((l) => re.test(l));
+    if (hit !== undefined) return resolve(hit);
+    const timer = setTimeout(() => reject(new Error(`no stdout line matching ${re} within ${ms} ms; stdout:\n${out.stdout}\nstderr:\n${out.stderr}`)), ms);
+    waiters.push({ re, resolve: (l) => { clearTimeout(timer); resolve(l); } });
+    done.then(() => { clearTimeout(timer); reject(new Error(`pixelrts exited before a line matching ${re}; stdout:\n${out.stdout}\nstderr:\n${out.stderr}`)); });
+  });
+  return { child, done, waitLine, out };
+}
+
+/** Parses NDJSON text; throws naming the line that is not JSON. */
+export function parseNdjson(text) {
+  return text.split('\n').filter(Boolean).map((line, i) => {
+    try {
+      return JSON.parse(line);
+    } catch (err) {
+      throw new Error(`line ${i + 1} is not JSON (${err.message}): ${line}`);
+    }
+  });
+}
