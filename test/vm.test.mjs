@@ -22,6 +22,8 @@ dtest('the demo boots: marker, banner and status message; QMP running; system_po
   t.true(fs.statSync(vm.runtimeDir).isDirectory());
   t.is(fs.statSync(vm.runtimeDir).mode & 0o777, 0o700);
   t.true(fs.statSync(vm.qmpSocket).isSocket());
+  // Listen only after the guest has had time to print: held console output is not lost.
+  await new Promise((r) => setTimeout(r, 3000));
   vm.console.on('line', (l) => lines.push(l));
   vm.on('message', (m) => messages.push(m));
   vm.on('qmp-event', (e) => qmpEvents.push(e.event));
