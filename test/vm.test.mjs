@@ -100,3 +100,17 @@ qtest('launchVm: QEMU refusing its arguments is reported with its own message; n
   t.regex(err.message, /no-such-option/);
   t.deepEqual(fs.readdirSync(path.join(runtimeParent, 'rt')), [], 'no sockets left');
 });
+
+dtest('the virtio-serial command channel: the agent finds org.pixelrts.channel and answers', async (t) => {
+  const vm = await bootDemo(t, { channel: 'virtio' });
+  t.true(vm.commandLine.includes('virtserialport,chardev=pxch,name=org.pixelrts.channel'));
+  const heartbeat = new Promise((r) => vm.channel.once('heartbeat', r));
+  await vm.console.waitFor('pixelrts demo ready', { timeout: 90000 });
+  await heartbeat;
+  const reply = await vm.request({ data: 'ping' }, { timeout: 10000 });
+  t.is(reply.data.message, 'pong');
+  // The channel really is the virtio port, not the second UART (which this VM does not have).
+  const listed = vm.console.waitFor(/^vport-name: /, { timeout: 30000 });
+  vm.console.write('echo "vport-name: $(cat /sys/class/virtio-ports/vport*/name)"\n');
+  t.is(await listed, 'vport-name: org.pixelrts.channel');
+});
