@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
 import { boot, type BootOptions, type BootedVm, type BootExit } from './boot';
-import { startFrameExport, type FrameServer } from './frames';
+import type { FrameServer } from './frames';
 import { attachConsole, type AttachedConsole } from './boot-console';
 import { EventWriter, StageReporter } from './boot-events';
 import { StopController } from './boot-lifecycle';
@@ -72,6 +72,8 @@ export async function runSession(image: string, options: SessionOptions): Promis
   // The frame server listens before the guest can look for it.
   let frames: FrameServer | undefined;
   if (options.frameExport !== undefined) {
+    // Loaded only when asked for: most boots need no frame server, and start-up time counts.
+    const { startFrameExport } = await import('./frames');
     const { server, port } = await startFrameExport(options.frameExport);
     frames = server;
     if (events) events.write('frame-export', { host: '127.0.0.1', port, guest: `10.0.2.2:${port}` });

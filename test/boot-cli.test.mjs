@@ -8,6 +8,7 @@ import path from 'node:path';
 import { createRequire } from 'node:module';
 import { needs } from './helpers/prereq.mjs';
 import { bootMissing, cli, demoContainer, leftovers, parseNdjson, runtimeEnv, startCli } from './helpers/boot.mjs';
+import { HxfrClient, T } from './helpers/hxfr-client.mjs';
 
 const require = createRequire(import.meta.url);
 const { DEMO_MARKER } = require('../dist/demo.js');
@@ -184,4 +185,32 @@ btest.serial('detached boot that fails reports the error and leaves nothing', as
   t.is(r.status, 1);
   t.regex(r.stderr, /--accel (auto|tcg)/);
   t.deepEqual(await leftovers(root, [], 2000), []);
+});
+
+btest.serial('--frame-export: an HXFR server answers while the VM runs, QEMU has user networking, closed afterwards', async (t) => {
+  const { root, env } = runtimeEnv(t);
+  const run = startCli(t, ['boot', await demoContainer(), '--json', '--accel', 'tcg', '--frame-export', '0'], env);
+  const fe = JSON.parse(await run.waitLine(/"type":"frame-export"/));
+  t.is(fe.host, '127.0.0.1');
+  t.true(fe.port > 0);
+  t.is(fe.guest, `10.0.2.2:${fe.port}`);
+  const ready = JSON.parse(await run.waitLine(/"type":"ready"/));
+  const qemuArgv = fs.readFileSync(`/proc/${ready.pid}/cmdline`, 'utf8').split('\0');
+  t.true(qemuArgv.some((a) => /^user,id=/.test(a)), qemuArgv.join(' '));
+
+  const client = await HxfrClient.connect({ port: fe.port });
+  client.ping(7);
+  const pong = await client.next(5000);
+  t.is(pong.type, T.PONG);
+  t.is(pong.session, 7);
+  client.sock.destroy();
+
+  run.child.kill('SIGTERM');
+  const r = await run.done;
+  t.is(r.code, 143, r.stderr);
+  const closed = parseNdjson(r.stdout).find((e) => e.type === 'frame-export' && e.closed);
+  t.truthy(closed);
+  t.true(closed.stats.connections >= 1);
+  await t.throwsAsync(HxfrClient.connect({ port: fe.port }), { code: 'ECONNREFUSED' });
+  t.deepEqual(await leftovers(root, [ready.pid], 2000), []);
 });

@@ -15,6 +15,7 @@ const { createRuntimeDir, runtimeRoot, startCleanupWatcher, hasMountsUnder } = r
 const { listVms, findVm, writeRecord, processStartTime } = require('../dist/vm-registry.js');
 const { serveControl, controlRequest } = require('../dist/vm-control.js');
 const { StopController } = require('../dist/boot-lifecycle.js');
+const { joinDashValues, bootOptionsFrom } = require('../dist/commands/boot.js');
 
 const cli = path.join(repoRoot, 'dist', 'cli.js');
 
@@ -169,6 +170,20 @@ test('stop controller: first request graceful, second forces; exit codes follow 
   t.is(new StopController(vm).exitCode(3), 3);
 });
 
+test('boot options: dash values, the optional --frame-export port, sizes', (t) => {
+  t.deepEqual(joinDashValues(['a.png', '--qemu-arg', '-no-hpet', '--append', '-x', '--frame-export', 'a.png']),
+    ['a.png', '--qemu-arg=-no-hpet', '--append=-x', '--frame-export=15937', 'a.png']);
+  t.deepEqual(joinDashValues(['--frame-export', '7000', 'a.png']), ['--frame-export=7000', 'a.png']);
+  t.deepEqual(joinDashValues(['--', '--qemu-arg', 'x']), ['--', '--qemu-arg', 'x']);
+  const p = bootOptionsFrom({ memory: '1.5G', cpus: '2', vnc: '1', 'qemu-arg': ['-s'], 'frame-export': '0', 'no-verify': true });
+  t.is(p.boot.memory, '1536M');
+  t.is(p.boot.cpus, 2);
+  t.is(p.boot.vnc, ':1');
+  t.deepEqual(p.boot.qemuArgs, ['-s']);
+  t.true(p.boot.noVerify);
+  t.is(p.frameExport, 0);
+});
+
 test('CLI usage errors exit 2 and name the fix', (t) => {
   const cases = [
     [['boot'], /missing <file.rts.png>/],
@@ -178,6 +193,9 @@ test('CLI usage errors exit 2 and name the fix', (t) => {
     [['boot', 'x.rts.png', '--accel', 'fast'], /--accel: expected one of auto, kvm, hvf, tcg, found 'fast'/],
     [['boot', 'x.rts.png', '--arch', 'riscv'], /--arch: expected one of x86_64, aarch64/],
     [['boot', 'x.rts.png', '--timeout', 'soon'], /--timeout: expected a number of seconds/],
+    [['boot', 'x.rts.png', '--frame-export=99999'], /--frame-export: expected a TCP port from 0 \(any free port\) to 65535/],
+    [['boot', 'x.rts.png', '--vnc', 'screen'], /--vnc: expected a display like :1/],
+    [['boot', 'x.rts.png', '--memory', '8K'], /whole MiB, at least 16M/],
     [['send', 'id', '{not json'], /not valid JSON.*Quote it/],
     [['qmp', 'id'], /missing <id> <command>/],
     [['stop'], /missing <id>/],

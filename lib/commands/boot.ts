@@ -30,8 +30,8 @@ Options:
   --detach               run in the background and print the VM's id
                          (then: pixelrts ps | stop | send | qmp)
   --frame-export [PORT]  serve H.264 frame export (HXFR) on 127.0.0.1:PORT (default
-                         15937) and give the guest user-mode networking: it reaches the
-                         server at 10.0.2.2:PORT
+                         15937; 0 picks a free port) and give the guest user-mode
+                         networking: it reaches the server at 10.0.2.2:PORT
 
 Console: when stdin is a terminal the guest's serial console is interactive (keys go to
 the guest, Ctrl-C included). Ctrl-a x quits (shuts the VM down; again to force it off),
@@ -167,8 +167,8 @@ export function bootOptionsFrom(o: Record<string, unknown>): ParsedBoot {
   const fe = str('frame-export');
   if (fe !== undefined) {
     frameExport = Number(fe);
-    if (!/^\d+$/.test(fe) || frameExport < 1 || frameExport > 65535) {
-      throw new UsageError(`--frame-export: expected a TCP port from 1 to 65535 (default ${FRAME_EXPORT_PORT}), found '${fe}'.`);
+    if (!/^\d+$/.test(fe) || frameExport > 65535) {
+      throw new UsageError(`--frame-export: expected a TCP port from 0 (any free port) to 65535 (default ${FRAME_EXPORT_PORT}), found '${fe}'.`);
     }
   }
   return {
