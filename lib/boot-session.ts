@@ -136,6 +136,10 @@ export async function runSession(image: string, options: SessionOptions): Promis
       onQuit: () => stopper.stop('escape', 'Ctrl-a x'),
     });
   }
+  vm.on('warning', (err: Error & { code?: string }) => {
+    if (events) events.write('warning', { code: err.code ?? 'ERR_PIXELRTS_WARNING', message: err.message });
+    else say(err.message);
+  });
   if (events) {
     vm.on('message', (message: unknown) => events.write('message', { message }));
     vm.on('qmp-event', (ev: { event: string; data?: unknown; timestamp?: unknown }) =>

@@ -16,7 +16,7 @@ import { initrdFile, kernelFile, open, type Container } from './container';
 import { mount, type Mount } from './mount';
 import { detectAccel, hostArch as qemuHostArch, requireQemu, type AccelChoice, type Arch } from './qemu';
 import { launchVm, type VM, type VmExit } from './vm';
-import { createRuntimeDir, removeRuntimeDir, runtimeRoot, startCleanupWatcher, type CleanupWatcher } from './runtime-dir';
+import { createRuntimeDir, idBase, removeRuntimeDir, runtimeRoot, startCleanupWatcher, type CleanupWatcher } from './runtime-dir';
 
 /** Guest architectures pixelrts boots. */
 export type BootArch = Arch;
@@ -268,7 +268,7 @@ export async function boot(file: string, options: BootOptions = {}): Promise<Boo
     // An explicit accelerator that does not work here fails before anything is mounted.
     await accelChoice;
 
-    runtimeDir ??= createRuntimeDir(runtimeRoot(), path.basename(image).replace(/\.rts\.png$|\.png$/i, ''));
+    runtimeDir ??= createRuntimeDir(runtimeRoot(), idBase(image));
     watcher = startCleanupWatcher(runtimeDir);
     const mountpoint = path.join(runtimeDir, 'mnt');
     const id = path.basename(runtimeDir);
@@ -295,11 +295,21 @@ export async function boot(file: string, options: BootOptions = {}): Promise<Boo
       ...(options.network ? { network: { user: true as const } } : {}),
     }), (v) => `pid ${v.pid}`);
 
+    // The mount failing or being unmounted from outside while the VM runs is worth a warning
+    // (QEMU holds the kernel and initrd in memory by now, so the guest keeps running).
+    let exiting = false;
+    const m = mounted;
+    m.on('error', (err: Error) => vm.emit('warning', err));
+    m.on('unmount', (why: string) => {
+      if (!exiting) vm.emit('warning', new PixelrtsError('ERR_PIXELRTS_MOUNT_LOST', `the container's mount ${mountpoint} went away while the VM runs: ${why}`));
+    });
+
     const consoleStarted = performance.now();
     emit('first-console-line', 'start', consoleStarted);
     vm.console.once('line', () => emit('first-console-line', 'done', consoleStarted));
 
     const exited: Promise<BootExit> = vm.exited.then(async (exit) => {
+      exiting = true;
       const exitStarted = performance.now();
       const teardownErrors = await cleanup();
       const { exitCode, reason } = describeExit(exit);
