@@ -212,7 +212,8 @@ function decodeCodeMode(plan: DecodePlan, warn: (w: PixelrtsWarning) => void): D
   return { payload, transposed: false, storedRaw };
 }
 
-function readInfo(png: Buffer, source: string): PngInfo {
+/** The PNG's header and text chunks (native; errors name `source`). */
+export function readInfo(png: Buffer, source: string): PngInfo {
   if (!Buffer.isBuffer(png)) {
     throw new PixelrtsError('ERR_PIXELRTS_ARGUMENT', `decode: expected a Buffer holding a PNG, found ${typeof png}.`);
   }

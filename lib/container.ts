@@ -7,7 +7,7 @@ import fs from 'node:fs/promises';
 import './codec-binding';
 import type { PngInfo } from './codec-binding';
 import {
-  decodeWithPlanAsync, DecodePlan, DecodeResult, gridOf, looksCompressed, planDecode, PixelrtsWarning,
+  decodeWithPlanAsync, DecodePlan, DecodeResult, gridOf, looksCompressed, planDecode, PixelrtsWarning, readInfo,
 } from './codec';
 import { PixelrtsError } from './errors';
 import { InfiniteMap, isInfiniteMap, parseInfiniteMap } from './infinite-map';
@@ -106,13 +106,7 @@ export class Container {
       throw new PixelrtsError(e.code === 'ENOENT' ? 'ERR_PIXELRTS_NOT_FOUND' : 'ERR_PIXELRTS_IO',
         `${path}: cannot read the container (${e.code === 'ENOENT' ? 'no such file' : e.message}).`, { cause: err });
     }
-    let info: PngInfo;
-    try {
-      info = native().readPngInfo(png);
-    } catch (err) {
-      if (err instanceof Error) err.message = `${path}: ${err.message}`;
-      throw err;
-    }
+    const info = readInfo(png, path);
     const pending: PixelrtsWarning[] = [];
     const embedded = findMetadata(info.texts);
     let metadata = embedded;
@@ -171,7 +165,9 @@ export class Container {
     this.plan = planDecode(info, this.path, this.metadata);
     const plan = this.plan;
     if (plan.mode === 'code') {
-      const result = await decodeWithPlanAsync(this.png, plan, { onWarning: (w) => this.warn(w) });
+      // The bytes are in the metadata: take them now. Their hash is checked by read() and
+      // verify(), so a damaged file still opens and can be inspected.
+      const result = await decodeWithPlanAsync(this.png, { ...plan, dataHash: undefined }, { onWarning: (w) => this.warn(w) });
       this.keep(result.payload);
       this.payloadSize = result.payload.length;
       this.orientationKnown = true;
@@ -333,18 +329,20 @@ export class Container {
    */
   async verify(): Promise<VerifyReport> {
     let payload: Buffer;
-    let dataHash: VerifyReport['dataHash'];
     const expected = this.plan.dataHash;
     try {
       payload = await this.decodeAll();
-      if (expected !== undefined) dataHash = { expected, found: expected, ok: true };
     } catch (err) {
       if ((err as { code?: string }).code !== 'ERR_PIXELRTS_HASH' || expected === undefined) throw err;
       // Decode again without the check to say which files are damaged.
       const r = await decodeWithPlanAsync(this.png, { ...this.plan, dataHash: undefined },
         { transposed: this.orientationKnown ? this.transposed : undefined });
       payload = r.payload;
-      dataHash = { expected, found: sha256Hex(payload), ok: false };
+    }
+    let dataHash: VerifyReport['dataHash'];
+    if (expected !== undefined) {
+      const found = sha256Hex(payload);
+      dataHash = { expected, found, ok: found === expected };
     }
     const files = this.files.map((f): FileCheck => {
       if (!f.sha256) return { name: f.name, status: 'unchecked' };

@@ -16,6 +16,9 @@ export type {
   PixelRTSMetadata, SegmentInfo, SegmentInput, CompressionInfo, EncodingInfo, Sidecar,
 } from './metadata';
 export type { PayloadHandle } from './native';
+export { mount, mountTable, containerTable, unmountPath, findFusermount, Mount } from './mount';
+export type { MountOptions, MountedFile, FileTable } from './mount';
+export type { FuseFileSpec } from './fuse-binding';
 export { launchVm, VM } from './vm';
 export type { LaunchOptions, LaunchStage, VmExit, ShutdownOptions } from './vm';
 export { detectAccel, qemuArgs, withConsole, consoleDevice } from './qemu';

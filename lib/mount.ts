@@ -126,7 +126,7 @@ function onMountEvent(state: MountState, kind: FuseEventKind, code: string, mess
     const err = new PixelrtsError(code, message);
     if (state.settleMount) {
       state.mountError = err;  // reported once everything is released ('exit')
-    } else if (state.phase === 'unmounting') {
+    } else if (state.phase === 'unmounting' && code !== 'ERR_PIXELRTS_FUSE_READ') {
       state.unmountError = err;
     } else {
       const m = state.self?.deref();

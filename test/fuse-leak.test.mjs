@@ -50,7 +50,8 @@ fuseTest.serial('mount and unmount 100 times: no growth in threads, descriptors 
   const after = census();
   t.deepEqual(mountsUnder(dir), []);
   t.is(ownThreads(), 0, 'no mount or FUSE thread left');
-  t.is(after.threads, before.threads, 'threads');
+  // Node may retire one of its own helper threads meanwhile; growth is what would be a leak.
+  t.true(after.threads <= before.threads, `threads: ${before.threads} before, ${after.threads} after`);
   t.is(after.fds, before.fds, 'open descriptors');
   t.deepEqual(after.children, [], 'no fusermount3 (or zombie) left');
 });

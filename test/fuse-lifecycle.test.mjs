@@ -30,6 +30,7 @@ function run(dir, stage, onLine = () => {}) {
 }
 
 for (const [stage, expectedCode, expectedOut] of [
+  ['native-mounting', 0, ''],
   ['mounting', 0, ''],
   ['readers', 0, 'mounted\n'],
   ['unmounting', 0, 'mounted\n'],

@@ -1,16 +1,24 @@
 /** Every CLI command, by name, in the order `pixelrts --help` lists them. */
 import type { Command } from './command';
 import { boot } from './boot';
+import { convert } from './convert';
 import { demo } from './demo';
+import { extract } from './extract';
 import { frames } from './frames';
+import { info } from './info';
 import { mount } from './mount';
 import { ps } from './ps';
 import { qmp } from './qmp';
 import { send } from './send';
 import { stop } from './stop';
 import { unmount } from './unmount';
+import { verify } from './verify';
 
 export const commands: Record<string, Command> = {
+  info,
+  extract,
+  convert,
+  verify,
   boot,
   demo,
   ps,

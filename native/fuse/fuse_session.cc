@@ -5,9 +5,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 
 #include <cstdint>
@@ -71,19 +71,40 @@ void FuseSession::stop() {
 
 void FuseSession::serve() {
   pthread_setname_np(pthread_self(), "pixelrts-fuse");  // visible in ps -L and /proc/*/task/*/comm
+  const int dev = fuse_session_fd(session_);
+  // Each worker waits in its own epoll set: the device with EPOLLEXCLUSIVE, so a request wakes
+  // one idle worker rather than all of them (poll would wake every worker, and all but one
+  // would find nothing: wasted context switches on a small machine), and the stop eventfd
+  // without it, so stop() wakes everyone.
+  UniqueFd ep(epoll_create1(EPOLL_CLOEXEC));
+  epoll_event dev_event{};
+  dev_event.events = EPOLLIN | EPOLLEXCLUSIVE;
+  dev_event.data.fd = dev;
+  epoll_event stop_event{};
+  stop_event.events = EPOLLIN;
+  stop_event.data.fd = stop_fd_.get();
+  if (!ep.valid() || epoll_ctl(ep.get(), EPOLL_CTL_ADD, dev, &dev_event) != 0 ||
+      epoll_ctl(ep.get(), EPOLL_CTL_ADD, stop_fd_.get(), &stop_event) != 0) {
+    // Without an epoll set this worker cannot wait safely; the others serve (and if none can,
+    // the session ends and the mount reports it).
+    if (!ended_.exchange(true) && on_end_) on_end_();
+    return;
+  }
   fuse_buf buf;
   std::memset(&buf, 0, sizeof buf);  // libfuse allocates buf.mem (max request size) on first use
-  const int dev = fuse_session_fd(session_);
   for (;;) {
-    pollfd fds[2] = {{dev, POLLIN, 0}, {stop_fd_.get(), POLLIN, 0}};
-    if (poll(fds, 2, -1) < 0) {
+    epoll_event ready[2];
+    int n = epoll_wait(ep.get(), ready, 2, -1);
+    if (n < 0) {
       if (errno == EINTR) continue;
       break;
     }
-    if (fds[1].revents != 0) break;
-    int n = fuse_session_receive_buf(session_, &buf);
-    if (n == -EAGAIN || n == -EINTR) continue;  // another worker took the request
-    if (n <= 0 || fuse_session_exited(session_)) {
+    bool stop = false;
+    for (int i = 0; i < n; i++) stop = stop || ready[i].data.fd == stop_fd_.get();
+    if (stop) break;
+    int got = fuse_session_receive_buf(session_, &buf);
+    if (got == -EAGAIN || got == -EINTR) continue;  // another worker took the request
+    if (got <= 0 || fuse_session_exited(session_)) {
       // 0 (ENODEV): the kernel ended the connection; anything else: the device failed.
       if (!ended_.exchange(true) && on_end_) on_end_();
       break;

@@ -1,6 +1,6 @@
 // A libfuse low-level session on a /dev/fuse descriptor, served by a fixed pool of worker
-// threads this object owns. Each worker polls the device together with a stop eventfd, takes
-// one request (the device is non-blocking, so a worker that loses the race gets EAGAIN) and
+// threads this object owns. Each worker waits (epoll) for the device or a stop eventfd, takes
+// one request (the device is non-blocking, so a worker that loses a race gets EAGAIN) and
 // processes it. stop() wakes every worker through the eventfd and joins them: no thread is
 // ever cancelled and none is left blocked in read(2).
 #pragma once

@@ -5,7 +5,7 @@ const path = require('node:path');
 const { Worker, isMainThread, workerData, parentPort } = require('node:worker_threads');
 
 const dist = path.join(__dirname, '..', '..', 'dist');
-const { mountTable } = require(path.join(dist, 'mount.js'));
+const { mountTable, findFusermount } = require(path.join(dist, 'mount.js'));
 const { native } = require(path.join(dist, 'native.js'));
 
 const SIZE = 16 << 20;
@@ -59,8 +59,18 @@ async function main(dir, stage) {
     console.log(mountedUnder(dir) ? 'left mounted' : 'clean');
     return;
   }
+  if (stage === 'native-mounting') {
+    // The native mount is under way (fusermount3 running) when the process exits.
+    const t = table();
+    new (native().FuseMount)({ mountpoint: dir, helper: findFusermount(), mtimeMs: 0, payload: t.payload, files: t.files }, () => {});
+    process.exit(0);
+  }
   const pending = mountTable(table(), dir);
-  if (stage === 'mounting') process.exit(0);
+  if (stage === 'mounting') {
+    // The checks are done and the native mount has started by the next macrotask.
+    setImmediate(() => process.exit(0));
+    return;
+  }
   const m = await pending;
   console.log('mounted');
   switch (stage) {

@@ -163,7 +163,8 @@ function minSumAbs(out) {
  * options.filter: 0–4 (every row), 'adaptive' (per row the filter with the smallest sum of
  *   absolute signed bytes, as Pillow does), 'cycle' (row y uses filter y % 5, so one file holds
  *   every type), or a function (y) => type.
- * options.level: zlib level (default 6). options.texts: [{keyword, text}] as tEXt before IDAT.
+ * options.level: zlib level (default 6). options.texts: [{keyword, text, chunk}] before IDAT,
+ *   chunk 'tEXt' (default), 'zTXt' or 'iTXt' (uncompressed).
  * options.idatSize: bytes per IDAT chunk (default 65536, like Pillow).
  */
 export function encodePng(pixels, width, height, options = {}) {
@@ -194,8 +195,11 @@ export function encodePng(pixels, width, height, options = {}) {
   ihdr.writeUInt32BE(height, 4);
   ihdr[8] = 8; ihdr[9] = 6; ihdr[10] = 0; ihdr[11] = 0; ihdr[12] = 0;
   const parts = [PNG_SIGNATURE, chunk('IHDR', ihdr)];
-  for (const { keyword, text } of texts) {
-    parts.push(chunk('tEXt', Buffer.concat([Buffer.from(keyword, 'latin1'), Buffer.from([0]), Buffer.from(text, 'latin1')])));
+  for (const { keyword, text, chunk: type = 'tEXt' } of texts) {
+    const key = Buffer.concat([Buffer.from(keyword, 'latin1'), Buffer.from([0])]);
+    if (type === 'tEXt') parts.push(chunk(type, Buffer.concat([key, Buffer.from(text, 'latin1')])));
+    else if (type === 'zTXt') parts.push(chunk(type, Buffer.concat([key, Buffer.from([0]), zlib.deflateSync(Buffer.from(text, 'latin1'))])));
+    else parts.push(chunk(type, Buffer.concat([key, Buffer.from([0, 0, 0, 0]), Buffer.from(text, 'utf8')])));
   }
   const z = zlib.deflateSync(raw, { level });
   for (let o = 0; o < z.length || o === 0; o += idatSize) parts.push(chunk('IDAT', z.subarray(o, o + idatSize)));

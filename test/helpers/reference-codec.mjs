@@ -57,11 +57,14 @@ export function gridFor(m) {
  */
 export function gatherJs(pixels, g, offset = 0, length = g * g * 4, transposed = false) {
   const out = Buffer.alloc(length);
-  for (let i = 0; i < length; i++) {
-    const s = offset + i;
-    const [x, y] = d2xy(g, Math.floor(s / 4));
+  const end = offset + length;
+  for (let p = Math.floor(offset / 4); p * 4 < end; p++) {
+    const [x, y] = d2xy(g, p);
     const idx = transposed ? (x * g + y) * 4 : (y * g + x) * 4;
-    out[i] = pixels[idx + (s % 4)];
+    for (let c = 0; c < 4; c++) {
+      const s = p * 4 + c;
+      if (s >= offset && s < end) out[s - offset] = pixels[idx + c];
+    }
   }
   return out;
 }
@@ -160,7 +163,9 @@ export function prng(seed, n) {
  * Writes a PixelRTS v2 PNG the way the original Python/Pillow does: adaptive filters, zlib
  * level 6, one tEXt "PixelRTS" chunk, the metadata keys in the original's order.
  * options: {metadata (user keys), compress (zlib level 6 stream), transposed (legacy curve),
- * filter (png-js filter choice, default 'adaptive'), grid}.
+ * filter (png-js filter choice, default 'adaptive'), grid, edit (meta) => meta to damage or
+ * reshape the metadata (null: write none), texts (extra text chunks before the metadata),
+ * chunk ('tEXt', 'zTXt' or 'iTXt' for the metadata)}.
  */
 export function encodeLikeOriginal(payload, options = {}) {
   const { metadata = {}, compress = false, transposed = false, filter = 'adaptive' } = options;
@@ -182,6 +187,8 @@ export function encodeLikeOriginal(payload, options = {}) {
     meta.compression = { type: 'zlib', level: 6, original_size: payload.length, compressed_size: stream.length, ratio: stream.length / payload.length };
     meta.encoded_size = stream.length;
   }
-  const pixels = scatterJs(stream, g, transposed);
-  return encodePng(pixels, g, g, { filter, level: 6, texts: [{ keyword: 'PixelRTS', text: `PixelRTS${JSON.stringify(meta)}` }] });
+  const final = options.edit ? options.edit(meta) : meta;
+  const texts = [...(options.texts ?? [])];
+  if (final !== null) texts.push({ keyword: 'PixelRTS', text: `PixelRTS${JSON.stringify(final)}`, chunk: options.chunk });
+  return encodePng(scatterJs(stream, g, transposed), g, g, { filter, level: 6, texts });
 }
