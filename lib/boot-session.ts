@@ -69,19 +69,18 @@ export async function runSession(image: string, options: SessionOptions): Promis
   const earlySignals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
   for (const sig of earlySignals) process.on(sig, earlyHandler);
 
-  // The frame server listens before the guest can look for it.
   let frames: FrameServer | undefined;
-  if (options.frameExport !== undefined) {
-    // Loaded only when asked for: most boots need no frame server, and start-up time counts.
-    const { startFrameExport } = await import('./frames');
-    const { server, port } = await startFrameExport(options.frameExport);
-    frames = server;
-    if (events) events.write('frame-export', { host: '127.0.0.1', port, guest: `10.0.2.2:${port}` });
-    else reporter.note(`frame export: HXFR on 127.0.0.1:${port}; the guest reaches it at 10.0.2.2:${port}`);
-  }
-
   let vm: BootedVm;
   try {
+    // The frame server listens before the guest can look for it.
+    if (options.frameExport !== undefined) {
+      // Loaded only when asked for: most boots need no frame server, and start-up time counts.
+      const { startFrameExport } = await import('./frames');
+      const { server, port } = await startFrameExport(options.frameExport);
+      frames = server;
+      if (events) events.write('frame-export', { host: '127.0.0.1', port, guest: `10.0.2.2:${port}` });
+      else reporter.note(`frame export: HXFR on 127.0.0.1:${port}; the guest reaches it at 10.0.2.2:${port}`);
+    }
     vm = await boot(image, {
       ...options.boot,
       ...(frames ? { network: true } : {}),
