@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
 import { boot, type BootOptions, type BootedVm, type BootExit } from './boot';
+import { PixelrtsError } from './errors';
 import type { FrameServer } from './frames';
 import { attachConsole, type AttachedConsole } from './boot-console';
 import { EventWriter, StageReporter } from './boot-events';
@@ -76,7 +77,11 @@ export async function runSession(image: string, options: SessionOptions): Promis
     if (options.frameExport !== undefined) {
       // Loaded only when asked for: most boots need no frame server, and start-up time counts.
       const { startFrameExport } = await import('./frames');
-      const { server, port } = await startFrameExport(options.frameExport);
+      const { server, port } = await startFrameExport(options.frameExport).catch((err: Error & { code?: string }) => {
+        throw new PixelrtsError(err.code ?? 'ERR_PIXELRTS_FRAMES_LISTEN',
+          `--frame-export ${options.frameExport}: ${err.message.replace(/: choose another.*$/, '')}; choose another port (--frame-export 0 picks a free one).`,
+          { cause: err });
+      });
       frames = server;
       if (events) events.write('frame-export', { host: '127.0.0.1', port, guest: `10.0.2.2:${port}` });
       else reporter.note(`frame export: HXFR on 127.0.0.1:${port}; the guest reaches it at 10.0.2.2:${port}`);
