@@ -36,7 +36,20 @@ export interface ConsoleOptions {
   maxLineBytes?: number;
   /** Where `write` sends input (QEMU's stdin); null for a read-only console. */
   input?: Writable | null;
+  /**
+   * Hold the guest's output until someone listens (a `line`, `message`, `invalid-message` or
+   * `end` listener, `raw`, `waitFor`, or `release()`), so that nothing printed before the
+   * caller attached its listeners is lost. At most `HOLD_LIMIT` bytes are held; beyond that
+   * output is processed whether or not anyone listens. Default false.
+   */
+  hold?: boolean;
+  /** Also told about every message / invalid message, without counting as a listener (the VM uses it to re-emit them). */
+  forward?: { message?: (msg: VmMessage) => void; invalid?: (invalid: InvalidMessage) => void };
 }
+
+/** The most console output held while nobody listens (bytes). */
+export const HOLD_LIMIT = 1 << 20;
+const CONSUMER_EVENTS = new Set(['line', 'message', 'invalid-message', 'end']);
 
 /**
  * A guest console. Events: `line` (text, LineInfo), `message` (VmMessage), `invalid-message`
@@ -53,6 +66,10 @@ export class Console extends EventEmitter {
   private rawStream: PassThrough | null = null;
   private ended = false;
   private readonly decoder = new TextDecoder('utf-8', { fatal: false });
+  private held: Buffer[] | null;
+  private heldBytes = 0;
+  private releaseScheduled = false;
+  private readonly forward: NonNullable<ConsoleOptions['forward']>;
   /** Lines delivered so far. */
   lineCount = 0;
 
@@ -61,6 +78,28 @@ export class Console extends EventEmitter {
     this.flushTimeout = options.flushTimeout ?? 100;
     this.maxLineBytes = options.maxLineBytes ?? 65536;
     this.inputStream = options.input ?? null;
+    this.forward = options.forward ?? {};
+    this.held = options.hold ? [] : null;
+    if (this.held) this.on('newListener', (event: string) => { if (CONSUMER_EVENTS.has(event)) this.scheduleRelease(); });
+  }
+
+  /**
+   * Starts processing held output (see ConsoleOptions.hold). Called for you when a consumer
+   * appears; the release happens on the next macrotask, so listeners attached together in
+   * one synchronous block all see the first line.
+   */
+  release(): void {
+    const held = this.held;
+    if (!held) return;
+    this.held = null;
+    this.heldBytes = 0;
+    for (const chunk of held) this.process(chunk);
+  }
+
+  private scheduleRelease(): void {
+    if (!this.held || this.releaseScheduled) return;
+    this.releaseScheduled = true;
+    setImmediate(() => this.release());
   }
 
   /**
@@ -68,6 +107,7 @@ export class Console extends EventEmitter {
    * sequences and all). Consume it: it buffers what is not read.
    */
   get raw(): Readable {
+    this.scheduleRelease();
     if (!this.rawStream) {
       this.rawStream = new PassThrough();
       if (this.ended) this.rawStream.end();
@@ -91,6 +131,16 @@ export class Console extends EventEmitter {
   /** Feeds bytes the guest printed (called by the VM with QEMU's stdout). */
   push(chunk: Buffer): void {
     if (this.ended) return;
+    if (this.held) {
+      this.held.push(Buffer.from(chunk));
+      this.heldBytes += chunk.length;
+      if (this.heldBytes > HOLD_LIMIT) this.release();
+      return;
+    }
+    this.process(chunk);
+  }
+
+  private process(chunk: Buffer): void {
     this.rawStream?.write(chunk);
     let start = 0;
     for (;;) {
@@ -107,6 +157,7 @@ export class Console extends EventEmitter {
   /** Marks the end of the guest's output: delivers what is pending and emits `end`. */
   end(): void {
     if (this.ended) return;
+    this.release();
     if (this.pendingBytes > 0 || this.dropped > 0) this.emitLine(false);
     this.ended = true;
     if (this.flushTimer) clearTimeout(this.flushTimer);
@@ -173,9 +224,11 @@ export class Console extends EventEmitter {
     const parsed = parseMessageLine(text);
     if (parsed === null) return;
     if (parsed.ok) {
+      this.forward.message?.(parsed.message);
       this.emit('message', parsed.message);
     } else {
       const invalid: InvalidMessage = { line: text, error: parsed.error };
+      this.forward.invalid?.(invalid);
       this.emit('invalid-message', invalid);
     }
   }
@@ -187,4 +240,5 @@ export interface Console {
   on(event: 'message', listener: (msg: VmMessage) => void): this;
   on(event: 'invalid-message', listener: (invalid: InvalidMessage) => void): this;
   on(event: 'end', listener: () => void): this;
+  on(event: 'newListener', listener: (event: string) => void): this;
 }

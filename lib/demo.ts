@@ -7,7 +7,7 @@
  * unpacked with `dpkg-deb`): made for VMs, LZ4-compressed, it reaches init in about 1.5 s under
  * TCG where the generic XZ-compressed kernel needs about 4 s. The initrd (newc cpio, gzip) is
  * written here in JS: busybox from busybox-static, its applet links, /init, the agent, and the
- * two modules the ACPI power button needs (button.ko, evdev.ko, from the same kernel package).
+ * modules the ACPI power button and virtio-serial need (DEMO_MODULES, from the same package).
  *
  * ```ts
  * const demo = await buildDemoImage({ cacheDir: defaultCacheDir(), onProgress: console.log });
@@ -24,6 +24,17 @@ import zlib from 'node:zlib';
 import { PixelrtsError } from './errors';
 
 const run = promisify(execFile);
+
+/**
+ * Modules the demo initrd carries, in load order (each after its dependencies): the ACPI
+ * power button, and virtio-serial for the command channel's virtio transport.
+ */
+const DEMO_MODULES = [
+  'acpi/button', 'input/evdev',
+  'virtio/virtio_ring', 'virtio/virtio', 'virtio/virtio_pci_legacy_dev', 'virtio/virtio_pci_modern_dev',
+  'virtio/virtio_pci', 'char/virtio_console',
+];
+const moduleFile = (m: string) => `${path.basename(m)}.ko`;
 
 /** The line the demo's init prints first; the boot benchmark and tests wait for it. */
 export const DEMO_MARKER = 'pixelrts-demo: init reached';
@@ -156,6 +167,26 @@ async function withLock<T>(dir: string, fn: () => Promise<T>): Promise<T> {
   }
 }
 
+/** How long an outdated cache entry is kept: another checkout of a different version may still boot it. */
+const STALE_MS = 7 * 24 * 3600_000;
+
+/** Removes cache files named `prefix*` (except those starting with `keep`) not used for STALE_MS (each use touches the file). */
+function pruneStale(dir: string, prefix: string, keep: string): void {
+  const now = Date.now();
+  for (const name of fs.readdirSync(dir)) {
+    if (!name.startsWith(prefix) || name.startsWith(keep)) continue;
+    const file = path.join(dir, name);
+    try {
+      if (now - fs.statSync(file).mtimeMs > STALE_MS) fs.rmSync(file, { force: true });
+    } catch { /* removed meanwhile */ }
+  }
+}
+
+function touch(file: string): void {
+  const now = new Date();
+  try { fs.utimesSync(file, now, now); } catch { /* read-only cache: fine */ }
+}
+
 /** The kernel package to use: what `linux-image-cloud-amd64` depends on now. */
 async function resolveKernelPackage(progress: (l: string) => void): Promise<string> {
   const query = async () => {
@@ -199,16 +230,15 @@ async function fetchKernel(dir: string, progress: (l: string) => void): Promise<
     const deb = fs.readdirSync(work).find((f) => f.endsWith('.deb'));
     if (!deb) throw new PixelrtsError('ERR_PIXELRTS_DEMO', `apt-get download ${pkg} produced no .deb in ${work}`);
     const debPath = path.join(work, deb);
-    progress(`$ dpkg-deb -x ${deb} (vmlinuz, button.ko, evdev.ko)`);
+    progress(`$ dpkg-deb -x ${deb} (vmlinuz and ${DEMO_MODULES.length} modules)`);
     // Extract only what we need: the whole package unpacks to ~100 MB of modules.
-    await run('sh', ['-c', 'dpkg-deb --fsys-tarfile "$1" | tar -x -C "$2" --wildcards "./boot/vmlinuz-*" "*/drivers/acpi/button.ko" "*/drivers/input/evdev.ko"',
-      'sh', debPath, work]);
+    await run('sh', ['-c', 'deb=$1; dir=$2; shift 2; dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$dir" --wildcards "./boot/vmlinuz-*" "$@"',
+      'sh', debPath, work, ...DEMO_MODULES.map((m) => `*/kernel/drivers/${m}.ko`)]);
     const kdir = path.join(dir, `kernel-${release}`);
     fs.mkdirSync(kdir, { recursive: true });
     const modDir = path.join(work, 'lib', 'modules', release, 'kernel', 'drivers');
     fs.copyFileSync(path.join(work, 'boot', `vmlinuz-${release}`), path.join(kdir, 'vmlinuz'));
-    fs.copyFileSync(path.join(modDir, 'acpi', 'button.ko'), path.join(kdir, 'button.ko'));
-    fs.copyFileSync(path.join(modDir, 'input', 'evdev.ko'), path.join(kdir, 'evdev.ko'));
+    for (const m of DEMO_MODULES) fs.copyFileSync(path.join(modDir, `${m}.ko`), path.join(kdir, moduleFile(m)));
     fs.writeFileSync(path.join(dir, 'kernel-release'), release + '\n');
     return release;
   } finally {
@@ -237,8 +267,7 @@ export function buildDemoInitrd(kdir: string, busybox: string): Buffer {
     { name: 'bin/pixelrts-agent', mode: S_IFREG | 0o755, data: asset('agent.sh') },
     { name: 'bin/busybox', mode: S_IFREG | 0o755, data: bb },
     ...busyboxApplets(busybox).map((a) => ({ name: `bin/${a}`, mode: S_IFLNK | 0o777, data: Buffer.from('busybox') })),
-    { name: 'lib/modules/button.ko', mode: S_IFREG | 0o644, data: fs.readFileSync(path.join(kdir, 'button.ko')) },
-    { name: 'lib/modules/evdev.ko', mode: S_IFREG | 0o644, data: fs.readFileSync(path.join(kdir, 'evdev.ko')) },
+    ...DEMO_MODULES.map((m) => ({ name: `lib/modules/${moduleFile(m)}`, mode: S_IFREG | 0o644, data: fs.readFileSync(path.join(kdir, moduleFile(m))) })),
     { name: 'etc/profile', mode: S_IFREG | 0o644, data: Buffer.from("PS1='pixelrts-demo# '\nexport PS1\n") },
   ];
   return zlib.gzipSync(writeCpio(entries), { level: 9 });
@@ -261,7 +290,7 @@ export async function buildDemoImage(options: BuildDemoOptions = {}): Promise<De
     let release: string | null = null;
     try { release = fs.readFileSync(path.join(cacheDir, 'kernel-release'), 'utf8').trim(); } catch { /* first build */ }
     const kdirOf = (r: string) => path.join(cacheDir, `kernel-${r}`);
-    if (!release || !['vmlinuz', 'button.ko', 'evdev.ko'].every((f) => fs.existsSync(path.join(kdirOf(release as string), f)))) {
+    if (!release || !['vmlinuz', ...DEMO_MODULES.map(moduleFile)].every((f) => fs.existsSync(path.join(kdirOf(release as string), f)))) {
       release = await fetchKernel(cacheDir, progress);
     }
     const kdir = kdirOf(release);
@@ -270,14 +299,14 @@ export async function buildDemoImage(options: BuildDemoOptions = {}): Promise<De
     const bbStat = fs.statSync(busybox);
     hash.update(`${release}\0${busybox}\0${bbStat.size}\0${bbStat.mtimeMs}`);
     const initrdPath = path.join(kdir, `initrd-${hash.digest('hex').slice(0, 16)}.cpio.gz`);
-    if (!fs.existsSync(initrdPath)) {
+    if (fs.existsSync(initrdPath)) {
+      touch(initrdPath);
+    } else {
       progress(`building initrd ${path.basename(initrdPath)} (busybox, init, agent)`);
       const tmp = `${initrdPath}.${process.pid}.tmp`;
       fs.writeFileSync(tmp, buildDemoInitrd(kdir, busybox));
       fs.renameSync(tmp, initrdPath);
-      for (const old of fs.readdirSync(kdir)) {
-        if (old.startsWith('initrd-') && path.join(kdir, old) !== initrdPath) fs.rmSync(path.join(kdir, old), { force: true });
-      }
+      pruneStale(kdir, 'initrd-', path.basename(initrdPath));
     }
     return { kernelPath: path.join(kdir, 'vmlinuz'), initrdPath, cmdline: DEMO_CMDLINE, kernelRelease: release };
   });
@@ -304,6 +333,8 @@ export async function buildDemoContainer(options: BuildDemoOptions = {}): Promis
   const containerPath = path.join(cacheDir, `${stem}.rts.png`);
   return withLock(cacheDir, async () => {
     if (fs.existsSync(containerPath) && fs.existsSync(`${containerPath}.meta.json`)) {
+      touch(containerPath);
+      touch(`${containerPath}.meta.json`);
       return { ...image, containerPath, built: false };
     }
     // Loaded here, not at the top: building the plain kernel + initrd needs no native codec.
@@ -321,9 +352,7 @@ export async function buildDemoContainer(options: BuildDemoOptions = {}): Promis
       fs.rmSync(tmp, { force: true });
       fs.rmSync(`${tmp}.meta.json`, { force: true });
     }
-    for (const old of fs.readdirSync(cacheDir)) {
-      if (old.startsWith('demo-') && !old.startsWith(stem)) fs.rmSync(path.join(cacheDir, old), { force: true });
-    }
+    pruneStale(cacheDir, 'demo-', stem);
     return { ...image, containerPath, built: true };
   });
 }

@@ -139,8 +139,6 @@ export class VM extends EventEmitter {
   private childGone = false;
   private shutdownEvent: QmpEvent | null = null;
   private stderrTail = '';
-  /** Console bytes held until launchVm's caller has had a chance to attach listeners. */
-  private earlyConsole: Buffer[] | null = [];
 
   /** @internal use launchVm */
   constructor(init: {
@@ -158,20 +156,26 @@ export class VM extends EventEmitter {
     this.arch = init.arch;
     this.commandLine = init.commandLine;
     const janitor = init.ownsRuntimeDir ? startJanitor(init.runtimeDir) : null;
-    this.console = new Console({ input: init.child.stdin });
+    // Console output is held until someone listens to it (or to the VM's messages), so
+    // listeners attached after `await launchVm(...)` still see the first lines.
+    this.console = new Console({
+      input: init.child.stdin,
+      hold: true,
+      forward: { message: (m) => this.emit('message', m), invalid: (m) => this.emit('invalid-message', m) },
+    });
+    this.on('newListener', (event: string) => {
+      if (event === 'message' || event === 'invalid-message') setImmediate(() => this.console.release());
+    });
     init.child.stdin?.on('error', () => { /* QEMU gone: writes fail, `exit` tells why */ });
     const log = init.serialLog ? fs.createWriteStream(init.serialLog, { flags: 'a' }) : null;
     log?.on('error', (err) => this.emit('warning', new PixelrtsError('ERR_PIXELRTS_SERIAL_LOG', `cannot write serial log ${init.serialLog}: ${err.message}`)));
     init.child.stdout?.on('data', (chunk: Buffer) => {
       log?.write(chunk);
-      if (this.earlyConsole) this.earlyConsole.push(chunk);
-      else this.console.push(chunk);
+      this.console.push(chunk);
     });
     init.child.stderr?.setEncoding('utf8').on('data', (d: string) => {
       this.stderrTail = (this.stderrTail + d).slice(-8192);
     });
-    this.console.on('message', (m: VmMessage) => this.emit('message', m));
-    this.console.on('invalid-message', (m: InvalidMessage) => this.emit('invalid-message', m));
     this.channel = new Channel({
       socketPath: init.channelSocket,
       heartbeatTimeout: init.heartbeatTimeout,
@@ -186,7 +190,6 @@ export class VM extends EventEmitter {
       // 'close' (not 'exit'): stdout has been drained, so the console saw every byte.
       init.child.once('close', (code, signal) => {
         this.childGone = true;
-        this.startConsole();
         this.console.end();
         log?.end();
         this.channel.close('the VM has exited');
@@ -228,17 +231,6 @@ export class VM extends EventEmitter {
   /** The tail of QEMU's stderr so far. */
   get stderr(): string {
     return this.stderrTail;
-  }
-
-  /**
-   * @internal Starts delivering console output. launchVm calls it on the macrotask after it
-   * resolves, so listeners attached right after `await launchVm(...)` see every line.
-   */
-  startConsole(): void {
-    const early = this.earlyConsole;
-    if (!early) return;
-    this.earlyConsole = null;
-    for (const chunk of early) this.console.push(chunk);
   }
 
   /** @internal */
@@ -351,6 +343,5 @@ export async function launchVm(options: LaunchOptions): Promise<VM> {
   vm.channel.connect({ timeout: 5000, abort }).catch((err: Error) => {
     if (vm.running) vm.emit('warning', err);
   });
-  setImmediate(() => vm.startConsole());
   return vm;
 }

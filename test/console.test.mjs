@@ -125,3 +125,23 @@ test('message schema: validation errors name the field; wire messages are stampe
   t.false(Number.isNaN(Date.parse(wire.timestamp)));
   t.throws(() => toWireMessage({ type: 'bogus', data: 'x' }), { code: 'ERR_PIXELRTS_MESSAGE', message: /unknown message type "bogus"/ });
 });
+
+test('held output is delivered in full to listeners that arrive later; the hold is bounded', async (t) => {
+  const forwarded = [];
+  const con = new Console({ hold: true, forward: { message: (m) => forwarded.push(m.data.message) } });
+  con.push(Buffer.from('early 1\n{"type":"status","data":{"message":"m1"}}\nearly 3\n'));
+  await new Promise((r) => setTimeout(r, 20));
+  t.deepEqual(forwarded, [], 'nothing processed while nobody listens');
+  const out = collect(con);
+  t.deepEqual(out.lines, [], 'released on the next macrotask, not inside on()');
+  await new Promise((r) => setImmediate(r));
+  t.deepEqual(out.lines.map((l) => l.text), ['early 1', '{"type":"status","data":{"message":"m1"}}', 'early 3']);
+  t.deepEqual(out.messages.map((m) => m.data.message), ['m1']);
+  t.deepEqual(forwarded, ['m1']);
+
+  const { HOLD_LIMIT } = lib('console');
+  const big = new Console({ hold: true, forward: { message: (m) => forwarded.push(m.data.message) } });
+  big.push(Buffer.from('{"type":"status","data":{"message":"m2"}}\n'));
+  big.push(Buffer.alloc(HOLD_LIMIT, 0x61));
+  t.deepEqual(forwarded, ['m1', 'm2'], 'over the limit, output is processed without listeners');
+});

@@ -58,7 +58,8 @@ dtest('the demo image: Debian cloud kernel, initrd with init, agent, busybox and
   t.true(img.cmdline.includes('console=ttyS0'));
   const list = cpioList(zlib.gunzipSync(fs.readFileSync(img.initrdPath)));
   const names = list.map((l) => l.split(/\s+/).slice(8).join(' '));
-  for (const n of ['init', 'bin/busybox', 'bin/pixelrts-agent', 'lib/modules/button.ko', 'lib/modules/evdev.ko', 'bin/sh -> busybox']) {
+  for (const n of ['init', 'bin/busybox', 'bin/pixelrts-agent', 'lib/modules/button.ko', 'lib/modules/evdev.ko',
+    'lib/modules/virtio_pci.ko', 'lib/modules/virtio_console.ko', 'bin/sh -> busybox']) {
     t.true(names.includes(n), n);
   }
   t.true(list.some((l) => /^crw.* dev\/console$/.test(l)));

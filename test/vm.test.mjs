@@ -22,6 +22,8 @@ dtest('the demo boots: marker, banner and status message; QMP running; system_po
   t.true(fs.statSync(vm.runtimeDir).isDirectory());
   t.is(fs.statSync(vm.runtimeDir).mode & 0o777, 0o700);
   t.true(fs.statSync(vm.qmpSocket).isSocket());
+  // Listen only after the guest has had time to print: held console output is not lost.
+  await new Promise((r) => setTimeout(r, 3000));
   vm.console.on('line', (l) => lines.push(l));
   vm.on('message', (m) => messages.push(m));
   vm.on('qmp-event', (e) => qmpEvents.push(e.event));
@@ -97,4 +99,18 @@ qtest('launchVm: QEMU refusing its arguments is reported with its own message; n
   t.is(err.code, 'ERR_PIXELRTS_QEMU_FAILED');
   t.regex(err.message, /no-such-option/);
   t.deepEqual(fs.readdirSync(path.join(runtimeParent, 'rt')), [], 'no sockets left');
+});
+
+dtest('the virtio-serial command channel: the agent finds org.pixelrts.channel and answers', async (t) => {
+  const vm = await bootDemo(t, { channel: 'virtio' });
+  t.true(vm.commandLine.includes('virtserialport,chardev=pxch,name=org.pixelrts.channel'));
+  const heartbeat = new Promise((r) => vm.channel.once('heartbeat', r));
+  await vm.console.waitFor('pixelrts demo ready', { timeout: 90000 });
+  await heartbeat;
+  const reply = await vm.request({ data: 'ping' }, { timeout: 10000 });
+  t.is(reply.data.message, 'pong');
+  // The channel really is the virtio port, not the second UART (which this VM does not have).
+  const listed = vm.console.waitFor(/^vport-name: /, { timeout: 30000 });
+  vm.console.write('echo "vport-name: $(cat /sys/class/virtio-ports/vport*/name)"\n');
+  t.is(await listed, 'vport-name: org.pixelrts.channel');
 });

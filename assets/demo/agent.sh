@@ -21,11 +21,20 @@ dev=
 for arg in $(cat /proc/cmdline); do
   case "$arg" in pixelrts.channel=*) dev=${arg#pixelrts.channel=} ;; esac
 done
-if [ -z "$dev" ]; then
+find_port() {
   for port in /sys/class/virtio-ports/*; do
     [ -e "$port/name" ] || continue
     read -r name <"$port/name"
-    [ "$name" = org.pixelrts.channel ] && dev=/dev/${port##*/}
+    [ "$name" = org.pixelrts.channel ] && [ -c "/dev/${port##*/}" ] && dev=/dev/${port##*/}
+  done
+}
+if [ -z "$dev" ] && [ -d /sys/module/virtio_console ]; then
+  # The port appears when QEMU announces it, and its /dev node a moment later: wait up to 5 s.
+  n=0
+  while [ -z "$dev" ] && [ $n -lt 50 ]; do
+    find_port
+    [ -n "$dev" ] || sleep 0.1
+    n=$((n + 1))
   done
 fi
 [ -n "$dev" ] || dev=/dev/ttyS1
