@@ -17,5 +17,5 @@ src=(native/codec/png_reader.cc native/codec/png_stream_decoder.cc native/codec/
 cd "$root"
 clang++ -std=c++17 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
   -Inative fuzz/png_decode_fuzzer.cc "${src[@]}" -ldeflate -lzstd -lpthread -o "$out/png_decode_fuzzer"
-exec "$out/png_decode_fuzzer" -max_total_time="$seconds" -max_len=262144 -rss_limit_mb=4096 \
+exec "$out/png_decode_fuzzer" -max_total_time="$seconds" -max_len=262144 -rss_limit_mb=4096 -timeout=10 \
   -artifact_prefix="$here/artifacts/" ${FUZZ_FLAGS:-} "$out/corpus"

@@ -1,8 +1,8 @@
 // The native codec (native/codec/) through its binding: PNG reading, the Hilbert gather, the
 // encoder with and without the band index, decompression, background decoding and bad input.
 // Independent checks: the golden vectors made by the original Python implementation, ffmpeg as
-// a second PNG decoder and encoder (every filter type), Python's zlib, and the spec's d2xy
-// evaluated per pixel in JavaScript.
+// a second PNG decoder and encoder (every filter type), Python's zlib, and the pure-JS reference
+// codec of test/helpers (the spec's d2xy per pixel, a Pillow-like adaptive-filter writer).
 import test from 'ava';
 import { execFileSync, spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
@@ -11,7 +11,9 @@ import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { createRequire } from 'node:module';
+import { crc32 } from './helpers/png-js.mjs';
 import { commandMissing, needs, repoRoot, vectorsDir, vectorsMissing } from './helpers/prereq.mjs';
+import { encodeLikeOriginal, gatherJs, prng, scatterJs } from './helpers/reference-codec.mjs';
 
 const require = createRequire(import.meta.url);
 const { native } = require('../dist/native.js');
@@ -21,58 +23,6 @@ const EIO = os.constants.errno.EIO;
 const EINTR = os.constants.errno.EINTR;
 
 // ---- helpers -------------------------------------------------------------------------------
-
-/** Spec §2 d2xy, evaluated per pixel: the reference the tile-wise gather must match. */
-function d2xy(n, d) {
-  let x = 0;
-  let y = 0;
-  let t = d;
-  for (let s = 1; s < n; s *= 2) {
-    const rx = 1 & (t >> 1);
-    const ry = 1 & (t ^ rx);
-    if (ry === 0) {
-      if (rx === 1) { x = s - 1 - x; y = s - 1 - y; }
-      [x, y] = [y, x];
-    }
-    x += s * rx;
-    y += s * ry;
-    t = Math.floor(t / 4);
-  }
-  return [x, y];
-}
-
-/** The pixel stream of RGBA `pixels` (g·g·4 bytes) along the curve, one d2xy per pixel. */
-function referenceGather(pixels, g, transposed = false) {
-  const out = Buffer.alloc(g * g * 4);
-  for (let p = 0; p < g * g; p++) {
-    let [x, y] = d2xy(g, p);
-    if (transposed) [x, y] = [y, x];
-    pixels.copy(out, p * 4, (y * g + x) * 4, (y * g + x) * 4 + 4);
-  }
-  return out;
-}
-
-/** The inverse: RGBA pixels holding `stream` along the curve (unused bytes 0). */
-function referenceScatter(stream, g, transposed = false) {
-  const pixels = Buffer.alloc(g * g * 4);
-  for (let p = 0; p * 4 < stream.length; p++) {
-    let [x, y] = d2xy(g, p);
-    if (transposed) [x, y] = [y, x];
-    stream.copy(pixels, (y * g + x) * 4, p * 4, Math.min(stream.length, p * 4 + 4));
-  }
-  return pixels;
-}
-
-/** Deterministic pseudo-random bytes. */
-function prng(seed, n) {
-  const out = Buffer.alloc(n);
-  let h = crypto.createHash('sha256').update(String(seed)).digest();
-  for (let i = 0; i < n; i += 32) {
-    h.copy(out, i, 0, Math.min(32, n - i));
-    h = crypto.createHash('sha256').update(h).digest();
-  }
-  return out;
-}
 
 /** Compressible, executable-like bytes (repeating structures with small variations). */
 function structured(n) {
@@ -90,15 +40,6 @@ function chunks(png) {
     pos += length + 12;
   }
   return list;
-}
-
-function crc32(buf) {
-  let c = ~0;
-  for (const b of buf) {
-    c ^= b;
-    for (let k = 0; k < 8; k++) c = (c >>> 1) ^ (0xedb88320 & -(c & 1));
-  }
-  return ~c >>> 0;
 }
 
 /** A chunk with a correct CRC. */
@@ -174,7 +115,7 @@ test('the tile-wise gather equals a per-pixel d2xy gather on every grid up to 51
   for (let g = 1; g <= 512; g *= 2) {
     const pixels = prng(`gather${g}`, g * g * 4);
     for (const transposed of [false, true]) {
-      const expected = referenceGather(pixels, g, transposed);
+      const expected = gatherJs(pixels, g, 0, g * g * 4, transposed);
       const got = addon.gatherPixels(pixels, { grid: g, length: g * g * 4, transposed });
       t.true(got.equals(expected), `grid ${g} transposed=${transposed}`);
       // A window that cuts tiles and pixels on both ends.
@@ -228,7 +169,7 @@ needs(vectorTest, ffmpegMissing)('every vector: gather equals ffmpeg\'s pixels g
   for (const name of names) {
     const png = fs.readFileSync(path.join(vectorsDir, name));
     const { width: g } = addon.readPngInfo(png);
-    const expected = referenceGather(ffmpegPixels(png), g);
+    const expected = gatherJs(ffmpegPixels(png), g);
     t.true(addon.gatherStream(png, { length: g * g * 4 }).equals(expected), name);
   }
 });
@@ -238,7 +179,7 @@ needs(vectorTest, ffmpegMissing)('every vector: gather equals ffmpeg\'s pixels g
 needs(test, ffmpegMissing)('files written by ffmpeg with each filter type decode to the same stream', (t) => {
   const g = 64;
   for (const [label, pixels] of [['random', prng('filters', g * g * 4)], ['structured', structured(g * g * 4)]]) {
-    const expected = referenceGather(pixels, g);
+    const expected = gatherJs(pixels, g);
     for (const pred of ['none', 'sub', 'up', 'avg', 'paeth', 'mixed']) {
       const png = ffmpegPng(pixels, g, pred);
       t.true(addon.gatherStream(png, { length: g * g * 4 }).equals(expected), `${label} ${pred}`);
@@ -249,10 +190,18 @@ needs(test, ffmpegMissing)('files written by ffmpeg with each filter type decode
   }
 });
 
+test('files written like the original (adaptive filters, zlib 6, JS writer) decode to the payload', (t) => {
+  for (const [label, payload] of [['structured', structured(200000)], ['random', prng('adaptive', 70001)]]) {
+    const png = encodeLikeOriginal(payload);
+    t.true(addon.gatherStream(png, { length: payload.length }).equals(payload), label);
+    t.true(addon.gatherStream(png, { offset: 12345, length: 40000 }).equals(payload.subarray(12345, 52345)), `${label} window`);
+  }
+});
+
 needs(test, ffmpegMissing)('legacy transposed files decode with transposed: true', (t) => {
   const g = 64;
   const stream = prng('transposed', 10000);
-  const png = ffmpegPng(referenceScatter(stream, g, true), g, 'mixed');
+  const png = ffmpegPng(scatterJs(stream, g, true), g, 'mixed');
   t.true(addon.gatherStream(png, { length: stream.length, transposed: true }).equals(stream));
   t.false(addon.gatherStream(png, { length: stream.length }).equals(stream));
 });
@@ -317,7 +266,7 @@ test('files with the band index are ordinary zlib streams to other readers (Pyth
       t.is(r.stdout[y * (4 * g + 1)], 0);
       return r.stdout.subarray(y * (4 * g + 1) + 1, (y + 1) * (4 * g + 1));
     }));
-    t.true(pixels.equals(referenceScatter(stream, g)), `level ${level}`);
+    t.true(pixels.equals(scatterJs(stream, g)), `level ${level}`);
   }
 });
 
@@ -326,7 +275,7 @@ needs(test, ffmpegMissing)('files the encoder writes decode with ffmpeg to the r
   for (const bandIndex of [true, false]) {
     const png = addon.encodePng(stream, { texts: [{ keyword: 'PixelRTS', text: 'PixelRTS{"data_size":70000}' }], bandIndex });
     const g = addon.readPngInfo(png).width;
-    t.true(ffmpegPixels(png).equals(referenceScatter(stream, g)));
+    t.true(ffmpegPixels(png).equals(scatterJs(stream, g)));
   }
 });
 
@@ -556,6 +505,11 @@ test('decompress: zlib and zstd sniffed, bounded output, clear errors', (t) => {
   rejectsWith(t, () => addon.decompress(Buffer.concat([z, Buffer.from('xx')]), payload.length), 'ERR_PIXELRTS_INFLATE');
   rejectsWith(t, () => addon.decompress(Buffer.from('plainly not compressed'), 1000), 'ERR_PIXELRTS_INFLATE');
   t.deepEqual(addon.decompress(addon.compressZlib(Buffer.alloc(0), 0), 0), { data: Buffer.alloc(0), format: 'zlib' });
+  // A hand-made zstd frame (one raw block "hello"); and the same frame declaring a content size
+  // of 0, which once made the output-growing loop spin forever (found by the fuzzer).
+  const frame = (size) => Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0x20, size, 0x29, 0x00, 0x00, 0x68, 0x65, 0x6c, 0x6c, 0x6f]);
+  t.deepEqual(addon.decompress(frame(5), 100), { data: Buffer.from('hello'), format: 'zstd' });
+  rejectsWith(t, () => addon.decompress(frame(0), 100), 'ERR_PIXELRTS_ZSTD');
   const zstdMissing = commandMissing('zstd', 'zstd');
   if (zstdMissing) return t.log(zstdMissing);
   for (const args of [['-c', '-q'], ['-c', '-q', '--no-content-size']]) {

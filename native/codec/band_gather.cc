@@ -2,6 +2,11 @@
 
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 namespace pixelrts::codec {
 
@@ -15,6 +20,33 @@ inline uint32_t Load32(const uint8_t* p) {
 
 inline void Store32(uint8_t* p, uint32_t v) { std::memcpy(p, &v, 4); }
 
+// The four orders a 2×2 block is walked in, as positions 0 = (0,0), 1 = (1,0), 2 = (0,1),
+// 3 = (1,1) for the 1st to 4th pixel: the order-1 curve in identity, swap, complement and
+// swap+complement orientation.
+constexpr int kBlockOrders[4][4] = {{0, 2, 3, 1}, {0, 1, 3, 2}, {3, 1, 0, 2}, {3, 2, 0, 1}};
+
+#if defined(__SSE2__)
+
+// pshufd immediate that puts dword src[k] into lane k.
+constexpr int ShuffleImm(int s0, int s1, int s2, int s3) { return s0 | (s1 << 2) | (s2 << 4) | (s3 << 6); }
+
+// Block pixels as loaded (lanes: position 0, 1, 2, 3) → curve order.
+template <int O>
+constexpr int GatherImm() {
+  return ShuffleImm(kBlockOrders[O][0], kBlockOrders[O][1], kBlockOrders[O][2], kBlockOrders[O][3]);
+}
+
+// Inverse: lane p takes the curve pixel k with kBlockOrders[O][k] == p.
+constexpr int InverseLane(int o, int p) {
+  return kBlockOrders[o][0] == p ? 0 : kBlockOrders[o][1] == p ? 1 : kBlockOrders[o][2] == p ? 2 : 3;
+}
+template <int O>
+constexpr int ScatterImm() {
+  return ShuffleImm(InverseLane(O, 0), InverseLane(O, 1), InverseLane(O, 2), InverseLane(O, 3));
+}
+
+#endif  // __SSE2__
+
 }  // namespace
 
 BandGather::BandGather(const HilbertTiling& tiling, size_t stride) : tiling_(tiling), stride_(stride) {
@@ -25,14 +57,65 @@ BandGather::BandGather(const HilbertTiling& tiling, size_t stride) : tiling_(til
       offsets_[o][i] = static_cast<uint32_t>(tiling.tile_y(o, i) * stride + tiling.tile_x(o, i) * 4u);
     }
   }
+#if defined(__SSE2__)
+  if (tp < 4) return;
+  // Classify every block of four curve pixels; any surprise keeps the per-pixel path.
+  for (uint8_t o = 0; o < 4; o++) {
+    for (uint32_t q = 0; q < tp / 4; q++) {
+      uint32_t x0 = 255, y0 = 255;
+      for (uint32_t k = 0; k < 4; k++) {
+        x0 = std::min<uint32_t>(x0, tiling.tile_x(o, 4 * q + k));
+        y0 = std::min<uint32_t>(y0, tiling.tile_y(o, 4 * q + k));
+      }
+      int order = -1;
+      for (int c = 0; c < 4 && order < 0; c++) {
+        bool match = true;
+        for (uint32_t k = 0; k < 4; k++) {
+          const int pos = kBlockOrders[c][k];
+          match = match && tiling.tile_x(o, 4 * q + k) == x0 + (pos & 1) && tiling.tile_y(o, 4 * q + k) == y0 + (pos >> 1);
+        }
+        if (match) order = c;
+      }
+      if (order < 0) return;
+      blocks_[o].by_order[order].push_back(Block{static_cast<uint32_t>(y0 * stride + x0 * 4u), q * 16});
+    }
+  }
+  use_blocks_ = true;
+#endif
 }
 
-void BandGather::gather(uint32_t band, const uint8_t* rows, uint64_t win_begin, uint64_t win_end,
-                        uint8_t* out) const {
+void BandGather::gather_tile_blocks(uint8_t orientation, const uint8_t* src, uint8_t* dst) const {
+#if defined(__SSE2__)
+  const BlockGroups& g = blocks_[orientation];
+  auto run = [&](auto order_tag, const std::vector<Block>& blocks) {
+    constexpr int O = decltype(order_tag)::value;
+    for (const Block& b : blocks) {
+      const uint8_t* p = src + b.src;
+      __m128i top = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p));
+      __m128i bottom = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p + stride_));
+      __m128i v = _mm_shuffle_epi32(_mm_unpacklo_epi64(top, bottom), GatherImm<O>());
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + b.dst), v);
+    }
+  };
+  run(std::integral_constant<int, 0>(), g.by_order[0]);
+  run(std::integral_constant<int, 1>(), g.by_order[1]);
+  run(std::integral_constant<int, 2>(), g.by_order[2]);
+  run(std::integral_constant<int, 3>(), g.by_order[3]);
+#else
+  (void)orientation, (void)src, (void)dst;
+#endif
+}
+
+void BandGather::gather(uint32_t band, const uint8_t* rows, uint64_t win_begin, uint64_t win_end, uint8_t* out,
+                        bool prefetch_ahead) const {
   const uint32_t side = tiling_.tile_side();
   const uint64_t tp = tiling_.tile_pixels();
   const uint64_t tile_bytes = tp * 4;
   const TilePlacement* tiles = tiling_.band_tiles(band);
+  const size_t band_bytes = stride_ * side;
+  const uint8_t* next_band = rows + band_bytes;
+  const size_t prefetch_share = (band_bytes / tiling_.tiles_per_side() + 63) & ~size_t{63};
+  const bool prefetch_next_band = prefetch_ahead && band + 1 < tiling_.bands();
   for (uint32_t tx = 0; tx < tiling_.tiles_per_side(); tx++) {
     const uint64_t t_begin = uint64_t{tiles[tx].curve_tile} * tile_bytes;
     const uint64_t t_end = t_begin + tile_bytes;
@@ -40,21 +123,19 @@ void BandGather::gather(uint32_t band, const uint8_t* rows, uint64_t win_begin, 
     const uint8_t* src = rows + size_t{tx} * side * 4;
     const uint32_t* off = offsets_[tiles[tx].orientation].data();
     if (t_begin >= win_begin && t_end <= win_end) {
-      // Whole tile: the hot loop, one 4-byte load and store per pixel.
       uint8_t* dst = out + (t_begin - win_begin);
-      if (tp < 4) {  // the 1×1 grid
-        Store32(dst, Load32(src + off[0]));
-        continue;
+#if defined(__SSE2__)
+      // Read the next band ahead, in address order and a tile's share at a time: the
+      // hardware prefetcher does not follow the 32 short strided runs a tile reads.
+      if (prefetch_next_band) {
+        const uint8_t* ahead = next_band + size_t{tx} * prefetch_share;
+        for (size_t i = 0; i < prefetch_share; i += 64) _mm_prefetch(reinterpret_cast<const char*>(ahead + i), _MM_HINT_T0);
       }
-      for (uint64_t i = 0; i < tp; i += 4) {
-        uint32_t a = Load32(src + off[i]);
-        uint32_t b = Load32(src + off[i + 1]);
-        uint32_t c = Load32(src + off[i + 2]);
-        uint32_t d = Load32(src + off[i + 3]);
-        Store32(dst + 4 * i, a);
-        Store32(dst + 4 * i + 4, b);
-        Store32(dst + 4 * i + 8, c);
-        Store32(dst + 4 * i + 12, d);
+#endif
+      if (use_blocks_) {
+        gather_tile_blocks(tiles[tx].orientation, src, dst);
+      } else {
+        for (uint64_t i = 0; i < tp; i++) Store32(dst + 4 * i, Load32(src + off[i]));
       }
       continue;
     }
@@ -68,6 +149,27 @@ void BandGather::gather(uint32_t band, const uint8_t* rows, uint64_t win_begin, 
   }
 }
 
+void BandGather::scatter_tile_blocks(uint8_t orientation, uint8_t* dst, const uint8_t* src) const {
+#if defined(__SSE2__)
+  const BlockGroups& g = blocks_[orientation];
+  auto run = [&](auto order_tag, const std::vector<Block>& blocks) {
+    constexpr int O = decltype(order_tag)::value;
+    for (const Block& b : blocks) {
+      __m128i v = _mm_shuffle_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + b.dst)), ScatterImm<O>());
+      uint8_t* p = dst + b.src;
+      _mm_storel_epi64(reinterpret_cast<__m128i*>(p), v);
+      _mm_storel_epi64(reinterpret_cast<__m128i*>(p + stride_), _mm_unpackhi_epi64(v, v));
+    }
+  };
+  run(std::integral_constant<int, 0>(), g.by_order[0]);
+  run(std::integral_constant<int, 1>(), g.by_order[1]);
+  run(std::integral_constant<int, 2>(), g.by_order[2]);
+  run(std::integral_constant<int, 3>(), g.by_order[3]);
+#else
+  (void)orientation, (void)dst, (void)src;
+#endif
+}
+
 void BandGather::scatter(uint32_t band, uint8_t* rows, const uint8_t* stream, uint64_t stream_size) const {
   const uint32_t side = tiling_.tile_side();
   const uint64_t tp = tiling_.tile_pixels();
@@ -79,19 +181,10 @@ void BandGather::scatter(uint32_t band, uint8_t* rows, const uint8_t* stream, ui
     const uint32_t* off = offsets_[tiles[tx].orientation].data();
     if (t_begin + tile_bytes <= stream_size) {
       const uint8_t* src = stream + t_begin;
-      if (tp < 4) {  // the 1×1 grid
-        Store32(dst + off[0], Load32(src));
-        continue;
-      }
-      for (uint64_t i = 0; i < tp; i += 4) {
-        uint32_t a = Load32(src + 4 * i);
-        uint32_t b = Load32(src + 4 * i + 4);
-        uint32_t c = Load32(src + 4 * i + 8);
-        uint32_t d = Load32(src + 4 * i + 12);
-        Store32(dst + off[i], a);
-        Store32(dst + off[i + 1], b);
-        Store32(dst + off[i + 2], c);
-        Store32(dst + off[i + 3], d);
+      if (use_blocks_) {
+        scatter_tile_blocks(tiles[tx].orientation, dst, src);
+      } else {
+        for (uint64_t i = 0; i < tp; i++) Store32(dst + off[i], Load32(src + 4 * i));
       }
     } else if (t_begin >= stream_size) {
       for (uint32_t y = 0; y < side; y++) std::memset(dst + y * stride_, 0, size_t{side} * 4);

@@ -8,58 +8,35 @@
 namespace pixelrts::codec {
 
 namespace {
-
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define PIXELRTS_ASAN 1
-#endif
-#endif
-#if defined(__SANITIZE_ADDRESS__)
-#define PIXELRTS_ASAN 1
-#endif
-
-#if defined(PIXELRTS_ASAN)
-// Under AddressSanitizer every buffer comes from malloc, so overflows of big ones are caught too.
-constexpr size_t kMapThreshold = SIZE_MAX;
-#else
-// Below this, malloc is cheaper than a system call and a fresh mapping.
-constexpr size_t kMapThreshold = size_t{1} << 20;
-#endif
-
+// From this size on, ask for transparent huge pages: a fresh 16 MiB buffer then costs 8 page
+// faults instead of 4096, and the gather's strided reads miss the TLB less.
+constexpr size_t kHugePageThreshold = size_t{4} << 20;
+constexpr uintptr_t kHugePage = uintptr_t{2} << 20;
 }  // namespace
 
 bool ByteBuffer::allocate(size_t size) {
   release();
   if (size == 0) return true;
-  if (size >= kMapThreshold) {
-    void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED) return false;
-#ifdef MADV_HUGEPAGE
-    // Advice only: fewer page faults when the kernel has huge pages to spare.
-    madvise(p, size, MADV_HUGEPAGE);
-#endif
-    data_ = static_cast<uint8_t*>(p);
-    mapped_ = true;
-  } else {
-    data_ = static_cast<uint8_t*>(std::malloc(size));
-    if (data_ == nullptr) return false;
-    mapped_ = false;
-  }
+  // malloc, not a private mapping per buffer: glibc keeps freed large blocks for reuse (its
+  // mmap threshold rises to the largest block freed), so repeated decodes of similar images do
+  // not fault in fresh memory every time.
+  data_ = static_cast<uint8_t*>(std::malloc(size));
+  if (data_ == nullptr) return false;
   size_ = size;
+#if defined(MADV_HUGEPAGE)
+  if (size >= kHugePageThreshold) {
+    const uintptr_t begin = (reinterpret_cast<uintptr_t>(data_) + kHugePage - 1) & ~(kHugePage - 1);
+    const uintptr_t end = (reinterpret_cast<uintptr_t>(data_) + size) & ~(kHugePage - 1);
+    if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);  // advice only
+  }
+#endif
   return true;
 }
 
 void ByteBuffer::release() {
-  if (data_ != nullptr) {
-    if (mapped_) {
-      munmap(data_, size_);
-    } else {
-      std::free(data_);
-    }
-  }
+  std::free(data_);
   data_ = nullptr;
   size_ = 0;
-  mapped_ = false;
 }
 
 }  // namespace pixelrts::codec

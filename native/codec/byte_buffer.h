@@ -1,7 +1,6 @@
-// ByteBuffer: an owned, uninitialised byte array whose allocation can fail without throwing.
-// Large buffers come straight from mmap (lazily committed, zero pages, transparent huge pages
-// requested) so a 4 GiB image does not touch memory it never writes and a decode pays fewer
-// page faults; small ones from malloc.
+// ByteBuffer: an owned, uninitialised byte array whose allocation can fail without throwing
+// (malloc; large ones ask for transparent huge pages). Memory is committed lazily, so a buffer
+// sized for a 4 GiB image costs only what is written into it.
 #pragma once
 
 #include <cstddef>
@@ -36,15 +35,12 @@ class ByteBuffer {
   void steal(ByteBuffer& other) {
     data_ = other.data_;
     size_ = other.size_;
-    mapped_ = other.mapped_;
     other.data_ = nullptr;
     other.size_ = 0;
-    other.mapped_ = false;
   }
 
   uint8_t* data_ = nullptr;
   size_t size_ = 0;
-  bool mapped_ = false;
 };
 
 }  // namespace pixelrts::codec

@@ -159,7 +159,9 @@ Napi::Value Guarded(Napi::Env env, const char* fn, F&& body) {
   }
 }
 
-// A new Buffer of `length` bytes, or a pending ERR_PIXELRTS_NO_MEMORY.
+// A new Buffer of `length` bytes from Node's allocator, or a pending ERR_PIXELRTS_NO_MEMORY.
+// Outputs whose size is known up front use these: Node recycles their memory across calls,
+// where a buffer handed over with a finalizer is freed only after the event loop turns.
 bool NewBuffer(Napi::Env env, size_t length, Napi::Buffer<uint8_t>* out, const char* fn) {
   *out = Napi::Buffer<uint8_t>::New(env, length);
   if (env.IsExceptionPending()) {
@@ -358,8 +360,7 @@ Napi::Value GatherStreamAsync(const Napi::CallbackInfo& info) {
     }
     Napi::Buffer<uint8_t> out;
     if (!NewBuffer(env, static_cast<size_t>(r.length), &out, "gatherStreamAsync")) {
-      Napi::Error e = env.GetAndClearPendingException();
-      deferred.Reject(e.Value());
+      deferred.Reject(env.GetAndClearPendingException().Value());
       return deferred.Promise();
     }
     auto* worker = new GatherWorker(env, png, out, r);
@@ -402,7 +403,7 @@ Napi::Value GatherPixels(const Napi::CallbackInfo& info) {
     for (uint32_t b = 0; b < tiling.bands(); b++) {
       if (needed[b]) {
         gather.gather(b, pixels.Data() + size_t{b} * tiling.tile_side() * stride, r.offset, r.offset + r.length,
-                      out.Data());
+                      out.Data(), /*prefetch_ahead=*/true);
       }
     }
     return out;

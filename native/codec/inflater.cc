@@ -74,7 +74,8 @@ Failure Inflater::zlib_bounded(const uint8_t* in, size_t in_size, size_t max_out
       return Failure::make("ERR_PIXELRTS_TOO_LARGE", what + " inflates to more than the allowed " +
                                                          std::to_string(max_out) + " bytes");
     }
-    capacity = capacity > max_out / 2 ? max_out : capacity * 2;
+    capacity = capacity > max_out / 2 ? max_out : std::max<size_t>(capacity * 2, size_t{64} << 10);
+    capacity = std::min(capacity, max_out);
   }
 }
 

@@ -209,7 +209,7 @@ Failure PngStreamDecoder::decode_one_call(uint64_t offset, uint64_t length, uint
       if (!RowUnfilter::Apply(row[0], row + 1, prev + 1, stride - 1)) return BadFilter(first + r, row[0]);
     }
     if (needed[static_cast<size_t>(b)]) {
-      gather.gather(static_cast<uint32_t>(b), band + 1, offset, offset + length, out);
+      gather.gather(static_cast<uint32_t>(b), band + 1, offset, offset + length, out, /*prefetch_ahead=*/true);
       if (observer != nullptr) observer->band_done(static_cast<uint32_t>(b));
     }
   }

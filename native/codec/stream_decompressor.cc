@@ -84,7 +84,9 @@ Failure StreamDecompressor::Bounded(Inflater* inflater, const uint8_t* in, size_
       return Failure::make("ERR_PIXELRTS_TOO_LARGE", "the zstd stream decompresses to more than the allowed " +
                                                          std::to_string(max_out) + " bytes");
     }
-    capacity = capacity > max_out / 2 ? max_out : capacity * 2;
+    // Grow geometrically (from at least 64 KiB: a frame may declare a size of 0 and lie).
+    capacity = capacity > max_out / 2 ? max_out : std::max<size_t>(capacity * 2, size_t{64} << 10);
+    capacity = std::min(capacity, max_out);
   }
 }
 

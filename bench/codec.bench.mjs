@@ -1,0 +1,126 @@
+// `npm run bench -- codec`: payload MB/s of the native codec on 16 MiB payloads, against
+// baselines measured in the same run: memcpy of the same size (Buffer.copy) and a pure-JavaScript
+// decoder (node:zlib inflate, JS unfilter, JS per-pixel d2xy gather; test/helpers/).
+//
+// Payloads: "executable" (the programs in /usr/bin concatenated: compressible like a kernel or
+// initrd) and "random" (incompressible). Files: "original" written the way the original Python
+// writes them (Pillow: adaptive filters, zlib level 6) and "project" written by encodePng
+// (filter None, libdeflate level 6, band index). Figures are medians; the load average is
+// printed because other work on the machine skews them.
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+import { decodePng } from '../test/helpers/png-js.mjs';
+import { encodeLikeOriginal, gatherJs } from '../test/helpers/reference-codec.mjs';
+
+const require = createRequire(import.meta.url);
+const { native } = require('../dist/native.js');
+const addon = native();
+
+const SIZE = 16 * 1024 * 1024;
+const MB = 1e6;
+
+/** Programs from /usr/bin, concatenated up to `size` bytes (repeated if there are too few). */
+function executables(size) {
+  const out = Buffer.alloc(size);
+  let have = 0;
+  const names = fs.readdirSync('/usr/bin').sort();
+  while (have < size) {
+    const before = have;
+    for (const name of names) {
+      if (have >= size) break;
+      const file = path.join('/usr/bin', name);
+      let st;
+      try { st = fs.statSync(file); } catch { continue; }
+      if (!st.isFile() || st.size < 4096) continue;
+      const data = fs.readFileSync(file);
+      if (data.readUInt32BE(0) !== 0x7f454c46) continue; // ELF only
+      have += data.copy(out, have, 0, Math.min(data.length, size - have));
+    }
+    if (have === before) throw new Error('bench: no ELF programs in /usr/bin');
+  }
+  return out;
+}
+
+/**
+ * Runs fn `runs` times (after one warm-up call) and returns the median wall time and the median
+ * CPU time of the process (all threads), in seconds. On a shared machine the wall time counts
+ * waiting for a core; the CPU time of a single-threaded run does not.
+ */
+async function time(fn, runs) {
+  await fn();
+  const wall = [];
+  const cpu = [];
+  for (let i = 0; i < runs; i++) {
+    globalThis.gc?.();
+    const c0 = process.cpuUsage();
+    const t0 = process.hrtime.bigint();
+    await fn();
+    wall.push(Number(process.hrtime.bigint() - t0) / 1e9);
+    const c = process.cpuUsage(c0);
+    cpu.push((c.user + c.system) / 1e6);
+  }
+  const median = (xs) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  return { wall: median(wall), cpu: median(cpu) };
+}
+
+/** MB/s by wall clock and by CPU time. */
+const rate = (bytes, t) => ({ wall: bytes / t.wall / MB, cpu: bytes / Math.max(t.cpu, 1e-6) / MB });
+const fmt = (mbps) => `${mbps.toFixed(0).padStart(6)} MB/s`;
+
+function line(label, r, baseline, baselineName) {
+  const ratio = baseline ? `  ${(r.wall / baseline.wall).toFixed(2)}× ${baselineName} (cpu ${(r.cpu / baseline.cpu).toFixed(2)}×)` : '';
+  console.log(`  ${label.padEnd(56)} ${fmt(r.wall)} wall ${fmt(r.cpu)} cpu${ratio}`);
+}
+
+async function main() {
+  console.log(`codec bench: ${SIZE} byte payloads; ${os.cpus().length} CPUs (${os.cpus()[0]?.model}); load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  const src = Buffer.alloc(SIZE, 1);
+  const dst = Buffer.alloc(SIZE);
+  const memcpy = rate(SIZE, await time(() => src.copy(dst), 30));
+  const memcpyAlloc = rate(SIZE, await time(() => Buffer.from(src), 15));
+  console.log('baselines');
+  line('memcpy (Buffer.copy into an existing buffer)', memcpy);
+  line('memcpy into a new buffer (Buffer.from)', memcpyAlloc, memcpy, 'memcpy');
+
+  const payloads = [['executable', executables(SIZE)], ['random', crypto.randomBytes(SIZE)]];
+  for (const [name, payload] of payloads) {
+    console.log(`\n${name} payload`);
+    const texts = [{ keyword: 'PixelRTS', text: `PixelRTS{"format":"PixelRTS-2.0","data_size":${SIZE}}` }];
+    const original = encodeLikeOriginal(payload);
+    const project = addon.encodePng(payload, { texts });
+    const g = addon.readPngInfo(project).width;
+    console.log(`  grid ${g}; original-style file ${(original.length / MB).toFixed(1)} MB, project file ${(project.length / MB).toFixed(1)} MB`);
+
+    const decode = (png, opts) => () => addon.gatherStream(png, { length: SIZE, ...opts });
+    const orig1 = rate(SIZE, await time(decode(original, { threads: 1 }), 7));
+    const proj1 = rate(SIZE, await time(decode(project, { threads: 1, requireBandIndex: true }), 7));
+    const proj2 = rate(SIZE, await time(decode(project, { threads: 2, requireBandIndex: true }), 7));
+    const js = rate(SIZE, await time(() => {
+      const { pixels } = decodePng(original);
+      return gatherJs(pixels, g, 0, SIZE);
+    }, 1));
+    line('decode, pure JavaScript (original-style file)', js);
+    line('decode, native, 1 thread (original-style file)', orig1, js, 'JS');
+    line('decode, native, 1 thread (project file)', proj1, js, 'JS');
+    line('decode, native, 2 threads (project file)', proj2, js, 'JS');
+    line('  … 2 threads vs memcpy', proj2, memcpy, 'memcpy');
+
+    const { pixels } = decodePng(project);
+    const gather = rate(SIZE, await time(() => addon.gatherPixels(pixels, { grid: g, length: SIZE }), 15));
+    line('gather alone (gatherPixels, unfiltered pixels → stream)', gather, memcpy, 'memcpy');
+    line('  … vs memcpy into a new buffer', gather, memcpyAlloc, 'memcpy+alloc');
+
+    for (const [label, opts] of [['encode, level 6, band index, 2 threads', {}],
+      ['encode, level 6, band index, 1 thread', { threads: 1 }],
+      ['encode, level 6, no band index', { bandIndex: false }],
+      ['encode, level 1, band index, 2 threads', { level: 1 }]]) {
+      line(label, rate(SIZE, await time(() => addon.encodePng(payload, { texts, ...opts }), 3)));
+    }
+  }
+  console.log(`\nload average at the end ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+}
+
+await main();
