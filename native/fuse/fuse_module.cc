@@ -58,6 +58,9 @@ class EventBridge {
     if (napi_call_threadsafe_function(tsfn_, data, napi_tsfn_nonblocking) != napi_ok) delete data;
   }
 
+  // The mount whose events these are; its supervisor thread is joined when 'exit' arrives.
+  void set_mount(std::weak_ptr<Mount> mount) { mount_ = std::move(mount); }
+
   // After the last post: lets the function be finalized once its queue is delivered.
   void release() {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -83,8 +86,12 @@ class EventBridge {
   static void CallJs(napi_env env, napi_value js_callback, void* context, void* data) {
     std::unique_ptr<Mount::Event> event(static_cast<Mount::Event*>(data));
     if (env == nullptr || js_callback == nullptr) return;  // teardown: drop (context may be gone)
-    if (event->kind == Mount::Event::Kind::kMounted) {
-      (*static_cast<std::shared_ptr<EventBridge>*>(context))->keep_alive(env, false);
+    EventBridge& bridge = **static_cast<std::shared_ptr<EventBridge>*>(context);
+    if (event->kind == Mount::Event::Kind::kMounted) bridge.keep_alive(env, false);
+    if (event->kind == Mount::Event::Kind::kExit) {
+      // 'exit' is the supervisor's last act: join it now (it is returning), so that when
+      // JavaScript learns the mount ended, every thread of it is gone.
+      if (auto mount = bridge.mount_.lock()) mount->shutdown();
     }
     const char* kind = event->kind == Mount::Event::Kind::kMounted ? "mounted"
                        : event->kind == Mount::Event::Kind::kError ? "error"
@@ -116,6 +123,7 @@ class EventBridge {
   napi_threadsafe_function tsfn_ = nullptr;
   bool released_ = false;
   bool finalized_ = false;
+  std::weak_ptr<Mount> mount_;  // JS thread only
 };
 
 // The live mounts of one environment (the main thread or one worker thread).
@@ -281,6 +289,7 @@ class FuseMountHandle : public Napi::ObjectWrap<FuseMountHandle> {
       bridge->post(std::move(e));
       if (last) bridge->release();
     });
+    bridge_->set_mount(mount_);
     registry_->add(mount_);
   }
 
