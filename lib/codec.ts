@@ -95,6 +95,9 @@ export function planDecode(info: PngInfo, source: string, metadata?: PixelRTSMet
     throw metadataError(source, 'compression.original_size', `the same value as data_size (${meta.data_size})`, original);
   }
   const payloadSize = meta.data_size ?? original;
+  if (compressed && payloadSize === undefined) {
+    throw metadataError(source, 'data_size', 'the payload length (the file is flagged compressed; neither data_size nor compression.original_size is set)', undefined);
+  }
   const dataHash = meta.data_hash?.toLowerCase();
   if (meta.encoding?.type === 'RGBA-code') {
     if (meta.original_data_b64 === undefined) {
@@ -168,7 +171,9 @@ function* decodeSteps(plan: DecodePlan, options: DecodeOptions): Generator<Gathe
     return { payload: all, transposed: false, storedRaw: false };
   }
   let firstError: unknown;
-  for (const transposed of options.transposed === undefined ? [false, true] : [options.transposed]) {
+  const curves = options.transposed === undefined ? [false, true] : [options.transposed];
+  const note = curves.length > 1 ? ' (the legacy transposed curve does not match either)' : '';
+  for (const transposed of curves) {
     const stored = yield { offset: 0, length: plan.storedSize, transposed, threads };
     let unpacked: { payload: Buffer; storedRaw: boolean };
     try {
@@ -179,7 +184,7 @@ function* decodeSteps(plan: DecodePlan, options: DecodeOptions): Generator<Gathe
     }
     const found = plan.dataHash === undefined ? undefined : sha256Hex(unpacked.payload);
     if (found !== plan.dataHash) {
-      firstError ??= hashError(plan.source, plan.dataHash!, found!, 'payload (data_hash)', ' (the legacy transposed curve does not match either)');
+      firstError ??= hashError(plan.source, plan.dataHash!, found!, 'payload (data_hash)', note);
       continue;
     }
     if (unpacked.storedRaw) {
