@@ -1,13 +1,13 @@
 // `pixelrts boot` as a user runs it: NDJSON and plain progress, Ctrl-C and SIGKILL leaving
 // nothing behind, --timeout, a missing QEMU, and the detached ps/qmp/send/stop round trip.
 import test from 'ava';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
-import { needs } from './helpers/prereq.mjs';
+import { commandMissing, needs } from './helpers/prereq.mjs';
 import { bootMissing, cli, demoContainer, leftovers, parseNdjson, runtimeEnv, startCli } from './helpers/boot.mjs';
 import { HxfrClient, T } from './helpers/hxfr-client.mjs';
 
@@ -231,4 +231,36 @@ btest.serial('--frame-export on a port already in use: exit 1 naming the port, n
   t.regex(r.stderr, new RegExp(`${port}`));
   t.regex(r.stderr, /in use/i);
   t.deepEqual(await leftovers(root, [], 0), []);
+});
+
+needs(btest, commandMissing('script', 'bsdutils')).serial('interactive console on a terminal: keys reach the guest, Ctrl-a h and Ctrl-a x work, the terminal is restored', async (t) => {
+  const { root, env } = runtimeEnv(t);
+  const file = await demoContainer();
+  // script(1) gives pixelrts a pseudo-terminal; after it exits, stty shows the terminal's modes.
+  const inner = `"${process.execPath}" "${cli}" boot "${file}" --accel tcg; echo "EXIT=$?"; stty -a`;
+  const child = spawn('script', ['-qfec', inner, '/dev/null'], { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+  let out = '';
+  const seen = (re) => new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no ${re} within 60 s:\n${out}`)), 60_000);
+    const check = () => { if (re.test(out)) { clearTimeout(timer); child.stdout.off('data', check); resolve(); } };
+    child.stdout.on('data', check);
+    check();
+  });
+  child.stdout.setEncoding('utf8').on('data', (d) => { out += d; });
+  const done = new Promise((resolve) => child.once('close', resolve));
+  t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
+  await seen(/pixelrts-demo# /);
+  child.stdin.write('echo typed-$((6*7))\r');
+  await seen(/typed-42/);
+  child.stdin.write('\x01h');
+  await seen(/Ctrl-a, then/);
+  child.stdin.write('\x01x');
+  await seen(/EXIT=\d+/);
+  await done;
+  t.regex(out, /EXIT=0/);
+  t.regex(out, /shutting the VM down \(Ctrl-a x again to force\)/);
+  // Raw mode is off again: canonical input and echo are back on.
+  t.regex(out, /(^|\s)icanon(\s|$)/m);
+  t.regex(out, /(^|\s)echo(\s|$)/m);
+  t.deepEqual(await leftovers(root, [], 2000), []);
 });
