@@ -414,8 +414,12 @@ export async function encodeAsync(input: EncodeInput, options: EncodeOptions = {
 export async function writeContainer(path: string, input: EncodeInput, options: EncodeOptions = {}): Promise<PixelRTSMetadata> {
   const p = prepareEncode(input, options);
   const png = await native().encodePngAsync(p.stream, nativeOptions(p, options));
-  await fs.writeFile(path, png);
-  await writeSidecar(path, p.metadata);
+  try {
+    await fs.writeFile(path, png);
+    await writeSidecar(path, p.metadata);
+  } catch (err) {
+    throw new PixelrtsError('ERR_PIXELRTS_IO', `cannot write ${path}: ${(err as Error).message}.`, { cause: err });
+  }
   return p.metadata;
 }
 
