@@ -130,7 +130,8 @@ export function looksCompressed(s: Buffer): boolean {
   return s.length >= 2 && (s[0] & 0x0f) === 8 && (s[0] >> 4) <= 7 && ((s[0] << 8) | s[1]) % 31 === 0;
 }
 
-function hashError(source: string, expected: string, found: string, what: string, note = ''): PixelrtsError {
+/** ERR_PIXELRTS_HASH: `what` of `source` has sha256 `found`, the metadata says `expected`. */
+export function hashError(source: string, expected: string, found: string, what: string, note = ''): PixelrtsError {
   return new PixelrtsError('ERR_PIXELRTS_HASH',
     `${source}: ${what} sha256 does not match: expected ${expected}, found ${found}${note}. ` +
     'The file is corrupt or was modified after it was written; re-create it from its sources.');
