@@ -21,6 +21,10 @@ function readRecord(root) {
   return JSON.parse(fs.readFileSync(path.join(root, id, 'vm.json'), 'utf8'));
 }
 
+function commandPath(cmd) {
+  return (process.env.PATH ?? '').split(':').map((d) => path.join(d, cmd)).find((p) => fs.existsSync(p));
+}
+
 function runCli(args, env) {
   return spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 60_000 });
 }
@@ -120,6 +124,17 @@ btest.serial('QEMU missing from PATH: exit 1 naming the package to install', asy
   t.deepEqual(await leftovers(root, [], 0), []);
 });
 
+btest.serial('--arch aarch64 without qemu-system-aarch64: exit 1 naming qemu-system-arm', async (t) => {
+  const { root, env } = runtimeEnv(t);
+  const bin = fs.mkdtempSync(path.join(os.tmpdir(), 'pixelrts-noarm-'));
+  t.teardown(() => fs.rmSync(bin, { recursive: true, force: true }));
+  fs.symlinkSync(commandPath('qemu-system-x86_64'), path.join(bin, 'qemu-system-x86_64'));
+  const r = runCli(['boot', await demoContainer(), '--arch', 'aarch64'], { ...env, PATH: bin });
+  t.is(r.status, 1, r.stderr);
+  t.regex(r.stderr, /qemu-system-aarch64 not found on PATH.*apt-get install qemu-system-arm/);
+  t.deepEqual(await leftovers(root, [], 0), []);
+});
+
 /** null when this process may make a private mount namespace (to hide /dev/fuse from one run), else why not. */
 function unshareMissing() {
   const r = spawnSync('unshare', ['-m', 'true']);
@@ -182,6 +197,25 @@ btest.serial('detached: ps lists it, qmp and send reach it, stop shuts it down a
   t.regex(stop.stderr, new RegExp(`stopped ${id}`));
   t.deepEqual(await leftovers(root, [vm.pid, vm.qemuPid], 2000), []);
   t.deepEqual(JSON.parse(runCli(['ps', '--json'], env).stdout), []);
+});
+
+btest.serial('stop --force ends a detached VM at once; a stale record of a killed owner is pruned by ps', async (t) => {
+  const { root, env } = runtimeEnv(t);
+  const first = runCli(['boot', await demoContainer(), '--detach', '--accel', 'tcg', '--json'], env);
+  t.is(first.status, 0, first.stderr);
+  const vm = JSON.parse(first.stdout);
+  const started = Date.now();
+  const stop = runCli(['stop', '--force', vm.id], env);
+  t.is(stop.status, 0, stop.stderr);
+  t.true(Date.now() - started < 3000, `stop --force took ${Date.now() - started} ms`);
+  t.deepEqual(await leftovers(root, [vm.pid, vm.qemuPid], 2000), []);
+
+  // A record whose owner died without cleaning up (as after a power cut) disappears from ps.
+  const stale = path.join(root, 'stale-0000');
+  fs.mkdirSync(stale, { mode: 0o700 });
+  fs.writeFileSync(path.join(stale, 'vm.json'), JSON.stringify({ ...vm, id: 'stale-0000', runtimeDir: stale, pidStart: 'gone' }));
+  t.deepEqual(JSON.parse(runCli(['ps', '--json'], env).stdout), []);
+  t.false(fs.existsSync(stale));
 });
 
 btest.serial('detached boot that fails reports the error and leaves nothing', async (t) => {
