@@ -13,7 +13,7 @@ import path from 'node:path';
 import { PixelrtsError } from './errors';
 import type { BootOptions } from './boot';
 import { runSession } from './boot-session';
-import { createRuntimeDir, removeRuntimeDir, runtimeRoot } from './runtime-dir';
+import { createRuntimeDir, idBase, removeRuntimeDir, runtimeRoot } from './runtime-dir';
 import type { VmRecord } from './vm-registry';
 
 /** What the parent hands the supervisor (as JSON on its command line). */
@@ -45,7 +45,7 @@ export async function startDetached(image: string, options: DetachOptions): Prom
   if (!fs.existsSync(abs)) {
     throw new PixelrtsError('ERR_PIXELRTS_NOT_FOUND', `${abs}: no such file. Check the path of the container to boot.`);
   }
-  const runtimeDir = createRuntimeDir(runtimeRoot(), path.basename(abs).replace(/\.rts\.png$|\.png$/i, ''));
+  const runtimeDir = createRuntimeDir(runtimeRoot(), idBase(abs));
   const log = path.join(runtimeDir, 'supervisor.log');
   let logFd: number | undefined;
   try {

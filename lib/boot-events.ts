@@ -12,6 +12,7 @@
  *   {"type":"qmp-event","event":"SHUTDOWN","data":{...}}
  *   {"type":"liveness","state":"unresponsive"|"responsive"}
  *   {"type":"stopping","reason":"signal","detail":"SIGINT","forced":false}
+ *   {"type":"warning","code":"ERR_PIXELRTS_...","message":"..."}   trouble that does not stop the VM
  *   {"type":"note","message":"..."}             something the user should know (a signal while starting, …)
  *   {"type":"error","code":"ERR_PIXELRTS_...","message":"..."}   the boot failed (then exit status 1)
  *   {"type":"exit","exitCode":0,"code":0,"signal":null,"poweredOff":true,"reason":"..."}

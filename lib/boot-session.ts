@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
 import { boot, type BootOptions, type BootedVm, type BootExit } from './boot';
+import { PixelrtsError } from './errors';
 import type { FrameServer } from './frames';
 import { attachConsole, type AttachedConsole } from './boot-console';
 import { EventWriter, StageReporter } from './boot-events';
@@ -69,19 +70,22 @@ export async function runSession(image: string, options: SessionOptions): Promis
   const earlySignals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
   for (const sig of earlySignals) process.on(sig, earlyHandler);
 
-  // The frame server listens before the guest can look for it.
   let frames: FrameServer | undefined;
-  if (options.frameExport !== undefined) {
-    // Loaded only when asked for: most boots need no frame server, and start-up time counts.
-    const { startFrameExport } = await import('./frames');
-    const { server, port } = await startFrameExport(options.frameExport);
-    frames = server;
-    if (events) events.write('frame-export', { host: '127.0.0.1', port, guest: `10.0.2.2:${port}` });
-    else reporter.note(`frame export: HXFR on 127.0.0.1:${port}; the guest reaches it at 10.0.2.2:${port}`);
-  }
-
   let vm: BootedVm;
   try {
+    // The frame server listens before the guest can look for it.
+    if (options.frameExport !== undefined) {
+      // Loaded only when asked for: most boots need no frame server, and start-up time counts.
+      const { startFrameExport } = await import('./frames');
+      const { server, port } = await startFrameExport(options.frameExport).catch((err: Error & { code?: string }) => {
+        throw new PixelrtsError(err.code ?? 'ERR_PIXELRTS_FRAMES_LISTEN',
+          `--frame-export ${options.frameExport}: ${err.message.replace(/: choose another.*$/, '')}; choose another port (--frame-export 0 picks a free one).`,
+          { cause: err });
+      });
+      frames = server;
+      if (events) events.write('frame-export', { host: '127.0.0.1', port, guest: `10.0.2.2:${port}` });
+      else reporter.note(`frame export: HXFR on 127.0.0.1:${port}; the guest reaches it at 10.0.2.2:${port}`);
+    }
     vm = await boot(image, {
       ...options.boot,
       ...(frames ? { network: true } : {}),
@@ -136,6 +140,10 @@ export async function runSession(image: string, options: SessionOptions): Promis
       onQuit: () => stopper.stop('escape', 'Ctrl-a x'),
     });
   }
+  vm.on('warning', (err: Error & { code?: string }) => {
+    if (events) events.write('warning', { code: err.code ?? 'ERR_PIXELRTS_WARNING', message: err.message });
+    else say(err.message);
+  });
   if (events) {
     vm.on('message', (message: unknown) => events.write('message', { message }));
     vm.on('qmp-event', (ev: { event: string; data?: unknown; timestamp?: unknown }) =>

@@ -14,15 +14,17 @@ import { formatBytes } from './cli-progress';
 import { PixelrtsError } from './errors';
 import { initrdFile, kernelFile, open, type Container } from './container';
 import { mount, type Mount } from './mount';
-import { detectAccel, hostArch as qemuHostArch, requireQemu, type AccelChoice, type Arch } from './qemu';
+import {
+  consoleDevice, detectAccel, hostArch as qemuHostArch, requireQemu, type AccelChoice, type AccelPreference, type Arch,
+} from './qemu';
 import { launchVm, type VM, type VmExit } from './vm';
-import { createRuntimeDir, removeRuntimeDir, runtimeRoot, startCleanupWatcher, type CleanupWatcher } from './runtime-dir';
+import { createRuntimeDir, idBase, removeRuntimeDir, runtimeRoot, startCleanupWatcher, type CleanupWatcher } from './runtime-dir';
 
 /** Guest architectures pixelrts boots. */
 export type BootArch = Arch;
 
 /** Accelerator choices: `auto` picks one that really runs guests (KVM only when it works). */
-export type BootAccel = 'auto' | 'kvm' | 'hvf' | 'tcg';
+export type BootAccel = AccelPreference;
 
 /** The stages of a boot, in order. */
 export type BootStage = 'open' | 'verify' | 'mount' | 'accel' | 'qemu-start' | 'first-console-line' | 'exit';
@@ -97,11 +99,6 @@ export type BootedVm = Omit<VM, 'exited'> & {
   readonly stages: Partial<Record<BootStage, number>>;
 };
 
-/** The serial console device of the guest's first UART on `arch`. */
-function serialConsole(arch: BootArch): string {
-  return arch === 'aarch64' ? 'ttyAMA0' : 'ttyS0';
-}
-
 /**
  * The kernel command line: `cmdline` replaces the container's, `append` is added, and the
  * serial console argument is made to fit the architecture (`ttyS0` on x86_64, `ttyAMA0` on
@@ -114,7 +111,7 @@ export function composeCmdline(fromContainer: string | undefined, options: Pick<
   const wrong = arch === 'aarch64' ? /^console=ttyS(\d*)(.*)$/ : /^console=ttyAMA(\d*)(.*)$/;
   const right = arch === 'aarch64' ? 'ttyAMA' : 'ttyS';
   words = words.map((w) => w.replace(wrong, (_, n: string, rest: string) => `console=${right}${n || '0'}${rest}`));
-  if (!words.some((w) => /^console=(ttyS|ttyAMA|hvc)/.test(w))) words.push(`console=${serialConsole(arch)}`);
+  if (!words.some((w) => /^console=(ttyS|ttyAMA|hvc)/.test(w))) words.push(`console=${consoleDevice(arch)}`);
   return words.join(' ');
 }
 
@@ -268,7 +265,7 @@ export async function boot(file: string, options: BootOptions = {}): Promise<Boo
     // An explicit accelerator that does not work here fails before anything is mounted.
     await accelChoice;
 
-    runtimeDir ??= createRuntimeDir(runtimeRoot(), path.basename(image).replace(/\.rts\.png$|\.png$/i, ''));
+    runtimeDir ??= createRuntimeDir(runtimeRoot(), idBase(image));
     watcher = startCleanupWatcher(runtimeDir);
     const mountpoint = path.join(runtimeDir, 'mnt');
     const id = path.basename(runtimeDir);
@@ -280,6 +277,7 @@ export async function boot(file: string, options: BootOptions = {}): Promise<Boo
       return fs.existsSync(p) ? p : path.join(mountpoint, name);
     };
 
+    const what = `kernel "${files.kernel}"${files.initrd ? ` and initrd "${files.initrd}"` : ''} of ${image}, for ${arch}`;
     const vm = await stage('qemu-start', () => launchVm({
       kernel: inMount(files.kernel, 'kernel'),
       ...(files.initrd ? { initrd: inMount(files.initrd, 'initrd') } : {}),
@@ -293,13 +291,27 @@ export async function boot(file: string, options: BootOptions = {}): Promise<Boo
       ...(options.qemuArgs ? { qemuArgs: options.qemuArgs } : {}),
       ...(options.serialLog !== undefined ? { serialLog: options.serialLog } : {}),
       ...(options.network ? { network: { user: true as const } } : {}),
+    }).catch((err: Error & { code?: string }) => {
+      // QEMU's own words say what it disliked; say what it was given.
+      if (err.code === 'ERR_PIXELRTS_QEMU_FAILED') err.message += ` (booting the ${what})`;
+      throw err;
     }), (v) => `pid ${v.pid}`);
+
+    // The mount failing or being unmounted from outside while the VM runs is worth a warning
+    // (QEMU holds the kernel and initrd in memory by now, so the guest keeps running).
+    let exiting = false;
+    const m = mounted;
+    m.on('error', (err: Error) => vm.emit('warning', err));
+    m.on('unmount', (why: string) => {
+      if (!exiting) vm.emit('warning', new PixelrtsError('ERR_PIXELRTS_MOUNT_LOST', `the container's mount ${mountpoint} went away while the VM runs: ${why}`));
+    });
 
     const consoleStarted = performance.now();
     emit('first-console-line', 'start', consoleStarted);
     vm.console.once('line', () => emit('first-console-line', 'done', consoleStarted));
 
     const exited: Promise<BootExit> = vm.exited.then(async (exit) => {
+      exiting = true;
       const exitStarted = performance.now();
       const teardownErrors = await cleanup();
       const { exitCode, reason } = describeExit(exit);

@@ -43,7 +43,5 @@ declare module './native' {
   interface NativeAddon {
     /** Absent where FUSE is not supported (non-Linux builds). Starts mounting at once. */
     FuseMount?: new (options: FuseMountOptions, onEvent: FuseEventCallback) => FuseMountHandle;
-    /** Unmounts every mount of this thread's environment and waits (for process 'exit'). */
-    fuseUnmountAll?: () => void;
   }
 }

@@ -250,8 +250,6 @@ async function prepareMountpoint(mountpoint: string, helper: string, warn: (m: s
   return dir;
 }
 
-let exitHookInstalled = false;
-
 /** What the checks before a mount found. */
 interface Prepared {
   dir: string;
@@ -281,12 +279,6 @@ async function prepare(mountpoint: string, options: MountOptions): Promise<Prepa
 /** Starts the native mount and resolves once the file system is served. */
 async function start(table: FileTable, prepared: Prepared, options: MountOptions): Promise<Mount> {
   const addon = native();
-  if (!exitHookInstalled) {
-    // Normal exits and worker termination unmount through the addon's environment cleanup;
-    // this also covers an exit by uncaught exception, which skips that cleanup.
-    exitHookInstalled = true;
-    process.once('exit', () => addon.fuseUnmountAll?.());
-  }
   const state: MountState = { phase: 'mounting', unmountWaiters: [] };
   const ready = new Promise<void>((resolve, reject) => {
     state.settleMount = (err) => (err ? reject(err) : resolve());

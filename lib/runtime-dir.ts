@@ -49,8 +49,20 @@ export function runtimeRoot(): string {
 }
 
 /**
- * Creates a fresh private directory `<root>/<name>-<random>` and returns its path.
- * `name` is reduced to safe characters (it becomes part of the VM's id).
+ * The readable part of a VM id for the container at `image`: its file name without
+ * `.rts.png` and without a version tail (`alpine-3.19.rts.png` → `alpine`,
+ * `demo-6.1.0-56-cloud-amd64-2eb6….rts.png` → `demo`), in safe characters.
+ */
+export function idBase(image: string): string {
+  const stem = path.basename(image).replace(/\.rts\.png$|\.png$/i, '');
+  const head = stem.split(/-(?=\d)/)[0];
+  const name = (head.length >= 3 ? head : stem).replace(/[^A-Za-z0-9_.-]+/g, '-').replace(/^[-.]+/, '');
+  return name.slice(0, 24) || 'vm';
+}
+
+/**
+ * Creates a fresh private directory `<root>/<name>-<random>` and returns its path. Its name is
+ * the VM's id, so `name` should come from idBase().
  */
 export function createRuntimeDir(root: string, name: string): string {
   const base = name.replace(/[^A-Za-z0-9_.-]+/g, '-').replace(/^[-.]+/, '').slice(0, 24) || 'vm';

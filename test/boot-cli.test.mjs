@@ -3,6 +3,7 @@
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
@@ -213,4 +214,17 @@ btest.serial('--frame-export: an HXFR server answers while the VM runs, QEMU has
   t.true(closed.stats.connections >= 1);
   await t.throwsAsync(HxfrClient.connect({ port: fe.port }), { code: 'ECONNREFUSED' });
   t.deepEqual(await leftovers(root, [ready.pid], 2000), []);
+});
+
+btest.serial('--frame-export on a port already in use: exit 1 naming the port, nothing started', async (t) => {
+  const { root, env } = runtimeEnv(t);
+  const busy = net.createServer();
+  await new Promise((r) => busy.listen(0, '127.0.0.1', r));
+  t.teardown(() => busy.close());
+  const { port } = busy.address();
+  const r = runCli(['boot', await demoContainer(), '--accel', 'tcg', '--frame-export', String(port)], env);
+  t.is(r.status, 1, r.stderr);
+  t.regex(r.stderr, new RegExp(`${port}`));
+  t.regex(r.stderr, /in use/i);
+  t.deepEqual(await leftovers(root, [], 0), []);
 });

@@ -11,7 +11,7 @@ import { repoRoot } from './helpers/prereq.mjs';
 
 const require = createRequire(import.meta.url);
 const { composeCmdline, describeExit } = require('../dist/boot.js');
-const { createRuntimeDir, runtimeRoot, startCleanupWatcher, hasMountsUnder } = require('../dist/runtime-dir.js');
+const { createRuntimeDir, idBase, runtimeRoot, startCleanupWatcher, hasMountsUnder } = require('../dist/runtime-dir.js');
 const { listVms, findVm, writeRecord, processStartTime } = require('../dist/vm-registry.js');
 const { serveControl, controlRequest } = require('../dist/vm-control.js');
 const { StopController } = require('../dist/boot-lifecycle.js');
@@ -61,6 +61,10 @@ test('runtime root: private 0700 directory under XDG_RUNTIME_DIR; refuses one op
   const dir = createRuntimeDir(root, 'my image!.rts');
   t.regex(path.basename(dir), /^my-image-.rts-[0-9a-f]{1,4}$/);
   t.is(fs.statSync(dir).mode & 0o777, 0o700);
+  t.is(idBase('/x/alpine-3.19.rts.png'), 'alpine');
+  t.is(idBase('/x/demo-6.1.0-56-cloud-amd64-2eb6f1154467b7da.rts.png'), 'demo');
+  t.is(idBase('/x/my os.png'), 'my-os');
+  t.is(idBase('/x/v2-1.rts.png'), 'v2-1');
   fs.chmodSync(root, 0o755);
   const err = t.throws(() => runtimeRoot());
   t.is(err.code, 'ERR_PIXELRTS_RUNTIME_DIR');

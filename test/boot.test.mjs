@@ -4,7 +4,7 @@ import test from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
-import { needs } from './helpers/prereq.mjs';
+import { needs, vectorsDir, vectorsMissing } from './helpers/prereq.mjs';
 import { processGone } from './helpers/qemu.mjs';
 import { bootMissing, demoContainer, leftovers, runtimeDirs } from './helpers/boot.mjs';
 
@@ -18,19 +18,15 @@ const { DEMO_MARKER } = require('../dist/demo.js');
 
 const btest = needs(test, bootMissing());
 
-/** A private runtime root for one test: boot() puts its directory there via XDG_RUNTIME_DIR. */
-function useRuntimeRoot(t) {
-  const xdg = fs.mkdtempSync(path.join('/tmp', 'pixelrts-bootapi-'));
-  return { xdg, root: path.join(xdg, 'pixelrts') };
-}
-
-// XDG_RUNTIME_DIR is process-wide: the tests that boot run one at a time.
+// A private runtime root for one test: boot() puts its directory under XDG_RUNTIME_DIR, which is
+// process-wide, so the tests that boot run one at a time.
 async function withRuntimeRoot(t, fn) {
-  const { xdg, root } = useRuntimeRoot(t);
+  const xdg = fs.mkdtempSync(path.join('/tmp', 'pixelrts-bootapi-'));
+  const root = path.join(xdg, 'pixelrts');
   const saved = process.env.XDG_RUNTIME_DIR;
   process.env.XDG_RUNTIME_DIR = xdg;
   try {
-    return await fn(root, xdg);
+    return await fn(root);
   } finally {
     if (saved === undefined) delete process.env.XDG_RUNTIME_DIR; else process.env.XDG_RUNTIME_DIR = saved;
     fs.rmSync(xdg, { recursive: true, force: true });
@@ -143,5 +139,20 @@ btest.serial('an accelerator that cannot work here is refused with the alternati
     t.is(err.code, 'ERR_PIXELRTS_ACCEL');
     t.regex(err.message, /--accel (auto|tcg)/);
     t.deepEqual(runtimeDirs(root), []);
+  });
+});
+
+needs(btest, vectorsMissing()).serial('a container the original wrote (e_multiseg): verified, mounted, handed to QEMU, whose refusal is reported', async (t) => {
+  // The vector's "kernel" is random bytes: QEMU reading it and saying it is no Linux kernel shows
+  // the original's segments reached QEMU through the mount.
+  await withRuntimeRoot(t, async (root) => {
+    const stages = [];
+    const err = await t.throwsAsync(boot(path.join(vectorsDir, 'e_multiseg.rts.png'), { accel: 'tcg', onStage: (e) => stages.push(e) }));
+    t.is(err.code, 'ERR_PIXELRTS_QEMU_FAILED');
+    t.regex(err.message, /linux kernel|kernel/i);
+    t.regex(err.message, /booting the kernel "kernel" and initrd "initrd" of .*e_multiseg\.rts\.png, for x86_64/);
+    t.true(stages.some((s) => s.stage === 'verify' && s.status === 'done' && /3 hashes ok/.test(s.detail)));
+    t.true(stages.some((s) => s.stage === 'mount' && s.status === 'done'));
+    t.deepEqual(await leftovers(root, [], 2000), []);
   });
 });

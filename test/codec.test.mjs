@@ -6,7 +6,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { createRequire } from 'node:module';
-import { needs, vectorsDir, vectorsMissing } from './helpers/prereq.mjs';
+import { spawnSync } from 'node:child_process';
+import { commandMissing, needs, vectorsDir, vectorsMissing } from './helpers/prereq.mjs';
 import { decodePng, encodePng } from './helpers/png-js.mjs';
 import { d2xy, decodePixelRTS, encodeLikeOriginal, gatherJs, prng, scatterJs } from './helpers/reference-codec.mjs';
 
@@ -221,6 +222,12 @@ test('bad input gets a clear error with a code, never a crash', (t) => {
       return encodePng(scatterJs(bomb, 64), 64, 64, { texts: [{ keyword: 'PixelRTS', text: `PixelRTS${JSON.stringify({
         data_size: 1000, encoded_size: bomb.length, compression: { type: 'zlib', original_size: 1000, compressed_size: bomb.length } })}` }] });
     })(), /ERR_PIXELRTS_DECOMPRESS/],
+    // Decompresses fine but to fewer bytes than original_size says.
+    [(() => {
+      const short = zlib.deflateSync(Buffer.alloc(500, 7));
+      return encodePng(scatterJs(short, 16), 16, 16, { texts: [{ keyword: 'PixelRTS', text: `PixelRTS${JSON.stringify({
+        data_size: 1000, encoded_size: short.length, compression: { type: 'zlib', original_size: 1000, compressed_size: short.length } })}` }] });
+    })(), /ERR_PIXELRTS_DECOMPRESS/],
   ];
   for (const [png, re] of cases) {
     const err = t.throws(() => px.decode(png, { source: 'in.png' }));
@@ -232,4 +239,16 @@ test('bad input gets a clear error with a code, never a crash', (t) => {
   t.throws(() => px.encode(Buffer.alloc(100), { grid: 4 }), { code: 'ERR_PIXELRTS_ARGUMENT', message: /grid.*≥ 8/ });
   t.throws(() => px.encode([{ name: 'a', data: Buffer.alloc(1) }, { name: 'a', data: Buffer.alloc(1) }]), { message: /used twice/ });
   t.throws(() => px.encode(Buffer.alloc(1), { metadata: { data_size: 5 } }), { code: 'ERR_PIXELRTS_METADATA', message: /reserved/ });
+});
+
+needs(test, commandMissing('zstd', 'zstd'))('a zstd stream is recognised by its magic whatever the label says', (t) => {
+  const payload = Buffer.from('zstd compressed payload line\n'.repeat(2000));
+  const z = spawnSync('zstd', ['-q', '-c', '-3'], { input: payload });
+  t.is(z.status, 0);
+  t.is(z.stdout.readUInt32LE(0), 0xfd2fb528);
+  const meta = { format: 'PixelRTS-2.0', grid_size: 16, data_hash: sha256(payload), data_size: payload.length,
+    compression: { type: 'zstd-h5', level: 3, original_size: payload.length, compressed_size: z.stdout.length },
+    encoded_size: z.stdout.length };
+  const png = encodePng(scatterJs(z.stdout, 16), 16, 16, { texts: [{ keyword: 'PixelRTS', text: `PixelRTS${JSON.stringify(meta)}` }] });
+  t.true(px.decode(png).equals(payload));
 });

@@ -7,7 +7,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { needs, vectorsDir, vectorsMissing } from './helpers/prereq.mjs';
-import { encodeLikeOriginal, prng } from './helpers/reference-codec.mjs';
+import { encodePng } from './helpers/png-js.mjs';
+import { d2xy, encodeLikeOriginal, prng, scatterJs, xy2d as xy2dRef } from './helpers/reference-codec.mjs';
 
 const require = createRequire(import.meta.url);
 const px = require('../dist/index.js');
@@ -279,4 +280,73 @@ test('a code-mode container whose payload does not match data_hash opens; read a
   t.false(report.ok);
   t.deepEqual(report.dataHash, { expected: meta.data_hash, found: sha256(data), ok: false });
   t.throws(() => px.decode(fs.readFileSync(p)), { code: 'ERR_PIXELRTS_HASH' });
+});
+
+/**
+ * Builds an Infinite Map v2 PNG the way spec §9 and vector e2 lay it out: superblock at byte 0,
+ * each 4 KiB cluster at byte 4·xy2d(G, x, y), the manifest at the start of the last 64 KiB.
+ */
+function buildInfiniteMap(files, { grid = 256, manifest = true, magic = 'INFIN2\0', vatEdit = (v) => v } = {}) {
+  const stream = Buffer.alloc(grid * grid * 4);
+  const sb = Buffer.alloc(31);
+  sb.write(magic, 0, 'latin1');
+  sb.writeUInt16LE(2, 7); sb.writeUInt16LE(grid, 9); sb.writeUInt32LE(4096, 11);
+  sb.writeUInt32LE(4096, 15); sb.writeUInt32LE(0, 19); sb.writeUInt16LE(grid / 2, 23); sb.writeUInt16LE(grid / 2, 25);
+  sb.copy(stream);
+  const entries = {};
+  let nextCluster = 2; // clusters 0-1 hold the superblock and the VAT copy
+  for (const [name, data] of Object.entries(files)) {
+    // Allocate 4 KiB-aligned clusters, then list them in reverse so the VAT order (not the
+    // stream order) is what places the file's bytes.
+    const coords = [];
+    for (let o = 0; o < data.length; o += 4096) coords.push(d2xy(grid, nextCluster++ * 1024));
+    coords.reverse();
+    coords.forEach(([x, y], i) => data.copy(stream, xy2dRef(grid, x, y) * 4, i * 4096, Math.min((i + 1) * 4096, data.length)));
+    entries[name] = coords;
+  }
+  if (manifest) {
+    const m = JSON.stringify({ format: 'infinite-map-v2', files: Object.entries(files).map(([name, data]) => ({ name, size: data.length })) }, null, 2);
+    stream.write(m, stream.length - 65536, 'utf8');
+  }
+  const vat = vatEdit({ format: 'visual-allocation-table-v2', grid_size: grid, entries });
+  return encodePng(scatterJs(stream, grid), grid, grid, { texts: [
+    { keyword: 'InfiniteMap-VAT', text: JSON.stringify(vat) },
+    { keyword: 'PixelRTS', text: `PixelRTS${JSON.stringify({ type: 'infinite-map-v2', grid_size: grid })}` },
+  ] });
+}
+
+test('a crafted Infinite Map: clusters in VAT order, nested names, manifest sizes', async (t) => {
+  const files = { 'boot/vmlinuz': prng('imk', 10_000), 'boot/initrd.img': prng('imi', 4096), 'etc/motd': Buffer.from('hi\n') };
+  const c = await px.open(tmpFile('im.rts.png', buildInfiniteMap(files)));
+  t.is(c.kind, 'infinite-map');
+  t.deepEqual(c.warnings, []);
+  t.deepEqual(c.files.map((f) => [f.name, f.size, f.extents.length]), [['boot/vmlinuz', 10_000, 3], ['boot/initrd.img', 4096, 1], ['etc/motd', 3, 1]]);
+  for (const [name, data] of Object.entries(files)) t.true((await c.read(name)).equals(data), name);
+  t.is(px.kernelFile(c).name, 'boot/vmlinuz');
+  t.is(px.initrdFile(c).name, 'boot/initrd.img');
+});
+
+test('a damaged Infinite Map is ERR_PIXELRTS_VAT naming what is wrong; a missing manifest is a warning', async (t) => {
+  const files = { 'boot/vmlinuz': prng('imk', 5000) };
+  const outside = buildInfiniteMap(files, { vatEdit: (v) => ({ ...v, entries: { 'boot/vmlinuz': [[300, 1]] } }) });
+  await t.throwsAsync(px.open(tmpFile('o.rts.png', outside)), { code: 'ERR_PIXELRTS_VAT', message: /VAT entry "boot\/vmlinuz": expected a list of \[x, y\] cluster coordinates within 0\.\.255/ });
+  const short = buildInfiniteMap(files, { vatEdit: (v) => ({ ...v, entries: { 'boot/vmlinuz': v.entries['boot/vmlinuz'].slice(0, 1) } }) });
+  await t.throwsAsync(px.open(tmpFile('s.rts.png', short)), { code: 'ERR_PIXELRTS_VAT', message: /"boot\/vmlinuz" is 5000 bytes \(manifest\) but the VAT lists only 1 cluster/ });
+  await t.throwsAsync(px.open(tmpFile('m.rts.png', buildInfiniteMap(files, { magic: 'NOTMAP\0' }))),
+    { code: 'ERR_PIXELRTS_VAT', message: /expected the superblock magic "INFIN2\\0"/ });
+  const c = await px.open(tmpFile('n.rts.png', buildInfiniteMap(files, { manifest: false })));
+  t.deepEqual(c.warnings.map((w) => w.code), ['WARN_PIXELRTS_VAT']);
+  t.is(c.files[0].size, 8192);
+  t.true((await c.read('boot/vmlinuz')).subarray(0, 5000).equals(files['boot/vmlinuz']));
+});
+
+test('the Infinite Map xy2d inverts the native reference d2xy on every grid up to 64', (t) => {
+  const { xy2d } = require('../dist/infinite-map.js');
+  for (let n = 1; n <= 64; n *= 2) {
+    for (let d = 0; d < n * n; d++) {
+      const [x, y] = native().hilbertD2xy(n, d);
+      if (xy2d(n, x, y) !== d) return t.fail(`n=${n} d=${d}: (${x}, ${y}) → ${xy2d(n, x, y)}`);
+    }
+  }
+  t.pass();
 });

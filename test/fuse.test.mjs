@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
-import { needs } from './helpers/prereq.mjs';
+import { commandMissing, needs, repoRoot } from './helpers/prereq.mjs';
 import { fuseMissing, mountsUnder, pseudoRandom, tempDir, waitFor } from './helpers/fuse.mjs';
 
 const require = createRequire(import.meta.url);
@@ -121,6 +121,21 @@ fuseTest('every kind of write fails with EROFS', async (t) => {
   t.notThrows(() => fs.accessSync(k, fs.constants.R_OK));
 });
 
+needs(fuseTest, commandMissing('python3', 'python3'))('extended attributes are not supported (ENOTSUP), listing them likewise', async (t) => {
+  const { dir } = await mountSample(t);
+  // Node has no xattr API; Python's os.getxattr/listxattr/setxattr are thin syscall wrappers.
+  const out = execFileSync('python3', ['-c', `
+import errno, os, sys
+p = sys.argv[1]
+for name, call in [('get', lambda: os.getxattr(p, 'user.x')), ('list', lambda: os.listxattr(p)), ('set', lambda: os.setxattr(p, 'user.x', b'1'))]:
+    try:
+        call(); print(name, 'ok')
+    except OSError as e:
+        print(name, errno.errorcode[e.errno])
+`, path.join(dir, 'kernel')], { encoding: 'utf8' });
+  t.deepEqual(out.trim().split('\n'), ['get ENOTSUP', 'list ENOTSUP', 'set EROFS']);
+});
+
 fuseTest('eight concurrent readers at random offsets and sizes read byte-exact', async (t) => {
   const { dir, expected } = await mountSample(t, { size: 8 * MiB });
   const targets = ['/boot/initrd.img', '/boot/vmlinuz', '/kernel'];
@@ -226,6 +241,20 @@ fuseTest('mount point problems are errors that say what to do', async (t) => {
   t.deepEqual(mountsUnder(scratch), []);
 });
 
+fuseTest('a mount point whose name has spaces, commas and backslashes works and is recognised as busy', async (t) => {
+  const dir = path.join(tempDir(t), 'odd name, with\\ \tchars');
+  fs.mkdirSync(dir);
+  const table = () => ({ payload: native().payloadFromBuffer(Buffer.from('abc')), files: [{ path: '/a', extents: [[0, 3]] }],
+    mtimeMs: 0, fsname: 'pixelrts:odd, name\\x' });
+  const m = await mountTable(table(), dir);
+  t.teardown(() => m.unmount());
+  t.is(m.mountpoint, dir);
+  t.is(fs.readFileSync(path.join(dir, 'a'), 'utf8'), 'abc');
+  await t.throwsAsync(mountTable(table(), dir), { code: 'ERR_PIXELRTS_MOUNTPOINT_BUSY', message: /fuse\.pixelrts from pixelrts:odd, name\\x/ });
+  await m.unmount();
+  t.deepEqual(fs.readdirSync(dir), []);
+});
+
 fuseTest('a bad file table is refused before anything is mounted', async (t) => {
   const dir = tempDir(t);
   const payload = native().payloadFromBuffer(Buffer.alloc(100));
@@ -254,3 +283,33 @@ needs(fuseTest, rootOnly)('a stale mount at the target is cleaned away with a wa
   t.is(fs.readFileSync(path.join(dir, 'a'), 'utf8'), 'hello');
   t.is(mountsUnder(dir).length, 1);
 });
+
+// A private mount namespace (unshare -m) hides /dev/fuse or fusermount3 from one child process
+// only, so the real preflight errors can be seen without touching the machine.
+const canUnshare = process.getuid?.() === 0 ? commandMissing('unshare', 'util-linux') : 'hiding /dev/fuse in a mount namespace needs root';
+for (const [hidden, code, message] of [
+  ['/dev/fuse', 'ERR_PIXELRTS_FUSE_DEVICE', /\/dev\/fuse is not a character device: load the fuse kernel module \(modprobe fuse\) or, in a container, run it with --device \/dev\/fuse/],
+  ['/usr/bin/fusermount3', 'ERR_PIXELRTS_FUSE_HELPER', /fusermount3 was not found .*install the Debian package fuse3/],
+]) {
+  needs(fuseTest, canUnshare)(`without ${hidden} mounting fails with ${code} saying what to install or load`, async (t) => {
+    const dir = tempDir(t);
+    const empty = path.join(dir, 'empty');
+    fs.writeFileSync(empty, '');
+    const mp = path.join(dir, 'mnt');
+    fs.mkdirSync(mp);
+    const script = `require(${JSON.stringify(path.join(repoRoot, 'dist', 'mount.js'))})
+      .mountTable({ payload: require(${JSON.stringify(path.join(repoRoot, 'dist', 'native.js'))}).native().payloadFromBuffer(Buffer.alloc(1)),
+        files: [], mtimeMs: 0, fsname: 'x' }, ${JSON.stringify(mp)})
+      .then(() => console.log('mounted'), (e) => console.log(JSON.stringify({ code: e.code, message: e.message })));`;
+    // Hide every fusermount3 on the search path the library uses, not just the first.
+    const helpers = hidden === '/dev/fuse' ? [hidden]
+      : ['/usr/bin', '/bin', '/usr/local/bin', '/usr/sbin', '/sbin'].map((d) => `${d}/fusermount3`).filter((p) => fs.existsSync(p));
+    const binds = helpers.map((p) => `mount --bind ${empty} ${p}`).join(' && ');
+    const out = execFileSync('unshare', ['--mount', '--propagation', 'private', 'sh', '-c',
+      `${binds} && PATH=/usr/bin:/bin exec "${process.execPath}" -e '${script.replace(/'/g, "'\\''")}'`], { encoding: 'utf8' });
+    const result = JSON.parse(out);
+    t.is(result.code, code);
+    t.regex(result.message, message);
+    t.deepEqual(mountsUnder(mp), []);
+  });
+}

@@ -35,17 +35,10 @@ export const mount: Command = {
     const m = await mountContainer(file, mountpoint, { workers: options.workers, onWarning: warn });
     // The mount does not hold the event loop open by itself; the foreground command does.
     const keepAlive = setInterval(() => {}, 1 << 30);
-    if (json) {
-      process.stdout.write(`${JSON.stringify({ event: 'mounted', file, mountpoint: m.mountpoint, files: m.files, warnings: m.warnings })}\n`);
-    } else {
-      const width = Math.max(...m.files.map((f) => f.path.length));
-      process.stdout.write(`Mounted ${file} at ${m.mountpoint}:\n` +
-        m.files.map((f) => `  ${f.path.padEnd(width)}  ${formatBytes(f.size)}\n`).join('') +
-        'Press Ctrl-C to unmount.\n');
-    }
     m.on('error', (err: Error) => process.stderr.write(`pixelrts mount: ${err.message}\n`));
-
-    const reason = await new Promise<string>((resolve) => {
+    // Signal handlers go in before anything is printed: a script that reacts to the output
+    // with a signal must find them there.
+    const ended = new Promise<string>((resolve) => {
       const onSignal = (signal: NodeJS.Signals): void => {
         if (!json) process.stdout.write(`\n${signal}: unmounting ${m.mountpoint}\n`);
         m.unmount().catch((err: Error) => process.stderr.write(`pixelrts mount: ${err.message}\n`));
@@ -58,6 +51,15 @@ export const mount: Command = {
         resolve(why);
       });
     });
+    if (json) {
+      process.stdout.write(`${JSON.stringify({ event: 'mounted', file, mountpoint: m.mountpoint, files: m.files, warnings: m.warnings })}\n`);
+    } else {
+      const width = Math.max(...m.files.map((f) => f.path.length));
+      process.stdout.write(`Mounted ${file} at ${m.mountpoint}:\n` +
+        m.files.map((f) => `  ${f.path.padEnd(width)}  ${formatBytes(f.size)}\n`).join('') +
+        'Press Ctrl-C to unmount.\n');
+    }
+    const reason = await ended;
     clearInterval(keepAlive);
     if (json) process.stdout.write(`${JSON.stringify({ event: 'unmounted', mountpoint: m.mountpoint, reason })}\n`);
     else process.stdout.write(`${m.mountpoint}: ${reason}\n`);

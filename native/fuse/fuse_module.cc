@@ -1,15 +1,18 @@
 // Binding of the fuse concept: `new FuseMount(options, onEvent)` mounts a file table over a
 // PayloadHandle and reports 'mounted', 'error' and 'exit' through a thread-safe function.
-// Every mount is also known to a per-environment registry, so process exit and worker
-// termination (napi_add_env_cleanup_hook), and garbage collection of the handle, all unmount
-// and join everything before the addon goes away.
+// Every mount is also known to a per-environment registry, so the end of an environment
+// (napi_add_env_cleanup_hook: worker termination, the main thread's normal end), exit()
+// (process.exit, uncaught exceptions: an atexit handler) and garbage collection of the handle
+// all unmount and join everything before the addon goes away.
 #include <napi.h>
 
 #include "common/modules.h"
 
 #if defined(__linux__)
 
+#include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -55,6 +58,9 @@ class EventBridge {
     if (napi_call_threadsafe_function(tsfn_, data, napi_tsfn_nonblocking) != napi_ok) delete data;
   }
 
+  // The mount whose events these are; its supervisor thread is joined when 'exit' arrives.
+  void set_mount(std::weak_ptr<Mount> mount) { mount_ = std::move(mount); }
+
   // After the last post: lets the function be finalized once its queue is delivered.
   void release() {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -80,8 +86,12 @@ class EventBridge {
   static void CallJs(napi_env env, napi_value js_callback, void* context, void* data) {
     std::unique_ptr<Mount::Event> event(static_cast<Mount::Event*>(data));
     if (env == nullptr || js_callback == nullptr) return;  // teardown: drop (context may be gone)
-    if (event->kind == Mount::Event::Kind::kMounted) {
-      (*static_cast<std::shared_ptr<EventBridge>*>(context))->keep_alive(env, false);
+    EventBridge& bridge = **static_cast<std::shared_ptr<EventBridge>*>(context);
+    if (event->kind == Mount::Event::Kind::kMounted) bridge.keep_alive(env, false);
+    if (event->kind == Mount::Event::Kind::kExit) {
+      // 'exit' is the supervisor's last act: join it now (it is returning), so that when
+      // JavaScript learns the mount ended, every thread of it is gone.
+      if (auto mount = bridge.mount_.lock()) mount->shutdown();
     }
     const char* kind = event->kind == Mount::Event::Kind::kMounted ? "mounted"
                        : event->kind == Mount::Event::Kind::kError ? "error"
@@ -113,6 +123,7 @@ class EventBridge {
   napi_threadsafe_function tsfn_ = nullptr;
   bool released_ = false;
   bool finalized_ = false;
+  std::weak_ptr<Mount> mount_;  // JS thread only
 };
 
 // The live mounts of one environment (the main thread or one worker thread).
@@ -278,6 +289,7 @@ class FuseMountHandle : public Napi::ObjectWrap<FuseMountHandle> {
       bridge->post(std::move(e));
       if (last) bridge->release();
     });
+    bridge_->set_mount(mount_);
     registry_->add(mount_);
   }
 
@@ -303,27 +315,52 @@ class FuseMountHandle : public Napi::ObjectWrap<FuseMountHandle> {
 
 }  // namespace
 
+// Every environment's registry, for the exit handler. Deliberately never destroyed: exit()
+// runs static destructors, and the handler must still find the list after they ran.
+std::mutex& RegistriesMutex() {
+  static std::mutex* m = new std::mutex;
+  return *m;
+}
+
+std::vector<std::shared_ptr<Registry>>& Registries() {
+  static auto* all = new std::vector<std::shared_ptr<Registry>>;
+  return *all;
+}
+
+// process.exit() and an uncaught exception end the process through exit() without running the
+// main environment's cleanup hooks, so the addon also unmounts from an exit handler.
+void UnmountAllAtExit() {
+  std::vector<std::shared_ptr<Registry>> all;
+  {
+    std::lock_guard<std::mutex> lock(RegistriesMutex());
+    all = Registries();
+  }
+  for (auto& r : all) r->shutdown_all();
+}
+
 void InitFuse(Napi::Env env, Napi::Object exports) {
+  static std::once_flag exit_handler;
+  std::call_once(exit_handler, [] { std::atexit(UnmountAllAtExit); });
   auto* registry = new std::shared_ptr<Registry>(std::make_shared<Registry>());
+  {
+    std::lock_guard<std::mutex> lock(RegistriesMutex());
+    Registries().push_back(*registry);
+  }
+  // Environment teardown (the main thread's normal end, a worker thread's end or termination).
   napi_add_env_cleanup_hook(
       env,
       [](void* arg) {
         auto* r = static_cast<std::shared_ptr<Registry>*>(arg);
         (*r)->shutdown_all();
+        {
+          std::lock_guard<std::mutex> lock(RegistriesMutex());
+          auto& all = Registries();
+          all.erase(std::remove(all.begin(), all.end(), *r), all.end());
+        }
         delete r;
       },
       registry);
   exports.Set("FuseMount", FuseMountHandle::Define(env, registry));
-  // JS: fuseUnmountAll() unmounts every mount of this environment and waits. For
-  // process.on('exit'), which also runs when an uncaught exception ends the process (the
-  // cleanup hook above does not run then).
-  exports.Set("fuseUnmountAll", Napi::Function::New(
-                                    env,
-                                    [](const Napi::CallbackInfo& info) {
-                                      (*static_cast<std::shared_ptr<Registry>*>(info.Data()))->shutdown_all();
-                                      return info.Env().Undefined();
-                                    },
-                                    "fuseUnmountAll", registry));
 }
 
 }  // namespace pixelrts
