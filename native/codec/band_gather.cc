@@ -124,53 +124,43 @@ BandGather::BandGather(const HilbertTiling& tiling, size_t stride) : tiling_(til
     }
   }
 #if defined(__SSE2__)
-  if (tp < 4) return;
-  // Classify every block of four curve pixels; any surprise keeps the per-pixel path.
-  for (uint8_t o = 0; o < 4; o++) {
-    for (uint32_t q = 0; q < tp / 4; q++) {
-      uint32_t x0 = 255, y0 = 255;
-      for (uint32_t k = 0; k < 4; k++) {
-        x0 = std::min<uint32_t>(x0, tiling.tile_x(o, 4 * q + k));
-        y0 = std::min<uint32_t>(y0, tiling.tile_y(o, 4 * q + k));
-      }
-      int order = -1;
-      for (int c = 0; c < 4 && order < 0; c++) {
-        bool match = true;
-        for (uint32_t k = 0; k < 4; k++) {
-          const int pos = kBlockOrders[c][k];
-          match = match && tiling.tile_x(o, 4 * q + k) == x0 + (pos & 1) && tiling.tile_y(o, 4 * q + k) == y0 + (pos >> 1);
-        }
-        if (match) order = c;
-      }
-      if (order < 0) return;
-      blocks_[o].by_order[order].push_back(Block{static_cast<uint32_t>(y0 * stride + x0 * 4u), q * 16});
-    }
-  }
-  use_blocks_ = true;
-  if (tp % 16 != 0) return;
-  // The same for 4×4 blocks of sixteen curve pixels.
-  for (uint8_t o = 0; o < 4; o++) {
-    for (uint32_t q = 0; q < tp / 16; q++) {
-      uint32_t x0 = 255, y0 = 255;
-      for (uint32_t k = 0; k < 16; k++) {
-        x0 = std::min<uint32_t>(x0, tiling.tile_x(o, 16 * q + k));
-        y0 = std::min<uint32_t>(y0, tiling.tile_y(o, 16 * q + k));
-      }
-      int order = -1;
-      for (int c = 0; c < 4 && order < 0; c++) {
-        bool match = true;
-        for (uint32_t k = 0; k < 16; k++) {
-          match = match && tiling.tile_x(o, 16 * q + k) == x0 + kOrder16[c].x[k] &&
-                  tiling.tile_y(o, 16 * q + k) == y0 + kOrder16[c].y[k];
-        }
-        if (match) order = c;
-      }
-      if (order < 0) return;
-      blocks16_[o].by_order[order].push_back(Block{static_cast<uint32_t>(y0 * stride + x0 * 4u), q * 64});
-    }
-  }
-  use_blocks16_ = true;
+  // Any surprise in the classification keeps the per-pixel path.
+  use_blocks_ = tp % 4 == 0 && classify(2, [](int c, int k, int* x, int* y) {
+    *x = kBlockOrders[c][k] & 1;
+    *y = kBlockOrders[c][k] >> 1;
+  }, blocks_);
+  use_blocks16_ = use_blocks_ && tp % 16 == 0 && classify(4, [](int c, int k, int* x, int* y) {
+    *x = kOrder16[c].x[k];
+    *y = kOrder16[c].y[k];
+  }, blocks16_);
 #endif
+}
+
+bool BandGather::classify(uint32_t side, void (*walk)(int c, int k, int* x, int* y), BlockGroups groups[4]) {
+  const uint32_t n = side * side;
+  const uint32_t tp = static_cast<uint32_t>(tiling_.tile_pixels());
+  for (uint8_t o = 0; o < 4; o++) {
+    for (uint32_t q = 0; q < tp / n; q++) {
+      uint32_t x0 = 255, y0 = 255;
+      for (uint32_t k = 0; k < n; k++) {
+        x0 = std::min<uint32_t>(x0, tiling_.tile_x(o, n * q + k));
+        y0 = std::min<uint32_t>(y0, tiling_.tile_y(o, n * q + k));
+      }
+      int order = -1;
+      for (int c = 0; c < 4 && order < 0; c++) {
+        bool match = true;
+        for (uint32_t k = 0; k < n && match; k++) {
+          int x, y;
+          walk(c, static_cast<int>(k), &x, &y);
+          match = tiling_.tile_x(o, n * q + k) == x0 + x && tiling_.tile_y(o, n * q + k) == y0 + y;
+        }
+        if (match) order = c;
+      }
+      if (order < 0) return false;
+      groups[o].by_order[order].push_back(Block{static_cast<uint32_t>(y0 * stride_ + x0 * 4u), q * n * 4});
+    }
+  }
+  return true;
 }
 
 void BandGather::gather_tile_blocks(uint8_t orientation, const uint8_t* src, uint8_t* dst) const {
