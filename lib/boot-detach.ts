@@ -58,6 +58,10 @@ export async function startDetached(image: string, options: DetachOptions): Prom
     });
     fs.closeSync(logFd);
     logFd = undefined;
+    // Ctrl-C while the VM is starting: nobody will learn its id, so it must not stay behind.
+    const abandon = (sig: NodeJS.Signals): void => { child.kill(sig); };
+    const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+    for (const sig of signals) process.on(sig, abandon);
     return await new Promise<VmRecord>((resolve, reject) => {
       const timer = setTimeout(() => {
         child.kill('SIGTERM');
@@ -89,6 +93,8 @@ export async function startDetached(image: string, options: DetachOptions): Prom
         reject(new PixelrtsError('ERR_PIXELRTS_DETACH',
           `the supervisor exited (${signal ?? `status ${code}`}) before the VM started${tail ? `:\n${tail}` : ''}`));
       });
+    }).finally(() => {
+      for (const sig of signals) process.off(sig, abandon);
     });
   } catch (err) {
     if (logFd !== undefined) fs.closeSync(logFd);

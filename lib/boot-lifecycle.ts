@@ -91,7 +91,8 @@ export class StopController {
 
   /**
    * The exit code for the CLI when the VM stopped after a request: 128+n after signal n
-   * (the shell's convention), 1 after `--timeout`, else `vmExitCode`.
+   * (the shell's convention), 1 after `--timeout`, 0 after Ctrl-a x or `pixelrts stop`,
+   * else `vmExitCode`.
    */
   exitCode(vmExitCode: number): number {
     if (this.firstReason === 'signal') {
@@ -99,7 +100,9 @@ export class StopController {
       return n ? 128 + n : 1;
     }
     if (this.firstReason === 'timeout') return 1;
-    if (this.firstReason === 'escape' || this.firstReason === 'control') return vmExitCode === 1 ? 0 : vmExitCode;
+    // Ctrl-a x or `pixelrts stop`: the VM ended because the user asked, however it went down
+    // (powered off, QMP quit, or killed when forced); only QEMU's own error status is kept.
+    if (this.firstReason === 'escape' || this.firstReason === 'control') return vmExitCode > 1 && vmExitCode < 128 ? vmExitCode : 0;
     return vmExitCode;
   }
 }

@@ -9,7 +9,7 @@ import './codec-binding';
 import type { GatherOptions, PngInfo } from './codec-binding';
 import { PixelrtsError } from './errors';
 import {
-  buildMetadata, classifyName, metadataError, metadataText, PixelRTSMetadata, SegmentInput, sha256Hex,
+  buildMetadata, classifyName, metadataError, metadataText, PixelRTSMetadata, SegmentInput, sha256Hex, sha256HexAsync,
   findMetadata, validateMetadata, writeSidecar,
 } from './metadata';
 import { native } from './native';
@@ -95,6 +95,9 @@ export function planDecode(info: PngInfo, source: string, metadata?: PixelRTSMet
     throw metadataError(source, 'compression.original_size', `the same value as data_size (${meta.data_size})`, original);
   }
   const payloadSize = meta.data_size ?? original;
+  if (compressed && payloadSize === undefined) {
+    throw metadataError(source, 'data_size', 'the payload length (the file is flagged compressed; neither data_size nor compression.original_size is set)', undefined);
+  }
   const dataHash = meta.data_hash?.toLowerCase();
   if (meta.encoding?.type === 'RGBA-code') {
     if (meta.original_data_b64 === undefined) {
@@ -127,7 +130,8 @@ export function looksCompressed(s: Buffer): boolean {
   return s.length >= 2 && (s[0] & 0x0f) === 8 && (s[0] >> 4) <= 7 && ((s[0] << 8) | s[1]) % 31 === 0;
 }
 
-function hashError(source: string, expected: string, found: string, what: string, note = ''): PixelrtsError {
+/** ERR_PIXELRTS_HASH: `what` of `source` has sha256 `found`, the metadata says `expected`. */
+export function hashError(source: string, expected: string, found: string, what: string, note = ''): PixelrtsError {
   return new PixelrtsError('ERR_PIXELRTS_HASH',
     `${source}: ${what} sha256 does not match: expected ${expected}, found ${found}${note}. ` +
     'The file is corrupt or was modified after it was written; re-create it from its sources.');
@@ -153,23 +157,29 @@ function unpack(stored: Buffer, plan: DecodePlan, what: string): { payload: Buff
   return { payload: data, storedRaw: false };
 }
 
+/** What the decode asks its driver for: pixel bytes along the curve, or the sha256 of some bytes. */
+type DecodeStep = { gather: GatherOptions } | { hash: Buffer };
+
 /**
- * The decode as a sequence of gather requests: yields what pixels it needs, receives the bytes,
- * returns the result. One implementation drives both the synchronous and the background decode.
+ * The decode as a sequence of requests: yields the pixels or hashes it needs, receives the
+ * bytes (or hex digest), returns the result. One implementation drives both the synchronous
+ * decode and the background one, whose driver does every step off the main thread.
  */
-function* decodeSteps(plan: DecodePlan, options: DecodeOptions): Generator<GatherOptions, DecodeResult, Buffer> {
+function* decodeSteps(plan: DecodePlan, options: DecodeOptions): Generator<DecodeStep, DecodeResult, Buffer | string> {
   const warn = options.onWarning ?? (() => {});
   const threads = options.threads ?? 0;
-  if (plan.mode === 'code') return decodeCodeMode(plan, warn);
+  if (plan.mode === 'code') return yield* decodeCodeMode(plan, warn);
   if (plan.mode === 'raw') {
-    const all = yield { offset: 0, length: plan.capacity, threads };
+    const all = (yield { gather: { offset: 0, length: plan.capacity, threads } }) as Buffer;
     warn({ code: WARN_NO_METADATA,
       message: `${plan.source}: no PixelRTS metadata with a length; returning all ${plan.capacity} bytes of the grid (the payload length is unknown).` });
     return { payload: all, transposed: false, storedRaw: false };
   }
   let firstError: unknown;
-  for (const transposed of options.transposed === undefined ? [false, true] : [options.transposed]) {
-    const stored = yield { offset: 0, length: plan.storedSize, transposed, threads };
+  const curves = options.transposed === undefined ? [false, true] : [options.transposed];
+  const note = curves.length > 1 ? ' (the legacy transposed curve does not match either)' : '';
+  for (const transposed of curves) {
+    const stored = (yield { gather: { offset: 0, length: plan.storedSize, transposed, threads } }) as Buffer;
     let unpacked: { payload: Buffer; storedRaw: boolean };
     try {
       unpacked = unpack(stored, plan, 'stored stream');
@@ -177,9 +187,9 @@ function* decodeSteps(plan: DecodePlan, options: DecodeOptions): Generator<Gathe
       firstError ??= err;
       continue;
     }
-    const found = plan.dataHash === undefined ? undefined : sha256Hex(unpacked.payload);
+    const found = plan.dataHash === undefined ? undefined : (yield { hash: unpacked.payload }) as string;
     if (found !== plan.dataHash) {
-      firstError ??= hashError(plan.source, plan.dataHash!, found!, 'payload (data_hash)', ' (the legacy transposed curve does not match either)');
+      firstError ??= hashError(plan.source, plan.dataHash!, found!, 'payload (data_hash)', note);
       continue;
     }
     if (unpacked.storedRaw) {
@@ -195,7 +205,7 @@ function* decodeSteps(plan: DecodePlan, options: DecodeOptions): Generator<Gathe
   throw firstError;
 }
 
-function decodeCodeMode(plan: DecodePlan, warn: (w: PixelrtsWarning) => void): DecodeResult {
+function* decodeCodeMode(plan: DecodePlan, warn: (w: PixelrtsWarning) => void): Generator<DecodeStep, DecodeResult, Buffer | string> {
   const stored = Buffer.from(plan.metadata!.original_data_b64!, 'base64');
   const { payload, storedRaw } = unpack(stored, plan, 'code-mode payload (original_data_b64)');
   if (plan.compressed && !storedRaw) {
@@ -206,7 +216,7 @@ function decodeCodeMode(plan: DecodePlan, warn: (w: PixelrtsWarning) => void): D
     warn({ code: WARN_STORED_RAW, message: `${plan.source}: original_data_b64 is flagged compressed but stored raw; read it as stored.` });
   }
   if (plan.dataHash !== undefined) {
-    const found = sha256Hex(payload);
+    const found = (yield { hash: payload }) as string;
     if (found !== plan.dataHash) throw hashError(plan.source, plan.dataHash, found, 'code-mode payload (data_hash)');
   }
   return { payload, transposed: false, storedRaw };
@@ -235,9 +245,14 @@ export function decodeWithPlan(png: Buffer, plan: DecodePlan, options: DecodeOpt
   const steps = decodeSteps(plan, options);
   let next = steps.next();
   while (!next.done) {
+    const step = next.value;
+    if ('hash' in step) {
+      next = steps.next(sha256Hex(step.hash));
+      continue;
+    }
     let bytes: Buffer;
     try {
-      bytes = native().gatherStream(png, next.value);
+      bytes = native().gatherStream(png, step.gather);
     } catch (err) {
       throw prefixed(err, plan.source);
     }
@@ -246,14 +261,19 @@ export function decodeWithPlan(png: Buffer, plan: DecodePlan, options: DecodeOpt
   return next.value;
 }
 
-/** Decodes with an explicit plan; the pixel work runs off the main thread. */
+/** Decodes with an explicit plan; the gathers and hashes run off the main thread. */
 export async function decodeWithPlanAsync(png: Buffer, plan: DecodePlan, options: DecodeOptions = {}): Promise<DecodeResult> {
   const steps = decodeSteps(plan, options);
   let next = steps.next();
   while (!next.done) {
+    const step = next.value;
+    if ('hash' in step) {
+      next = steps.next(await sha256HexAsync(step.hash));
+      continue;
+    }
     let bytes: Buffer;
     try {
-      bytes = await native().gatherStreamAsync(png, next.value);
+      bytes = await native().gatherStreamAsync(png, step.gather);
     } catch (err) {
       throw prefixed(err, plan.source);
     }
@@ -395,8 +415,12 @@ export async function encodeAsync(input: EncodeInput, options: EncodeOptions = {
 export async function writeContainer(path: string, input: EncodeInput, options: EncodeOptions = {}): Promise<PixelRTSMetadata> {
   const p = prepareEncode(input, options);
   const png = await native().encodePngAsync(p.stream, nativeOptions(p, options));
-  await fs.writeFile(path, png);
-  await writeSidecar(path, p.metadata);
+  try {
+    await fs.writeFile(path, png);
+    await writeSidecar(path, p.metadata);
+  } catch (err) {
+    throw new PixelrtsError('ERR_PIXELRTS_IO', `cannot write ${path}: ${(err as Error).message}.`, { cause: err });
+  }
   return p.metadata;
 }
 

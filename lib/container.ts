@@ -7,12 +7,12 @@ import fs from 'node:fs/promises';
 import './codec-binding';
 import type { PngInfo } from './codec-binding';
 import {
-  decodeWithPlanAsync, DecodePlan, DecodeResult, gridOf, looksCompressed, planDecode, PixelrtsWarning, readInfo,
+  decodeWithPlanAsync, DecodePlan, DecodeResult, gridOf, hashError, looksCompressed, planDecode, PixelrtsWarning, readInfo,
 } from './codec';
 import { PixelrtsError } from './errors';
 import { InfiniteMap, isInfiniteMap, parseInfiniteMap } from './infinite-map';
 import {
-  classifyName, containerStem, findMetadata, metadataError, PixelRTSMetadata, readSidecar, sha256Hex,
+  classifyName, containerStem, findMetadata, metadataError, PixelRTSMetadata, readSidecar, sha256HexAsync,
   sidecarDifferences, SegmentInfo,
 } from './metadata';
 import { native, PayloadHandle } from './native';
@@ -247,10 +247,10 @@ export class Container {
       native().gatherStreamAsync(this.png, { offset: file.offset, length: file.size, transposed });
     let bytes = await read(this.transposed);
     if (!file.sha256) return bytes;
-    let found = sha256Hex(bytes);
+    let found = await sha256HexAsync(bytes);
     if (found !== file.sha256 && !this.orientationKnown) {
       const other = await read(!this.transposed);
-      const otherFound = sha256Hex(other);
+      const otherFound = await sha256HexAsync(other);
       if (otherFound === file.sha256) {
         this.setOrientation(!this.transposed);
         bytes = other;
@@ -312,7 +312,7 @@ export class Container {
     const payload = await this.decodeAll();
     const bytes = Buffer.concat(file.extents.map(([o, n]) => payload.subarray(o, o + n)));
     if (file.sha256) {
-      const found = sha256Hex(bytes);
+      const found = await sha256HexAsync(bytes);
       if (found !== file.sha256) throw fileHashError(this.path, file, found);
     }
     return bytes;
@@ -320,7 +320,13 @@ export class Container {
 
   /** The whole payload P (for an Infinite Map: the whole pixel stream), checked against data_hash. */
   async readPayload(): Promise<Buffer> {
-    return this.decodeAll();
+    const payload = await this.decodeAll();
+    if (this.plan.mode === 'code' && this.plan.dataHash !== undefined) {
+      // Code-mode bytes were taken unchecked at open (so a damaged file still opens).
+      const found = await sha256HexAsync(payload);
+      if (found !== this.plan.dataHash) throw hashError(this.path, this.plan.dataHash, found, 'code-mode payload (data_hash)');
+    }
+    return payload;
   }
 
   /**
@@ -341,14 +347,14 @@ export class Container {
     }
     let dataHash: VerifyReport['dataHash'];
     if (expected !== undefined) {
-      const found = sha256Hex(payload);
+      const found = await sha256HexAsync(payload);
       dataHash = { expected, found, ok: found === expected };
     }
-    const files = this.files.map((f): FileCheck => {
+    const files = await Promise.all(this.files.map(async (f): Promise<FileCheck> => {
       if (!f.sha256) return { name: f.name, status: 'unchecked' };
-      const found = sha256Hex(Buffer.concat(f.extents.map(([o, n]) => payload.subarray(o, o + n))));
+      const found = await sha256HexAsync(Buffer.concat(f.extents.map(([o, n]) => payload.subarray(o, o + n))));
       return { name: f.name, status: found === f.sha256 ? 'ok' : 'mismatch', expected: f.sha256, found };
-    });
+    }));
     const ok = (dataHash?.ok ?? true) && files.every((f) => f.status !== 'mismatch');
     return { path: this.path, ok, dataHash, files };
   }

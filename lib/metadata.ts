@@ -177,6 +177,11 @@ export function sha256Hex(data: Uint8Array): string {
   return crypto.createHash('sha256').update(data).digest('hex');
 }
 
+/** Lowercase hex sha256 of `data`, computed on the thread pool (WebCrypto) so the event loop stays free. */
+export async function sha256HexAsync(data: Uint8Array): Promise<string> {
+  return Buffer.from(await crypto.webcrypto.subtle.digest('SHA-256', data)).toString('hex');
+}
+
 // ---------------------------------------------------------------------------------------------
 // Building metadata the way the original writes it
 

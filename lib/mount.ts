@@ -213,25 +213,27 @@ async function prepareMountpoint(mountpoint: string, helper: string, warn: (m: s
     throw mountpointError('ERR_PIXELRTS_MOUNTPOINT', abs, `does not exist (nor does its parent ${path.dirname(abs)}); create it with mkdir -p ${abs}.`);
   }
   let dir = path.join(parent, path.basename(abs));
-  let st: fs.Stats;
-  try {
-    st = fs.statSync(dir);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw mountpointError('ERR_PIXELRTS_MOUNTPOINT', dir, `does not exist; create it with mkdir -p ${dir}.`);
-    const stale = findMount(dir);
-    if (code !== 'ENOTCONN' || !stale || !stale.fsType.startsWith('fuse')) {
-      throw mountpointError('ERR_PIXELRTS_MOUNTPOINT', dir, `cannot be used: ${(err as Error).message}.`);
-    }
+  let st: fs.Stats | undefined;
+  // Stale mounts can be stacked (several owners died in turn): remove them one by one.
+  for (let layer = 0; st === undefined; layer++) {
     try {
-      await runHelper(helper, ['-u', '-z', '--', dir]);
-    } catch (e) {
-      throw mountpointError('ERR_PIXELRTS_MOUNTPOINT_STALE', dir,
-        `holds a stale FUSE mount (${stale.source}, its server is gone) that could not be removed: ${(e as Error).message}. ` +
-        `Remove it with: fusermount3 -u -z ${dir} (as root if it is not yours).`);
+      st = fs.statSync(dir);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') throw mountpointError('ERR_PIXELRTS_MOUNTPOINT', dir, `does not exist; create it with mkdir -p ${dir}.`);
+      const stale = findMount(dir);
+      if (code !== 'ENOTCONN' || !stale || !stale.fsType.startsWith('fuse') || layer >= 16) {
+        throw mountpointError('ERR_PIXELRTS_MOUNTPOINT', dir, `cannot be used: ${(err as Error).message}.`);
+      }
+      try {
+        await runHelper(helper, ['-u', '-z', '--', dir]);
+      } catch (e) {
+        throw mountpointError('ERR_PIXELRTS_MOUNTPOINT_STALE', dir,
+          `holds a stale FUSE mount (${stale.source}, its server is gone) that could not be removed: ${(e as Error).message}. ` +
+          `Remove it with: fusermount3 -u -z ${dir} (as root if it is not yours).`);
+      }
+      warn(`${dir} held a stale FUSE mount (${stale.source}: its server had died, "Transport endpoint is not connected"); it was unmounted.`);
     }
-    warn(`${dir} held a stale FUSE mount (${stale.source}: its server had died, "Transport endpoint is not connected"); it was unmounted.`);
-    st = fs.statSync(dir);
   }
   if (!st.isDirectory()) throw mountpointError('ERR_PIXELRTS_MOUNTPOINT', dir, 'is not a directory; give an empty directory.');
   dir = fs.realpathSync(dir);
@@ -241,7 +243,12 @@ async function prepareMountpoint(mountpoint: string, helper: string, warn: (m: s
       `is already a mount point (${existing.fsType} from ${existing.source}); unmount it first ` +
       `(${existing.fsType === 'fuse.pixelrts' ? `pixelrts unmount ${dir}` : `umount ${dir}`}) or choose another directory.`);
   }
-  const entries = fs.readdirSync(dir);
+  let entries: string[];
+  try {
+    entries = fs.readdirSync(dir);
+  } catch (err) {
+    throw mountpointError('ERR_PIXELRTS_MOUNTPOINT', dir, `cannot be listed: ${(err as Error).message}.`);
+  }
   if (entries.length > 0) {
     const shown = entries.slice(0, 3).join(', ') + (entries.length > 3 ? ', …' : '');
     throw mountpointError('ERR_PIXELRTS_MOUNTPOINT_NOT_EMPTY', dir,

@@ -45,27 +45,36 @@ export interface VmStatus extends VmRecord {
   uptimeMs: number;
 }
 
-/** The start time of process `pid` (field 22 of /proc/PID/stat), or null where there is no /proc. */
-export function processStartTime(pid: number): string | null {
+/** Fields 3 onwards of /proc/PID/stat (state first), or null where there is no such process or no /proc. */
+function procStat(pid: number): string[] | null {
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
     // The command name (field 2) may contain spaces and parentheses: count from the last ')'.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return fields[19] ?? null;
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   } catch {
     return null;
   }
 }
 
-/** True while the record's owner process is alive (and is the same process, not a reused pid). */
+/** The start time of process `pid` (field 22 of /proc/PID/stat), or null where there is no /proc. */
+export function processStartTime(pid: number): string | null {
+  return procStat(pid)?.[19] ?? null;
+}
+
+/**
+ * True while the record's owner process runs: not a reused pid (its start time is compared)
+ * and not a zombie (an exited owner whose parent has not reaped it yet is gone for us).
+ */
 export function isAlive(record: Pick<VmRecord, 'pid' | 'pidStart'>): boolean {
   try {
     process.kill(record.pid, 0);
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
-  if (record.pidStart === null) return true;
-  return processStartTime(record.pid) === record.pidStart;
+  const stat = procStat(record.pid);
+  if (stat === null) return record.pidStart === null;  // no /proc (macOS): kill(0) is all we have
+  if (stat[0] === 'Z' || stat[0] === 'X') return false;
+  return record.pidStart === null || stat[19] === record.pidStart;
 }
 
 /** Writes `record` into its runtime directory (atomically, mode 0600). */

@@ -110,10 +110,6 @@ export function startJanitor(dir: string): ChildProcess {
   return child;
 }
 
-function delay(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
 /**
  * A running VM. Events: `message` (VmMessage from console or channel), `invalid-message`,
  * `unresponsive` / `responsive` (LivenessEvent), `qmp-event` (QmpEvent), `exit` (VmExit).
@@ -259,7 +255,12 @@ export class VM extends EventEmitter {
   async shutdown(options: ShutdownOptions = {}): Promise<VmExit> {
     if (this.exitInfo) return this.exitInfo;
     const total = options.timeout ?? 10000;
-    const waitExit = (ms: number) => Promise.race([this.exited.then(() => true), delay(ms).then(() => false)]);
+    // The timer is cleared when QEMU exits first: left pending it would keep the process alive
+    // for the rest of the step (up to 7 s) after a guest that powered off at once.
+    const waitExit = (ms: number) => new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), ms);
+      void this.exited.then(() => { clearTimeout(timer); resolve(true); });
+    });
     const tryQmp = async (cmd: string) => {
       try { await this.qmpClient?.execute(cmd, undefined, { timeout: 1000 }); } catch { /* QEMU may be gone or hung: the next step handles it */ }
     };

@@ -1,13 +1,13 @@
 // `pixelrts boot` as a user runs it: NDJSON and plain progress, Ctrl-C and SIGKILL leaving
 // nothing behind, --timeout, a missing QEMU, and the detached ps/qmp/send/stop round trip.
 import test from 'ava';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
-import { needs } from './helpers/prereq.mjs';
+import { commandMissing, needs } from './helpers/prereq.mjs';
 import { bootMissing, cli, demoContainer, leftovers, parseNdjson, runtimeEnv, startCli } from './helpers/boot.mjs';
 import { HxfrClient, T } from './helpers/hxfr-client.mjs';
 
@@ -19,6 +19,10 @@ const btest = needs(test, bootMissing());
 function readRecord(root) {
   const [id] = fs.readdirSync(root);
   return JSON.parse(fs.readFileSync(path.join(root, id, 'vm.json'), 'utf8'));
+}
+
+function commandPath(cmd) {
+  return (process.env.PATH ?? '').split(':').map((d) => path.join(d, cmd)).find((p) => fs.existsSync(p));
 }
 
 function runCli(args, env) {
@@ -120,6 +124,17 @@ btest.serial('QEMU missing from PATH: exit 1 naming the package to install', asy
   t.deepEqual(await leftovers(root, [], 0), []);
 });
 
+btest.serial('--arch aarch64 without qemu-system-aarch64: exit 1 naming qemu-system-arm', async (t) => {
+  const { root, env } = runtimeEnv(t);
+  const bin = fs.mkdtempSync(path.join(os.tmpdir(), 'pixelrts-noarm-'));
+  t.teardown(() => fs.rmSync(bin, { recursive: true, force: true }));
+  fs.symlinkSync(commandPath('qemu-system-x86_64'), path.join(bin, 'qemu-system-x86_64'));
+  const r = runCli(['boot', await demoContainer(), '--arch', 'aarch64'], { ...env, PATH: bin });
+  t.is(r.status, 1, r.stderr);
+  t.regex(r.stderr, /qemu-system-aarch64 not found on PATH.*apt-get install qemu-system-arm/);
+  t.deepEqual(await leftovers(root, [], 0), []);
+});
+
 /** null when this process may make a private mount namespace (to hide /dev/fuse from one run), else why not. */
 function unshareMissing() {
   const r = spawnSync('unshare', ['-m', 'true']);
@@ -173,11 +188,34 @@ btest.serial('detached: ps lists it, qmp and send reach it, stop shuts it down a
   t.is(badSend.status, 1);
   t.regex(badSend.stderr, /type/);
 
+  // The agent answered, so the guest honours the power button: stop returns as soon as the
+  // supervisor is gone (no timer of the graceful shutdown keeps it alive).
+  const stopStarted = Date.now();
   const stop = runCli(['stop', id], env);
   t.is(stop.status, 0, stop.stderr);
+  t.true(Date.now() - stopStarted < 5000, `stop took ${Date.now() - stopStarted} ms`);
   t.regex(stop.stderr, new RegExp(`stopped ${id}`));
   t.deepEqual(await leftovers(root, [vm.pid, vm.qemuPid], 2000), []);
   t.deepEqual(JSON.parse(runCli(['ps', '--json'], env).stdout), []);
+});
+
+btest.serial('stop --force ends a detached VM at once; a stale record of a killed owner is pruned by ps', async (t) => {
+  const { root, env } = runtimeEnv(t);
+  const first = runCli(['boot', await demoContainer(), '--detach', '--accel', 'tcg', '--json'], env);
+  t.is(first.status, 0, first.stderr);
+  const vm = JSON.parse(first.stdout);
+  const started = Date.now();
+  const stop = runCli(['stop', '--force', vm.id], env);
+  t.is(stop.status, 0, stop.stderr);
+  t.true(Date.now() - started < 3000, `stop --force took ${Date.now() - started} ms`);
+  t.deepEqual(await leftovers(root, [vm.pid, vm.qemuPid], 2000), []);
+
+  // A record whose owner died without cleaning up (as after a power cut) disappears from ps.
+  const stale = path.join(root, 'stale-0000');
+  fs.mkdirSync(stale, { mode: 0o700 });
+  fs.writeFileSync(path.join(stale, 'vm.json'), JSON.stringify({ ...vm, id: 'stale-0000', runtimeDir: stale, pidStart: 'gone' }));
+  t.deepEqual(JSON.parse(runCli(['ps', '--json'], env).stdout), []);
+  t.false(fs.existsSync(stale));
 });
 
 btest.serial('detached boot that fails reports the error and leaves nothing', async (t) => {
@@ -227,4 +265,36 @@ btest.serial('--frame-export on a port already in use: exit 1 naming the port, n
   t.regex(r.stderr, new RegExp(`${port}`));
   t.regex(r.stderr, /in use/i);
   t.deepEqual(await leftovers(root, [], 0), []);
+});
+
+needs(btest, commandMissing('script', 'bsdutils')).serial('interactive console on a terminal: keys reach the guest, Ctrl-a h and Ctrl-a x work, the terminal is restored', async (t) => {
+  const { root, env } = runtimeEnv(t);
+  const file = await demoContainer();
+  // script(1) gives pixelrts a pseudo-terminal; after it exits, stty shows the terminal's modes.
+  const inner = `"${process.execPath}" "${cli}" boot "${file}" --accel tcg; echo "EXIT=$?"; stty -a`;
+  const child = spawn('script', ['-qfec', inner, '/dev/null'], { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+  let out = '';
+  const seen = (re) => new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no ${re} within 60 s:\n${out}`)), 60_000);
+    const check = () => { if (re.test(out)) { clearTimeout(timer); child.stdout.off('data', check); resolve(); } };
+    child.stdout.on('data', check);
+    check();
+  });
+  child.stdout.setEncoding('utf8').on('data', (d) => { out += d; });
+  const done = new Promise((resolve) => child.once('close', resolve));
+  t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
+  await seen(/pixelrts-demo# /);
+  child.stdin.write('echo typed-$((6*7))\r');
+  await seen(/typed-42/);
+  child.stdin.write('\x01h');
+  await seen(/Ctrl-a, then/);
+  child.stdin.write('\x01x');
+  await seen(/EXIT=\d+/);
+  await done;
+  t.regex(out, /EXIT=0/);
+  t.regex(out, /shutting the VM down \(Ctrl-a x again to force\)/);
+  // Raw mode is off again: canonical input and echo are back on.
+  t.regex(out, /(^|\s)icanon(\s|$)/m);
+  t.regex(out, /(^|\s)echo(\s|$)/m);
+  t.deepEqual(await leftovers(root, [], 2000), []);
 });

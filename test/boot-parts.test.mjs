@@ -172,6 +172,12 @@ test('stop controller: first request graceful, second forces; exit codes follow 
   s2.stop('timeout', '5 s');
   t.is(s2.exitCode(0), 1);
   t.is(new StopController(vm).exitCode(3), 3);
+  const s3 = new StopController(vm);
+  s3.stop('escape', 'Ctrl-a x');
+  s3.stop('escape', 'Ctrl-a x');
+  t.is(s3.exitCode(137), 0, 'a forced quit the user asked for is a success');
+  t.is(s3.exitCode(1), 0);
+  t.is(s3.exitCode(2), 2, 'QEMU failing on its own is still reported');
 });
 
 test('boot options: dash values, the optional --frame-export port, sizes', (t) => {

@@ -168,3 +168,36 @@ test('request times out with a clear error when nobody answers', async (t) => {
   t.is(closed.code, 'ERR_PIXELRTS_CHANNEL_CLOSED');
   t.regex(closed.message, /closing for the test/);
 });
+
+test('channel bad input from the guest end: echoes ignored, malformed JSON as lines, misfits and endless lines reported', async (t) => {
+  const dir = tempDir(t);
+  const socketPath = path.join(dir, 'guest.sock');
+  let guest;
+  const server = net.createServer((s) => { guest = s; });
+  await new Promise((r) => server.listen(socketPath, r));
+  t.teardown(() => new Promise((r) => { guest?.destroy(); server.close(r); }));
+  const channel = new Channel({ socketPath, maxLineBytes: 1000 });
+  await channel.connect();
+  t.teardown(() => channel.close());
+  const seen = { message: [], line: [], invalid: [] };
+  channel.on('message', (m) => seen.message.push(m.data.message));
+  channel.on('line', (l) => seen.line.push(l));
+  channel.on('invalid-message', (m) => seen.invalid.push(m.error));
+  const done = new Promise((r) => channel.on('message', (m) => { if (m.data.message === 'last') r(); }));
+  await new Promise((r) => setImmediate(r));
+  guest.write([
+    '{"type":"command","data":{"message":"ping"},"direction":"host-to-vm","id":"h1"}', // a tty echo
+    '{"type":"status","data":',                                                          // malformed
+    '{"type":"nonsense","data":{"message":"x"}}',                                          // misfit
+    '\u0000\u00ff\u0007binary\r',                                                          // noise, CRLF
+  ].join('\n') + '\n');
+  guest.write('z'.repeat(2500));                                                           // no newline
+  await new Promise((r) => setTimeout(r, 50));
+  guest.write('\n{"type":"status","data":{"message":"last"}}\n');
+  await done;
+  t.deepEqual(seen.message, ['last'], 'the echo is not a message');
+  t.true(seen.line.includes('{"type":"status","data":'));
+  t.true(seen.line.includes('\u0000\u00ff\u0007binary'));
+  t.true(seen.invalid.some((e) => /unknown message type "nonsense"/.test(e)));
+  t.true(seen.invalid.some((e) => /longer than 1000 bytes without a newline/.test(e)));
+});

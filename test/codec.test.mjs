@@ -216,6 +216,7 @@ test('bad input gets a clear error with a code, never a crash', (t) => {
     [encodePng(Buffer.alloc(6 * 6 * 4), 6, 6), /ERR_PIXELRTS_(GRID|PNG_IHDR)/],
     [encodeLikeOriginal(prng('g', 100), { edit: (m) => ({ ...m, data_size: 1e6 }) }), /ERR_PIXELRTS_METADATA/],
     [encodeLikeOriginal(prng('g', 100), { edit: (m) => ({ ...m, data_size: 'x' }) }), /ERR_PIXELRTS_METADATA/],
+    [encodeLikeOriginal(prng('g', 100), { edit: (m) => ({ ...m, data_size: undefined, compression: { type: 'zlib' } }) }), /ERR_PIXELRTS_METADATA/],
     // A zlib bomb: claims 1000 bytes, inflates to far more.
     [(() => {
       const bomb = zlib.deflateSync(Buffer.alloc(1 << 20));

@@ -1,7 +1,7 @@
 // The CLI: `pixelrts mount` stays in the foreground and unmounts on SIGTERM or SIGINT, or ends
 // when `pixelrts unmount` removes its mount; --json output; usage errors exit 2.
 import test from 'ava';
-import { execFile, spawn } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { needs, repoRoot, vectorsDir, vectorsMissing } from './helpers/prereq.mjs';
@@ -79,4 +79,18 @@ vectorTest('pixelrts mount reports mount point errors with exit code 1 and usage
   const usage = await runCli(['mount', multiseg]);
   t.is(usage.code, 2);
   t.regex(usage.stderr, /Usage: pixelrts mount/);
+});
+
+const rootOnly = process.getuid?.() === 0 ? null : 'making a stale mount by hand needs root (mount(2))';
+needs(vectorTest, rootOnly)('pixelrts mount cleans a stale mount at the target and prints a warning', async (t) => {
+  const dir = tempDir(t);
+  execFileSync('sh', ['-c', `exec 9<>/dev/fuse; mount -i -t fuse.pixelrts -o fd=9,rootmode=40000,user_id=0,group_id=0 pixelrts:dead "${dir}"`]);
+  const { p, result } = await startMount(['--json', multiseg, dir]);
+  const mounted = JSON.parse(result.out.split('\n')[0]);
+  t.is(mounted.warnings.length, 1);
+  t.regex(result.err, /^pixelrts mount: warning: .* held a stale FUSE mount \(pixelrts:dead: .*\); it was unmounted\.\n$/);
+  t.is(mountsUnder(dir).length, 1);
+  p.kill('SIGTERM');
+  t.is((await result.exit).code, 0);
+  t.deepEqual(mountsUnder(dir), []);
 });

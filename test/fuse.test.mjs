@@ -268,17 +268,21 @@ fuseTest('a bad file table is refused before anything is mounted', async (t) => 
 });
 
 const rootOnly = process.getuid?.() === 0 ? null : 'making a stale mount by hand needs root (mount(2))';
-needs(fuseTest, rootOnly)('a stale mount at the target is cleaned away with a warning', async (t) => {
+needs(fuseTest, rootOnly)('stale mounts at the target (two stacked) are cleaned away with a warning each', async (t) => {
   const dir = tempDir(t);
-  // A FUSE mount whose server is already gone: the shell holding /dev/fuse exits right away.
-  execFileSync('sh', ['-c', `exec 9<>/dev/fuse; mount -i -t fuse.pixelrts -o fd=9,rootmode=40000,user_id=0,group_id=0 pixelrts:stale "${dir}"`]);
+  // FUSE mounts whose server is already gone: the shell holding /dev/fuse exits right away.
+  for (const name of ['pixelrts:stale1', 'pixelrts:stale2']) {
+    execFileSync('sh', ['-c', `exec 9<>/dev/fuse; mount -i -t fuse.pixelrts -o fd=9,rootmode=40000,user_id=0,group_id=0 ${name} "${dir}"`]);
+  }
   t.throws(() => fs.statSync(dir), { code: 'ENOTCONN' });
+  t.is(mountsUnder(dir).length, 2);
   const warnings = [];
   const m = await mountTable({ payload: native().payloadFromBuffer(Buffer.from('hello')), files: [{ path: '/a', extents: [[0, 5]] }],
     mtimeMs: 0, fsname: 'pixelrts:fresh' }, dir, { onWarning: (w) => warnings.push(w) });
   t.teardown(() => m.unmount());
-  t.is(warnings.length, 1);
-  t.regex(warnings[0], /held a stale FUSE mount \(pixelrts:stale.*Transport endpoint is not connected.*unmounted/);
+  t.is(warnings.length, 2);
+  t.regex(warnings[0], /held a stale FUSE mount \(pixelrts:stale2: .*Transport endpoint is not connected.*unmounted/);
+  t.regex(warnings[1], /held a stale FUSE mount \(pixelrts:stale1: /);
   t.deepEqual(m.warnings, warnings);
   t.is(fs.readFileSync(path.join(dir, 'a'), 'utf8'), 'hello');
   t.is(mountsUnder(dir).length, 1);

@@ -39,7 +39,8 @@ Ctrl-a h shows the keys, Ctrl-a Ctrl-a sends Ctrl-a. Otherwise lines are printed
 arrive; Ctrl-C or SIGTERM shuts the VM down gracefully, a second Ctrl-C forces it off.
 
 Exit status: 0 the guest powered off; 1 a failure, a guest reset or panic, or --timeout;
-QEMU's own status when QEMU failed; 2 a usage mistake; 130 / 143 after Ctrl-C / SIGTERM.
+QEMU's own status when QEMU failed; 2 a usage mistake; 130 / 143 after Ctrl-C / SIGTERM;
+0 after Ctrl-a x or pixelrts stop.
 
 Examples:
   pixelrts boot alpine.rts.png
