@@ -36,6 +36,8 @@ export interface GatherOptions {
   threads?: number;
   /** For tests and benchmarks: fail with ERR_PIXELRTS_BAND_INDEX unless the band index was used. */
   requireBandIndex?: boolean;
+  /** Write into this Buffer (exactly `length` bytes) and return it, instead of a new one (async: do not touch it until the promise settles). */
+  into?: Buffer;
 }
 
 export interface GatherPixelsOptions {
@@ -47,6 +49,8 @@ export interface GatherPixelsOptions {
   length: number;
   /** Use the legacy transposed curve (spec §2). */
   transposed?: boolean;
+  /** Write into this Buffer (exactly `length` bytes) and return it, instead of a new one. */
+  into?: Buffer;
 }
 
 /** What `payloadProgress` reports about a background decode. */

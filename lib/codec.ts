@@ -130,7 +130,8 @@ export function looksCompressed(s: Buffer): boolean {
   return s.length >= 2 && (s[0] & 0x0f) === 8 && (s[0] >> 4) <= 7 && ((s[0] << 8) | s[1]) % 31 === 0;
 }
 
-function hashError(source: string, expected: string, found: string, what: string, note = ''): PixelrtsError {
+/** ERR_PIXELRTS_HASH: `what` of `source` has sha256 `found`, the metadata says `expected`. */
+export function hashError(source: string, expected: string, found: string, what: string, note = ''): PixelrtsError {
   return new PixelrtsError('ERR_PIXELRTS_HASH',
     `${source}: ${what} sha256 does not match: expected ${expected}, found ${found}${note}. ` +
     'The file is corrupt or was modified after it was written; re-create it from its sources.');
@@ -414,8 +415,12 @@ export async function encodeAsync(input: EncodeInput, options: EncodeOptions = {
 export async function writeContainer(path: string, input: EncodeInput, options: EncodeOptions = {}): Promise<PixelRTSMetadata> {
   const p = prepareEncode(input, options);
   const png = await native().encodePngAsync(p.stream, nativeOptions(p, options));
-  await fs.writeFile(path, png);
-  await writeSidecar(path, p.metadata);
+  try {
+    await fs.writeFile(path, png);
+    await writeSidecar(path, p.metadata);
+  } catch (err) {
+    throw new PixelrtsError('ERR_PIXELRTS_IO', `cannot write ${path}: ${(err as Error).message}.`, { cause: err });
+  }
   return p.metadata;
 }
 

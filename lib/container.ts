@@ -7,7 +7,7 @@ import fs from 'node:fs/promises';
 import './codec-binding';
 import type { PngInfo } from './codec-binding';
 import {
-  decodeWithPlanAsync, DecodePlan, DecodeResult, gridOf, looksCompressed, planDecode, PixelrtsWarning, readInfo,
+  decodeWithPlanAsync, DecodePlan, DecodeResult, gridOf, hashError, looksCompressed, planDecode, PixelrtsWarning, readInfo,
 } from './codec';
 import { PixelrtsError } from './errors';
 import { InfiniteMap, isInfiniteMap, parseInfiniteMap } from './infinite-map';
@@ -320,7 +320,13 @@ export class Container {
 
   /** The whole payload P (for an Infinite Map: the whole pixel stream), checked against data_hash. */
   async readPayload(): Promise<Buffer> {
-    return this.decodeAll();
+    const payload = await this.decodeAll();
+    if (this.plan.mode === 'code' && this.plan.dataHash !== undefined) {
+      // Code-mode bytes were taken unchecked at open (so a damaged file still opens).
+      const found = await sha256HexAsync(payload);
+      if (found !== this.plan.dataHash) throw hashError(this.path, this.plan.dataHash, found, 'code-mode payload (data_hash)');
+    }
+    return payload;
   }
 
   /**

@@ -316,6 +316,26 @@ test('encode options: explicit grid, levels, iTXt for non-Latin-1 text, validati
   rejectsWith(t, () => addon.encodePng('not a buffer', { texts: [] }), 'ERR_PIXELRTS_ARGUMENT');
 });
 
+test('options.into: decode and gather write into the caller\'s Buffer', async (t) => {
+  const stream = structured(300000);
+  const png = addon.encodePng(stream, { texts: [] });
+  const into = Buffer.alloc(100000, 0xee);
+  t.is(addon.gatherStream(png, { offset: 1000, length: 100000, into }), into);
+  t.true(into.equals(stream.subarray(1000, 101000)));
+  into.fill(0);
+  t.is(await addon.gatherStreamAsync(png, { offset: 7, length: 100000, into }), into);
+  t.true(into.equals(stream.subarray(7, 100007)));
+  const g = 64;
+  const pixels = prng('into', g * g * 4);
+  const out = Buffer.alloc(g * g * 4);
+  t.is(addon.gatherPixels(pixels, { grid: g, length: g * g * 4, into: out }), out);
+  t.true(out.equals(gatherJs(pixels, g)));
+  rejectsWith(t, () => addon.gatherStream(png, { length: 10, into: Buffer.alloc(11) }), 'ERR_PIXELRTS_ARGUMENT');
+  rejectsWith(t, () => addon.gatherPixels(pixels, { grid: g, length: 10, into: 'x' }), 'ERR_PIXELRTS_ARGUMENT');
+  const e = await t.throwsAsync(addon.gatherStreamAsync(png, { length: 10, into: Buffer.alloc(9) }));
+  t.is(e.code, 'ERR_PIXELRTS_ARGUMENT');
+});
+
 test('async variants reject with codes instead of throwing', async (t) => {
   const e1 = await t.throwsAsync(addon.gatherStreamAsync(Buffer.from('nope'), { length: 1 }));
   t.is(e1.code, 'ERR_PIXELRTS_PNG_SIGNATURE');

@@ -276,6 +276,7 @@ test('a code-mode container whose payload does not match data_hash opens; read a
   const p = tmpFile('code.rts.png', encodeLikeOriginal(Buffer.alloc(16), { edit: () => meta }));
   const c = await px.open(p);
   await t.throwsAsync(c.read('w'), { code: 'ERR_PIXELRTS_HASH', message: /file "w" sha256 does not match/ });
+  await t.throwsAsync(c.readPayload(), { code: 'ERR_PIXELRTS_HASH', message: /code-mode payload \(data_hash\) sha256 does not match/ });
   const report = await c.verify();
   t.false(report.ok);
   t.deepEqual(report.dataHash, { expected: meta.data_hash, found: sha256(data), ok: false });

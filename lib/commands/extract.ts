@@ -72,7 +72,9 @@ export const extract: Command = {
         const dir = options.dir ?? containerStem(c.path);
         for (const f of c.files) {
           const target = path.join(dir, safeRelative(f.name, c.path));
-          await fs.mkdir(path.dirname(target), { recursive: true });
+          await fs.mkdir(path.dirname(target), { recursive: true }).catch((err: Error) => {
+            throw new PixelrtsError('ERR_PIXELRTS_IO', `cannot create ${path.dirname(target)}: ${err.message}.`, { cause: err });
+          });
           const bytes = await c.read(f.name);
           await writeOut(target, bytes);
           written.push({ name: f.name, path: target, size: bytes.length });

@@ -45,6 +45,72 @@ constexpr int ScatterImm() {
   return ShuffleImm(InverseLane(O, 0), InverseLane(O, 1), InverseLane(O, 2), InverseLane(O, 3));
 }
 
+// The four orders a 4×4 block is walked in: the order-2 curve (spec §2 d2xy for n = 4) in the
+// same four orientations. Pixel i of the walk sits at (x, y) = kOrder16[o].x[i], .y[i].
+struct Order16 {
+  int x[16];
+  int y[16];
+};
+constexpr Order16 MakeOrder16(int o) {
+  Order16 r{};
+  for (int i = 0; i < 16; i++) {
+    int x = 0, y = 0, t = i;
+    for (int s = 1; s < 4; s <<= 1) {
+      const int rx = 1 & (t >> 1), ry = 1 & (t ^ rx);
+      if (ry == 0) {
+        if (rx == 1) {
+          x = s - 1 - x;
+          y = s - 1 - y;
+        }
+        const int tmp = x;
+        x = y;
+        y = tmp;
+      }
+      x += s * rx;
+      y += s * ry;
+      t >>= 2;
+    }
+    if (o & 1) {
+      const int tmp = x;
+      x = y;
+      y = tmp;
+    }
+    if (o & 2) {
+      x = 3 - x;
+      y = 3 - y;
+    }
+    r.x[i] = x;
+    r.y[i] = y;
+  }
+  return r;
+}
+constexpr Order16 kOrder16[4] = {MakeOrder16(0), MakeOrder16(1), MakeOrder16(2), MakeOrder16(3)};
+
+// Which 2×2 quadrant (0 top-left, 1 top-right, 2 bottom-left, 3 bottom-right) holds pixels
+// 4k..4k+3 of the 4×4 walk in orientation o, and in which of the kBlockOrders they are visited.
+constexpr int QuadOf(int o, int k) {
+  const int x = kOrder16[o].x[4 * k], y = kOrder16[o].y[4 * k];
+  return (x / 2) + 2 * (y / 2);
+}
+constexpr int QuadOrder(int o, int k) {
+  const int qx = (QuadOf(o, k) & 1) * 2, qy = (QuadOf(o, k) >> 1) * 2;
+  for (int c = 0; c < 4; c++) {
+    bool match = true;
+    for (int j = 0; j < 4; j++) {
+      const int pos = kBlockOrders[c][j];
+      match = match && kOrder16[o].x[4 * k + j] == qx + (pos & 1) && kOrder16[o].y[4 * k + j] == qy + (pos >> 1);
+    }
+    if (match) return c;
+  }
+  return -1;
+}
+constexpr int QuadImm(int o, int k) {
+  return ShuffleImm(kBlockOrders[QuadOrder(o, k)][0], kBlockOrders[QuadOrder(o, k)][1],
+                    kBlockOrders[QuadOrder(o, k)][2], kBlockOrders[QuadOrder(o, k)][3]);
+}
+static_assert(QuadOrder(0, 0) >= 0 && QuadOrder(1, 1) >= 0 && QuadOrder(2, 2) >= 0 && QuadOrder(3, 3) >= 0,
+              "every 2x2 quadrant of a 4x4 walk is one of the four block orders");
+
 #endif  // __SSE2__
 
 }  // namespace
@@ -58,34 +124,73 @@ BandGather::BandGather(const HilbertTiling& tiling, size_t stride) : tiling_(til
     }
   }
 #if defined(__SSE2__)
-  if (tp < 4) return;
-  // Classify every block of four curve pixels; any surprise keeps the per-pixel path.
+  // Any surprise in the classification keeps the per-pixel path.
+  use_blocks_ = tp % 4 == 0 && classify(2, [](int c, int k, int* x, int* y) {
+    *x = kBlockOrders[c][k] & 1;
+    *y = kBlockOrders[c][k] >> 1;
+  }, blocks_);
+  use_blocks16_ = use_blocks_ && tp % 16 == 0 && classify(4, [](int c, int k, int* x, int* y) {
+    *x = kOrder16[c].x[k];
+    *y = kOrder16[c].y[k];
+  }, blocks16_);
+#endif
+}
+
+bool BandGather::classify(uint32_t side, void (*walk)(int c, int k, int* x, int* y), BlockGroups groups[4]) {
+  const uint32_t n = side * side;
+  const uint32_t tp = static_cast<uint32_t>(tiling_.tile_pixels());
   for (uint8_t o = 0; o < 4; o++) {
-    for (uint32_t q = 0; q < tp / 4; q++) {
+    for (uint32_t q = 0; q < tp / n; q++) {
       uint32_t x0 = 255, y0 = 255;
-      for (uint32_t k = 0; k < 4; k++) {
-        x0 = std::min<uint32_t>(x0, tiling.tile_x(o, 4 * q + k));
-        y0 = std::min<uint32_t>(y0, tiling.tile_y(o, 4 * q + k));
+      for (uint32_t k = 0; k < n; k++) {
+        x0 = std::min<uint32_t>(x0, tiling_.tile_x(o, n * q + k));
+        y0 = std::min<uint32_t>(y0, tiling_.tile_y(o, n * q + k));
       }
       int order = -1;
       for (int c = 0; c < 4 && order < 0; c++) {
         bool match = true;
-        for (uint32_t k = 0; k < 4; k++) {
-          const int pos = kBlockOrders[c][k];
-          match = match && tiling.tile_x(o, 4 * q + k) == x0 + (pos & 1) && tiling.tile_y(o, 4 * q + k) == y0 + (pos >> 1);
+        for (uint32_t k = 0; k < n && match; k++) {
+          int x, y;
+          walk(c, static_cast<int>(k), &x, &y);
+          match = tiling_.tile_x(o, n * q + k) == x0 + x && tiling_.tile_y(o, n * q + k) == y0 + y;
         }
         if (match) order = c;
       }
-      if (order < 0) return;
-      blocks_[o].by_order[order].push_back(Block{static_cast<uint32_t>(y0 * stride + x0 * 4u), q * 16});
+      if (order < 0) return false;
+      groups[o].by_order[order].push_back(Block{static_cast<uint32_t>(y0 * stride_ + x0 * 4u), q * n * 4});
     }
   }
-  use_blocks_ = true;
-#endif
+  return true;
 }
 
 void BandGather::gather_tile_blocks(uint8_t orientation, const uint8_t* src, uint8_t* dst) const {
 #if defined(__SSE2__)
+  if (use_blocks16_) {
+    // 4×4 blocks: four 16-byte row loads make the four 2×2 quadrants, each shuffled into curve order.
+    const BlockGroups& g = blocks16_[orientation];
+    auto run = [&](auto order_tag, const std::vector<Block>& blocks) {
+      constexpr int O = decltype(order_tag)::value;
+      for (const Block& b : blocks) {
+        const uint8_t* p = src + b.src;
+        const __m128i r0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+        const __m128i r1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + stride_));
+        const __m128i r2 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2 * stride_));
+        const __m128i r3 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 3 * stride_));
+        const __m128i quad[4] = {_mm_unpacklo_epi64(r0, r1), _mm_unpackhi_epi64(r0, r1), _mm_unpacklo_epi64(r2, r3),
+                                 _mm_unpackhi_epi64(r2, r3)};
+        __m128i* d = reinterpret_cast<__m128i*>(dst + b.dst);
+        _mm_storeu_si128(d, _mm_shuffle_epi32(quad[QuadOf(O, 0)], QuadImm(O, 0)));
+        _mm_storeu_si128(d + 1, _mm_shuffle_epi32(quad[QuadOf(O, 1)], QuadImm(O, 1)));
+        _mm_storeu_si128(d + 2, _mm_shuffle_epi32(quad[QuadOf(O, 2)], QuadImm(O, 2)));
+        _mm_storeu_si128(d + 3, _mm_shuffle_epi32(quad[QuadOf(O, 3)], QuadImm(O, 3)));
+      }
+    };
+    run(std::integral_constant<int, 0>(), g.by_order[0]);
+    run(std::integral_constant<int, 1>(), g.by_order[1]);
+    run(std::integral_constant<int, 2>(), g.by_order[2]);
+    run(std::integral_constant<int, 3>(), g.by_order[3]);
+    return;
+  }
   const BlockGroups& g = blocks_[orientation];
   auto run = [&](auto order_tag, const std::vector<Block>& blocks) {
     constexpr int O = decltype(order_tag)::value;
@@ -116,6 +221,10 @@ void BandGather::gather(uint32_t band, const uint8_t* rows, uint64_t win_begin, 
   const uint8_t* next_band = rows + band_bytes;
   const size_t prefetch_share = (band_bytes / tiling_.tiles_per_side() + 63) & ~size_t{63};
   const bool prefetch_next_band = prefetch_ahead && band + 1 < tiling_.bands();
+#if defined(__SSE2__)
+  alignas(64) uint8_t staging[HilbertTiling::kTileSide * HilbertTiling::kTileSide * 4];
+  bool streamed = false;
+#endif
   for (uint32_t tx = 0; tx < tiling_.tiles_per_side(); tx++) {
     const uint64_t t_begin = uint64_t{tiles[tx].curve_tile} * tile_bytes;
     const uint64_t t_end = t_begin + tile_bytes;
@@ -133,6 +242,25 @@ void BandGather::gather(uint32_t band, const uint8_t* rows, uint64_t win_begin, 
       }
 #endif
       if (use_blocks_) {
+#if defined(__SSE2__)
+        if ((reinterpret_cast<uintptr_t>(dst) & 15) == 0 && tile_bytes == sizeof(staging)) {
+          // Gather into an L1-resident staging tile, then stream its 4 KiB out in address order
+          // with non-temporal stores: the output lines are written whole, so they need not be
+          // read into the cache first (the blocks land in the tile in curve order, not address
+          // order, so writing them straight out would read every output line once).
+          gather_tile_blocks(tiles[tx].orientation, src, staging);
+          for (size_t i = 0; i < sizeof(staging); i += 64) {
+            const __m128i* s = reinterpret_cast<const __m128i*>(staging + i);
+            __m128i* d = reinterpret_cast<__m128i*>(dst + i);
+            _mm_stream_si128(d, _mm_load_si128(s));
+            _mm_stream_si128(d + 1, _mm_load_si128(s + 1));
+            _mm_stream_si128(d + 2, _mm_load_si128(s + 2));
+            _mm_stream_si128(d + 3, _mm_load_si128(s + 3));
+          }
+          streamed = true;
+          continue;
+        }
+#endif
         gather_tile_blocks(tiles[tx].orientation, src, dst);
       } else {
         for (uint64_t i = 0; i < tp; i++) Store32(dst + 4 * i, Load32(src + off[i]));
@@ -147,6 +275,9 @@ void BandGather::gather(uint32_t band, const uint8_t* rows, uint64_t win_begin, 
       out[pos - win_begin] = src[off[rel >> 2] + (rel & 3)];
     }
   }
+#if defined(__SSE2__)
+  if (streamed) _mm_sfence();  // make the streamed stores visible before anyone reads `out`
+#endif
 }
 
 void BandGather::scatter_tile_blocks(uint8_t orientation, uint8_t* dst, const uint8_t* src) const {

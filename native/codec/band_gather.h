@@ -2,10 +2,11 @@
 // curve, one band (row of tiles) at a time. The rows can be a PNG's unfiltered scanlines
 // (stride 4·G+1, pixel data after the filter byte) or plain RGBA pixels (stride 4·G).
 //
-// Inside a tile the curve is walked through tables built once per image. Every aligned 2×2
-// block is four consecutive curve pixels in one of four orders, so whole tiles move a block at
-// a time: two 8-byte row loads, one dword shuffle, one 16-byte store (SSE2), with the blocks of
-// a tile grouped by order so the loop has no branches. Tiles cut by the window edge, and CPUs
+// Inside a tile the curve is walked through tables built once per image. Every aligned 4×4
+// block is sixteen consecutive curve pixels in one of four orders, so whole tiles move a block at
+// a time: four 16-byte row loads, four quadrant unpacks, four dword shuffles, 64 contiguous bytes
+// stored (SSE2), with the blocks of a tile grouped by order so the loop has no branches. The
+// encoder's scatter does the inverse with 2×2 blocks. Tiles cut by the window edge, and CPUs
 // without SSE2, use a per-pixel table.
 #pragma once
 
@@ -45,14 +46,19 @@ class BandGather {
     std::vector<Block> by_order[4];
   };
 
+  // Groups the side×side blocks of every tile orientation by which of the four walks
+  // `walk(c, k) → (x, y)` their side² curve pixels follow; false when one follows none.
+  bool classify(uint32_t side, void (*walk)(int c, int k, int* x, int* y), BlockGroups groups[4]);
   void gather_tile_blocks(uint8_t orientation, const uint8_t* src, uint8_t* dst) const;
   void scatter_tile_blocks(uint8_t orientation, uint8_t* dst, const uint8_t* src) const;
 
   const HilbertTiling& tiling_;
   size_t stride_;
   std::vector<uint32_t> offsets_[4];  // byte offset inside the tile of the i-th pixel of the run
-  BlockGroups blocks_[4];
+  BlockGroups blocks_[4];    // 2×2 blocks
+  BlockGroups blocks16_[4];  // 4×4 blocks (tiles of at least 4×4)
   bool use_blocks_ = false;
+  bool use_blocks16_ = false;
 };
 
 }  // namespace pixelrts::codec

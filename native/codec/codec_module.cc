@@ -173,6 +173,21 @@ bool NewBuffer(Napi::Env env, size_t length, Napi::Buffer<uint8_t>* out, const c
   return true;
 }
 
+// The output of a gather: options.into when given (exactly `length` bytes), else a new Buffer.
+// False with a pending JS error.
+bool OutputBuffer(Napi::Env env, const Napi::Object& options, size_t length, Napi::Buffer<uint8_t>* out,
+                  const char* fn) {
+  Napi::Value into = options.Get("into");
+  if (into.IsUndefined()) return NewBuffer(env, length, out, fn);
+  if (!into.IsBuffer() || into.As<Napi::Buffer<uint8_t>>().Length() != length) {
+    ThrowJs(env, ArgError(fn, "options.into must be a Buffer of exactly options.length = " + std::to_string(length) +
+                                  " bytes"));
+    return false;
+  }
+  *out = into.As<Napi::Buffer<uint8_t>>();
+  return true;
+}
+
 // Hands a ByteBuffer's bytes to JS without copying where the runtime allows it.
 Napi::Value ToJsBuffer(Napi::Env env, ByteBuffer bytes, size_t length) {
   if (length == 0) return Napi::Buffer<uint8_t>::New(env, 0);
@@ -277,7 +292,7 @@ Napi::Value GatherStream(const Napi::CallbackInfo& info) {
     Failure f = CheckRangeAgainstHeader(png.Data(), png.Length(), r, "gatherStream");
     if (!f.ok()) return ThrowJs(env, f);
     Napi::Buffer<uint8_t> out;
-    if (!NewBuffer(env, static_cast<size_t>(r.length), &out, "gatherStream")) return env.Undefined();
+    if (!OutputBuffer(env, o, static_cast<size_t>(r.length), &out, "gatherStream")) return env.Undefined();
     f = RunGather(png.Data(), png.Length(), r, out.Data());
     if (!f.ok()) return ThrowJs(env, f);
     return out;
@@ -359,7 +374,7 @@ Napi::Value GatherStreamAsync(const Napi::CallbackInfo& info) {
       return deferred.Promise();
     }
     Napi::Buffer<uint8_t> out;
-    if (!NewBuffer(env, static_cast<size_t>(r.length), &out, "gatherStreamAsync")) {
+    if (!OutputBuffer(env, o, static_cast<size_t>(r.length), &out, "gatherStreamAsync")) {
       deferred.Reject(env.GetAndClearPendingException().Value());
       return deferred.Promise();
     }
@@ -394,7 +409,7 @@ Napi::Value GatherPixels(const Napi::CallbackInfo& info) {
                                                     std::to_string(capacity) + "-byte stream");
     }
     Napi::Buffer<uint8_t> out;
-    if (!NewBuffer(env, static_cast<size_t>(r.length), &out, "gatherPixels")) return env.Undefined();
+    if (!OutputBuffer(env, o, static_cast<size_t>(r.length), &out, "gatherPixels")) return env.Undefined();
     codec::HilbertTiling tiling(static_cast<uint32_t>(g), r.transposed);
     const size_t stride = static_cast<size_t>(g) * 4;
     codec::BandGather gather(tiling, stride);

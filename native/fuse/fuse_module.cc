@@ -16,6 +16,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <system_error>
 #include <utility>
 #include <vector>
 
@@ -284,11 +285,17 @@ class FuseMountHandle : public Napi::ObjectWrap<FuseMountHandle> {
       return;
     }
     auto bridge = bridge_;
-    mount_ = std::make_shared<Mount>(std::move(config), builder.build(), std::move(source), [bridge](Mount::Event e) {
-      bool last = e.kind == Mount::Event::Kind::kExit;
-      bridge->post(std::move(e));
-      if (last) bridge->release();
-    });
+    try {
+      mount_ = std::make_shared<Mount>(std::move(config), builder.build(), std::move(source), [bridge](Mount::Event e) {
+        bool last = e.kind == Mount::Event::Kind::kExit;
+        bridge->post(std::move(e));
+        if (last) bridge->release();
+      });
+    } catch (const std::system_error& e) {
+      bridge_->release();
+      ThrowJs(env, "ERR_PIXELRTS_FUSE_SESSION", std::string("could not start the mount's thread: ") + e.what());
+      return;
+    }
     bridge_->set_mount(mount_);
     registry_->add(mount_);
   }

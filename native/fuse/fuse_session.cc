@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <cstring>
 #include <string>
+#include <system_error>
 
 namespace pixelrts {
 
@@ -22,7 +23,8 @@ Failure FuseSession::start(const fuse_lowlevel_ops& ops, void* userdata, UniqueF
   if (!stop_fd.valid()) {
     return Failure::make("ERR_PIXELRTS_FUSE_SESSION", std::string("eventfd: ") + std::strerror(errno));
   }
-  // Workers poll instead of blocking in read(2), so the device must not block a loser of the race.
+  // Workers wait in epoll instead of blocking in read(2), so the device must not block the
+  // workers that lose the race for a request.
   int flags = fcntl(fuse_fd.get(), F_GETFL);
   if (flags < 0 || fcntl(fuse_fd.get(), F_SETFL, flags | O_NONBLOCK) != 0) {
     return Failure::make("ERR_PIXELRTS_FUSE_SESSION", std::string("fcntl(/dev/fuse): ") + std::strerror(errno));
@@ -45,7 +47,12 @@ Failure FuseSession::start(const fuse_lowlevel_ops& ops, void* userdata, UniqueF
   fuse_fd.release();
 
   std::unique_ptr<FuseSession> session(new FuseSession(se, std::move(stop_fd), std::move(on_end)));
-  for (unsigned i = 0; i < workers; i++) session->workers_.emplace_back([s = session.get()] { s->serve(); });
+  try {
+    for (unsigned i = 0; i < workers; i++) session->workers_.emplace_back([s = session.get()] { s->serve(); });
+  } catch (const std::system_error& e) {
+    // Out of threads: the destructor stops the workers already started and ends the session.
+    return Failure::make("ERR_PIXELRTS_FUSE_SESSION", std::string("could not start the FUSE worker threads: ") + e.what());
+  }
   *out = std::move(session);
   return Failure::none();
 }
