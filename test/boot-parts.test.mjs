@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
+import { firstLine } from './helpers/child.mjs';
 import { repoRoot } from './helpers/prereq.mjs';
 
 const require = createRequire(import.meta.url);
@@ -83,7 +84,7 @@ test('cleanup watcher removes the runtime directory within 2 s of its owner bein
     console.log(dir);
     setInterval(() => {}, 1000);`;
   const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const dir = await new Promise((resolve) => child.stdout.once('data', (d) => resolve(d.toString().trim())));
+  const dir = await firstLine(child);
   t.true(fs.existsSync(dir));
   child.kill('SIGKILL');
   const killedAt = Date.now();
