@@ -298,3 +298,19 @@ needs(btest, commandMissing('script', 'bsdutils')).serial('interactive console o
   t.regex(out, /(^|\s)echo(\s|$)/m);
   t.deepEqual(await leftovers(root, [], 2000), []);
 });
+
+btest.serial('the reader of the output goes away (| head): the VM is shut down, exit 141, nothing left', async (t) => {
+  const { root, env } = runtimeEnv(t);
+  const child = spawn(process.execPath, [cli, 'boot', await demoContainer(), '--accel', 'tcg'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (d) => { stderr += d; });
+  const done = new Promise((resolve) => child.once('close', (code) => resolve(code)));
+  t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
+  await new Promise((resolve) => child.stdout.once('data', resolve));
+  const { qemuPid } = readRecord(root);
+  child.stdout.destroy();  // as head does after its lines
+  t.is(await done, 141, stderr);
+  t.regex(stderr, /the output was closed: shutting the VM down/);
+  t.notRegex(stderr, /EPIPE|at .*\.js:\d+/, 'no crash trace');
+  t.deepEqual(await leftovers(root, [qemuPid], 2000), []);
+});

@@ -40,7 +40,7 @@ arrive; Ctrl-C or SIGTERM shuts the VM down gracefully, a second Ctrl-C forces i
 
 Exit status: 0 the guest powered off; 1 a failure, a guest reset or panic, or --timeout;
 QEMU's own status when QEMU failed; 2 a usage mistake; 130 / 143 after Ctrl-C / SIGTERM;
-0 after Ctrl-a x or pixelrts stop.
+0 after Ctrl-a x or pixelrts stop; 141 when the output's reader went away (| head).
 
 Examples:
   pixelrts boot alpine.rts.png
