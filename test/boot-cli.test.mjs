@@ -314,3 +314,21 @@ btest.serial('the reader of the output goes away (| head): the VM is shut down, 
   t.notRegex(stderr, /EPIPE|at .*\.js:\d+/, 'no crash trace');
   t.deepEqual(await leftovers(root, [qemuPid], 2000), []);
 });
+
+btest.serial('--vnc :N shows the guest screen over VNC on 127.0.0.1 only', async (t) => {
+  const { root, env } = runtimeEnv(t);
+  const display = 40 + Math.floor(Math.random() * 50);
+  const run = startCli(t, ['boot', await demoContainer(), '--json', '--accel', 'tcg', '--vnc', `:${display}`], env);
+  const ready = JSON.parse(await run.waitLine(/"type":"ready"/));
+  const qemuArgv = fs.readFileSync(`/proc/${ready.pid}/cmdline`, 'utf8').split('\0');
+  t.true(qemuArgv.includes(`127.0.0.1:${display}`), qemuArgv.join(' '));
+  const banner = await new Promise((resolve, reject) => {
+    const sock = net.connect(5900 + display, '127.0.0.1');
+    sock.once('data', (d) => { sock.destroy(); resolve(d.toString('latin1')); });
+    sock.once('error', reject);
+  });
+  t.regex(banner, /^RFB \d{3}\.\d{3}\n/);
+  run.child.kill('SIGTERM');
+  t.is((await run.done).code, 143);
+  t.deepEqual(await leftovers(root, [ready.pid], 2000), []);
+});

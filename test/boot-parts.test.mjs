@@ -189,7 +189,8 @@ test('boot options: dash values, the optional --frame-export port, sizes', (t) =
   const p = bootOptionsFrom({ memory: '1.5G', cpus: '2', vnc: '1', 'qemu-arg': ['-s'], 'frame-export': '0', 'no-verify': true });
   t.is(p.boot.memory, '1536M');
   t.is(p.boot.cpus, 2);
-  t.is(p.boot.vnc, ':1');
+  t.is(p.boot.vnc, '127.0.0.1:1');
+  t.is(bootOptionsFrom({ vnc: '0.0.0.0:2' }).boot.vnc, '0.0.0.0:2');
   t.deepEqual(p.boot.qemuArgs, ['-s']);
   t.true(p.boot.noVerify);
   t.is(p.frameExport, 0);

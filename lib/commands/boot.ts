@@ -21,7 +21,8 @@ Options:
   --cmdline "..."        replace the kernel command line stored in the container
   --append "..."         append to the kernel command line
   --no-verify            boot without checking the container's hashes first
-  --vnc :N               show the guest's screen on VNC display N (default: none)
+  --vnc :N               show the guest's screen on VNC display N, on 127.0.0.1
+                         (HOST:N to listen elsewhere; default: no display)
   --qemu-arg ARG         pass ARG to QEMU (repeatable; may start with '-')
   --serial-log FILE      also write the guest's console output to FILE
   --timeout SECONDS      shut the VM down after SECONDS and exit 1
@@ -151,7 +152,10 @@ export function bootOptionsFrom(o: Record<string, unknown>): ParsedBoot {
   const vnc = str('vnc');
   if (vnc !== undefined) {
     if (!/^(?:[\w.-]*:)?\d{1,4}$/.test(vnc)) throw new UsageError(`--vnc: expected a display like :1 or 127.0.0.1:1, found '${vnc}'.`);
-    boot.vnc = vnc.includes(':') ? vnc : `:${vnc}`;
+    // QEMU's ":N" listens on every interface; a guest's screen stays on this machine unless a
+    // host is named.
+    const display = vnc.includes(':') ? vnc : `:${vnc}`;
+    boot.vnc = display.startsWith(':') ? `127.0.0.1${display}` : display;
   }
   const qemuArgs = o['qemu-arg'];
   if (Array.isArray(qemuArgs) && qemuArgs.length > 0) boot.qemuArgs = qemuArgs as string[];
