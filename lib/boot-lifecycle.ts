@@ -47,7 +47,7 @@ export class StopController {
   stop(reason: StopReason, detail: string): void {
     this.requests++;
     const forced = this.requests > 1;
-    if (!forced) {
+    if (this.firstReason === undefined) {
       this.firstReason = reason;
       this.firstDetail = detail;
     }

@@ -332,3 +332,17 @@ btest.serial('--vnc :N shows the guest screen over VNC on 127.0.0.1 only', async
   t.is((await run.done).code, 143);
   t.deepEqual(await leftovers(root, [ready.pid], 2000), []);
 });
+
+btest.serial('Ctrl-C while starting (during verify): QEMU is stopped as soon as it is up, exit 130, nothing left', async (t) => {
+  const { root, env } = runtimeEnv(t);
+  const run = startCli(t, ['boot', await demoContainer(), '--json', '--accel', 'tcg'], env);
+  await run.waitLine(/"stage":"verify","status":"start"/);
+  run.child.kill('SIGINT');
+  const r = await run.done;
+  t.is(r.code, 130, r.stderr);
+  const events = parseNdjson(r.stdout);
+  t.true(events.some((e) => e.type === 'note' && /SIGINT received while starting/.test(e.message)));
+  t.true(events.some((e) => e.type === 'stopping' && e.reason === 'signal' && e.forced));
+  const ready = events.find((e) => e.type === 'ready');
+  t.deepEqual(await leftovers(root, ready ? [ready.pid] : [], 2000), []);
+});

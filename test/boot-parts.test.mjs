@@ -169,6 +169,9 @@ test('stop controller: first request graceful, second forces; exit codes follow 
   t.deepEqual(calls, [['shutdown', 1234], ['kill']]);
   t.deepEqual(notes.map((n) => n.forced), [false, true]);
   t.is(s.exitCode(0), 130);
+  const early = new StopController(vm);
+  early.force('signal', 'SIGINT');
+  t.is(early.exitCode(137), 130, 'a forced stop keeps its reason');
   const s2 = new StopController(vm);
   s2.stop('timeout', '5 s');
   t.is(s2.exitCode(0), 1);
