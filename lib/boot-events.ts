@@ -29,8 +29,9 @@ export function formatMs(ms: number): string {
 export class EventWriter {
   constructor(private readonly out: Writable = process.stdout) {}
 
-  /** Writes one event. */
+  /** Writes one event (nothing once the output has failed, e.g. the reader of a pipe left). */
   write(type: string, fields: Record<string, unknown> = {}): void {
+    if (this.out.destroyed || this.out.writableEnded) return;
     this.out.write(`${JSON.stringify({ type, time: new Date().toISOString(), ...fields })}\n`);
   }
 }
