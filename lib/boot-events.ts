@@ -29,8 +29,9 @@ export function formatMs(ms: number): string {
 export class EventWriter {
   constructor(private readonly out: Writable = process.stdout) {}
 
-  /** Writes one event. */
+  /** Writes one event (nothing once the output has failed, e.g. the reader of a pipe left). */
   write(type: string, fields: Record<string, unknown> = {}): void {
+    if (this.out.destroyed || this.out.writableEnded) return;
     this.out.write(`${JSON.stringify({ type, time: new Date().toISOString(), ...fields })}\n`);
   }
 }
@@ -68,7 +69,7 @@ export class StageReporter {
       return;
     }
     this.clear();
-    const detail = ev.detail ? (this.mode === 'tty' ? `  \x1b[2m${ev.detail}\x1b[0m` : `: ${ev.detail}`) : '';
+    const detail = ev.detail ? (this.mode === 'tty' ? `  \x1b[2m${this.fit(ev.detail, label)}\x1b[0m` : `: ${ev.detail}`) : '';
     if (this.mode === 'tty') {
       const mark = ev.status === 'done' ? '\x1b[32m✓\x1b[0m' : ev.status === 'skipped' ? '\x1b[33m-\x1b[0m' : '\x1b[31m✗\x1b[0m';
       const time = ev.status === 'skipped' ? '' : `  ${formatMs(ev.ms)}`;
@@ -94,6 +95,13 @@ export class StageReporter {
     if (this.drawn) this.out.write('\r\x1b[K');
     this.drawn = false;
     this.live = undefined;
+  }
+
+  /** On a terminal a detail is cut to the line (the accelerator's reason can be long); --json has it whole. */
+  private fit(detail: string, label: string): string {
+    const columns = (this.out as { columns?: number }).columns ?? 100;
+    const room = Math.max(20, columns - label.length - 14);
+    return detail.length <= room ? detail : `${detail.slice(0, room - 1)}…`;
   }
 
   private startLive(label: string): void {

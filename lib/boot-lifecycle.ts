@@ -7,8 +7,8 @@
  */
 import os from 'node:os';
 
-/** Why a stop was requested. */
-export type StopReason = 'signal' | 'escape' | 'timeout' | 'control';
+/** Why a stop was requested (`output`: the reader of stdout went away). */
+export type StopReason = 'signal' | 'escape' | 'timeout' | 'control' | 'output';
 
 /** What a stop needs from the VM. */
 export interface Stoppable {
@@ -47,7 +47,7 @@ export class StopController {
   stop(reason: StopReason, detail: string): void {
     this.requests++;
     const forced = this.requests > 1;
-    if (!forced) {
+    if (this.firstReason === undefined) {
       this.firstReason = reason;
       this.firstDetail = detail;
     }
@@ -91,8 +91,8 @@ export class StopController {
 
   /**
    * The exit code for the CLI when the VM stopped after a request: 128+n after signal n
-   * (the shell's convention), 1 after `--timeout`, 0 after Ctrl-a x or `pixelrts stop`,
-   * else `vmExitCode`.
+   * (the shell's convention), 141 when the output was closed (as SIGPIPE), 1 after
+   * `--timeout`, 0 after Ctrl-a x or `pixelrts stop`, else `vmExitCode`.
    */
   exitCode(vmExitCode: number): number {
     if (this.firstReason === 'signal') {
@@ -100,6 +100,7 @@ export class StopController {
       return n ? 128 + n : 1;
     }
     if (this.firstReason === 'timeout') return 1;
+    if (this.firstReason === 'output') return 128 + os.constants.signals.SIGPIPE;
     // Ctrl-a x or `pixelrts stop`: the VM ended because the user asked, however it went down
     // (powered off, QMP quit, or killed when forced); only QEMU's own error status is kept.
     if (this.firstReason === 'escape' || this.firstReason === 'control') return vmExitCode > 1 && vmExitCode < 128 ? vmExitCode : 0;

@@ -70,6 +70,18 @@ export async function runSession(image: string, options: SessionOptions): Promis
   const earlySignals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
   for (const sig of earlySignals) process.on(sig, earlyHandler);
 
+  // Whoever read our output went away (`pixelrts boot x --json | head`): nobody sees the VM any
+  // more, so it is shut down (and the exit status is 141, as SIGPIPE would make it).
+  let outputClosed = false;
+  let stopper: StopController | undefined;
+  const onOutputError = (err: NodeJS.ErrnoException): void => {
+    if (err.code !== 'EPIPE' || outputClosed) return;
+    outputClosed = true;
+    stopper?.stop('output', 'the output was closed');
+  };
+  stdout.on('error', onOutputError);
+  stderr.on('error', () => { /* progress is best effort: a closed stderr must not stop anything */ });
+
   let frames: FrameServer | undefined;
   let vm: BootedVm;
   try {
@@ -103,7 +115,7 @@ export async function runSession(image: string, options: SessionOptions): Promis
     for (const sig of earlySignals) process.off(sig, earlyHandler);
   }
 
-  const stopper = new StopController(vm, {
+  stopper = new StopController(vm, {
     shutdownTimeoutMs: options.shutdownTimeoutMs,
     onStop: ({ reason, detail, forced }) => {
       if (events) {
@@ -111,7 +123,7 @@ export async function runSession(image: string, options: SessionOptions): Promis
         return;
       }
       const why = reason === 'signal' ? detail : reason === 'timeout' ? `--timeout ${detail} reached` :
-        reason === 'escape' ? 'Ctrl-a x' : 'stop requested';
+        reason === 'escape' ? 'Ctrl-a x' : reason === 'output' ? detail : 'stop requested';
       const line = forced ? `${why}: forcing the VM off` :
         `${why}: shutting the VM down (${reason === 'escape' ? 'Ctrl-a x' : 'Ctrl-C'} again to force)`;
       reporter.clear();
@@ -121,6 +133,7 @@ export async function runSession(image: string, options: SessionOptions): Promis
   stopper.handleSignals();
   if (options.timeoutSeconds !== undefined) stopper.armTimeout(options.timeoutSeconds);
   if (early) stopper.force('signal', early);
+  else if (outputClosed) stopper.stop('output', 'the output was closed');
 
   // The console: terminal, printed lines, NDJSON events, or a log file (detached).
   let logStream: fs.WriteStream | undefined;

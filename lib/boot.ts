@@ -233,7 +233,23 @@ export async function boot(file: string, options: BootOptions = {}): Promise<Boo
     return problems;
   };
 
-  let accelChoice: Promise<AccelChoice> | undefined;
+  // Probing the accelerator can run a QEMU for up to a second: start it first, for the
+  // architecture asked for (or the host's), so that it overlaps opening, verifying and mounting.
+  // launchVm asks again and gets the same (cached) answer at once.
+  const probe = (arch: BootArch): Promise<AccelChoice> => {
+    const started = performance.now();
+    emit('accel', 'start', started);
+    const choice = detectAccel(options.accel ?? 'auto', arch);
+    choice.then(
+      (a) => emit('accel', 'done', started, `${a.accel}: ${a.reason}`),
+      (err: Error) => emit('accel', 'failed', started, err.message),
+    );
+    return choice;
+  };
+  const guessedArch: BootArch = options.arch ?? qemuHostArch() ?? 'x86_64';
+  // probe() handles a rejection (an explicit --accel that cannot work) until it is awaited below.
+  let accelChoice = probe(guessedArch);
+
   try {
     if (!fs.existsSync(image)) {
       throw new PixelrtsError('ERR_PIXELRTS_NOT_FOUND', `${image}: no such file. Check the path of the container to boot.`);
@@ -241,29 +257,18 @@ export async function boot(file: string, options: BootOptions = {}): Promise<Boo
     const container = await stage('open', () => open(image), (c) => `${c.files.length} file${c.files.length === 1 ? '' : 's'}`);
     const meta: Record<string, unknown> = container.metadata ?? {};
     const metaArch = meta.arch === 'aarch64' || meta.arch === 'arm64' ? 'aarch64' : meta.arch === 'x86_64' ? 'x86_64' : undefined;
-    const arch: BootArch = options.arch ?? metaArch ?? qemuHostArch() ?? 'x86_64';
+    const arch: BootArch = options.arch ?? metaArch ?? guessedArch;
+    if (arch !== guessedArch) accelChoice = probe(arch);
     // What is quick to check goes first: a missing QEMU or kernel is found in milliseconds.
     requireQemu(arch);
     const files = findBootFiles(container, image);
     const cmdline = composeCmdline(typeof meta.cmdline === 'string' ? meta.cmdline : undefined, options, arch);
-
-    // Probing the accelerator runs QEMU for up to a second: overlap it with verify and mount.
-    // launchVm asks again and gets the same (cached) answer at once.
-    const accelStarted = performance.now();
-    emit('accel', 'start', accelStarted);
-    accelChoice = detectAccel(options.accel ?? 'auto', arch);
-    accelChoice.then(
-      (a) => emit('accel', 'done', accelStarted, `${a.accel}: ${a.reason}`),
-      (err: Error) => emit('accel', 'failed', accelStarted, err.message),
-    );
 
     if (options.noVerify) {
       emit('verify', 'skipped', performance.now(), '--no-verify');
     } else {
       await stage('verify', () => verifyContainer(container, image), (d) => d);
     }
-    // An explicit accelerator that does not work here fails before anything is mounted.
-    await accelChoice;
 
     runtimeDir ??= createRuntimeDir(runtimeRoot(), idBase(image));
     watcher = startCleanupWatcher(runtimeDir);
@@ -271,6 +276,8 @@ export async function boot(file: string, options: BootOptions = {}): Promise<Boo
     const id = path.basename(runtimeDir);
     fs.mkdirSync(mountpoint, { mode: 0o700 });
     mounted = await stage('mount', () => mount(container, mountpoint), () => mountpoint);
+    // An explicit accelerator that does not work here fails now, before QEMU starts.
+    await accelChoice;
     const inMount = (name: string, alias: string): string => {
       // The mount presents /kernel and /initrd (DIRECT-02); fall back to the segment's own name.
       const p = path.join(mountpoint, alias);
@@ -323,7 +330,7 @@ export async function boot(file: string, options: BootOptions = {}): Promise<Boo
     Object.defineProperty(vm, 'exited', { value: exited, enumerable: true });
     return Object.assign(vm, { id, image, mountpoint, cmdline, stages }) as unknown as BootedVm;
   } catch (err) {
-    // A pending accelerator probe is left to finish on its own (it cleans up after itself).
+    // A probe still running is left to finish on its own (it cleans up after itself).
     await cleanup();
     throw err;
   }

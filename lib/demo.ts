@@ -142,30 +142,61 @@ function need(cmd: string, pkg: string): void {
   }
 }
 
-/** A directory lock (mkdir is atomic) so parallel builders do the work once; stale locks of dead processes are taken over. */
+/**
+ * Puts `file` in place whole: written beside it under a name of this process, then renamed over
+ * it. Every checkout on the machine shares the cache (tests: node_modules/.cache, the CLI:
+ * ~/.cache), so another process may be booting from the old file right now; it keeps reading
+ * the old inode, and whoever opens the path sees either the old file or the new one, never a
+ * half-written one.
+ */
+function replaceFile(file: string, write: (tmp: string) => void): void {
+  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
+  try {
+    write(tmp);
+    fs.renameSync(tmp, file);
+  } finally {
+    fs.rmSync(tmp, { force: true });
+  }
+}
+
+/**
+ * A lock so parallel builders (test workers, checkouts sharing the cache) do the work once. It
+ * only saves work: every cache write is atomic (replaceFile), so two holders would still not
+ * break each other. The lock is a symlink whose target is the holder's pid, created with its
+ * content in one step. A dead holder's lock is taken over by renaming it aside first: of two
+ * waiters that both saw it dead, one rename wins; the other finds it gone and retries.
+ */
 async function withLock<T>(dir: string, fn: () => Promise<T>): Promise<T> {
-  const lock = path.join(dir, '.lock');
+  const lock = path.join(dir, '.build.lock');
+  const me = String(process.pid);
   const deadline = Date.now() + 10 * 60_000;
   for (;;) {
     try {
-      fs.mkdirSync(lock);
-      fs.writeFileSync(path.join(lock, 'pid'), String(process.pid));
+      fs.symlinkSync(me, lock);
       break;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      let holder = 0;
-      try { holder = Number(fs.readFileSync(path.join(lock, 'pid'), 'utf8')); } catch { /* being written */ }
-      let alive = true;
-      if (holder > 0) { try { process.kill(holder, 0); } catch { alive = false; } }
-      if (!alive) { fs.rmSync(lock, { recursive: true, force: true }); continue; }
-      if (Date.now() > deadline) throw new PixelrtsError('ERR_PIXELRTS_DEMO', `timed out waiting for the build lock ${lock} (held by pid ${holder})`);
-      await new Promise((r) => setTimeout(r, 200));
     }
+    let holder: string;
+    try { holder = fs.readlinkSync(lock); } catch { continue; /* released meanwhile */ }
+    let alive = true;
+    try { process.kill(Number(holder), 0); } catch (err) { alive = (err as NodeJS.ErrnoException).code === 'EPERM'; }
+    if (!alive) {
+      const grave = `${lock}.dead.${process.pid}`;
+      try { fs.renameSync(lock, grave); } catch { continue; /* another waiter took it over first */ }
+      // The lock renamed is normally the dead holder's; if a live holder took it over between
+      // the readlink and the rename, put theirs back (it is theirs; at worst both build).
+      if (fs.readlinkSync(grave) !== holder) { try { fs.linkSync(grave, lock); } catch { /* re-taken */ } }
+      fs.rmSync(grave, { force: true });
+      continue;
+    }
+    if (Date.now() > deadline) throw new PixelrtsError('ERR_PIXELRTS_DEMO', `timed out waiting for the build lock ${lock} (held by pid ${holder}); remove it if that process is not building the demo`);
+    await new Promise((r) => setTimeout(r, 200));
   }
   try {
     return await fn();
   } finally {
-    fs.rmSync(lock, { recursive: true, force: true });
+    try { if (fs.readlinkSync(lock) === me) fs.rmSync(lock, { force: true }); } catch { /* gone */ }
   }
 }
 
@@ -218,17 +249,29 @@ async function resolveKernelPackage(progress: (l: string) => void): Promise<stri
 async function fetchKernel(dir: string, progress: (l: string) => void): Promise<string> {
   need('apt-get', 'apt');
   need('dpkg-deb', 'dpkg');
-  const pkg = await resolveKernelPackage(progress);
-  const release = pkg.slice('linux-image-'.length);
+  let pkg = await resolveKernelPackage(progress);
   const work = fs.mkdtempSync(path.join(dir, 'kernel-'));
   try {
-    progress(`$ apt-get download ${pkg}`);
-    try {
+    const download = async () => {
+      progress(`$ apt-get download ${pkg}`);
       await run('apt-get', ['download', pkg], { cwd: work });
+    };
+    const failed = (err: unknown) => new PixelrtsError('ERR_PIXELRTS_DEMO',
+      `apt-get download ${pkg} failed: ${((err as { stderr?: string }).stderr ?? (err as Error).message).trim()}; check the network and apt sources`);
+    try {
+      await download();
     } catch (err) {
-      throw new PixelrtsError('ERR_PIXELRTS_DEMO',
-        `apt-get download ${pkg} failed: ${((err as { stderr?: string }).stderr ?? (err as Error).message).trim()}; check the network and apt sources`);
+      // Package lists older than the mirror name a kernel build the mirror no longer has (404):
+      // refresh them once (as root; otherwise say how) and ask again which kernel is current.
+      if (process.getuid?.() !== 0) {
+        throw new PixelrtsError('ERR_PIXELRTS_DEMO', `${failed(err).message}; if the package lists are out of date, run \`sudo apt-get update\` and try again`);
+      }
+      progress('$ apt-get update   (the download failed; the package lists may be out of date)');
+      await run('apt-get', ['update', '-qq']);
+      pkg = await resolveKernelPackage(progress);
+      try { await download(); } catch (again) { throw failed(again); }
     }
+    const release = pkg.slice('linux-image-'.length);
     const deb = fs.readdirSync(work).find((f) => f.endsWith('.deb'));
     if (!deb) throw new PixelrtsError('ERR_PIXELRTS_DEMO', `apt-get download ${pkg} produced no .deb in ${work}`);
     const debPath = path.join(work, deb);
@@ -239,9 +282,10 @@ async function fetchKernel(dir: string, progress: (l: string) => void): Promise<
     const kdir = path.join(dir, `kernel-${release}`);
     fs.mkdirSync(kdir, { recursive: true });
     const modDir = path.join(work, 'lib', 'modules', release, 'kernel', 'drivers');
-    fs.copyFileSync(path.join(work, 'boot', `vmlinuz-${release}`), path.join(kdir, 'vmlinuz'));
-    for (const m of DEMO_MODULES) fs.copyFileSync(path.join(modDir, `${m}.ko`), path.join(kdir, moduleFile(m)));
-    fs.writeFileSync(path.join(dir, 'kernel-release'), release + '\n');
+    const install = (src: string, name: string) => replaceFile(path.join(kdir, name), (tmp) => fs.copyFileSync(src, tmp));
+    install(path.join(work, 'boot', `vmlinuz-${release}`), 'vmlinuz');
+    for (const m of DEMO_MODULES) install(path.join(modDir, `${m}.ko`), moduleFile(m));
+    replaceFile(path.join(dir, 'kernel-release'), (tmp) => fs.writeFileSync(tmp, release + '\n'));
     return release;
   } finally {
     fs.rmSync(work, { recursive: true, force: true });
@@ -305,9 +349,7 @@ export async function buildDemoImage(options: BuildDemoOptions = {}): Promise<De
       touch(initrdPath);
     } else {
       progress(`building initrd ${path.basename(initrdPath)} (busybox, init, agent)`);
-      const tmp = `${initrdPath}.${process.pid}.tmp`;
-      fs.writeFileSync(tmp, buildDemoInitrd(kdir, busybox));
-      fs.renameSync(tmp, initrdPath);
+      replaceFile(initrdPath, (tmp) => fs.writeFileSync(tmp, buildDemoInitrd(kdir, busybox)));
       pruneStale(kdir, 'initrd-', path.basename(initrdPath));
     }
     return { kernelPath: path.join(kdir, 'vmlinuz'), initrdPath, cmdline: DEMO_CMDLINE, kernelRelease: release };

@@ -12,6 +12,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { PixelrtsError } from './errors';
+import { readMountTable } from './mount-table';
 
 function uid(): number {
   return typeof process.getuid === 'function' ? process.getuid() : 0;
@@ -78,26 +79,10 @@ export function createRuntimeDir(root: string, name: string): string {
   }
 }
 
-/** Decodes the octal escapes (`\040` for a space) mountinfo uses in paths. */
-function unescapeMountPath(p: string): string {
-  return p.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
-}
-
-/** Mount points listed in /proc/self/mountinfo (empty where there is no such file). */
-export function mountPoints(): string[] {
-  let text: string;
-  try {
-    text = fs.readFileSync('/proc/self/mountinfo', 'utf8');
-  } catch {
-    return [];
-  }
-  return text.split('\n').filter(Boolean).map((line) => unescapeMountPath(line.split(' ')[4]));
-}
-
 /** True when `p` (or anything below it) is a mount point. */
 export function hasMountsUnder(p: string): boolean {
   const prefix = p.endsWith('/') ? p : `${p}/`;
-  return mountPoints().some((m) => m === p || m.startsWith(prefix));
+  return readMountTable().some(({ mountPoint: m }) => m === p || m.startsWith(prefix));
 }
 
 /**
@@ -123,7 +108,8 @@ export interface CleanupWatcher {
  * (SIGKILL included): it blocks reading a pipe whose only writer is this process, so EOF
  * means the owner is gone. It then waits up to 5 s for the FUSE mount below `dir` to
  * disappear (libfuse's auto_unmount does that) and QEMU to close its sockets, and removes the
- * directory with `--one-file-system` so it can never descend into a mount.
+ * directory with `--one-file-system` so it can never descend into a mount. (vm.ts's janitor
+ * does the same for directories launchVm creates itself, which never hold a mount.)
  */
 export function startCleanupWatcher(dir: string): CleanupWatcher {
   const script = [

@@ -298,3 +298,51 @@ needs(btest, commandMissing('script', 'bsdutils')).serial('interactive console o
   t.regex(out, /(^|\s)echo(\s|$)/m);
   t.deepEqual(await leftovers(root, [], 2000), []);
 });
+
+btest.serial('the reader of the output goes away (| head): the VM is shut down, exit 141, nothing left', async (t) => {
+  const { root, env } = runtimeEnv(t);
+  const child = spawn(process.execPath, [cli, 'boot', await demoContainer(), '--accel', 'tcg'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (d) => { stderr += d; });
+  const done = new Promise((resolve) => child.once('close', (code) => resolve(code)));
+  t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
+  await new Promise((resolve) => child.stdout.once('data', resolve));
+  const { qemuPid } = readRecord(root);
+  child.stdout.destroy();  // as head does after its lines
+  t.is(await done, 141, stderr);
+  t.regex(stderr, /the output was closed: shutting the VM down/);
+  t.notRegex(stderr, /EPIPE|at .*\.js:\d+/, 'no crash trace');
+  t.deepEqual(await leftovers(root, [qemuPid], 2000), []);
+});
+
+btest.serial('--vnc :N shows the guest screen over VNC on 127.0.0.1 only', async (t) => {
+  const { root, env } = runtimeEnv(t);
+  const display = 40 + Math.floor(Math.random() * 50);
+  const run = startCli(t, ['boot', await demoContainer(), '--json', '--accel', 'tcg', '--vnc', `:${display}`], env);
+  const ready = JSON.parse(await run.waitLine(/"type":"ready"/));
+  const qemuArgv = fs.readFileSync(`/proc/${ready.pid}/cmdline`, 'utf8').split('\0');
+  t.true(qemuArgv.includes(`127.0.0.1:${display}`), qemuArgv.join(' '));
+  const banner = await new Promise((resolve, reject) => {
+    const sock = net.connect(5900 + display, '127.0.0.1');
+    sock.once('data', (d) => { sock.destroy(); resolve(d.toString('latin1')); });
+    sock.once('error', reject);
+  });
+  t.regex(banner, /^RFB \d{3}\.\d{3}\n/);
+  run.child.kill('SIGTERM');
+  t.is((await run.done).code, 143);
+  t.deepEqual(await leftovers(root, [ready.pid], 2000), []);
+});
+
+btest.serial('Ctrl-C while starting (during verify): QEMU is stopped as soon as it is up, exit 130, nothing left', async (t) => {
+  const { root, env } = runtimeEnv(t);
+  const run = startCli(t, ['boot', await demoContainer(), '--json', '--accel', 'tcg'], env);
+  await run.waitLine(/"stage":"verify","status":"start"/);
+  run.child.kill('SIGINT');
+  const r = await run.done;
+  t.is(r.code, 130, r.stderr);
+  const events = parseNdjson(r.stdout);
+  t.true(events.some((e) => e.type === 'note' && /SIGINT received while starting/.test(e.message)));
+  t.true(events.some((e) => e.type === 'stopping' && e.reason === 'signal' && e.forced));
+  const ready = events.find((e) => e.type === 'ready');
+  t.deepEqual(await leftovers(root, ready ? [ready.pid] : [], 2000), []);
+});

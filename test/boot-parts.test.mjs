@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
+import { firstLine } from './helpers/child.mjs';
 import { repoRoot } from './helpers/prereq.mjs';
 
 const require = createRequire(import.meta.url);
@@ -83,7 +84,7 @@ test('cleanup watcher removes the runtime directory within 2 s of its owner bein
     console.log(dir);
     setInterval(() => {}, 1000);`;
   const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const dir = await new Promise((resolve) => child.stdout.once('data', (d) => resolve(d.toString().trim())));
+  const dir = await firstLine(child);
   t.true(fs.existsSync(dir));
   child.kill('SIGKILL');
   const killedAt = Date.now();
@@ -168,6 +169,9 @@ test('stop controller: first request graceful, second forces; exit codes follow 
   t.deepEqual(calls, [['shutdown', 1234], ['kill']]);
   t.deepEqual(notes.map((n) => n.forced), [false, true]);
   t.is(s.exitCode(0), 130);
+  const early = new StopController(vm);
+  early.force('signal', 'SIGINT');
+  t.is(early.exitCode(137), 130, 'a forced stop keeps its reason');
   const s2 = new StopController(vm);
   s2.stop('timeout', '5 s');
   t.is(s2.exitCode(0), 1);
@@ -188,7 +192,8 @@ test('boot options: dash values, the optional --frame-export port, sizes', (t) =
   const p = bootOptionsFrom({ memory: '1.5G', cpus: '2', vnc: '1', 'qemu-arg': ['-s'], 'frame-export': '0', 'no-verify': true });
   t.is(p.boot.memory, '1536M');
   t.is(p.boot.cpus, 2);
-  t.is(p.boot.vnc, ':1');
+  t.is(p.boot.vnc, '127.0.0.1:1');
+  t.is(bootOptionsFrom({ vnc: '0.0.0.0:2' }).boot.vnc, '0.0.0.0:2');
   t.deepEqual(p.boot.qemuArgs, ['-s']);
   t.true(p.boot.noVerify);
   t.is(p.frameExport, 0);

@@ -1,6 +1,6 @@
 // lib/demo.ts: the newc writer (checked with GNU cpio), the demo image and the demo container.
 import test from 'ava';
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -8,6 +8,7 @@ import zlib from 'node:zlib';
 import { commandMissing, needs, repoRoot } from './helpers/prereq.mjs';
 import { demoCacheDir, demoImage, demoMissing } from './helpers/demo-image.mjs';
 import { lib, tempDir } from './helpers/qemu.mjs';
+import { bootMissing, demoContainer, leftovers, runtimeEnv, startCli } from './helpers/boot.mjs';
 
 const demo = lib('demo');
 const cpioTest = needs(test, commandMissing('cpio', 'cpio'));
@@ -87,4 +88,47 @@ needs(test, demoMissing() ?? codecReady)('the demo container holds the kernel an
   t.is(meta.segments.initrd.sha256, sha(img.initrdPath));
   t.true(fs.existsSync(`${c.containerPath}.meta.json`));
   t.false((await demo.buildDemoContainer({ cacheDir: demoCacheDir })).built, 'cached');
+});
+
+needs(test, demoMissing() ?? codecReady)('concurrent builders sharing a cache, after a builder died holding the lock: one builds, all get the same whole container, nothing left over', async (t) => {
+  const img = await demoImage();
+  const cacheDir = tempDir(t);
+  // The kernel as a previous build left it (so nothing is downloaded), and the lock of a builder that died.
+  const kdir = path.join(cacheDir, `kernel-${img.kernelRelease}`);
+  fs.mkdirSync(kdir);
+  for (const f of fs.readdirSync(path.dirname(img.kernelPath)).filter((f) => !f.startsWith('initrd-') && !f.startsWith('.'))) {
+    fs.copyFileSync(path.join(path.dirname(img.kernelPath), f), path.join(kdir, f));
+  }
+  fs.writeFileSync(path.join(cacheDir, 'kernel-release'), `${img.kernelRelease}\n`);
+  const dead = spawnSync('true').pid;
+  fs.symlinkSync(String(dead), path.join(cacheDir, '.build.lock'));
+  const script = `require(${JSON.stringify(path.join(repoRoot, 'dist', 'demo.js'))}).buildDemoContainer({ cacheDir: ${JSON.stringify(cacheDir)} })
+    .then((c) => console.log(JSON.stringify({ containerPath: c.containerPath, built: c.built, initrdPath: c.initrdPath })))`;
+  const results = await Promise.all([1, 2, 3].map(() => new Promise((resolve, reject) => {
+    execFile(process.execPath, ['-e', script], (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(JSON.parse(stdout))));
+  })));
+  t.is(new Set(results.map((r) => r.containerPath)).size, 1);
+  t.is(results.filter((r) => r.built).length, 1, 'built once');
+  const { readMetadata } = lib('codec');
+  const meta = readMetadata(fs.readFileSync(results[0].containerPath));
+  const sha = (f) => crypto.createHash('sha256').update(fs.readFileSync(f)).digest('hex');
+  t.is(meta.segments.kernel.sha256, sha(img.kernelPath));
+  t.is(meta.segments.initrd.sha256, sha(results[0].initrdPath));
+  const left = [...fs.readdirSync(cacheDir), ...fs.readdirSync(kdir)].filter((f) => f.startsWith('.'));
+  t.deepEqual(left, [], 'no lock or temporary file left');
+});
+
+needs(test, bootMissing())('`pixelrts demo` without a terminal (the README\'s first command) boots one-shot: banner, status lines, exit 0, nothing left', async (t) => {
+  await demoContainer();
+  // The CLI caches under $XDG_CACHE_HOME/pixelrts: point it at the tests' cache, built above.
+  const xdg = tempDir(t);
+  fs.symlinkSync(demoCacheDir, path.join(xdg, 'pixelrts'));
+  const { root, env } = runtimeEnv(t);
+  const r = await startCli(t, ['demo'], { ...env, XDG_CACHE_HOME: xdg }).done;
+  t.is(r.code, 0, `stdout:\n${r.stdout}\nstderr:\n${r.stderr}`);
+  t.true(r.lines.includes(demo.DEMO_MARKER), r.stdout);
+  t.true(r.lines.some((l) => l.includes('pixelrts demo guest')), 'banner');
+  const statuses = r.lines.filter((l) => l.startsWith('{')).map((l) => JSON.parse(l).data.message);
+  t.deepEqual(statuses, ['pixelrts demo ready', 'pixelrts demo powering off']);
+  t.deepEqual(await leftovers(root, [], 2000), []);
 });

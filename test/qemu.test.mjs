@@ -4,6 +4,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { commandMissing, needs, repoRoot } from './helpers/prereq.mjs';
+import { firstLine } from './helpers/child.mjs';
 import { lib, processGone, qemuMissing, tempDir, waitGone } from './helpers/qemu.mjs';
 
 const qemu = lib('qemu');
@@ -79,7 +80,7 @@ test('spawnWithParentDeath: the child dies when its parent is SIGKILLed', async 
     const c = spawnWithParentDeath('sleep', ['60'], { stdio: 'ignore' });
     console.log(c.pid); setInterval(() => {}, 1000);`;
   const parent = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const pid = Number(await new Promise((r) => parent.stdout.once('data', (d) => r(String(d).trim()))));
+  const pid = Number(await firstLine(parent));
   t.true(pid > 0);
   t.true(processGone(pid) === false, 'the child runs while its parent lives');
   parent.kill('SIGKILL');

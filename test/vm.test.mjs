@@ -4,7 +4,8 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { needs, repoRoot } from './helpers/prereq.mjs';
-import { bootDemo, demoImage, demoMissing } from './helpers/demo-image.mjs';
+import { firstLine } from './helpers/child.mjs';
+import { beforeVmExit, bootDemo, demoImage, demoMissing } from './helpers/demo-image.mjs';
 import { lib, qemuMissing, tempDir, waitGone } from './helpers/qemu.mjs';
 
 const dtest = needs(test, demoMissing());
@@ -27,7 +28,7 @@ dtest('the demo boots: marker, banner and status message; QMP running; system_po
   vm.console.on('line', (l) => lines.push(l));
   vm.on('message', (m) => messages.push(m));
   vm.on('qmp-event', (e) => qmpEvents.push(e.event));
-  const ready = new Promise((r) => vm.on('message', (m) => { if (m.data.message === 'pixelrts demo ready') r(m); }));
+  const ready = beforeVmExit(vm, new Promise((r) => vm.on('message', (m) => { if (m.data.message === 'pixelrts demo ready') r(m); })), 'the "pixelrts demo ready" message');
   const status = await vm.qmp.execute('query-status');
   t.is(status.status, 'running');
   const readyMsg = await ready;
@@ -75,7 +76,7 @@ dtest('SIGKILL of the Node process that launched a VM: QEMU and the runtime dire
       .then((vm) => console.log(JSON.stringify({ pid: vm.pid, dir: vm.runtimeDir })));`;
   const parent = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
   t.teardown(() => parent.kill('SIGKILL'));
-  const info = JSON.parse(await new Promise((r) => parent.stdout.once('data', (d) => r(String(d)))));
+  const info = JSON.parse(await firstLine(parent));
   t.true(fs.existsSync(info.dir));
   parent.kill('SIGKILL');
   t.true(await waitGone(info.pid, 2000), `QEMU ${info.pid} still runs 2 s after its parent was killed`);
@@ -104,7 +105,7 @@ qtest('launchVm: QEMU refusing its arguments is reported with its own message; n
 dtest('the virtio-serial command channel: the agent finds org.pixelrts.channel and answers', async (t) => {
   const vm = await bootDemo(t, { channel: 'virtio' });
   t.true(vm.commandLine.includes('virtserialport,chardev=pxch,name=org.pixelrts.channel'));
-  const heartbeat = new Promise((r) => vm.channel.once('heartbeat', r));
+  const heartbeat = beforeVmExit(vm, new Promise((r) => vm.channel.once('heartbeat', r)), 'a heartbeat on the virtio channel');
   await vm.console.waitFor('pixelrts demo ready', { timeout: 90000 });
   await heartbeat;
   const reply = await vm.request({ data: 'ping' }, { timeout: 10000 });

@@ -21,7 +21,8 @@ Options:
   --cmdline "..."        replace the kernel command line stored in the container
   --append "..."         append to the kernel command line
   --no-verify            boot without checking the container's hashes first
-  --vnc :N               show the guest's screen on VNC display N (default: none)
+  --vnc :N               show the guest's screen on VNC display N, on 127.0.0.1
+                         (HOST:N to listen elsewhere; default: no display)
   --qemu-arg ARG         pass ARG to QEMU (repeatable; may start with '-')
   --serial-log FILE      also write the guest's console output to FILE
   --timeout SECONDS      shut the VM down after SECONDS and exit 1
@@ -40,7 +41,7 @@ arrive; Ctrl-C or SIGTERM shuts the VM down gracefully, a second Ctrl-C forces i
 
 Exit status: 0 the guest powered off; 1 a failure, a guest reset or panic, or --timeout;
 QEMU's own status when QEMU failed; 2 a usage mistake; 130 / 143 after Ctrl-C / SIGTERM;
-0 after Ctrl-a x or pixelrts stop.
+0 after Ctrl-a x or pixelrts stop; 141 when the output's reader went away (| head).
 
 Examples:
   pixelrts boot alpine.rts.png
@@ -151,7 +152,10 @@ export function bootOptionsFrom(o: Record<string, unknown>): ParsedBoot {
   const vnc = str('vnc');
   if (vnc !== undefined) {
     if (!/^(?:[\w.-]*:)?\d{1,4}$/.test(vnc)) throw new UsageError(`--vnc: expected a display like :1 or 127.0.0.1:1, found '${vnc}'.`);
-    boot.vnc = vnc.includes(':') ? vnc : `:${vnc}`;
+    // QEMU's ":N" listens on every interface; a guest's screen stays on this machine unless a
+    // host is named.
+    const display = vnc.includes(':') ? vnc : `:${vnc}`;
+    boot.vnc = display.startsWith(':') ? `127.0.0.1${display}` : display;
   }
   const qemuArgs = o['qemu-arg'];
   if (Array.isArray(qemuArgs) && qemuArgs.length > 0) boot.qemuArgs = qemuArgs as string[];

@@ -6,17 +6,17 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
-import { commandMissing, repoRoot } from './prereq.mjs';
+import { repoRoot } from './prereq.mjs';
 import { processGone } from './qemu.mjs';
 import { demoCacheDir, demoMissing } from './demo-image.mjs';
+import { fuseMissing, mountsUnder } from './fuse.mjs';
 
 const require = createRequire(import.meta.url);
 export const cli = path.join(repoRoot, 'dist', 'cli.js');
 
 /** null when everything a real boot needs is here, else the reason. */
 export function bootMissing() {
-  return demoMissing() ?? commandMissing('fusermount3', 'fuse3') ??
-    (fs.existsSync('/dev/fuse') ? null : '/dev/fuse is missing (load the fuse module)');
+  return demoMissing() ?? fuseMissing();
 }
 
 let demo;
@@ -31,13 +31,6 @@ export function runtimeEnv(t) {
   const xdg = fs.mkdtempSync(path.join(os.tmpdir(), 'pixelrts-boottest-'));
   t.teardown(() => fs.rmSync(xdg, { recursive: true, force: true }));
   return { xdg, root: path.join(xdg, 'pixelrts'), env: { XDG_RUNTIME_DIR: xdg } };
-}
-
-/** Mount points at or below `dir` (from /proc/self/mountinfo). */
-export function mountsUnder(dir) {
-  return fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter(Boolean)
-    .map((l) => l.split(' ')[4].replace(/\\([0-7]{3})/g, (_, o) => String.fromCharCode(parseInt(o, 8))))
-    .filter((m) => m === dir || m.startsWith(`${dir}/`));
 }
 
 /** The entries of the runtime root (the VMs' directories still there). */
