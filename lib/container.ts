@@ -343,10 +343,15 @@ export class Container {
    */
   private checked(): Promise<PayloadHashes> {
     this.hashes ??= (async () => {
-      const first = this.payload();
+      let first = this.payload();
       let result: PayloadHashes;
       try {
-        result = await this.hashPayload(first);
+        result = await this.hashPayload(first).catch((err: { code?: string }) => {
+          // A mount of this container was unmounted meanwhile (which cancels its decode): again.
+          if (err.code !== 'ERR_PIXELRTS_CANCELLED') throw err;
+          first = this.payload();
+          return this.hashPayload(first);
+        });
       } catch (err) {
         if (this.orientationKnown) throw err;
         const other = this.startDecode(true);
@@ -406,18 +411,18 @@ export class Container {
     const dataHash = whole?.digest('hex');
     const consistent = dataHash !== undefined ? dataHash === this.plan.dataHash
       : [...files].every(([name, found]) => this.file(name).sha256 === found);
-    return { handle, dataHash, files, consistent };
+    return { dataHash, files, consistent };
   }
 
   /** A file's bytes from a payload handle: a zero-copy view for one extent, else a copy of its extents. */
-  private async extentBytes(handle: PayloadHandle, file: ContainerFile): Promise<Buffer> {
+  private async extentBytes(handle: PayloadHandle, file: Pick<ContainerFile, 'extents'>): Promise<Buffer> {
     const parts: Buffer[] = [];
     for (const [o, n] of file.extents) {
       const rc = await handle.waitReadyAsync(o, n);
       if (rc !== 0) throw decodeError(this.path, handle, rc);
       parts.push(handle.view(o, n));
     }
-    return parts.length === 1 ? parts[0] : Buffer.concat(parts);
+    return parts.length === 1 ? parts[0] : Buffer.concat(parts, file.extents.reduce((n, [, len]) => n + len, 0));
   }
 
   /** The file called `name`; throws ERR_PIXELRTS_NOT_FOUND listing the names there are. */
@@ -443,7 +448,7 @@ export class Container {
       // Settle the curve first: reading on a guessed one would give the wrong bytes.
       if (!this.orientationKnown) await this.checked();
       const known = this.hashes ? await this.hashes : undefined;
-      const bytes = await this.extentBytes((known ?? { handle: this.payload() }).handle, file);
+      const bytes = await this.extentBytes(this.payload(), file);
       if (file.sha256) {
         const found = known?.files.get(file.name) ?? crypto.createHash('sha256').update(bytes).digest('hex');
         if (found !== file.sha256) throw fileHashError(this.path, file, found);
@@ -466,10 +471,10 @@ export class Container {
    */
   async readPayload(): Promise<Buffer> {
     if (this.sharedDecode) {
-      const { handle, dataHash } = await this.checked();
+      const { dataHash } = await this.checked();
       const expected = this.plan.dataHash;
       if (expected !== undefined && dataHash !== expected) throw hashError(this.path, expected, dataHash!, 'payload (data_hash)');
-      return handle.view(0, handle.size);
+      return this.extentBytes(this.payload(), { extents: [[0, this.payloadSize]] });
     }
     const payload = await this.decodeAll();
     if (this.plan.mode === 'code' && this.plan.dataHash !== undefined) {
@@ -532,14 +537,14 @@ export class Container {
   payload(): PayloadHandle {
     if (this.cachedBytes) return this.cachedHandle ??= native().payloadFromBuffer(this.cachedBytes);
     if (!this.sharedDecode) return this.startDecode(this.transposed);
+    // An unmount cancels the decode it served (waking its readers); the next user starts anew.
+    if (this.shared && this.shared.waitReady(0, 0) === EINTR) this.shared = undefined;
     return this.shared ??= this.startDecode(this.transposed);
   }
 }
 
 /** What checked() found about the shared decode's payload. */
 interface PayloadHashes {
-  /** The decode the hashes are of. */
-  handle: PayloadHandle;
   /** sha256 of the whole payload (when data_hash is recorded). */
   dataHash?: string;
   /** sha256 of each file that records one, by name. */

@@ -106,6 +106,14 @@ PayloadHandle::PayloadHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<
     return;
   }
   source_ = std::move(g_pending);
+  // The payload lives in native memory V8 cannot see: tell it, so that handles nobody
+  // references are collected (freeing their decode) before such memory piles up.
+  accounted_ = static_cast<int64_t>(source_->size());
+  Napi::MemoryManagement::AdjustExternalMemory(info.Env(), accounted_);
+}
+
+void PayloadHandle::Finalize(Napi::Env env) {
+  if (accounted_ != 0) Napi::MemoryManagement::AdjustExternalMemory(env, -accounted_);
 }
 
 Napi::Value PayloadHandle::Size(const Napi::CallbackInfo& info) {

@@ -26,6 +26,7 @@ class PayloadHandle : public Napi::ObjectWrap<PayloadHandle> {
   static std::shared_ptr<PayloadSource> From(Napi::Value value);
 
   explicit PayloadHandle(const Napi::CallbackInfo& info);
+  void Finalize(Napi::Env env) override;
 
  private:
   // JS: handle.size (bytes), handle.failure (string, empty while fine),
@@ -45,6 +46,7 @@ class PayloadHandle : public Napi::ObjectWrap<PayloadHandle> {
   bool RangeArgs(const Napi::CallbackInfo& info, const char* fn, uint64_t* offset, uint64_t* length, Failure* error);
 
   std::shared_ptr<PayloadSource> source_;
+  int64_t accounted_ = 0;  // bytes reported to V8 as external memory
 };
 
 }  // namespace pixelrts
