@@ -12,6 +12,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
+import { Worker } from 'node:worker_threads';
 import { decodePng } from '../test/helpers/png-js.mjs';
 import { encodeLikeOriginal, gatherJs } from '../test/helpers/reference-codec.mjs';
 
@@ -75,8 +76,29 @@ function line(label, r, baseline, baselineName) {
   console.log(`  ${label.padEnd(56)} ${fmt(r.wall)} wall ${fmt(r.cpu)} cpu${ratio}`);
 }
 
+/**
+ * How many cores this process gets right now: the same busy loop on one worker thread, then on
+ * two at once; 2.0× means two threads really run in parallel. (On a shared or quota-limited VM
+ * it can be near 1.0×, and then no two-thread figure below can show scaling.)
+ */
+async function parallelCapacity() {
+  const spin = 'let x = 0; for (let i = 0; i < 3e8; i++) x += i; require("node:worker_threads").parentPort.postMessage(x);';
+  const run = (n) => new Promise((resolve) => {
+    const t0 = process.hrtime.bigint();
+    let left = n;
+    for (let i = 0; i < n; i++) {
+      const w = new Worker(spin, { eval: true });
+      w.once('message', () => { w.terminate(); if (--left === 0) resolve(Number(process.hrtime.bigint() - t0) / 1e9); });
+    }
+  });
+  const one = await run(1);
+  const two = await run(2);
+  return (2 * one) / two;
+}
+
 async function main() {
   console.log(`codec bench: ${SIZE} byte payloads; ${os.cpus().length} CPUs (${os.cpus()[0]?.model}); load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  console.log(`parallel capacity now: ${(await parallelCapacity()).toFixed(2)}× (two busy threads vs one; 2.00× = two free cores)`);
   const src = Buffer.alloc(SIZE, 1);
   const dst = Buffer.alloc(SIZE);
   const memcpy = rate(SIZE, await time(() => src.copy(dst), 30));

@@ -13,7 +13,7 @@ cp -n "$here"/corpus/* "$out/corpus/" 2>/dev/null || true
 src=(native/codec/png_reader.cc native/codec/png_stream_decoder.cc native/codec/png_unfilter.cc
      native/codec/hilbert.cc native/codec/band_gather.cc native/codec/band_index.cc
      native/codec/inflater.cc native/codec/deflater.cc native/codec/byte_buffer.cc
-     native/codec/stream_decompressor.cc)
+     native/codec/stream_decompressor.cc native/codec/png_writer.cc native/codec/deflate_block_walker.cc)
 cd "$root"
 clang++ -std=c++17 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
   -Inative fuzz/png_decode_fuzzer.cc "${src[@]}" -ldeflate -lzstd -lpthread -o "$out/png_decode_fuzzer"

@@ -89,7 +89,7 @@ declare module './native' {
   interface NativeAddon {
     /** Checks signature, every chunk's CRC and IHDR; returns the header and text chunks. Throws ERR_PIXELRTS_PNG_*. */
     readPngInfo(png: Buffer): PngInfo;
-    /** Bytes [offset, offset+length) of the pixel stream along the Hilbert curve, inflating only what is needed. */
+    /** Bytes [offset, offset+length) of the pixel stream along the Hilbert curve; with a band index only the bands holding the range are inflated, else the image data is inflated whole and unfiltered only down to the last band needed. */
     gatherStream(png: Buffer, options: GatherOptions): Buffer;
     /** Same as gatherStream, off the main thread. */
     gatherStreamAsync(png: Buffer, options: GatherOptions): Promise<Buffer>;

@@ -249,17 +249,29 @@ async function resolveKernelPackage(progress: (l: string) => void): Promise<stri
 async function fetchKernel(dir: string, progress: (l: string) => void): Promise<string> {
   need('apt-get', 'apt');
   need('dpkg-deb', 'dpkg');
-  const pkg = await resolveKernelPackage(progress);
-  const release = pkg.slice('linux-image-'.length);
+  let pkg = await resolveKernelPackage(progress);
   const work = fs.mkdtempSync(path.join(dir, 'kernel-'));
   try {
-    progress(`$ apt-get download ${pkg}`);
-    try {
+    const download = async () => {
+      progress(`$ apt-get download ${pkg}`);
       await run('apt-get', ['download', pkg], { cwd: work });
+    };
+    const failed = (err: unknown) => new PixelrtsError('ERR_PIXELRTS_DEMO',
+      `apt-get download ${pkg} failed: ${((err as { stderr?: string }).stderr ?? (err as Error).message).trim()}; check the network and apt sources`);
+    try {
+      await download();
     } catch (err) {
-      throw new PixelrtsError('ERR_PIXELRTS_DEMO',
-        `apt-get download ${pkg} failed: ${((err as { stderr?: string }).stderr ?? (err as Error).message).trim()}; check the network and apt sources`);
+      // Package lists older than the mirror name a kernel build the mirror no longer has (404):
+      // refresh them once (as root; otherwise say how) and ask again which kernel is current.
+      if (process.getuid?.() !== 0) {
+        throw new PixelrtsError('ERR_PIXELRTS_DEMO', `${failed(err).message}; if the package lists are out of date, run \`sudo apt-get update\` and try again`);
+      }
+      progress('$ apt-get update   (the download failed; the package lists may be out of date)');
+      await run('apt-get', ['update', '-qq']);
+      pkg = await resolveKernelPackage(progress);
+      try { await download(); } catch (again) { throw failed(again); }
     }
+    const release = pkg.slice('linux-image-'.length);
     const deb = fs.readdirSync(work).find((f) => f.endsWith('.deb'));
     if (!deb) throw new PixelrtsError('ERR_PIXELRTS_DEMO', `apt-get download ${pkg} produced no .deb in ${work}`);
     const debPath = path.join(work, deb);

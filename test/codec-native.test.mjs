@@ -546,7 +546,12 @@ test('decompress: zlib and zstd sniffed, bounded output, clear errors', (t) => {
 test('startPayload: early bytes are ready before the decode finishes; the whole payload matches', (t) => {
   const dir = tmpDir(t);
   const size = 64 * 1024 * 1024;
-  const stream = structured(size);
+  // Text-like bytes (16 letters, no long repeats): Huffman-heavy data that inflates at a few
+  // hundred MB/s per core, so the whole decode takes far longer than waking the first waiter.
+  const seed = prng('early', 1 << 20);
+  const stream = Buffer.alloc(size);
+  for (let i = 0; i < size; i += seed.length) seed.copy(stream, i);
+  for (let i = 0; i < size; i++) stream[i] = 0x61 + ((stream[i] ^ (i >> 20)) & 15);
   const file = path.join(dir, 'big.rts.png');
   fs.writeFileSync(file, addon.encodePng(stream, { texts: [], level: 1 }));
   const handle = addon.startPayload(file, { storedSize: size, payloadSize: size, compression: 'none' });

@@ -8,6 +8,7 @@ import zlib from 'node:zlib';
 import { commandMissing, needs, repoRoot } from './helpers/prereq.mjs';
 import { demoCacheDir, demoImage, demoMissing } from './helpers/demo-image.mjs';
 import { lib, tempDir } from './helpers/qemu.mjs';
+import { bootMissing, demoContainer, leftovers, runtimeEnv, startCli } from './helpers/boot.mjs';
 
 const demo = lib('demo');
 const cpioTest = needs(test, commandMissing('cpio', 'cpio'));
@@ -115,4 +116,19 @@ needs(test, demoMissing() ?? codecReady)('concurrent builders sharing a cache, a
   t.is(meta.segments.initrd.sha256, sha(results[0].initrdPath));
   const left = [...fs.readdirSync(cacheDir), ...fs.readdirSync(kdir)].filter((f) => f.startsWith('.'));
   t.deepEqual(left, [], 'no lock or temporary file left');
+});
+
+needs(test, bootMissing())('`pixelrts demo` without a terminal (the README\'s first command) boots one-shot: banner, status lines, exit 0, nothing left', async (t) => {
+  await demoContainer();
+  // The CLI caches under $XDG_CACHE_HOME/pixelrts: point it at the tests' cache, built above.
+  const xdg = tempDir(t);
+  fs.symlinkSync(demoCacheDir, path.join(xdg, 'pixelrts'));
+  const { root, env } = runtimeEnv(t);
+  const r = await startCli(t, ['demo'], { ...env, XDG_CACHE_HOME: xdg }).done;
+  t.is(r.code, 0, `stdout:\n${r.stdout}\nstderr:\n${r.stderr}`);
+  t.true(r.lines.includes(demo.DEMO_MARKER), r.stdout);
+  t.true(r.lines.some((l) => l.includes('pixelrts demo guest')), 'banner');
+  const statuses = r.lines.filter((l) => l.startsWith('{')).map((l) => JSON.parse(l).data.message);
+  t.deepEqual(statuses, ['pixelrts demo ready', 'pixelrts demo powering off']);
+  t.deepEqual(await leftovers(root, [], 2000), []);
 });

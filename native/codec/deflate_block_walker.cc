@@ -26,8 +26,21 @@ class BitReader {
     }
     return true;
   }
-  // Fills the buffer as far as the data allows (for table lookups that may over-peek).
+  // Fills the buffer as far as the data allows (for table lookups that may over-peek). Away
+  // from the end, one 8-byte load: the bits it leaves above count_ are exactly those of the
+  // next bytes, so OR-ing them in again on the next refill changes nothing.
   void fill() {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    if (count_ <= 56 && size_ - next_byte_ >= 8) {
+      uint64_t word;
+      std::memcpy(&word, data_ + next_byte_, 8);
+      buffer_ |= word << count_;
+      const unsigned take = (63 - count_) / 8;
+      next_byte_ += take;
+      count_ += take * 8;
+      return;
+    }
+#endif
     while (count_ <= 56 && next_byte_ < size_) {
       buffer_ |= uint64_t{data_[next_byte_++]} << count_;
       count_ += 8;
@@ -70,19 +83,19 @@ class BitReader {
   unsigned count_ = 0;
 };
 
-// Canonical Huffman decoding through one table indexed by the next `bits` stream bits.
+// Canonical Huffman decoding through a table indexed by the next kPrimaryBits stream bits
+// (4 KiB, stays in L1), with second-level tables for the rare longer codes.
 class HuffmanTable {
  public:
   // False for an over-subscribed code. Incomplete codes are allowed; their holes fail on use.
   bool build(const uint8_t* lengths, unsigned count) {
     unsigned bl_count[kMaxCodeBits + 1] = {};
-    bits_ = 0;
+    max_len_ = 1;
     for (unsigned i = 0; i < count; i++) {
       bl_count[lengths[i]]++;
-      if (lengths[i] > bits_) bits_ = lengths[i];
+      if (lengths[i] > max_len_) max_len_ = lengths[i];
     }
     bl_count[0] = 0;
-    if (bits_ == 0) bits_ = 1;
     int left = 1;
     for (unsigned len = 1; len <= kMaxCodeBits; len++) {
       left = left * 2 - static_cast<int>(bl_count[len]);
@@ -94,32 +107,62 @@ class HuffmanTable {
       code = (code + bl_count[len - 1]) << 1;
       next_code[len] = code;
     }
-    const unsigned size = 1u << bits_;
-    std::memset(entries_, 0, size * sizeof(entries_[0]));
+    primary_bits_ = max_len_ < kPrimaryBits ? max_len_ : kPrimaryBits;
+    const unsigned primary = 1u << primary_bits_;
+    const unsigned sub_bits = max_len_ - primary_bits_;
+    std::memset(entries_, 0, primary * sizeof(entries_[0]));
+    unsigned used = primary;
     for (unsigned sym = 0; sym < count; sym++) {
       const unsigned len = lengths[sym];
       if (len == 0) continue;
       const unsigned c = next_code[len]++;
       unsigned rev = 0;  // deflate sends Huffman codes most significant bit first
       for (unsigned b = 0; b < len; b++) rev |= ((c >> b) & 1u) << (len - 1 - b);
-      for (unsigned i = rev; i < size; i += 1u << len) entries_[i] = static_cast<uint32_t>(sym | (len << 16));
+      const uint32_t entry = static_cast<uint32_t>(sym | (len << 16));
+      if (len <= primary_bits_) {
+        for (unsigned i = rev; i < primary; i += 1u << len) entries_[i] = entry;
+        continue;
+      }
+      const unsigned prefix = rev & (primary - 1);
+      if ((entries_[prefix] & kLink) == 0) {
+        entries_[prefix] = kLink | used;
+        std::memset(entries_ + used, 0, (size_t{1} << sub_bits) * sizeof(entries_[0]));
+        used += 1u << sub_bits;
+      }
+      uint32_t* sub = entries_ + (entries_[prefix] & 0xFFFF);
+      for (unsigned i = rev >> primary_bits_; i < (1u << sub_bits); i += 1u << (len - primary_bits_)) sub[i] = entry;
     }
     return true;
+  }
+
+  // The next symbol when at least kMaxCodeBits bits are available; -1 for an unused code.
+  int decode_available(BitReader* in) const {
+    uint32_t e = entries_[in->peek(primary_bits_)];
+    if (e & kLink) e = entries_[(e & 0xFFFF) + (in->peek(max_len_) >> primary_bits_)];
+    const unsigned len = (e >> 16) & 0x1F;
+    if (len == 0) return -1;
+    in->skip(len);
+    return static_cast<int>(e & 0xFFFF);
   }
 
   // The next symbol, or -1 for an unused code or the end of the data.
   int decode(BitReader* in) const {
     in->fill();
-    const uint32_t e = entries_[in->peek(bits_)];
-    const unsigned len = e >> 16;
+    uint32_t e = entries_[in->peek(primary_bits_)];
+    if (e & kLink) e = entries_[(e & 0xFFFF) + (in->peek(max_len_) >> primary_bits_)];
+    const unsigned len = (e >> 16) & 0x1F;
     if (len == 0 || len > in->available()) return -1;
     in->skip(len);
     return static_cast<int>(e & 0xFFFF);
   }
 
  private:
-  unsigned bits_ = 1;
-  uint32_t entries_[1u << kMaxCodeBits];
+  static constexpr unsigned kPrimaryBits = 10;
+  static constexpr uint32_t kLink = 1u << 31;  // entry points at a second-level table
+  unsigned max_len_ = 1;
+  unsigned primary_bits_ = 1;
+  // Primary table plus at most one 2^(15-10)-entry table per primary slot.
+  uint32_t entries_[(1u << kPrimaryBits) + (1u << kPrimaryBits) * (1u << (kMaxCodeBits - kPrimaryBits))];
 };
 
 constexpr uint8_t kCodeLengthOrder[19] = {16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15};
@@ -178,7 +221,7 @@ bool ReadDynamicTables(BitReader* in, HuffmanTable* litlen, HuffmanTable* dist, 
 }  // namespace
 
 bool DeflateBlockWalker::Walk(const uint8_t* data, size_t size, Result* result) {
-  // The tables are 128 KiB each: on the heap, not on a worker thread's stack.
+  // The tables are 132 KiB each at most: on the heap, not on a worker thread's stack.
   struct Tables {
     HuffmanTable litlen, dist, scratch;
   };
@@ -210,6 +253,19 @@ bool DeflateBlockWalker::Walk(const uint8_t* data, size_t size, Result* result) 
         return false;
       }
       for (;;) {
+        in.fill();
+        if (in.available() >= 48) {
+          // Enough bits for a whole length/distance pair (15 + 5 + 15 + 13): no checks.
+          const int sym = t->litlen.decode_available(&in);
+          if (sym < 0 || sym > 285) return false;
+          if (sym < 256) continue;
+          if (sym == 256) break;
+          in.skip(LengthExtraBits(sym));
+          const int d = t->dist.decode_available(&in);
+          if (d < 0 || d >= 30) return false;
+          in.skip(DistanceExtraBits(d));
+          continue;
+        }
         const int sym = t->litlen.decode(&in);
         if (sym < 0 || sym > 285) return false;
         if (sym < 256) continue;
