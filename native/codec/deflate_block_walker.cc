@@ -122,18 +122,18 @@ class HuffmanTable {
       unsigned rev = 0;  // deflate sends Huffman codes most significant bit first
       for (unsigned b = 0; b < len; b++) rev |= ((c >> b) & 1u) << (len - 1 - b);
       const unsigned total = sym >= valid ? 0 : len + (extra != nullptr ? extra[sym] : 0);
-      const uint32_t entry = static_cast<uint32_t>(sym | (len << 16) | (total << kTotalShift));
+      const uint32_t entry = static_cast<uint32_t>(total | (len << kLenShift) | (sym << kValueShift));
       if (len <= primary_bits_) {
         for (unsigned i = rev; i < primary; i += 1u << len) entries_[i] = entry;
         continue;
       }
       const unsigned prefix = rev & (primary - 1);
       if ((entries_[prefix] & kLink) == 0) {
-        entries_[prefix] = kLink | used;
+        entries_[prefix] = kLink | (used << kValueShift);
         std::memset(entries_ + used, 0, (size_t{1} << sub_bits) * sizeof(entries_[0]));
         used += 1u << sub_bits;
       }
-      uint32_t* sub = entries_ + (entries_[prefix] & 0xFFFF);
+      uint32_t* sub = entries_ + (entries_[prefix] >> kValueShift);
       for (unsigned i = rev >> primary_bits_; i < (1u << sub_bits); i += 1u << (len - primary_bits_)) sub[i] = entry;
     }
     return true;
@@ -143,28 +143,34 @@ class HuffmanTable {
   // available; the symbol, or -1 for an unused or invalid code.
   int skip_symbol(BitReader* in) const {
     uint32_t e = entries_[in->peek(primary_bits_)];
-    if (e & kLink) e = entries_[(e & 0xFFFF) + (in->peek(max_len_) >> primary_bits_)];
-    const unsigned total = (e >> kTotalShift) & 0x3F;
+    if (e & kLink) e = entries_[(e >> kValueShift) + (in->peek(max_len_) >> primary_bits_)];
+    // The low bits are the shift count itself: no extraction on the bit buffer's critical path.
+    const unsigned total = e & kTotalMask;
     if (total == 0) return -1;
     in->skip(total);
-    return static_cast<int>(e & 0xFFFF);
+    return static_cast<int>(e >> kValueShift);
   }
 
   // The next symbol, or -1 for an unused code or the end of the data.
   int decode(BitReader* in) const {
     in->fill();
     uint32_t e = entries_[in->peek(primary_bits_)];
-    if (e & kLink) e = entries_[(e & 0xFFFF) + (in->peek(max_len_) >> primary_bits_)];
-    const unsigned len = (e >> 16) & 0x1F;
+    if (e & kLink) e = entries_[(e >> kValueShift) + (in->peek(max_len_) >> primary_bits_)];
+    const unsigned len = (e >> kLenShift) & 0x1F;
     if (len == 0 || len > in->available()) return -1;
     in->skip(len);
-    return static_cast<int>(e & 0xFFFF);
+    return static_cast<int>(e >> kValueShift);
   }
 
  private:
   static constexpr unsigned kPrimaryBits = 10;
-  static constexpr uint32_t kLink = 1u << 31;  // entry points at a second-level table
-  static constexpr unsigned kTotalShift = 21;  // bits 21..26: code length plus extra bits, 0 = invalid
+  // An entry: bits 0..5 the code length plus the symbol's extra bits (0: invalid or link),
+  // bits 8..12 the code length, bit 15 a link to a second-level table, bits 16..31 the symbol
+  // or the second-level table's index.
+  static constexpr uint32_t kTotalMask = 0x3F;
+  static constexpr unsigned kLenShift = 8;
+  static constexpr uint32_t kLink = 1u << 15;
+  static constexpr unsigned kValueShift = 16;
   unsigned max_len_ = 1;
   unsigned primary_bits_ = 1;
   // Primary table plus at most one 2^(15-10)-entry table per primary slot.
