@@ -1,8 +1,8 @@
 /**
  * One-command boot: a `.rts.png` container straight into QEMU, without extracting anything.
  *
- * verify (the payload's hashes, unless `noVerify`) → mount the container (FUSE) in a private
- * 0700 runtime directory → find the kernel, initrd and command line → `launchVm` with the
+ * verify (the payload's hashes, unless `noVerify`) and mount the container (FUSE) in a private
+ * 0700 runtime directory, overlapping when the curve is known → find the kernel, initrd and command line → `launchVm` with the
  * kernel and initrd paths inside the mount → when QEMU exits: unmount and remove the runtime
  * directory. A helper process removes that directory if this process is killed outright;
  * QEMU (parent-death signal) and the mount (auto_unmount) go away by themselves.
@@ -264,10 +264,18 @@ export async function boot(file: string, options: BootOptions = {}): Promise<Boo
     const files = findBootFiles(container, image);
     const cmdline = composeCmdline(typeof meta.cmdline === 'string' ? meta.cmdline : undefined, options, arch);
 
+    // Verify and mount share the container's one decode. When the curve is known without a
+    // hash (files pixelrts writes) the mount serves exactly the bytes verify checks, so it is
+    // made while the hashes are checked; QEMU starts only once both are done, and a mismatch
+    // unmounts and stops the boot. A file whose curve only a hash can tell (a legacy file) is
+    // mounted after verify has settled it.
+    let verified: Promise<string> | undefined;
     if (options.noVerify) {
       emit('verify', 'skipped', performance.now(), '--no-verify');
     } else {
-      await stage('verify', () => verifyContainer(container, image), (d) => d);
+      verified = stage('verify', () => verifyContainer(container, image), (d) => d);
+      verified.catch(() => undefined);  // awaited below, also when the mount fails first
+      if (!container.curveKnown) await verified;
     }
 
     runtimeDir ??= createRuntimeDir(runtimeRoot(), idBase(image));
@@ -276,6 +284,7 @@ export async function boot(file: string, options: BootOptions = {}): Promise<Boo
     const id = path.basename(runtimeDir);
     fs.mkdirSync(mountpoint, { mode: 0o700 });
     mounted = await stage('mount', () => mount(container, mountpoint), () => mountpoint);
+    await verified;
     // An explicit accelerator that does not work here fails now, before QEMU starts.
     await accelChoice;
     const inMount = (name: string, alias: string): string => {

@@ -3,7 +3,10 @@
  * table of a boot bundle, or the files of an Infinite Map), random-access reads of single
  * files, verification of every hash, and the payload handle a FUSE mount serves from.
  */
+import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
+import os from 'node:os';
+import zlib from 'node:zlib';
 import './codec-binding';
 import type { PngInfo } from './codec-binding';
 import {
@@ -16,6 +19,8 @@ import {
   sidecarDifferences, SegmentInfo,
 } from './metadata';
 import { native, PayloadHandle } from './native';
+
+const { EINTR } = os.constants.errno;
 
 /** One file inside a container. */
 export interface ContainerFile {
@@ -75,11 +80,22 @@ export class Container {
   infiniteMap?: InfiniteMap;
 
   private plan!: DecodePlan;
-  /** The whole payload, once decoding it has started (code mode, Infinite Maps, compressed payloads). */
+  /** The whole payload held in JS memory (code mode, Infinite Maps, payloads without a length). */
   private cached?: Promise<Buffer>;
   /** The same bytes once they are there, for payload(). */
   private cachedBytes?: Buffer;
-  /** Which curve the pixels use, once a hash has confirmed it. */
+  /** payload() over cachedBytes, made once. */
+  private cachedHandle?: PayloadHandle;
+  /**
+   * The one background decode of a payload stored in the pixels (startPayload): mounts,
+   * read(), readPayload() and verify() all use it, so the pixels are decoded once.
+   */
+  private shared?: PayloadHandle;
+  /** The hashes of the shared decode's payload, computed once (see checked()). */
+  private hashes?: Promise<PayloadHashes>;
+  /** The whole PNG file, read only when pixels are gathered in JS (legacy files, Infinite Maps). */
+  private pngRead?: Promise<Buffer>;
+  /** Which curve the pixels use, once known: files pixelrts writes (band index) and a hash check tell. */
   private transposed = false;
   private orientationKnown = false;
 
@@ -89,24 +105,25 @@ export class Container {
     /** The metadata in use (embedded; the sidecar's only when the PNG has none). */
     readonly metadata: PixelRTSMetadata | null,
     readonly kind: ContainerKind,
-    private readonly png: Buffer,
     private readonly onWarning: ((w: PixelrtsWarning) => void) | undefined,
     info: PngInfo,
   ) {
     this.grid = gridOf(info, path);
   }
 
+  /**
+   * True once it is known which Hilbert curve the pixels use, so payload() serves the right
+   * bytes: at open for files pixelrts writes (they carry the band index chunk, and pixelrts
+   * writes only the standard curve) and for files with a small hashed segment; otherwise after
+   * verify() or read() have checked a hash.
+   */
+  get curveKnown(): boolean {
+    return this.orientationKnown;
+  }
+
   /** @internal Use open(). */
   static async create(path: string, options: OpenOptions): Promise<Container> {
-    let png: Buffer;
-    try {
-      png = await fs.readFile(path);
-    } catch (err) {
-      const e = err as NodeJS.ErrnoException;
-      throw new PixelrtsError(e.code === 'ENOENT' ? 'ERR_PIXELRTS_NOT_FOUND' : 'ERR_PIXELRTS_IO',
-        `${path}: cannot read the container (${e.code === 'ENOENT' ? 'no such file' : e.message}).`, { cause: err });
-    }
-    const info = readInfo(png, path);
+    const info = await readHeadInfo(path);
     const pending: PixelrtsWarning[] = [];
     const embedded = findMetadata(info.texts);
     let metadata = embedded;
@@ -128,11 +145,20 @@ export class Container {
         message: `${path} has no embedded PixelRTS metadata; using the sidecar ${sidecar.path}.` });
     }
     const kind: ContainerKind = isInfiniteMap(info.texts, metadata?.type) ? 'infinite-map' : 'pixelrts';
-    const c = new Container(path, metadata, kind, png, options.onWarning, info);
+    const c = new Container(path, metadata, kind, options.onWarning, info);
     for (const w of pending) c.warn(w);
     if (kind === 'infinite-map') await c.initInfiniteMap(info);
     else await c.initPixelrts(info);
     return c;
+  }
+
+  /** The whole PNG, read once when pixels must be gathered in JS. */
+  private png(): Promise<Buffer> {
+    this.pngRead ??= fs.readFile(this.path).catch((err: NodeJS.ErrnoException) => {
+      this.pngRead = undefined;
+      throw ioError(this.path, err);
+    });
+    return this.pngRead;
   }
 
   private keep(bytes: Buffer): void {
@@ -151,7 +177,7 @@ export class Container {
     this.plan = { source: this.path, grid: this.grid, capacity, metadata: this.metadata, mode: 'raw',
       storedSize: capacity, compressed: false, payloadSize: capacity, dataHash: undefined };
     this.payloadSize = capacity;
-    const stream = await native().gatherStreamAsync(this.png, { offset: 0, length: capacity });
+    const stream = await native().gatherStreamAsync(await this.png(), { offset: 0, length: capacity });
     this.keep(stream);
     this.orientationKnown = true;
     this.infiniteMap = parseInfiniteMap(info.texts, stream, this.grid, this.path,
@@ -167,17 +193,20 @@ export class Container {
     if (plan.mode === 'code') {
       // The bytes are in the metadata: take them now. Their hash is checked by read() and
       // verify(), so a damaged file still opens and can be inspected.
-      const result = await decodeWithPlanAsync(this.png, { ...plan, dataHash: undefined }, { onWarning: (w) => this.warn(w) });
+      // Code mode takes its bytes from the metadata: no pixels are read.
+      const result = await decodeWithPlanAsync(Buffer.alloc(0), { ...plan, dataHash: undefined }, { onWarning: (w) => this.warn(w) });
       this.keep(result.payload);
       this.payloadSize = result.payload.length;
       this.orientationKnown = true;
     } else {
       this.payloadSize = plan.mode === 'raw' ? plan.capacity : plan.payloadSize!;
+      // Only pixelrts writes the band index chunk, and it writes only the standard curve.
+      if (info.hasBandIndex) this.orientationKnown = true;
     }
     if (plan.mode === 'dense' && plan.compressed && plan.storedSize === plan.payloadSize) {
       // The original's level-"none" bug (vector negative/n1): flagged compressed, stored raw.
       // Four bytes of pixels tell, so the background decode and random access can skip inflate.
-      const head = native().gatherStream(this.png, { offset: 0, length: Math.min(4, plan.storedSize) });
+      const head = native().gatherStream(await this.png(), { offset: 0, length: Math.min(4, plan.storedSize) });
       if (!looksCompressed(head)) {
         this.plan = { ...plan, compressed: false };
         this.warn({ code: 'WARN_PIXELRTS_STORED_RAW',
@@ -230,6 +259,11 @@ export class Container {
     return this.plan.mode === 'dense' && !this.plan.compressed;
   }
 
+  /** The payload is decoded by the shared background decode (it is stored in the pixels with a known length). */
+  private get sharedDecode(): boolean {
+    return this.plan.mode === 'dense';
+  }
+
   /**
    * Legacy files use the transposed curve. A small segment with a hash tells which curve this
    * file uses before anything else reads it (in particular before payload() starts a mount).
@@ -243,8 +277,9 @@ export class Container {
 
   /** Reads a file's single extent by random access, settling the curve orientation by its hash. */
   private async gatherChecked(file: ContainerFile): Promise<Buffer> {
+    const png = await this.png();
     const read = (transposed: boolean) =>
-      native().gatherStreamAsync(this.png, { offset: file.offset, length: file.size, transposed });
+      native().gatherStreamAsync(png, { offset: file.offset, length: file.size, transposed });
     let bytes = await read(this.transposed);
     if (!file.sha256) return bytes;
     let found = await sha256HexAsync(bytes);
@@ -271,11 +306,11 @@ export class Container {
     }
   }
 
-  /** Decodes the whole payload (hash-checked against data_hash when recorded); cached when needed. */
+  /** The whole payload held in JS memory (modes without the shared decode), checked against data_hash when recorded. */
   private async decodeAll(): Promise<Buffer> {
     if (this.cached) return this.cached;
     const run = async (): Promise<Buffer> => {
-      const r: DecodeResult = await decodeWithPlanAsync(this.png, this.plan, {
+      const r: DecodeResult = await decodeWithPlanAsync(await this.png(), this.plan, {
         transposed: this.orientationKnown ? this.transposed : undefined,
         // The orientation warning is the container's own (it also covers segment reads).
         onWarning: (w) => { if (w.code !== 'WARN_PIXELRTS_TRANSPOSED') this.warn(w); },
@@ -283,11 +318,111 @@ export class Container {
       if (this.plan.dataHash !== undefined && !this.orientationKnown) this.setOrientation(r.transposed);
       return r.payload;
     };
-    if (this.randomAccess) return run();
-    // Without random access every file read needs the whole payload: keep it.
     this.cached = run().then((bytes) => { this.cachedBytes = bytes; return bytes; });
     this.cached.catch(() => { this.cached = undefined; });
     return this.cached;
+  }
+
+  /** Starts the background decode of the pixels on one curve. */
+  private startDecode(transposed: boolean): PayloadHandle {
+    return native().startPayload(this.path, {
+      storedSize: this.plan.storedSize,
+      compression: this.plan.compressed ? 'auto' : 'none',
+      payloadSize: this.payloadSize,
+      transposed,
+    });
+  }
+
+  /**
+   * Waits for the whole shared decode and hashes it once: the payload against data_hash and
+   * every file against its sha256, chunk by chunk as the decode delivers them (so hashing
+   * overlaps decoding), over zero-copy views. While the curve is unknown (a file neither
+   * pixelrts wrote nor settled at open) a failed decode or a hash mismatch restarts the decode
+   * on the legacy transposed curve; the curve whose hashes match is kept. Throws only when the
+   * pixels cannot be decoded at all.
+   */
+  private checked(): Promise<PayloadHashes> {
+    this.hashes ??= (async () => {
+      let first = this.payload();
+      let result: PayloadHashes;
+      try {
+        result = await this.hashPayload(first).catch((err: { code?: string }) => {
+          // A mount of this container was unmounted meanwhile (which cancels its decode): again.
+          if (err.code !== 'ERR_PIXELRTS_CANCELLED') throw err;
+          first = this.payload();
+          return this.hashPayload(first);
+        });
+      } catch (err) {
+        if (this.orientationKnown) throw err;
+        const other = this.startDecode(true);
+        const alternative = await this.hashPayload(other).catch(() => undefined);
+        if (!alternative || !alternative.consistent) throw err;
+        this.shared = other;
+        this.setOrientation(true);
+        return alternative;
+      }
+      if (!result.consistent && !this.orientationKnown) {
+        const other = this.startDecode(true);
+        const alternative = await this.hashPayload(other).catch(() => undefined);
+        if (alternative?.consistent) {
+          native().payloadCancel(first);
+          this.shared = other;
+          this.setOrientation(true);
+          return alternative;
+        }
+        native().payloadCancel(other);
+      }
+      // A matching data_hash (or matching file hashes) confirms the standard curve.
+      if (result.consistent && (this.plan.dataHash !== undefined || result.files.size > 0)) this.orientationKnown = true;
+      return result;
+    })();
+    this.hashes.catch(() => { this.hashes = undefined; });
+    return this.hashes;
+  }
+
+  /** Hashes the payload of `handle` and every file with a recorded sha256, as the decode delivers bytes. */
+  private async hashPayload(handle: PayloadHandle): Promise<PayloadHashes> {
+    const size = handle.size;
+    const whole = this.plan.dataHash !== undefined ? crypto.createHash('sha256') : undefined;
+    // One-extent files are hashed in the same pass; others (never written by pixelrts) afterwards.
+    const inline = this.files.filter((f) => f.sha256 && f.extents.length === 1);
+    const later = this.files.filter((f) => f.sha256 && f.extents.length !== 1);
+    const partial = new Map(inline.map((f) => [f, crypto.createHash('sha256')]));
+    const ready = async (offset: number, length: number): Promise<Buffer> => {
+      const rc = await handle.waitReadyAsync(offset, length);
+      if (rc !== 0) throw decodeError(this.path, handle, rc);
+      return handle.view(offset, length);
+    };
+    for (let offset = 0; offset < size; offset += HASH_CHUNK) {
+      const length = Math.min(HASH_CHUNK, size - offset);
+      const view = await ready(offset, length);
+      whole?.update(view);
+      for (const [f, h] of partial) {
+        const [o, n] = f.extents[0];
+        const from = Math.max(o, offset);
+        const to = Math.min(o + n, offset + length);
+        if (from < to) h.update(view.subarray(from - offset, to - offset));
+      }
+    }
+    const files = new Map<string, string>();
+    for (const f of inline) files.set(f.name, partial.get(f)!.digest('hex'));
+    for (const f of later) files.set(f.name, crypto.createHash('sha256').update(await this.extentBytes(handle, f)).digest('hex'));
+    for (const f of this.files) if (f.sha256 && f.size === 0) files.set(f.name, EMPTY_SHA256);
+    const dataHash = whole?.digest('hex');
+    const consistent = dataHash !== undefined ? dataHash === this.plan.dataHash
+      : [...files].every(([name, found]) => this.file(name).sha256 === found);
+    return { dataHash, files, consistent };
+  }
+
+  /** A file's bytes from a payload handle: a zero-copy view for one extent, else a copy of its extents. */
+  private async extentBytes(handle: PayloadHandle, file: Pick<ContainerFile, 'extents'>): Promise<Buffer> {
+    const parts: Buffer[] = [];
+    for (const [o, n] of file.extents) {
+      const rc = await handle.waitReadyAsync(o, n);
+      if (rc !== 0) throw decodeError(this.path, handle, rc);
+      parts.push(handle.view(o, n));
+    }
+    return parts.length === 1 ? parts[0] : Buffer.concat(parts, file.extents.reduce((n, [, len]) => n + len, 0));
   }
 
   /** The file called `name`; throws ERR_PIXELRTS_NOT_FOUND listing the names there are. */
@@ -302,13 +437,24 @@ export class Container {
 
   /**
    * The bytes of one file, checked against its sha256 when recorded (ERR_PIXELRTS_HASH names
-   * the file otherwise). When the pixels hold the payload uncompressed only that file's pixels
-   * are decoded.
+   * the file otherwise). For a payload stored in the pixels this is a view of the container's
+   * one decode, without a copy: treat it as read-only. A read waits only for the bytes of its
+   * file when the pixels hold the payload uncompressed and the curve is known.
    */
   async read(name: string): Promise<Buffer> {
     const file = this.file(name);
     if (file.size === 0) return Buffer.alloc(0);
-    if (this.randomAccess) return this.gatherChecked(file);
+    if (this.sharedDecode) {
+      // Settle the curve first: reading on a guessed one would give the wrong bytes.
+      if (!this.orientationKnown) await this.checked();
+      const known = this.hashes ? await this.hashes : undefined;
+      const bytes = await this.extentBytes(this.payload(), file);
+      if (file.sha256) {
+        const found = known?.files.get(file.name) ?? crypto.createHash('sha256').update(bytes).digest('hex');
+        if (found !== file.sha256) throw fileHashError(this.path, file, found);
+      }
+      return bytes;
+    }
     const payload = await this.decodeAll();
     const bytes = Buffer.concat(file.extents.map(([o, n]) => payload.subarray(o, o + n)));
     if (file.sha256) {
@@ -318,8 +464,18 @@ export class Container {
     return bytes;
   }
 
-  /** The whole payload P (for an Infinite Map: the whole pixel stream), checked against data_hash. */
+  /**
+   * The whole payload P (for an Infinite Map: the whole pixel stream), checked against
+   * data_hash. For a payload stored in the pixels this is a view of the container's one
+   * decode, without a copy: treat it as read-only.
+   */
   async readPayload(): Promise<Buffer> {
+    if (this.sharedDecode) {
+      const { dataHash } = await this.checked();
+      const expected = this.plan.dataHash;
+      if (expected !== undefined && dataHash !== expected) throw hashError(this.path, expected, dataHash!, 'payload (data_hash)');
+      return this.extentBytes(this.payload(), { extents: [[0, this.payloadSize]] });
+    }
     const payload = await this.decodeAll();
     if (this.plan.mode === 'code' && this.plan.dataHash !== undefined) {
       // Code-mode bytes were taken unchecked at open (so a damaged file still opens).
@@ -331,48 +487,152 @@ export class Container {
 
   /**
    * Checks data_hash and every file's sha256; never throws for a mismatch, reports it.
-   * Throws only when the container cannot be decoded at all.
+   * Throws only when the container cannot be decoded at all. The bytes checked are those of
+   * the decode payload() serves (started here when no mount started it), hashed as they are
+   * decoded.
    */
   async verify(): Promise<VerifyReport> {
-    let payload: Buffer;
     const expected = this.plan.dataHash;
-    try {
-      payload = await this.decodeAll();
-    } catch (err) {
-      if ((err as { code?: string }).code !== 'ERR_PIXELRTS_HASH' || expected === undefined) throw err;
-      // Decode again without the check to say which files are damaged.
-      const r = await decodeWithPlanAsync(this.png, { ...this.plan, dataHash: undefined },
-        { transposed: this.orientationKnown ? this.transposed : undefined });
-      payload = r.payload;
+    let dataFound: string | undefined;
+    let found: Map<string, string>;
+    if (this.sharedDecode) {
+      const hashes = await this.checked();
+      dataFound = hashes.dataHash;
+      found = hashes.files;
+    } else {
+      let payload: Buffer;
+      try {
+        payload = await this.decodeAll();
+      } catch (err) {
+        if ((err as { code?: string }).code !== 'ERR_PIXELRTS_HASH' || expected === undefined) throw err;
+        // Decode again without the check to say which files are damaged.
+        const r = await decodeWithPlanAsync(await this.png(), { ...this.plan, dataHash: undefined },
+          { transposed: this.orientationKnown ? this.transposed : undefined });
+        payload = r.payload;
+      }
+      if (expected !== undefined) dataFound = await sha256HexAsync(payload);
+      found = new Map();
+      for (const f of this.files) {
+        if (f.sha256) found.set(f.name, await sha256HexAsync(Buffer.concat(f.extents.map(([o, n]) => payload.subarray(o, o + n)))));
+      }
     }
-    let dataHash: VerifyReport['dataHash'];
-    if (expected !== undefined) {
-      const found = await sha256HexAsync(payload);
-      dataHash = { expected, found, ok: found === expected };
-    }
-    const files = await Promise.all(this.files.map(async (f): Promise<FileCheck> => {
+    const dataHash = expected !== undefined ? { expected, found: dataFound!, ok: dataFound === expected } : undefined;
+    const files = this.files.map((f): FileCheck => {
       if (!f.sha256) return { name: f.name, status: 'unchecked' };
-      const found = await sha256HexAsync(Buffer.concat(f.extents.map(([o, n]) => payload.subarray(o, o + n))));
-      return { name: f.name, status: found === f.sha256 ? 'ok' : 'mismatch', expected: f.sha256, found };
-    }));
+      const h = found.get(f.name)!;
+      return { name: f.name, status: h === f.sha256 ? 'ok' : 'mismatch', expected: f.sha256, found: h };
+    });
     const ok = (dataHash?.ok ?? true) && files.every((f) => f.status !== 'mismatch');
     return { path: this.path, ok, dataHash, files };
   }
 
   /**
-   * The payload as a native PayloadHandle for a FUSE mount, with the decode running in the
-   * background: file extents index into it. Code-mode containers and payloads already decoded
-   * are served from memory. A legacy transposed file is recognised only once a hash has shown
-   * it (at open for a small segment, else after read() or verify()).
+   * The payload as a native PayloadHandle for a FUSE mount: file extents index into it. For a
+   * payload stored in the pixels it is the container's one background decode, started on the
+   * first call (read() and verify() use the same one); code-mode containers and payloads
+   * already decoded are served from memory. A legacy transposed file is recognised only once
+   * a hash has shown it (at open for a small segment, else after read() or verify()): check
+   * `curveKnown` (or await verify()) before mounting a file pixelrts did not write.
    */
   payload(): PayloadHandle {
-    if (this.cachedBytes) return native().payloadFromBuffer(this.cachedBytes);
-    return native().startPayload(this.path, {
-      storedSize: this.plan.storedSize,
-      compression: this.plan.compressed ? 'auto' : 'none',
-      payloadSize: this.payloadSize,
-      transposed: this.transposed,
-    });
+    if (this.cachedBytes) return this.cachedHandle ??= native().payloadFromBuffer(this.cachedBytes);
+    if (!this.sharedDecode) return this.startDecode(this.transposed);
+    // An unmount cancels the decode it served (waking its readers); the next user starts anew.
+    if (this.shared && this.shared.waitReady(0, 0) === EINTR) this.shared = undefined;
+    return this.shared ??= this.startDecode(this.transposed);
+  }
+}
+
+/** What checked() found about the shared decode's payload. */
+interface PayloadHashes {
+  /** sha256 of the whole payload (when data_hash is recorded). */
+  dataHash?: string;
+  /** sha256 of each file that records one, by name. */
+  files: Map<string, string>;
+  /** The payload matches data_hash, or (without one) every file matches its sha256. */
+  consistent: boolean;
+}
+
+/** Bytes hashed per step while the decode runs: small enough to start early, large enough to cost few waits. */
+const HASH_CHUNK = 2 * 1024 * 1024;
+const EMPTY_SHA256 = crypto.createHash('sha256').digest('hex');
+
+/** ERR_PIXELRTS_DECODE (or _CANCELLED) for a background decode that did not deliver. */
+function decodeError(path: string, handle: PayloadHandle, rc: number): PixelrtsError {
+  const why = handle.failure;
+  if (rc === EINTR) {
+    return new PixelrtsError('ERR_PIXELRTS_CANCELLED', `${path}: the decode was cancelled.`);
+  }
+  return new PixelrtsError('ERR_PIXELRTS_DECODE', why.startsWith(path) ? why : `${path}: ${why || 'the decode failed'}`);
+}
+
+function ioError(path: string, err: NodeJS.ErrnoException): PixelrtsError {
+  return new PixelrtsError(err.code === 'ENOENT' ? 'ERR_PIXELRTS_NOT_FOUND' : 'ERR_PIXELRTS_IO',
+    `${path}: cannot read the container (${err.code === 'ENOENT' ? 'no such file' : err.message}).`, { cause: err });
+}
+
+const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+const HEAD_READ = 64 * 1024;
+
+/** A chunk with no data: length, type, CRC of the type. */
+function emptyChunk(type: string): Buffer {
+  const b = Buffer.alloc(12);
+  b.write(type, 4, 'latin1');
+  b.writeUInt32BE(zlib.crc32(b.subarray(4, 8)), 8);
+  return b;
+}
+
+/**
+ * The PNG's header and text chunks, reading only the chunks before the first IDAT (in pieces,
+ * never the pixels). The native reader checks them (signature, every CRC read, IHDR, texts):
+ * it is given those chunks followed by an empty IDAT and IEND. The pixels' own chunks are
+ * checked by the decode that reads them (startPayload checks every CRC before decoding).
+ * `hasBandIndex` is true when the band index chunk is there (only pixelrts writes it).
+ */
+async function readHeadInfo(path: string): Promise<PngInfo> {
+  let fh: fs.FileHandle;
+  try {
+    fh = await fs.open(path, 'r');
+  } catch (err) {
+    throw ioError(path, err as NodeJS.ErrnoException);
+  }
+  try {
+    const fileSize = (await fh.stat()).size;
+    let head = Buffer.alloc(0);
+    /** Makes at least `n` bytes (fewer at the end of the file) available in `head`. */
+    const need = async (n: number): Promise<void> => {
+      if (head.length >= n || head.length >= fileSize) return;
+      const want = Math.min(fileSize, Math.max(n, head.length + HEAD_READ));
+      const more = Buffer.alloc(want - head.length);
+      const { bytesRead } = await fh.read(more, 0, more.length, head.length);
+      head = Buffer.concat([head, more.subarray(0, bytesRead)]);
+    };
+    let end = -1;  // where the first IDAT begins
+    let bandIndex = false;
+    await need(8);
+    let pos = 8;
+    while (end < 0 && head.subarray(0, 8).equals(PNG_SIGNATURE)) {
+      await need(pos + 8);
+      if (head.length < pos + 8) break;  // cut off: the native reader says where
+      const length = head.readUInt32BE(pos);
+      const type = head.toString('latin1', pos + 4, pos + 8);
+      if (type === 'IDAT') {
+        end = pos;
+        break;
+      }
+      if (length > 0x7fffffff) break;
+      if (type === 'pxBI') bandIndex = true;
+      await need(pos + 12 + length);
+      if (head.length < pos + 12 + length || type === 'IEND') break;
+      pos += 12 + length;
+    }
+    const png = end < 0 ? head : Buffer.concat([head.subarray(0, end), emptyChunk('IDAT'), emptyChunk('IEND')]);
+    return { ...readInfo(png, path), hasBandIndex: bandIndex };
+  } catch (err) {
+    if (err instanceof PixelrtsError || (err as { code?: string }).code?.startsWith('ERR_PIXELRTS')) throw err;
+    throw ioError(path, err as NodeJS.ErrnoException);
+  } finally {
+    await fh.close();
   }
 }
 

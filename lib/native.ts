@@ -17,6 +17,15 @@ export interface PayloadHandle {
   readonly failure: string;
   /** Blocks until [offset, offset+length) is ready; 0, or an errno (EIO after a failed decode). */
   waitReady(offset: number, length: number): number;
+  /** Waits on the thread pool until [offset, offset+length) is ready; resolves 0, or an errno (EIO after a failed decode, EINTR after a cancel). */
+  waitReadyAsync(offset: number, length: number): Promise<number>;
+  /**
+   * Bytes [offset, offset+length) as a Buffer over the payload's own memory, without a copy
+   * (read-only by contract). Waits for the range first: call it after waitReadyAsync resolved 0.
+   * Throws ERR_PIXELRTS_DECODE after a failed decode, ERR_PIXELRTS_RANGE outside the payload.
+   * The Buffer keeps the payload alive on its own.
+   */
+  view(offset: number, length: number): Buffer;
 }
 
 export interface NativeAddon {

@@ -70,7 +70,8 @@ btest.serial('boots the demo container: marker line, exit 0, then no mount, no Q
     t.deepEqual(await leftovers(root, [vm.pid], 0), []);
     const done = stages.filter((s) => s.status === 'done').map((s) => s.stage);
     for (const s of ['open', 'verify', 'accel', 'mount', 'qemu-start', 'first-console-line', 'exit']) t.true(done.includes(s), `stage ${s}`);
-    t.true(done.indexOf('verify') < done.indexOf('mount') && done.indexOf('mount') < done.indexOf('qemu-start'));
+    // Verify and mount may overlap (the demo is written by pixelrts: its curve is known); QEMU starts after both.
+    t.true(done.indexOf('verify') < done.indexOf('qemu-start') && done.indexOf('mount') < done.indexOf('qemu-start'));
     t.true(stages.every((s) => s.ms >= 0 && s.at >= 0));
   });
 });
@@ -109,7 +110,9 @@ btest.serial('refuses a container whose kernel hash is wrong, before QEMU starts
     t.true(err.message.includes(`expected sha256 ${bogus}`));
     t.regex(err.message, /found [0-9a-f]{64}/);
     t.regex(err.message, /--no-verify/);
-    t.false(stages.some((s) => s.stage === 'qemu-start' || s.stage === 'mount'), 'QEMU or the mount started');
+    t.false(stages.some((s) => s.stage === 'qemu-start'), 'QEMU started');
+    // The mount may have been made while the hashes were checked; the failure removed it.
+    t.deepEqual(await leftovers(root, [], 0), []);
     t.deepEqual(runtimeDirs(root), []);
 
     // The override: the payload itself is intact, so it boots with noVerify.

@@ -105,7 +105,10 @@ qtest('launchVm: QEMU refusing its arguments is reported with its own message; n
 dtest('the virtio-serial command channel: the agent finds org.pixelrts.channel and answers', async (t) => {
   const vm = await bootDemo(t, { channel: 'virtio' });
   t.true(vm.commandLine.includes('virtserialport,chardev=pxch,name=org.pixelrts.channel'));
-  const heartbeat = beforeVmExit(vm, new Promise((r) => vm.channel.once('heartbeat', r)), 'a heartbeat on the virtio channel');
+  const heartbeat = beforeVmExit(vm, new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('no heartbeat on the virtio channel within 60 s of launch')), 60000);
+    vm.channel.once('heartbeat', () => { clearTimeout(timer); resolve(); });
+  }), 'a heartbeat on the virtio channel');
   await vm.console.waitFor('pixelrts demo ready', { timeout: 90000 });
   await heartbeat;
   const reply = await vm.request({ data: 'ping' }, { timeout: 10000 });

@@ -28,12 +28,20 @@ find_port() {
     [ "$name" = org.pixelrts.channel ] && [ -c "/dev/${port##*/}" ] && dev=/dev/${port##*/}
   done
 }
+# A VM given the virtio port has no second UART (ttyS1's type is 0, "unknown").
+second_uart() {
+  read -r type 2>/dev/null </sys/class/tty/ttyS1/type && [ "$type" != 0 ]
+}
 if [ -z "$dev" ] && [ -d /sys/module/virtio_console ]; then
-  # The port appears when QEMU announces it, and its /dev node a moment later: wait up to 5 s.
+  # The port appears when QEMU announces it, and its /dev node a moment later; on a loaded host
+  # under TCG that can take seconds. Fall back to ttyS1 after 5 s only if there is a ttyS1:
+  # without one the port is the only channel there can be, so wait for it.
   n=0
-  while [ -z "$dev" ] && [ $n -lt 50 ]; do
+  while [ -z "$dev" ]; do
     find_port
-    [ -n "$dev" ] || sleep 0.1
+    [ -n "$dev" ] && break
+    [ $n -ge 50 ] && second_uart && break
+    sleep 0.1
     n=$((n + 1))
   done
 fi

@@ -7,8 +7,10 @@
 
 #include <napi.h>
 
+#include <cstdint>
 #include <memory>
 
+#include "common/failure.h"
 #include "common/payload_source.h"
 
 namespace pixelrts {
@@ -24,15 +26,27 @@ class PayloadHandle : public Napi::ObjectWrap<PayloadHandle> {
   static std::shared_ptr<PayloadSource> From(Napi::Value value);
 
   explicit PayloadHandle(const Napi::CallbackInfo& info);
+  void Finalize(Napi::Env env) override;
 
  private:
   // JS: handle.size (bytes), handle.failure (string, empty while fine),
-  // handle.waitReady(offset, length) -> errno (0 when ready; blocks: for tests and tools only).
+  // handle.waitReady(offset, length) -> errno (0 when ready; blocks: for tests and tools only),
+  // handle.waitReadyAsync(offset, length) -> Promise<errno> (waits on the thread pool),
+  // handle.view(offset, length) -> Buffer over the payload's own memory (no copy; waits for
+  // the range first, so call it once waitReadyAsync resolved 0). A view keeps the source
+  // alive, so it stays valid after the handle and any mount are gone.
   Napi::Value Size(const Napi::CallbackInfo& info);
   Napi::Value FailureText(const Napi::CallbackInfo& info);
   Napi::Value WaitReady(const Napi::CallbackInfo& info);
+  Napi::Value WaitReadyAsync(const Napi::CallbackInfo& info);
+  Napi::Value View(const Napi::CallbackInfo& info);
+
+  // Checks that info[0], info[1] are integers naming a range within the payload; else sets
+  // `*error` (ERR_PIXELRTS_ARGUMENT or ERR_PIXELRTS_RANGE) and returns false.
+  bool RangeArgs(const Napi::CallbackInfo& info, const char* fn, uint64_t* offset, uint64_t* length, Failure* error);
 
   std::shared_ptr<PayloadSource> source_;
+  int64_t accounted_ = 0;  // bytes reported to V8 as external memory
 };
 
 }  // namespace pixelrts
