@@ -7,7 +7,7 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import { createRequire } from 'node:module';
 import { needs, vectorsDir, vectorsMissing } from './helpers/prereq.mjs';
-import { fuseMissing, mountsUnder, pseudoRandom, tempDir } from './helpers/fuse.mjs';
+import { fuseMissing, mountsUnder, nextEvent, pseudoRandom, tempDir } from './helpers/fuse.mjs';
 
 const require = createRequire(import.meta.url);
 const { mount } = require('../dist/mount.js');
@@ -96,7 +96,7 @@ fuseTest('a payload that fails to decode: reads get EIO and the mount reports an
 
   const m = await mount(file, dir);
   t.teardown(() => m.unmount());
-  const reported = new Promise((resolve) => m.once('error', resolve));
+  const reported = nextEvent(m, 'error');
   t.throws(() => fs.readFileSync(path.join(dir, 'broken')), { code: 'EIO' });
   const err = await reported;
   t.is(err.code, 'ERR_PIXELRTS_FUSE_READ');

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import { commandMissing, needs, repoRoot } from './helpers/prereq.mjs';
-import { fuseMissing, mountsUnder, pseudoRandom, tempDir, waitFor } from './helpers/fuse.mjs';
+import { fuseMissing, mountsUnder, nextEvent, pseudoRandom, tempDir, waitFor } from './helpers/fuse.mjs';
 
 const require = createRequire(import.meta.url);
 const { mountTable, unmountPath } = require('../dist/mount.js');
@@ -217,7 +217,7 @@ fuseTest('unmount with a file open is lazy, releases the mount and fails the ope
 
 fuseTest('unmountPath (pixelrts unmount) from outside ends the mount with an unmount event', async (t) => {
   const { dir, m } = await mountSample(t);
-  const ended = new Promise((resolve) => m.once('unmount', resolve));
+  const ended = nextEvent(m, 'unmount');
   await unmountPath(dir);
   t.regex(await ended, /outside pixelrts/);
   t.false(m.mounted);

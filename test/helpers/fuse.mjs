@@ -56,3 +56,21 @@ export async function waitFor(check, ms) {
     await new Promise((r) => setTimeout(r, 20));
   }
 }
+
+/**
+ * Resolves with the first argument of `emitter`'s next `event`; rejects after `ms`. A Mount
+ * does not keep the process alive, so a bare wait for one of its events ('unmount' after an
+ * unmount from outside, 'error') has no live handle: when nothing else in the test file is
+ * running, the process empties its event loop before the event arrives and ava can only say
+ * "Promise returned by test never resolved". The timer is the live handle, and the deadline.
+ */
+export function nextEvent(emitter, event, ms = 10000) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      emitter.off(event, on);
+      reject(new Error(`no '${event}' event within ${ms} ms`));
+    }, ms);
+    const on = (value) => { clearTimeout(timer); resolve(value); };
+    emitter.once(event, on);
+  });
+}
