@@ -191,9 +191,8 @@ export class Container {
     this.plan = planDecode(info, this.path, this.metadata);
     const plan = this.plan;
     if (plan.mode === 'code') {
-      // The bytes are in the metadata: take them now. Their hash is checked by read() and
-      // verify(), so a damaged file still opens and can be inspected.
-      // Code mode takes its bytes from the metadata: no pixels are read.
+      // The bytes are in the metadata (no pixels are read): take them now. Their hash is
+      // checked by read() and verify(), so a damaged file still opens and can be inspected.
       const result = await decodeWithPlanAsync(Buffer.alloc(0), { ...plan, dataHash: undefined }, { onWarning: (w) => this.warn(w) });
       this.keep(result.payload);
       this.payloadSize = result.payload.length;
@@ -384,8 +383,12 @@ export class Container {
   private async hashPayload(handle: PayloadHandle): Promise<PayloadHashes> {
     const size = handle.size;
     const whole = this.plan.dataHash !== undefined ? crypto.createHash('sha256') : undefined;
-    // One-extent files are hashed in the same pass; others (never written by pixelrts) afterwards.
-    const inline = this.files.filter((f) => f.sha256 && f.extents.length === 1);
+    // A file that is the whole payload and records data_hash as its sha256 (a single-file
+    // container) takes the payload's hash; other one-extent files are hashed in the same pass,
+    // the rest (never written by pixelrts) afterwards.
+    const isWhole = (f: ContainerFile): boolean =>
+      whole !== undefined && f.sha256 === this.plan.dataHash && f.extents.length === 1 && f.extents[0][0] === 0 && f.extents[0][1] === size;
+    const inline = this.files.filter((f) => f.sha256 && f.extents.length === 1 && !isWhole(f));
     const later = this.files.filter((f) => f.sha256 && f.extents.length !== 1);
     const partial = new Map(inline.map((f) => [f, crypto.createHash('sha256')]));
     const ready = async (offset: number, length: number): Promise<Buffer> => {
@@ -407,8 +410,8 @@ export class Container {
     const files = new Map<string, string>();
     for (const f of inline) files.set(f.name, partial.get(f)!.digest('hex'));
     for (const f of later) files.set(f.name, crypto.createHash('sha256').update(await this.extentBytes(handle, f)).digest('hex'));
-    for (const f of this.files) if (f.sha256 && f.size === 0) files.set(f.name, EMPTY_SHA256);
     const dataHash = whole?.digest('hex');
+    for (const f of this.files) if (isWhole(f)) files.set(f.name, dataHash!);
     const consistent = dataHash !== undefined ? dataHash === this.plan.dataHash
       : [...files].every(([name, found]) => this.file(name).sha256 === found);
     return { dataHash, files, consistent };
@@ -555,7 +558,6 @@ interface PayloadHashes {
 
 /** Bytes hashed per step while the decode runs: small enough to start early, large enough to cost few waits. */
 const HASH_CHUNK = 2 * 1024 * 1024;
-const EMPTY_SHA256 = crypto.createHash('sha256').digest('hex');
 
 /** ERR_PIXELRTS_DECODE (or _CANCELLED) for a background decode that did not deliver. */
 function decodeError(path: string, handle: PayloadHandle, rc: number): PixelrtsError {

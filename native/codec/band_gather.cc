@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 #include <type_traits>
+#include <utility>
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -45,17 +46,20 @@ constexpr int ScatterImm() {
   return ShuffleImm(InverseLane(O, 0), InverseLane(O, 1), InverseLane(O, 2), InverseLane(O, 3));
 }
 
-// The four orders a 4×4 block is walked in: the order-2 curve (spec §2 d2xy for n = 4) in the
-// same four orientations. Pixel i of the walk sits at (x, y) = kOrder16[o].x[i], .y[i].
-struct Order16 {
-  int x[16];
-  int y[16];
+// The four orders an n×n square is walked in: the curve of side n (spec §2 d2xy) in identity,
+// swap, complement and swap+complement orientation, as HilbertTiling orients tiles. Pixel i of
+// the walk sits at (x, y) = .x[i], .y[i].
+template <int N>
+struct Walk {
+  int x[N * N];
+  int y[N * N];
 };
-constexpr Order16 MakeOrder16(int o) {
-  Order16 r{};
-  for (int i = 0; i < 16; i++) {
+template <int N>
+constexpr Walk<N> MakeWalk(int o) {
+  Walk<N> r{};
+  for (int i = 0; i < N * N; i++) {
     int x = 0, y = 0, t = i;
-    for (int s = 1; s < 4; s <<= 1) {
+    for (int s = 1; s < N; s <<= 1) {
       const int rx = 1 & (t >> 1), ry = 1 & (t ^ rx);
       if (ry == 0) {
         if (rx == 1) {
@@ -76,15 +80,15 @@ constexpr Order16 MakeOrder16(int o) {
       y = tmp;
     }
     if (o & 2) {
-      x = 3 - x;
-      y = 3 - y;
+      x = N - 1 - x;
+      y = N - 1 - y;
     }
     r.x[i] = x;
     r.y[i] = y;
   }
   return r;
 }
-constexpr Order16 kOrder16[4] = {MakeOrder16(0), MakeOrder16(1), MakeOrder16(2), MakeOrder16(3)};
+constexpr Walk<4> kOrder16[4] = {MakeWalk<4>(0), MakeWalk<4>(1), MakeWalk<4>(2), MakeWalk<4>(3)};
 
 // Which 2×2 quadrant (0 top-left, 1 top-right, 2 bottom-left, 3 bottom-right) holds pixels
 // 4k..4k+3 of the 4×4 walk in orientation o, and in which of the kBlockOrders they are visited.
@@ -111,6 +115,100 @@ constexpr int QuadImm(int o, int k) {
 static_assert(QuadOrder(0, 0) >= 0 && QuadOrder(1, 1) >= 0 && QuadOrder(2, 2) >= 0 && QuadOrder(3, 3) >= 0,
               "every 2x2 quadrant of a 4x4 walk is one of the four block orders");
 
+// A walk of side N cut into (N/M)² consecutive runs of M² pixels: where run j sits (in units of M
+// pixels) and in which of the four M×M walks its pixels are visited (-1: none, which the
+// static_asserts below rule out).
+template <int N, int M>
+struct Runs {
+  int x[(N / M) * (N / M)];
+  int y[(N / M) * (N / M)];
+  int order[(N / M) * (N / M)];
+};
+template <int N, int M>
+constexpr Runs<N, M> MakeRuns(const Walk<N>& walk, const Walk<M>* sub) {
+  Runs<N, M> r{};
+  for (int j = 0; j < (N / M) * (N / M); j++) {
+    int x0 = N, y0 = N;
+    for (int k = 0; k < M * M; k++) {
+      x0 = walk.x[j * M * M + k] < x0 ? walk.x[j * M * M + k] : x0;
+      y0 = walk.y[j * M * M + k] < y0 ? walk.y[j * M * M + k] : y0;
+    }
+    r.x[j] = x0 / M;
+    r.y[j] = y0 / M;
+    r.order[j] = -1;
+    for (int c = 3; c >= 0; c--) {
+      bool match = true;
+      for (int k = 0; k < M * M; k++) {
+        match = match && walk.x[j * M * M + k] == x0 + sub[c].x[k] && walk.y[j * M * M + k] == y0 + sub[c].y[k];
+      }
+      if (match) r.order[j] = c;
+    }
+  }
+  return r;
+}
+template <int N, int M>
+constexpr bool AllRunsFound(const Runs<N, M>* runs) {
+  for (int o = 0; o < 4; o++) {
+    for (int j = 0; j < (N / M) * (N / M); j++) {
+      if (runs[o].order[j] < 0) return false;
+    }
+  }
+  return true;
+}
+
+// The curve-order tile gather: a 16×16 walk is sixteen 4×4 blocks, a 32×32 tile four 16×16 walks.
+constexpr Walk<16> kWalk16[4] = {MakeWalk<16>(0), MakeWalk<16>(1), MakeWalk<16>(2), MakeWalk<16>(3)};
+constexpr Walk<32> kWalk32[4] = {MakeWalk<32>(0), MakeWalk<32>(1), MakeWalk<32>(2), MakeWalk<32>(3)};
+constexpr Runs<16, 4> kBlocksOf16[4] = {MakeRuns<16, 4>(kWalk16[0], kOrder16), MakeRuns<16, 4>(kWalk16[1], kOrder16),
+                                        MakeRuns<16, 4>(kWalk16[2], kOrder16), MakeRuns<16, 4>(kWalk16[3], kOrder16)};
+constexpr Runs<32, 16> kQuartersOf32[4] = {MakeRuns<32, 16>(kWalk32[0], kWalk16), MakeRuns<32, 16>(kWalk32[1], kWalk16),
+                                           MakeRuns<32, 16>(kWalk32[2], kWalk16), MakeRuns<32, 16>(kWalk32[3], kWalk16)};
+static_assert(AllRunsFound(kBlocksOf16), "every 4x4 run of a 16x16 walk is one of the four 4x4 walks");
+static_assert(AllRunsFound(kQuartersOf32), "every 16x16 run of a 32x32 walk is one of the four 16x16 walks");
+
+// One 4×4 block walked in order O: four 16-byte row loads make the four 2×2 quadrants, each
+// shuffled into curve order; 64 contiguous bytes out, non-temporal when kStream.
+template <int O, bool kStream>
+inline void MoveBlock(const uint8_t* p, size_t stride, uint8_t* out) {
+  const __m128i r0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  const __m128i r1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + stride));
+  const __m128i r2 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2 * stride));
+  const __m128i r3 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 3 * stride));
+  const __m128i quad[4] = {_mm_unpacklo_epi64(r0, r1), _mm_unpackhi_epi64(r0, r1), _mm_unpacklo_epi64(r2, r3),
+                           _mm_unpackhi_epi64(r2, r3)};
+  __m128i* d = reinterpret_cast<__m128i*>(out);
+  if constexpr (kStream) {
+    _mm_stream_si128(d, _mm_shuffle_epi32(quad[QuadOf(O, 0)], QuadImm(O, 0)));
+    _mm_stream_si128(d + 1, _mm_shuffle_epi32(quad[QuadOf(O, 1)], QuadImm(O, 1)));
+    _mm_stream_si128(d + 2, _mm_shuffle_epi32(quad[QuadOf(O, 2)], QuadImm(O, 2)));
+    _mm_stream_si128(d + 3, _mm_shuffle_epi32(quad[QuadOf(O, 3)], QuadImm(O, 3)));
+  } else {
+    _mm_storeu_si128(d, _mm_shuffle_epi32(quad[QuadOf(O, 0)], QuadImm(O, 0)));
+    _mm_storeu_si128(d + 1, _mm_shuffle_epi32(quad[QuadOf(O, 1)], QuadImm(O, 1)));
+    _mm_storeu_si128(d + 2, _mm_shuffle_epi32(quad[QuadOf(O, 2)], QuadImm(O, 2)));
+    _mm_storeu_si128(d + 3, _mm_shuffle_epi32(quad[QuadOf(O, 3)], QuadImm(O, 3)));
+  }
+}
+
+// A 16×16 walk in order C, its sixteen blocks unrolled in curve order with compile-time orders
+// and positions: the output is written strictly in address order, so streamed stores fill whole
+// cache lines whatever the output's alignment within a line (only the walk's first and last
+// line can be partial).
+template <int C, bool kStream, int... J>
+inline void MoveWalk16(const uint8_t* src, size_t stride, uint8_t* dst, std::integer_sequence<int, J...>) {
+  (MoveBlock<kBlocksOf16[C].order[J], kStream>(src + size_t{kBlocksOf16[C].y[J] * 4u} * stride + kBlocksOf16[C].x[J] * 16,
+                                                stride, dst + J * 64),
+   ...);
+}
+template <int C, bool kStream>
+void MoveWalk16(const uint8_t* src, size_t stride, uint8_t* dst) {
+  MoveWalk16<C, kStream>(src, stride, dst, std::make_integer_sequence<int, 16>());
+}
+using Walk16Fn = void (*)(const uint8_t* src, size_t stride, uint8_t* dst);
+constexpr Walk16Fn kWalk16Fns[2][4] = {
+    {MoveWalk16<0, false>, MoveWalk16<1, false>, MoveWalk16<2, false>, MoveWalk16<3, false>},
+    {MoveWalk16<0, true>, MoveWalk16<1, true>, MoveWalk16<2, true>, MoveWalk16<3, true>}};
+
 #endif  // __SSE2__
 
 }  // namespace
@@ -129,10 +227,16 @@ BandGather::BandGather(const HilbertTiling& tiling, size_t stride) : tiling_(til
     *x = kBlockOrders[c][k] & 1;
     *y = kBlockOrders[c][k] >> 1;
   }, blocks_);
-  use_blocks16_ = use_blocks_ && tp % 16 == 0 && classify(4, [](int c, int k, int* x, int* y) {
-    *x = kOrder16[c].x[k];
-    *y = kOrder16[c].y[k];
-  }, blocks16_);
+  // The curve-order path takes tiles of side 16 or 32 whose walks are the ones compiled in.
+  const uint32_t side = tiling.tile_side();
+  use_walks_ = use_blocks_ && (side == 16 || side == 32);
+  for (uint8_t o = 0; o < 4 && use_walks_; o++) {
+    for (uint32_t i = 0; i < tp && use_walks_; i++) {
+      const int x = side == 16 ? kWalk16[o].x[i] : kWalk32[o].x[i];
+      const int y = side == 16 ? kWalk16[o].y[i] : kWalk32[o].y[i];
+      use_walks_ = tiling.tile_x(o, i) == x && tiling.tile_y(o, i) == y;
+    }
+  }
 #endif
 }
 
@@ -165,32 +269,6 @@ bool BandGather::classify(uint32_t side, void (*walk)(int c, int k, int* x, int*
 
 void BandGather::gather_tile_blocks(uint8_t orientation, const uint8_t* src, uint8_t* dst) const {
 #if defined(__SSE2__)
-  if (use_blocks16_) {
-    // 4×4 blocks: four 16-byte row loads make the four 2×2 quadrants, each shuffled into curve order.
-    const BlockGroups& g = blocks16_[orientation];
-    auto run = [&](auto order_tag, const std::vector<Block>& blocks) {
-      constexpr int O = decltype(order_tag)::value;
-      for (const Block& b : blocks) {
-        const uint8_t* p = src + b.src;
-        const __m128i r0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-        const __m128i r1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + stride_));
-        const __m128i r2 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2 * stride_));
-        const __m128i r3 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 3 * stride_));
-        const __m128i quad[4] = {_mm_unpacklo_epi64(r0, r1), _mm_unpackhi_epi64(r0, r1), _mm_unpacklo_epi64(r2, r3),
-                                 _mm_unpackhi_epi64(r2, r3)};
-        __m128i* d = reinterpret_cast<__m128i*>(dst + b.dst);
-        _mm_storeu_si128(d, _mm_shuffle_epi32(quad[QuadOf(O, 0)], QuadImm(O, 0)));
-        _mm_storeu_si128(d + 1, _mm_shuffle_epi32(quad[QuadOf(O, 1)], QuadImm(O, 1)));
-        _mm_storeu_si128(d + 2, _mm_shuffle_epi32(quad[QuadOf(O, 2)], QuadImm(O, 2)));
-        _mm_storeu_si128(d + 3, _mm_shuffle_epi32(quad[QuadOf(O, 3)], QuadImm(O, 3)));
-      }
-    };
-    run(std::integral_constant<int, 0>(), g.by_order[0]);
-    run(std::integral_constant<int, 1>(), g.by_order[1]);
-    run(std::integral_constant<int, 2>(), g.by_order[2]);
-    run(std::integral_constant<int, 3>(), g.by_order[3]);
-    return;
-  }
   const BlockGroups& g = blocks_[orientation];
   auto run = [&](auto order_tag, const std::vector<Block>& blocks) {
     constexpr int O = decltype(order_tag)::value;
@@ -222,7 +300,6 @@ void BandGather::gather(uint32_t band, const uint8_t* rows, uint64_t win_begin, 
   const size_t prefetch_share = (band_bytes / tiling_.tiles_per_side() + 63) & ~size_t{63};
   const bool prefetch_next_band = prefetch_ahead && band + 1 < tiling_.bands();
 #if defined(__SSE2__)
-  alignas(64) uint8_t staging[HilbertTiling::kTileSide * HilbertTiling::kTileSide * 4];
   bool streamed = false;
 #endif
   for (uint32_t tx = 0; tx < tiling_.tiles_per_side(); tx++) {
@@ -241,26 +318,26 @@ void BandGather::gather(uint32_t band, const uint8_t* rows, uint64_t win_begin, 
         for (size_t i = 0; i < prefetch_share; i += 64) _mm_prefetch(reinterpret_cast<const char*>(ahead + i), _MM_HINT_T0);
       }
 #endif
-      if (use_blocks_) {
 #if defined(__SSE2__)
-        if ((reinterpret_cast<uintptr_t>(dst) & 15) == 0 && tile_bytes == sizeof(staging)) {
-          // Gather into an L1-resident staging tile, then stream its 4 KiB out in address order
-          // with non-temporal stores: the output lines are written whole, so they need not be
-          // read into the cache first (the blocks land in the tile in curve order, not address
-          // order, so writing them straight out would read every output line once).
-          gather_tile_blocks(tiles[tx].orientation, src, staging);
-          for (size_t i = 0; i < sizeof(staging); i += 64) {
-            const __m128i* s = reinterpret_cast<const __m128i*>(staging + i);
-            __m128i* d = reinterpret_cast<__m128i*>(dst + i);
-            _mm_stream_si128(d, _mm_load_si128(s));
-            _mm_stream_si128(d + 1, _mm_load_si128(s + 1));
-            _mm_stream_si128(d + 2, _mm_load_si128(s + 2));
-            _mm_stream_si128(d + 3, _mm_load_si128(s + 3));
+      if (use_walks_) {
+        // Curve order, so the output is written in address order: with a 16-byte aligned
+        // output, non-temporal stores fill whole cache lines without reading them first.
+        const bool stream = (reinterpret_cast<uintptr_t>(dst) & 15) == 0;
+        const Walk16Fn* fns = kWalk16Fns[stream ? 1 : 0];
+        const uint8_t o = tiles[tx].orientation;
+        if (side == 16) {
+          fns[o](src, stride_, dst);
+        } else {
+          const Runs<32, 16>& quarters = kQuartersOf32[o];
+          for (int q = 0; q < 4; q++) {
+            fns[quarters.order[q]](src + size_t{quarters.y[q] * 16u} * stride_ + quarters.x[q] * 64, stride_, dst + q * 1024);
           }
-          streamed = true;
-          continue;
         }
+        streamed = streamed || stream;
+        continue;
+      }
 #endif
+      if (use_blocks_) {
         gather_tile_blocks(tiles[tx].orientation, src, dst);
       } else {
         for (uint64_t i = 0; i < tp; i++) Store32(dst + 4 * i, Load32(src + off[i]));

@@ -2,12 +2,12 @@
 // curve, one band (row of tiles) at a time. The rows can be a PNG's unfiltered scanlines
 // (stride 4·G+1, pixel data after the filter byte) or plain RGBA pixels (stride 4·G).
 //
-// Inside a tile the curve is walked through tables built once per image. Every aligned 4×4
-// block is sixteen consecutive curve pixels in one of four orders, so whole tiles move a block at
-// a time: four 16-byte row loads, four quadrant unpacks, four dword shuffles, 64 contiguous bytes
-// stored (SSE2), with the blocks of a tile grouped by order so the loop has no branches. The
-// encoder's scatter does the inverse with 2×2 blocks. Tiles cut by the window edge, and CPUs
-// without SSE2, use a per-pixel table.
+// A 32×32 tile is four consecutive 16×16 walks, each sixteen consecutive 4×4 blocks, each in
+// one of four orders known at compile time. A tile moves in curve order, so its output is
+// written in address order: per 4×4 block four 16-byte row loads, four quadrant unpacks, four
+// dword shuffles and 64 contiguous bytes stored (SSE2), non-temporally when the output is
+// 16-byte aligned. The encoder's scatter does the inverse with 2×2 blocks. Smaller tiles use
+// 2×2 blocks; tiles cut by the window edge, and CPUs without SSE2, use a per-pixel table.
 #pragma once
 
 #include <cstddef>
@@ -56,9 +56,8 @@ class BandGather {
   size_t stride_;
   std::vector<uint32_t> offsets_[4];  // byte offset inside the tile of the i-th pixel of the run
   BlockGroups blocks_[4];    // 2×2 blocks
-  BlockGroups blocks16_[4];  // 4×4 blocks (tiles of at least 4×4)
   bool use_blocks_ = false;
-  bool use_blocks16_ = false;
+  bool use_walks_ = false;  // tiles of side 16 or 32 gathered in curve order, 4×4 blocks at a time
 };
 
 }  // namespace pixelrts::codec

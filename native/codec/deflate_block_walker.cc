@@ -88,7 +88,10 @@ class BitReader {
 class HuffmanTable {
  public:
   // False for an over-subscribed code. Incomplete codes are allowed; their holes fail on use.
-  bool build(const uint8_t* lengths, unsigned count) {
+  // `extra` (optional) gives each symbol's extra bits, so that one lookup tells how many bits
+  // the whole symbol takes; symbols at or above `valid` (deflate's unused 286/287, 30/31) are
+  // marked invalid.
+  bool build(const uint8_t* lengths, unsigned count, const uint8_t* extra = nullptr, unsigned valid = 0xFFFF) {
     unsigned bl_count[kMaxCodeBits + 1] = {};
     max_len_ = 1;
     for (unsigned i = 0; i < count; i++) {
@@ -118,47 +121,56 @@ class HuffmanTable {
       const unsigned c = next_code[len]++;
       unsigned rev = 0;  // deflate sends Huffman codes most significant bit first
       for (unsigned b = 0; b < len; b++) rev |= ((c >> b) & 1u) << (len - 1 - b);
-      const uint32_t entry = static_cast<uint32_t>(sym | (len << 16));
+      const unsigned total = sym >= valid ? 0 : len + (extra != nullptr ? extra[sym] : 0);
+      const uint32_t entry = static_cast<uint32_t>(total | (len << kLenShift) | (sym << kValueShift));
       if (len <= primary_bits_) {
         for (unsigned i = rev; i < primary; i += 1u << len) entries_[i] = entry;
         continue;
       }
       const unsigned prefix = rev & (primary - 1);
       if ((entries_[prefix] & kLink) == 0) {
-        entries_[prefix] = kLink | used;
+        entries_[prefix] = kLink | (used << kValueShift);
         std::memset(entries_ + used, 0, (size_t{1} << sub_bits) * sizeof(entries_[0]));
         used += 1u << sub_bits;
       }
-      uint32_t* sub = entries_ + (entries_[prefix] & 0xFFFF);
+      uint32_t* sub = entries_ + (entries_[prefix] >> kValueShift);
       for (unsigned i = rev >> primary_bits_; i < (1u << sub_bits); i += 1u << (len - primary_bits_)) sub[i] = entry;
     }
     return true;
   }
 
-  // The next symbol when at least kMaxCodeBits bits are available; -1 for an unused code.
-  int decode_available(BitReader* in) const {
+  // Skips the next symbol and its extra bits when at least kMaxCodeBits + 13 bits are
+  // available; the symbol, or -1 for an unused or invalid code.
+  int skip_symbol(BitReader* in) const {
     uint32_t e = entries_[in->peek(primary_bits_)];
-    if (e & kLink) e = entries_[(e & 0xFFFF) + (in->peek(max_len_) >> primary_bits_)];
-    const unsigned len = (e >> 16) & 0x1F;
-    if (len == 0) return -1;
-    in->skip(len);
-    return static_cast<int>(e & 0xFFFF);
+    if (e & kLink) e = entries_[(e >> kValueShift) + (in->peek(max_len_) >> primary_bits_)];
+    // The low bits are the shift count itself: no extraction on the bit buffer's critical path.
+    const unsigned total = e & kTotalMask;
+    if (total == 0) return -1;
+    in->skip(total);
+    return static_cast<int>(e >> kValueShift);
   }
 
   // The next symbol, or -1 for an unused code or the end of the data.
   int decode(BitReader* in) const {
     in->fill();
     uint32_t e = entries_[in->peek(primary_bits_)];
-    if (e & kLink) e = entries_[(e & 0xFFFF) + (in->peek(max_len_) >> primary_bits_)];
-    const unsigned len = (e >> 16) & 0x1F;
+    if (e & kLink) e = entries_[(e >> kValueShift) + (in->peek(max_len_) >> primary_bits_)];
+    const unsigned len = (e >> kLenShift) & 0x1F;
     if (len == 0 || len > in->available()) return -1;
     in->skip(len);
-    return static_cast<int>(e & 0xFFFF);
+    return static_cast<int>(e >> kValueShift);
   }
 
  private:
   static constexpr unsigned kPrimaryBits = 10;
-  static constexpr uint32_t kLink = 1u << 31;  // entry points at a second-level table
+  // An entry: bits 0..5 the code length plus the symbol's extra bits (0: invalid or link),
+  // bits 8..12 the code length, bit 15 a link to a second-level table, bits 16..31 the symbol
+  // or the second-level table's index.
+  static constexpr uint32_t kTotalMask = 0x3F;
+  static constexpr unsigned kLenShift = 8;
+  static constexpr uint32_t kLink = 1u << 15;
+  static constexpr unsigned kValueShift = 16;
   unsigned max_len_ = 1;
   unsigned primary_bits_ = 1;
   // Primary table plus at most one 2^(15-10)-entry table per primary slot.
@@ -166,6 +178,17 @@ class HuffmanTable {
 };
 
 constexpr uint8_t kCodeLengthOrder[19] = {16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15};
+
+// Extra bits per litlen symbol (0..287) and per distance symbol (0..31), for the tables.
+struct ExtraBits {
+  uint8_t litlen[288] = {};
+  uint8_t dist[32] = {};
+  constexpr ExtraBits() {
+    for (int sym = 265; sym < 285; sym++) litlen[sym] = static_cast<uint8_t>((sym - 261) / 4);
+    for (int d = 4; d < 30; d++) dist[d] = static_cast<uint8_t>((d - 2) / 2);
+  }
+};
+constexpr ExtraBits kExtraBits;
 
 unsigned LengthExtraBits(int sym) {
   const int i = sym - 257;
@@ -215,7 +238,7 @@ bool ReadDynamicTables(BitReader* in, HuffmanTable* litlen, HuffmanTable* dist, 
     while (repeat-- > 0) lengths[n++] = value;
   }
   if (lengths[256] == 0) return false;  // no end-of-block code
-  return litlen->build(lengths, hlit) && dist->build(lengths + hlit, hdist);
+  return litlen->build(lengths, hlit, kExtraBits.litlen, 286) && dist->build(lengths + hlit, hdist, kExtraBits.dist, 30);
 }
 
 }  // namespace
@@ -246,26 +269,35 @@ bool DeflateBlockWalker::Walk(const uint8_t* data, size_t size, Result* result) 
         std::memset(lengths + 256, 7, 24);
         std::memset(lengths + 280, 8, 8);
         std::memset(lengths + 288, 5, 32);
-        if (!t->litlen.build(lengths, 288) || !t->dist.build(lengths + 288, 32)) return false;
+        if (!t->litlen.build(lengths, 288, kExtraBits.litlen, 286) || !t->dist.build(lengths + 288, 32, kExtraBits.dist, 30)) {
+          return false;
+        }
       } else if (btype == 2) {
         if (!ReadDynamicTables(&in, &t->litlen, &t->dist, &t->scratch)) return false;
       } else {
         return false;
       }
-      for (;;) {
+      bool end_of_block = false;
+      while (!end_of_block) {
         in.fill();
         if (in.available() >= 48) {
-          // Enough bits for a whole length/distance pair (15 + 5 + 15 + 13): no checks.
-          const int sym = t->litlen.decode_available(&in);
-          if (sym < 0 || sym > 285) return false;
-          if (sym < 256) continue;
-          if (sym == 256) break;
-          in.skip(LengthExtraBits(sym));
-          const int d = t->dist.decode_available(&in);
-          if (d < 0 || d >= 30) return false;
-          in.skip(DistanceExtraBits(d));
+          // While a whole length/distance pair (15 + 5 + 15 + 13 bits) is buffered, one table
+          // lookup per symbol skips its code and extra bits together, with no refill.
+          do {
+            const int sym = t->litlen.skip_symbol(&in);
+            if (sym < 256) {
+              if (sym < 0) return false;
+              continue;
+            }
+            if (sym == 256) {
+              end_of_block = true;
+              break;
+            }
+            if (t->dist.skip_symbol(&in) < 0) return false;
+          } while (in.available() >= 48);
           continue;
         }
+        // Near the end of the data: symbol by symbol, checking every read.
         const int sym = t->litlen.decode(&in);
         if (sym < 0 || sym > 285) return false;
         if (sym < 256) continue;
