@@ -166,6 +166,15 @@ constexpr Runs<32, 16> kQuartersOf32[4] = {MakeRuns<32, 16>(kWalk32[0], kWalk16)
 static_assert(AllRunsFound(kBlocksOf16), "every 4x4 run of a 16x16 walk is one of the four 4x4 walks");
 static_assert(AllRunsFound(kQuartersOf32), "every 16x16 run of a 32x32 walk is one of the four 16x16 walks");
 
+template <bool kStream>
+inline void Store(__m128i* d, __m128i v) {
+  if constexpr (kStream) {
+    _mm_stream_si128(d, v);  // d is 16-byte aligned
+  } else {
+    _mm_storeu_si128(d, v);
+  }
+}
+
 // One 4×4 block walked in order O: four 16-byte row loads make the four 2×2 quadrants, each
 // shuffled into curve order; 64 contiguous bytes out, non-temporal when kStream.
 template <int O, bool kStream>
@@ -177,17 +186,10 @@ inline void MoveBlock(const uint8_t* p, size_t stride, uint8_t* out) {
   const __m128i quad[4] = {_mm_unpacklo_epi64(r0, r1), _mm_unpackhi_epi64(r0, r1), _mm_unpacklo_epi64(r2, r3),
                            _mm_unpackhi_epi64(r2, r3)};
   __m128i* d = reinterpret_cast<__m128i*>(out);
-  if constexpr (kStream) {
-    _mm_stream_si128(d, _mm_shuffle_epi32(quad[QuadOf(O, 0)], QuadImm(O, 0)));
-    _mm_stream_si128(d + 1, _mm_shuffle_epi32(quad[QuadOf(O, 1)], QuadImm(O, 1)));
-    _mm_stream_si128(d + 2, _mm_shuffle_epi32(quad[QuadOf(O, 2)], QuadImm(O, 2)));
-    _mm_stream_si128(d + 3, _mm_shuffle_epi32(quad[QuadOf(O, 3)], QuadImm(O, 3)));
-  } else {
-    _mm_storeu_si128(d, _mm_shuffle_epi32(quad[QuadOf(O, 0)], QuadImm(O, 0)));
-    _mm_storeu_si128(d + 1, _mm_shuffle_epi32(quad[QuadOf(O, 1)], QuadImm(O, 1)));
-    _mm_storeu_si128(d + 2, _mm_shuffle_epi32(quad[QuadOf(O, 2)], QuadImm(O, 2)));
-    _mm_storeu_si128(d + 3, _mm_shuffle_epi32(quad[QuadOf(O, 3)], QuadImm(O, 3)));
-  }
+  Store<kStream>(d, _mm_shuffle_epi32(quad[QuadOf(O, 0)], QuadImm(O, 0)));
+  Store<kStream>(d + 1, _mm_shuffle_epi32(quad[QuadOf(O, 1)], QuadImm(O, 1)));
+  Store<kStream>(d + 2, _mm_shuffle_epi32(quad[QuadOf(O, 2)], QuadImm(O, 2)));
+  Store<kStream>(d + 3, _mm_shuffle_epi32(quad[QuadOf(O, 3)], QuadImm(O, 3)));
 }
 
 // A 16×16 walk in order C, its sixteen blocks unrolled in curve order with compile-time orders
