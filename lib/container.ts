@@ -440,9 +440,10 @@ export class Container {
 
   /**
    * The bytes of one file, checked against its sha256 when recorded (ERR_PIXELRTS_HASH names
-   * the file otherwise). For a payload stored in the pixels this is a view of the container's
-   * one decode, without a copy: treat it as read-only. A read waits only for the bytes of its
-   * file when the pixels hold the payload uncompressed and the curve is known.
+   * the file otherwise). The Buffer is the caller's own copy: the container's one decode also
+   * serves mounts, so handing out a writable view of it would let a caller change what a mount
+   * serves. A read waits only for the bytes of its file when the pixels hold the payload
+   * uncompressed and the curve is known.
    */
   async read(name: string): Promise<Buffer> {
     const file = this.file(name);
@@ -456,7 +457,7 @@ export class Container {
         const found = known?.files.get(file.name) ?? crypto.createHash('sha256').update(bytes).digest('hex');
         if (found !== file.sha256) throw fileHashError(this.path, file, found);
       }
-      return bytes;
+      return file.extents.length === 1 ? Buffer.from(bytes) : bytes;
     }
     const payload = await this.decodeAll();
     const bytes = Buffer.concat(file.extents.map(([o, n]) => payload.subarray(o, o + n)));
@@ -469,15 +470,14 @@ export class Container {
 
   /**
    * The whole payload P (for an Infinite Map: the whole pixel stream), checked against
-   * data_hash. For a payload stored in the pixels this is a view of the container's one
-   * decode, without a copy: treat it as read-only.
+   * data_hash. The Buffer is the caller's own copy (see read()).
    */
   async readPayload(): Promise<Buffer> {
     if (this.sharedDecode) {
       const { dataHash } = await this.checked();
       const expected = this.plan.dataHash;
       if (expected !== undefined && dataHash !== expected) throw hashError(this.path, expected, dataHash!, 'payload (data_hash)');
-      return this.extentBytes(this.payload(), { extents: [[0, this.payloadSize]] });
+      return Buffer.from(await this.extentBytes(this.payload(), { extents: [[0, this.payloadSize]] }));
     }
     const payload = await this.decodeAll();
     if (this.plan.mode === 'code' && this.plan.dataHash !== undefined) {

@@ -185,3 +185,17 @@ test('a decode cancelled by an unmount is started again for the container\'s nex
   t.not(c.payload(), first);
   t.true((await c.verify()).ok);
 });
+
+test('read() and readPayload() hand out copies: writing into them changes neither later reads nor the shared decode', async (t) => {
+  const kernel = pattern(200_000, 7);
+  const initrd = pattern(90_000, 8);
+  const file = tmpFile('copies.rts.png', px.encode([{ name: 'kernel', data: kernel }, { name: 'initrd', data: initrd }]));
+  const c = await px.open(file);
+  const first = await c.read('kernel');
+  first.fill(0);
+  const whole = await c.readPayload();
+  whole.fill(0xff);
+  t.true((await c.read('kernel')).equals(kernel));
+  t.true((await c.readPayload()).equals(Buffer.concat([kernel, initrd])));
+  t.true(c.payload().view(0, kernel.length).equals(kernel), 'the decode a mount would serve is untouched');
+});
