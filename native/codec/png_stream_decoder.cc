@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "codec/band_gather.h"
+#include "common/join_guard.h"
 #include "codec/byte_buffer.h"
 #include "codec/deflater.h"
 #include "codec/inflater.h"
@@ -121,17 +122,6 @@ class BandWorker {
   std::vector<uint32_t> adlers_;
 };
 
-// Joins a thread when the scope ends, however it ends.
-class JoinGuard {
- public:
-  explicit JoinGuard(std::thread* t) : t_(t) {}
-  ~JoinGuard() {
-    if (t_->joinable()) t_->join();
-  }
-
- private:
-  std::thread* t_;
-};
 
 bool ValidZlibHeader(const uint8_t h[2]) {
   return (h[0] & 0x0F) == 8 && (h[0] >> 4) <= 7 && (h[1] & 0x20) == 0 && (h[0] * 256u + h[1]) % 31 == 0;

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "codec/band_gather.h"
+#include "common/join_guard.h"
 #include "codec/band_index.h"
 #include "codec/deflate_block_walker.h"
 #include "codec/deflater.h"
@@ -143,16 +144,6 @@ class BandCompressor {
   std::atomic<bool>* failed_;
 };
 
-class JoinGuard {
- public:
-  explicit JoinGuard(std::thread* t) : t_(t) {}
-  ~JoinGuard() {
-    if (t_->joinable()) t_->join();
-  }
-
- private:
-  std::thread* t_;
-};
 
 // Compresses the image band by band with full flushes; false when that did not work out
 // (the caller then writes a plain stream).
