@@ -42,6 +42,7 @@
         "native/frames/encoder_pool.cc",
         "native/frames/encoding_session.cc",
         "native/frames/openh264_encoder.cc",
+        "native/frames/h264_sps_crop.cc",
         "native/frames/colour_convert.cc",
         "native/frames/hxfr_parser.cc",
         "native/frames/pixel_layout.cc",
@@ -67,7 +68,7 @@
           "sources": [
             "native/frames/videotoolbox_encoder.mm",
           ],
-          "sources!": [ "native/frames/openh264_encoder.cc" ],
+          "sources!": [ "native/frames/openh264_encoder.cc", "native/frames/h264_sps_crop.cc" ],
           "libraries": [
             "-framework VideoToolbox", "-framework CoreMedia", "-framework CoreVideo",
             "-framework CoreFoundation", "-framework IOSurface"

@@ -29,25 +29,20 @@ class CheckingSink : public MessageSink {
     if (m.header.magic != kMagic) abort();
     if (m.pixels.size > 0) {
       const PixelLayout& l = m.layout;
-      uint64_t min = 0;
+      const uint64_t w = l.width, h = l.height;
       if (l.format == kFormatNV12) {
-        min = static_cast<uint64_t>(l.stride) * (l.height + l.height / 2);
-        if (l.uv_offset != l.stride * l.height) abort();
-        if (m.pixels.size != min) abort();
+        // Y plane first, then ceil(h/2) CbCr rows of ceil(w/2) pairs, ending at the buffer's end.
+        const uint64_t uv_row = (w + 1) & ~uint64_t{1}, uv_rows = (h + 1) / 2;
+        if (l.stride < w || l.uv_stride < uv_row || l.uv_offset < static_cast<uint64_t>(l.stride) * h) abort();
+        if (m.pixels.size != l.uv_offset + static_cast<uint64_t>(l.uv_stride) * uv_rows) abort();
       } else {
-        min = static_cast<uint64_t>(l.stride) * (l.height - 1) + l.width * 4ull;
-        if (m.pixels.size < min) abort();
+        if (m.pixels.size < static_cast<uint64_t>(l.stride) * (h - 1) + w * 4) abort();
       }
-      // Convert exactly as the encoder does: every read must stay inside the pixel buffer.
-      const int w = static_cast<int>(l.width), h = static_cast<int>(l.height);
-      const size_t half = static_cast<size_t>(w / 2);
-      std::vector<uint8_t> y(static_cast<size_t>(w) * h), u(half * (h / 2)), v(half * (h / 2));
-      if (l.format == kFormatNV12) {
-        pixelrts::frames::DeinterleaveUv(m.pixels.data.get() + l.uv_offset, l.stride, w, h, u.data(), v.data(), half);
-      } else {
-        pixelrts::frames::RgbxToI420(m.pixels.data.get(), l.stride, w, h, l.format == kFormatAB24, y.data(),
-                                     static_cast<size_t>(w), u.data(), v.data(), half);
-      }
+      // Convert exactly as the encoder does: every read must stay inside the pixel buffer,
+      // every write inside the even-sized picture.
+      std::vector<uint8_t> scratch;
+      const pixelrts::frames::I420View pic = pixelrts::frames::ToEncoderPicture(l, m.pixels.data.get(), &scratch);
+      if (pic.width != static_cast<int>(w + (w & 1)) || pic.height != static_cast<int>(h + (h & 1))) abort();
     }
   }
 

@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include "frames/hxfr_protocol.h"
+
 // GCC only vectorises the cheapest loops at -O2; these loops pay for the full cost model
 // (checked with -fopt-info-vec: every inner loop below vectorises). Clang vectorises at -O2.
 #if defined(__GNUC__) && !defined(__clang__)
@@ -25,13 +27,15 @@ inline uint8_t ChromaV(int r4, int g4, int b4) {
 }
 
 // R and B positions are template constants so the loads have fixed offsets and stride 4.
+// Any width and height: an odd height's last row is paired with itself and an odd width's
+// last column with itself, which writes the padded row and column of the even picture.
 template <int R, int B>
 void RgbxRows(const uint8_t* src, size_t src_stride, int width, int height, uint8_t* y, size_t y_stride,
               uint8_t* u, uint8_t* v, size_t uv_stride) {
-  const int half = width / 2;
+  const int half = width / 2;  // whole 2x2 blocks per row pair
   for (int row = 0; row < height; row += 2) {
     const uint8_t* __restrict s0 = src + static_cast<size_t>(row) * src_stride;
-    const uint8_t* __restrict s1 = s0 + src_stride;
+    const uint8_t* __restrict s1 = row + 1 < height ? s0 + src_stride : s0;  // only read: may alias s0
     uint8_t* __restrict y0 = y + static_cast<size_t>(row) * y_stride;
     uint8_t* __restrict y1 = y0 + y_stride;
     uint8_t* __restrict ur = u + static_cast<size_t>(row / 2) * uv_stride;
@@ -44,6 +48,16 @@ void RgbxRows(const uint8_t* src, size_t src_stride, int width, int height, uint
       const int b = s0[8 * x + B] + s0[8 * x + 4 + B] + s1[8 * x + B] + s1[8 * x + 4 + B];
       ur[x] = ChromaU(r, g, b);
       vr[x] = ChromaV(r, g, b);
+    }
+    if (width & 1) {
+      const int x = width - 1;
+      y0[width] = y0[x];
+      y1[width] = y1[x];
+      const int r = 2 * (s0[4 * x + R] + s1[4 * x + R]);
+      const int g = 2 * (s0[4 * x + 1] + s1[4 * x + 1]);
+      const int b = 2 * (s0[4 * x + B] + s1[4 * x + B]);
+      ur[half] = ChromaU(r, g, b);
+      vr[half] = ChromaV(r, g, b);
     }
   }
 }
@@ -61,7 +75,7 @@ void RgbxToI420(const uint8_t* src, size_t src_stride, int width, int height, bo
 
 void DeinterleaveUv(const uint8_t* uv, size_t uv_src_stride, int width, int height,
                     uint8_t* u, uint8_t* v, size_t uv_stride) {
-  const int half_w = width / 2, half_h = height / 2;
+  const int half_w = (width + 1) / 2, half_h = (height + 1) / 2;
   for (int row = 0; row < half_h; row++) {
     const uint8_t* __restrict s = uv + static_cast<size_t>(row) * uv_src_stride;
     uint8_t* __restrict ur = u + static_cast<size_t>(row) * uv_stride;
@@ -73,11 +87,61 @@ void DeinterleaveUv(const uint8_t* uv, size_t uv_src_stride, int width, int heig
   }
 }
 
-void CopyPlane(const uint8_t* src, size_t src_stride, uint8_t* dst, size_t dst_stride, int width, int height) {
+void CopyPlaneReplicatingEdges(const uint8_t* src, size_t src_stride, int width, int height, uint8_t* dst,
+                               size_t dst_stride, int dst_width, int dst_height) {
+  const size_t w = static_cast<size_t>(width), extra = static_cast<size_t>(dst_width - width);
   for (int row = 0; row < height; row++) {
-    std::memcpy(dst + static_cast<size_t>(row) * dst_stride, src + static_cast<size_t>(row) * src_stride,
-                static_cast<size_t>(width));
+    uint8_t* d = dst + static_cast<size_t>(row) * dst_stride;
+    std::memcpy(d, src + static_cast<size_t>(row) * src_stride, w);
+    if (extra > 0) std::memset(d + w, d[w - 1], extra);
   }
+  const uint8_t* last = dst + static_cast<size_t>(height - 1) * dst_stride;
+  for (int row = height; row < dst_height; row++) {
+    std::memcpy(dst + static_cast<size_t>(row) * dst_stride, last, static_cast<size_t>(dst_width));
+  }
+}
+
+I420View ToEncoderPicture(const hxfr::PixelLayout& l, const uint8_t* px, std::vector<uint8_t>* scratch) {
+  const int w = static_cast<int>(l.width), h = static_cast<int>(l.height);
+  I420View pic;
+  pic.width = EvenUp(w);
+  pic.height = EvenUp(h);
+  pic.uv_stride = static_cast<size_t>(pic.width / 2);
+  const size_t chroma = pic.uv_stride * static_cast<size_t>(pic.height / 2);
+  const size_t picture_luma = static_cast<size_t>(pic.width) * static_cast<size_t>(pic.height);
+  if (l.format == hxfr::kFormatNV12) {
+    // An even frame's Y plane is encoded in place; an odd one is copied into a padded plane
+    // (the encoder reads whole even rows, which the guest's buffer does not have).
+    const bool odd = ((w | h) & 1) != 0;
+    const size_t luma = odd ? picture_luma : 0;
+    if (scratch->size() < luma + 2 * chroma) scratch->resize(luma + 2 * chroma);
+    uint8_t* u = scratch->data() + luma;
+    uint8_t* v = u + chroma;
+    if (odd) {
+      CopyPlaneReplicatingEdges(px, l.stride, w, h, scratch->data(), static_cast<size_t>(pic.width), pic.width,
+                                pic.height);
+      pic.y = scratch->data();
+      pic.y_stride = static_cast<size_t>(pic.width);
+    } else {
+      pic.y = px;
+      pic.y_stride = l.stride;
+    }
+    DeinterleaveUv(px + l.uv_offset, l.uv_stride, w, h, u, v, pic.uv_stride);
+    pic.u = u;
+    pic.v = v;
+  } else {
+    if (scratch->size() < picture_luma + 2 * chroma) scratch->resize(picture_luma + 2 * chroma);
+    uint8_t* y = scratch->data();
+    uint8_t* u = y + picture_luma;
+    uint8_t* v = u + chroma;
+    RgbxToI420(px, l.stride, w, h, l.format == hxfr::kFormatAB24, y, static_cast<size_t>(pic.width), u, v,
+               pic.uv_stride);
+    pic.y = y;
+    pic.y_stride = static_cast<size_t>(pic.width);
+    pic.u = u;
+    pic.v = v;
+  }
+  return pic;
 }
 
 }  // namespace pixelrts::frames

@@ -2,10 +2,18 @@
 // BT.601 limited range, the matrix H.264 decoders assume when the stream carries no colour
 // description. Plain loops over rows with constant channel offsets and no per-pixel
 // branches, so the compiler vectorises them (see colour_convert.cc).
+//
+// H.264 4:2:0 pictures have even sizes (frame cropping works in steps of two), so a frame of
+// odd width or height becomes the picture one column and/or row larger, the extra column and
+// row repeating the frame's last ones (edge replication: no visible border, no bits spent on
+// a sharp edge). Even-sized frames take the plain path with no extra work.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <vector>
+
+#include "frames/pixel_layout.h"
 
 namespace pixelrts::frames {
 
@@ -20,17 +28,29 @@ struct I420View {
   int height = 0;
 };
 
-// Packed 32-bit RGB rows → I420. `r_offset`/`b_offset` say where red and blue sit in each
-// 4-byte pixel (AR24: B,G,R,A → r 2, b 0; AB24: R,G,B,A → r 0, b 2); green is byte 1, alpha
-// is ignored. width and height are even. u/v planes are width/2 × height/2.
+// The even size of the picture a frame of `n` pixels becomes.
+inline int EvenUp(int n) { return n + (n & 1); }
+
+// Packed 32-bit RGB rows (width×height, any size) → the I420 picture of EvenUp(width) ×
+// EvenUp(height), padding replicated. `red_first`: AB24 (R,G,B,A) rather than AR24
+// (B,G,R,A); alpha is ignored. u/v planes are EvenUp(width)/2 × EvenUp(height)/2.
 void RgbxToI420(const uint8_t* src, size_t src_stride, int width, int height, bool red_first,
                 uint8_t* y, size_t y_stride, uint8_t* u, uint8_t* v, size_t uv_stride);
 
-// The interleaved CbCr plane of NV12 → separate U and V planes (the Y plane is used as is).
+// The interleaved CbCr plane of an NV12 frame of width×height (any size: ceil(width/2)
+// pairs per row, ceil(height/2) rows) → separate U and V planes of the same sample counts.
 void DeinterleaveUv(const uint8_t* uv, size_t uv_src_stride, int width, int height,
                     uint8_t* u, uint8_t* v, size_t uv_stride);
 
-// Copies `height` rows of `width` bytes between planes of different strides.
-void CopyPlane(const uint8_t* src, size_t src_stride, uint8_t* dst, size_t dst_stride, int width, int height);
+// Copies a width×height plane into a larger dst_width×dst_height one, repeating the last
+// column and row into the extra ones (an odd NV12 Y plane; pictures under openh264's
+// one-macroblock minimum).
+void CopyPlaneReplicatingEdges(const uint8_t* src, size_t src_stride, int width, int height, uint8_t* dst,
+                               size_t dst_stride, int dst_width, int dst_height);
+
+// A validated frame (`layout`, `pixels`) → the even-sized I420 picture the encoder takes.
+// `scratch` holds the planes written here and is reused from frame to frame. An even NV12
+// frame's Y plane is used in place, so only its CbCr plane is touched.
+I420View ToEncoderPicture(const hxfr::PixelLayout& layout, const uint8_t* pixels, std::vector<uint8_t>* scratch);
 
 }  // namespace pixelrts::frames

@@ -14,6 +14,7 @@
 namespace pixelrts::frames {
 
 struct EncoderSettings {
+  // Always even: EncodingSession pads odd frames to the next even size (colour_convert.h).
   int width = 0;
   int height = 0;
   uint32_t bitrate = 0;  // bit/s
@@ -38,7 +39,7 @@ class VideoEncoder {
   virtual ~VideoEncoder() = default;
   // (Re)creates the encoding session; the next picture is an IDR. False with `error` set on failure.
   virtual bool Configure(const EncoderSettings& settings, std::string* error) = 0;
-  // Encodes one picture of the configured size. `force_idr` makes it an IDR.
+  // Encodes one picture of the configured (even) size. `force_idr` makes it an IDR.
   virtual bool Encode(const I420View& picture, int64_t pts_ns, bool force_idr, EncodedPicture* out,
                       std::string* error) = 0;
 };

@@ -31,49 +31,25 @@ void EncodingSession::Reconfigure(const hxfr::ConfigRequest& c) {
 
 bool EncodingSession::Encode(const hxfr::PixelLayout& l, const uint8_t* px, int64_t pts_ns, bool force_idr,
                              EncodedPicture* out, Timing* timing, std::string* error) {
-  const int w = static_cast<int>(l.width), h = static_cast<int>(l.height);
   const auto t0 = std::chrono::steady_clock::now();
-  I420View pic;
-  pic.width = w;
-  pic.height = h;
-  pic.uv_stride = static_cast<size_t>(w / 2);
-  const size_t chroma = pic.uv_stride * static_cast<size_t>(h / 2);
-  if (l.format == hxfr::kFormatNV12) {
-    // The Y plane is encoded in place; only CbCr needs splitting into U and V.
-    if (planes_.size() < 2 * chroma) planes_.resize(2 * chroma);
-    pic.y = px;
-    pic.y_stride = l.stride;
-    uint8_t* u = planes_.data();
-    uint8_t* v = u + chroma;
-    DeinterleaveUv(px + l.uv_offset, l.stride, w, h, u, v, pic.uv_stride);
-    pic.u = u;
-    pic.v = v;
-  } else {
-    const size_t luma = static_cast<size_t>(w) * static_cast<size_t>(h);
-    if (planes_.size() < luma + 2 * chroma) planes_.resize(luma + 2 * chroma);
-    uint8_t* y = planes_.data();
-    uint8_t* u = y + luma;
-    uint8_t* v = u + chroma;
-    RgbxToI420(px, l.stride, w, h, l.format == hxfr::kFormatAB24, y, static_cast<size_t>(w), u, v, pic.uv_stride);
-    pic.y = y;
-    pic.y_stride = static_cast<size_t>(w);
-    pic.u = u;
-    pic.v = v;
-  }
+  const I420View pic = ToEncoderPicture(l, px, &planes_);
   timing->convert_ms = MsSince(t0);
 
   const auto t1 = std::chrono::steady_clock::now();
-  if (!configured_ || restart_ || active_.width != w || active_.height != h) {
+  // Any change of the frame's own size restarts the encoder, even between two odd and even
+  // sizes that pad to the same picture: the guest's picture changed, so it gets an IDR.
+  if (!configured_ || restart_ || frame_width_ != l.width || frame_height_ != l.height) {
     EncoderSettings s;
-    s.width = w;
-    s.height = h;
-    s.bitrate = bitrate_override_ != 0 ? bitrate_override_ : DefaultBitrate(w, h);
+    s.width = pic.width;
+    s.height = pic.height;
+    s.bitrate = bitrate_override_ != 0 ? bitrate_override_ : DefaultBitrate(pic.width, pic.height);
     s.fps = fps_;
     if (!encoder_->Configure(s, error)) {
       configured_ = false;
       return false;
     }
-    active_ = s;
+    frame_width_ = l.width;
+    frame_height_ = l.height;
     configured_ = true;
     restart_ = false;
     force_idr = true;  // a fresh session starts with an IDR anyway; say so explicitly

@@ -29,19 +29,22 @@ class EncodingSession {
     double convert_ms = 0;
     double encode_ms = 0;
   };
-  // Converts `pixels` (laid out as `layout` says) to I420 and encodes them.
+  // Converts `pixels` (laid out as `layout` says) to I420 and encodes them. A frame of odd
+  // width or height is encoded as the even picture one column/row larger, edges repeated
+  // (colour_convert.h): the guest decodes EvenUp(width) x EvenUp(height).
   bool Encode(const hxfr::PixelLayout& layout, const uint8_t* pixels, int64_t pts_ns, bool force_idr,
               EncodedPicture* out, Timing* timing, std::string* error);
 
  private:
   std::unique_ptr<VideoEncoder> encoder_;
-  EncoderSettings active_;
+  uint32_t frame_width_ = 0;  // the size of the frames the encoder was configured for
+  uint32_t frame_height_ = 0;
   bool configured_ = false;
   bool restart_ = false;
   bool keyframe_pending_ = false;
   uint32_t bitrate_override_ = 0;
   double fps_ = 60.0;
-  std::vector<uint8_t> planes_;  // I420 planes we write (U and V only for NV12)
+  std::vector<uint8_t> planes_;  // I420 planes we write (U and V only for an even NV12 frame)
 };
 
 }  // namespace pixelrts::frames

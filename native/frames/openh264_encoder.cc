@@ -2,7 +2,10 @@
 
 #include <wels/codec_api.h>
 
+#include <algorithm>
 #include <cstring>
+
+#include "frames/h264_sps_crop.h"
 
 namespace pixelrts::frames {
 
@@ -19,8 +22,17 @@ void OpenH264Encoder::Destroy() {
   }
 }
 
+namespace {
+
+// openh264's smallest source picture (CWelsPreProcess refuses anything narrower or lower).
+constexpr int kMinCodedSize = 16;
+
+}  // namespace
+
 bool OpenH264Encoder::Configure(const EncoderSettings& s, std::string* error) {
   Destroy();
+  coded_width_ = std::max(s.width, kMinCodedSize);
+  coded_height_ = std::max(s.height, kMinCodedSize);
   if (WelsCreateSVCEncoder(&encoder_) != 0 || encoder_ == nullptr) {
     encoder_ = nullptr;
     *error = "openh264: WelsCreateSVCEncoder failed";
@@ -37,8 +49,8 @@ bool OpenH264Encoder::Configure(const EncoderSettings& s, std::string* error) {
   // budget exactly when the guest is busiest.
   p.iUsageType = CAMERA_VIDEO_REAL_TIME;
   p.iComplexityMode = LOW_COMPLEXITY;
-  p.iPicWidth = s.width;
-  p.iPicHeight = s.height;
+  p.iPicWidth = coded_width_;
+  p.iPicHeight = coded_height_;
   p.iTargetBitrate = static_cast<int>(s.bitrate);
   p.iMaxBitrate = UNSPECIFIED_BIT_RATE;
   p.iRCMode = RC_BITRATE_MODE;
@@ -60,8 +72,8 @@ bool OpenH264Encoder::Configure(const EncoderSettings& s, std::string* error) {
   // Two slices encoded by two threads: the machines this targets have two cores.
   p.iMultipleThreadIdc = 2;
   SSpatialLayerConfig& layer = p.sSpatialLayers[0];
-  layer.iVideoWidth = s.width;
-  layer.iVideoHeight = s.height;
+  layer.iVideoWidth = coded_width_;
+  layer.iVideoHeight = coded_height_;
   layer.fFrameRate = static_cast<float>(s.fps);
   layer.iSpatialBitrate = static_cast<int>(s.bitrate);
   layer.iMaxSpatialBitrate = UNSPECIFIED_BIT_RATE;
@@ -73,7 +85,7 @@ bool OpenH264Encoder::Configure(const EncoderSettings& s, std::string* error) {
   const int rc = encoder_->InitializeExt(&p);
   if (rc != cmResultSuccess) {
     Destroy();
-    *error = "openh264: InitializeExt rejected " + std::to_string(s.width) + "x" + std::to_string(s.height) +
+    *error = "openh264: InitializeExt rejected " + std::to_string(coded_width_) + "x" + std::to_string(coded_height_) +
              " at " + std::to_string(s.bitrate) + " bit/s (code " + std::to_string(rc) + ")";
     return false;
   }
@@ -90,17 +102,33 @@ bool OpenH264Encoder::Encode(const I420View& pic, int64_t pts_ns, bool force_idr
     return false;
   }
   if (force_idr) encoder_->ForceIntraFrame(true);
+  const bool padded = coded_width_ != pic.width || coded_height_ != pic.height;
+  I420View coded = pic;
+  if (padded) {
+    const size_t luma = static_cast<size_t>(coded_width_) * static_cast<size_t>(coded_height_);
+    const size_t chroma = luma / 4;
+    padded_.resize(luma + 2 * chroma);
+    uint8_t* y = padded_.data();
+    uint8_t* u = y + luma;
+    uint8_t* v = u + chroma;
+    const int cw = coded_width_ / 2, ch = coded_height_ / 2;
+    CopyPlaneReplicatingEdges(pic.y, pic.y_stride, pic.width, pic.height, y, static_cast<size_t>(coded_width_),
+                              coded_width_, coded_height_);
+    CopyPlaneReplicatingEdges(pic.u, pic.uv_stride, pic.width / 2, pic.height / 2, u, static_cast<size_t>(cw), cw, ch);
+    CopyPlaneReplicatingEdges(pic.v, pic.uv_stride, pic.width / 2, pic.height / 2, v, static_cast<size_t>(cw), cw, ch);
+    coded = I420View{y, u, v, static_cast<size_t>(coded_width_), static_cast<size_t>(cw), coded_width_, coded_height_};
+  }
   SSourcePicture src;
   std::memset(&src, 0, sizeof src);
   src.iColorFormat = videoFormatI420;
-  src.iPicWidth = pic.width;
-  src.iPicHeight = pic.height;
-  src.iStride[0] = static_cast<int>(pic.y_stride);
-  src.iStride[1] = static_cast<int>(pic.uv_stride);
-  src.iStride[2] = static_cast<int>(pic.uv_stride);
-  src.pData[0] = const_cast<unsigned char*>(pic.y);
-  src.pData[1] = const_cast<unsigned char*>(pic.u);
-  src.pData[2] = const_cast<unsigned char*>(pic.v);
+  src.iPicWidth = coded.width;
+  src.iPicHeight = coded.height;
+  src.iStride[0] = static_cast<int>(coded.y_stride);
+  src.iStride[1] = static_cast<int>(coded.uv_stride);
+  src.iStride[2] = static_cast<int>(coded.uv_stride);
+  src.pData[0] = const_cast<unsigned char*>(coded.y);
+  src.pData[1] = const_cast<unsigned char*>(coded.u);
+  src.pData[2] = const_cast<unsigned char*>(coded.v);
   src.uiTimeStamp = pts_ns / 1000000;
 
   SFrameBSInfo info;
@@ -125,6 +153,8 @@ bool OpenH264Encoder::Encode(const I420View& pic, int64_t pts_ns, bool force_idr
     out->annexb.insert(out->annexb.end(), layer.pBsBuf, layer.pBsBuf + size);
   }
   out->keyframe = info.eFrameType == videoFrameTypeIDR;
+  // Only IDRs carry an SPS; it must describe the picture the caller gave, not the padded one.
+  if (padded && out->keyframe && !CropSpsInAccessUnit(&out->annexb, pic.width, pic.height, error)) return false;
   return true;
 }
 

@@ -1,6 +1,8 @@
 // VideoEncoder over Cisco's openh264 (Debian libopenh264-dev), the Linux encoder.
 #pragma once
 
+#include <vector>
+
 #include "frames/encoder.h"
 
 class ISVCEncoder;
@@ -23,6 +25,11 @@ class OpenH264Encoder : public VideoEncoder {
 
   ISVCEncoder* encoder_ = nullptr;
   EncoderSettings settings_;
+  // openh264 encodes nothing under 16x16 (one macroblock): a smaller picture is encoded padded
+  // to at least 16 in each dimension, edges repeated, and its SPS crops it back (h264_sps_crop.h).
+  int coded_width_ = 0;
+  int coded_height_ = 0;
+  std::vector<uint8_t> padded_;  // the padded I420 planes of such a picture
 };
 
 }  // namespace pixelrts::frames

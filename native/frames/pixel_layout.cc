@@ -12,12 +12,6 @@ bool CheckFrameGeometry(uint32_t format, uint32_t width, uint32_t height, std::s
              " are out of range: width and height must be 1.." + std::to_string(kMaxDimension);
     return false;
   }
-  if ((width & 1) || (height & 1)) {
-    // 4:2:0 chroma needs whole 2x2 blocks; every guest mode is even-sized.
-    *error = "frame dimensions " + std::to_string(width) + "x" + std::to_string(height) +
-             " must be even (4:2:0 encoding works on 2x2 blocks)";
-    return false;
-  }
   if (FormatName(format) == nullptr) {
     char hex[16];
     snprintf(hex, sizeof hex, "0x%08X", format);
@@ -37,20 +31,38 @@ bool ResolvePixelLayout(uint32_t format, uint32_t width, uint32_t height, uint32
   l.width = width;
   l.height = height;
   if (format == kFormatNV12) {
-    const uint64_t rows = h + h / 2;  // Y rows then CbCr rows, each `stride` bytes
-    if (byte_count == w * rows) {
+    // H.264 pictures are 4:2:0 with even sizes; an odd frame still carries a CbCr pair for
+    // its last column and row, so its chroma plane is already that of the padded picture.
+    const uint64_t uv_row = (w + 1) & ~uint64_t{1};  // ceil(w/2) CbCr pairs
+    const uint64_t uv_rows = (h + 1) / 2;
+    const uint64_t tight = w * h + uv_row * uv_rows;
+    const uint64_t rows = h + uv_rows;              // Y rows then CbCr rows, each `stride` bytes
+    const uint64_t gst_rows = (h & 1) ? rows + 1 : 0;  // GStreamer: Y plane padded to even rows
+    uint64_t y_rows = h;  // rows of the Y plane in the buffer, before the CbCr plane
+    if (byte_count == tight) {
       l.stride = width;
-    } else if (stride > w && byte_count == static_cast<uint64_t>(stride) * rows) {
-      l.stride = stride;
-    } else if (byte_count % rows == 0 && byte_count / rows > w) {
-      l.stride = static_cast<size_t>(byte_count / rows);
+      l.uv_stride = static_cast<size_t>(uv_row);
+    } else if (stride >= uv_row && byte_count == static_cast<uint64_t>(stride) * rows) {
+      l.stride = l.uv_stride = stride;
+    } else if (stride >= uv_row && gst_rows != 0 && byte_count == static_cast<uint64_t>(stride) * gst_rows) {
+      l.stride = l.uv_stride = stride;
+      y_rows = h + 1;
+    } else if (byte_count % rows == 0 && byte_count / rows >= uv_row) {
+      l.stride = l.uv_stride = static_cast<size_t>(byte_count / rows);
+    } else if (gst_rows != 0 && byte_count % gst_rows == 0 && byte_count / gst_rows >= uv_row) {
+      l.stride = l.uv_stride = static_cast<size_t>(byte_count / gst_rows);
+      y_rows = h + 1;
     } else {
+      const std::string padded = "stride x " + std::to_string(rows) + " rows";
       *error = "NV12 frame " + std::to_string(width) + "x" + std::to_string(height) + " carries " +
-               std::to_string(byte_count) + " pixel bytes: expected " + std::to_string(w * rows) +
-               " (tightly packed) or stride x " + std::to_string(rows) + " rows with stride >= width";
+               std::to_string(byte_count) + " pixel bytes: expected " + std::to_string(tight) +
+               (gst_rows != 0 ? " (tightly packed), " + padded + " or stride x " + std::to_string(gst_rows) +
+                                    " rows (Y plane padded to an even row count)"
+                              : " (tightly packed) or " + padded) +
+               " with stride >= " + ((width & 1) ? std::to_string(uv_row) + " (width rounded up to even)" : "width");
       return false;
     }
-    l.uv_offset = l.stride * height;
+    l.uv_offset = static_cast<size_t>(l.stride * y_rows);
   } else {
     const uint64_t row = w * 4;
     const uint64_t s = stride == 0 ? row : stride;

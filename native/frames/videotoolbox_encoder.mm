@@ -7,7 +7,8 @@
 // NOT BUILT OR TESTED ON THE LINUX MACHINES THIS PROJECT IS DEVELOPED ON: it follows Apple's
 // documented API, but nobody has compiled or run it yet (see docs/frames.md).
 //
-// Pictures arrive as I420 and are copied into an IOSurface-backed NV12 CVPixelBuffer from the
+// Pictures arrive as I420 of even size (EncodingSession pads odd frames, edges repeated, so
+// the session is created for the padded size like openh264's) and are copied into an IOSurface-backed NV12 CVPixelBuffer from the
 // session's own pool (the format hardware encoders read without a further conversion).
 #import <CoreFoundation/CoreFoundation.h>
 #import <CoreMedia/CoreMedia.h>

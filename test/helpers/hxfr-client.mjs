@@ -296,3 +296,11 @@ export async function probeH264(stream) {
 export async function decodeH264ToRgb(stream) {
   return run('ffmpeg', ['-v', 'error', '-f', 'h264', '-i', 'pipe:0', '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1'], stream);
 }
+
+/**
+ * Decodes an H.264 elementary stream with ffmpeg to planar yuv420p frames, the decoder's own
+ * output: no scaler, so no chroma interpolation smearing colours across 2x2 blocks.
+ */
+export async function decodeH264ToYuv420(stream) {
+  return run('ffmpeg', ['-v', 'error', '-f', 'h264', '-i', 'pipe:0', '-f', 'rawvideo', '-pix_fmt', 'yuv420p', 'pipe:1'], stream);
+}
