@@ -44,6 +44,7 @@ export interface FrameServerOptions {
 
 /** A raw frame for publish() or a resolver answer. */
 export interface RawFrame {
+  /** 1..8192; odd sizes are encoded padded to even, the last column/row repeated (docs/frames.md). */
   width: number;
   height: number;
   format: FrameFormat;

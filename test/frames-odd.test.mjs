@@ -180,6 +180,8 @@ const cases = [
   ['NV12', 1, 1, {}], ['AR24', 1, 1, {}], ['AB24', 1, 1, {}],
   ['AR24', 3, 2, {}], ['NV12', 3, 2, {}],
   ['NV12', 2, 3, { layout: 'gstreamer' }], ['AB24', 2, 3, {}],
+  // One side under openh264's 16-pixel minimum, the other not a multiple of 16: both croppings.
+  ['NV12', 3, 481, {}], ['AR24', 301, 3, {}],
   ['NV12', 1367, 767, {}], ['AR24', 1367, 767, {}],
 ];
 

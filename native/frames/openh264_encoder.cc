@@ -101,6 +101,12 @@ bool OpenH264Encoder::Encode(const I420View& pic, int64_t pts_ns, bool force_idr
     *error = "openh264: encoder used before Configure";
     return false;
   }
+  if (pic.width != settings_.width || pic.height != settings_.height) {
+    *error = "openh264: picture " + std::to_string(pic.width) + "x" + std::to_string(pic.height) +
+             " given to an encoder configured for " + std::to_string(settings_.width) + "x" +
+             std::to_string(settings_.height);
+    return false;
+  }
   if (force_idr) encoder_->ForceIntraFrame(true);
   const bool padded = coded_width_ != pic.width || coded_height_ != pic.height;
   I420View coded = pic;
