@@ -16,6 +16,8 @@ for (const [w, h] of [[640, 480], [1280, 720], [1920, 1080]]) {
   for (const format of ['NV12', 'AR24']) cases.push({ w, h, format, content: 'desktop', make: frames });
 }
 cases.push({ w: 1920, h: 1080, format: 'NV12', content: 'busy', make: busyFrames });
+// Odd sizes are encoded padded to even (docs/frames.md): the cost against 1920x1080 above.
+for (const format of ['NV12', 'AR24']) cases.push({ w: 1919, h: 1079, format, content: 'desktop', make: frames });
 const seconds = Number(process.env.BENCH_SECONDS ?? 3);
 
 // Desktop-like content: a flat background with a bar that moves 48 px per frame.
@@ -132,6 +134,14 @@ try {
   }
 } finally {
   echo.stop();
+}
+for (const format of ['NV12', 'AR24']) {
+  const even = rows.find((r) => r.size === '1920x1080' && r.format === format && r.content === 'desktop');
+  const odd = rows.find((r) => r.size === '1919x1079' && r.format === format);
+  if (even && odd) {
+    console.log(`odd size ${format}: 1919x1079 ${odd.seq.fps.toFixed(1)} fps vs 1920x1080 ${even.seq.fps.toFixed(1)} fps (1 in flight) → ` +
+      `${(odd.seq.fps / even.seq.fps).toFixed(2)}x; convert ${odd.convertMs.toFixed(2)} vs ${even.convertMs.toFixed(2)} ms/frame`);
+  }
 }
 const hd = rows.find((r) => r.size === '1920x1080' && r.format === 'NV12' && r.content === 'desktop');
 if (hd) {

@@ -219,21 +219,23 @@ export function rgbToYuv(r, g, b) {
 
 /**
  * A frame filled with one colour (plus a moving bar when `t` is given, so consecutive frames
- * differ). NV12 rows are padded to `stride` when it exceeds the width; RGB rows likewise.
+ * differ). NV12 rows are padded to `stride` when it exceeds the width; RGB rows likewise. Odd
+ * NV12 sizes without a stride are tightly packed: CbCr rows of ceil(width/2) pairs.
  */
 export function solidFrame(format, width, height, [r, g, b], { stride, t } = {}) {
   const bar = t === undefined ? -1 : (t * 16) % width;
   if (format === 'NV12') {
     const s = stride ?? width;
+    const uvStride = stride ?? 2 * Math.ceil(width / 2);
     const [y, u, v] = rgbToYuv(r, g, b);
-    const data = Buffer.alloc(s * (height + height / 2), 0x55);  // padding bytes are junk, on purpose
+    const data = Buffer.alloc(s * height + uvStride * Math.ceil(height / 2), 0x55);  // padding bytes are junk, on purpose
     for (let row = 0; row < height; row++) {
       data.fill(y, row * s, row * s + width);
       if (bar >= 0) data.fill(235, row * s + bar, row * s + Math.min(width, bar + 16));
     }
-    for (let row = 0; row < height / 2; row++) {
-      const off = (height + row) * s;
-      for (let x = 0; x < width / 2; x++) {
+    for (let row = 0; row < Math.ceil(height / 2); row++) {
+      const off = height * s + row * uvStride;
+      for (let x = 0; x < Math.ceil(width / 2); x++) {
         data[off + 2 * x] = u;
         data[off + 2 * x + 1] = v;
       }
