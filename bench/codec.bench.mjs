@@ -45,6 +45,23 @@ function executables(size) {
   return out;
 }
 
+/** One call of fn: its wall time and the CPU time of the process (all threads), in seconds. */
+async function sample(fn) {
+  globalThis.gc?.();
+  const c0 = process.cpuUsage();
+  const t0 = process.hrtime.bigint();
+  await fn();
+  const wall = Number(process.hrtime.bigint() - t0) / 1e9;
+  const c = process.cpuUsage(c0);
+  return { wall, cpu: (c.user + c.system) / 1e6 };
+}
+
+/** The median wall time and the median CPU time of samples. */
+function medians(samples) {
+  const median = (xs) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  return { wall: median(samples.map((s) => s.wall)), cpu: median(samples.map((s) => s.cpu)) };
+}
+
 /**
  * Runs fn `runs` times (after one warm-up call) and returns the median wall time and the median
  * CPU time of the process (all threads), in seconds. On a shared machine the wall time counts
@@ -52,19 +69,25 @@ function executables(size) {
  */
 async function time(fn, runs) {
   await fn();
-  const wall = [];
-  const cpu = [];
+  const samples = [];
+  for (let i = 0; i < runs; i++) samples.push(await sample(fn));
+  return medians(samples);
+}
+
+/**
+ * time() for a and b called in alternation, one call each in turn: a burst of other work on a
+ * shared machine then slows both rather than whichever happened to be timed during it.
+ */
+async function timeAlternating(a, b, runs) {
+  await a();
+  await b();
+  const samplesA = [];
+  const samplesB = [];
   for (let i = 0; i < runs; i++) {
-    globalThis.gc?.();
-    const c0 = process.cpuUsage();
-    const t0 = process.hrtime.bigint();
-    await fn();
-    wall.push(Number(process.hrtime.bigint() - t0) / 1e9);
-    const c = process.cpuUsage(c0);
-    cpu.push((c.user + c.system) / 1e6);
+    samplesA.push(await sample(a));
+    samplesB.push(await sample(b));
   }
-  const median = (xs) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-  return { wall: median(wall), cpu: median(cpu) };
+  return [medians(samplesA), medians(samplesB)];
 }
 
 /** MB/s by wall clock and by CPU time. */
@@ -137,12 +160,13 @@ async function main() {
     line('  … 2 threads vs memcpy', proj2, memcpy, 'memcpy');
 
     const { pixels } = decodePng(project);
-    // memcpy again next to the gather: on a shared machine the figure drifts within a run, and
-    // the gather's ratio should compare like with like.
-    const memcpyNow = rate(SIZE, await time(() => src.copy(dst), 15));
-    const gather = rate(SIZE, await time(() => addon.gatherPixels(pixels, { grid: g, length: SIZE, into }), 15));
+    // memcpy again, timed in alternation with the gather: on a shared machine the figure drifts
+    // within a run (and within the few milliseconds of fifteen calls), and the gather's ratio
+    // should compare like with like.
+    const [memcpyNow, gather] = (await timeAlternating(() => src.copy(dst),
+      () => addon.gatherPixels(pixels, { grid: g, length: SIZE, into }), 21)).map((t) => rate(SIZE, t));
     const gatherNew = rate(SIZE, await time(() => addon.gatherPixels(pixels, { grid: g, length: SIZE }), 15));
-    line('memcpy, measured again just before the gather', memcpyNow);
+    line('memcpy, timed in alternation with the gather', memcpyNow);
     line('gather alone (gatherPixels into an existing buffer)', gather, memcpyNow, 'memcpy');
     line('gather alone into a new buffer', gatherNew, memcpyAlloc, 'memcpy+alloc');
 
