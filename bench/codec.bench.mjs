@@ -1,6 +1,8 @@
 // `npm run bench -- codec`: payload MB/s of the native codec on 16 MiB payloads, against
 // baselines measured in the same run: memcpy of the same size (Buffer.copy) and a pure-JavaScript
-// decoder (node:zlib inflate, JS unfilter, JS per-pixel d2xy gather; test/helpers/).
+// decoder (node:zlib inflate, JS unfilter, JS per-pixel d2xy gather; test/helpers/), and
+// libdeflate's inflate alone on the same IDAT data (a C program, bench/native/), which bounds
+// any decode that inflates with libdeflate.
 //
 // Payloads: "executable" (the programs in /usr/bin concatenated: compressible like a kernel or
 // initrd) and "random" (incompressible). Files: "original" written the way the original Python
@@ -12,6 +14,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { decodePng } from '../test/helpers/png-js.mjs';
 import { encodeLikeOriginal, gatherJs } from '../test/helpers/reference-codec.mjs';
@@ -43,6 +47,36 @@ function executables(size) {
     if (have === before) throw new Error('bench: no ELF programs in /usr/bin');
   }
   return out;
+}
+
+/** The zlib stream of a PNG: its IDAT chunks' data, joined. */
+function idatOf(png) {
+  const parts = [];
+  for (let at = 8; at + 12 <= png.length;) {
+    const length = png.readUInt32BE(at);
+    if (png.toString('latin1', at + 4, at + 8) === 'IDAT') parts.push(png.subarray(at + 8, at + 8 + length));
+    at += 12 + length;
+  }
+  return Buffer.concat(parts);
+}
+
+/**
+ * libdeflate's inflate alone, timed by a small C program (bench/native/inflate-alone.c) into a
+ * warm buffer: the ceiling of any decode built on it. Returns null (with the reason printed)
+ * when there is no C compiler.
+ */
+function inflateAloneTimer(dir) {
+  const exe = path.join(dir, 'inflate-alone');
+  try {
+    execFileSync('cc', ['-O2', '-o', exe, fileURLToPath(new URL('native/inflate-alone.c', import.meta.url)), '-ldeflate'], { stdio: 'pipe' });
+  } catch (err) {
+    console.log(`  (inflate alone not measured: cannot build bench/native/inflate-alone.c: ${String(err.stderr || err.message).trim().split('\n')[0]})`);
+    return null;
+  }
+  return (zlib, size, runs) => {
+    const [wall, cpu] = execFileSync(exe, [String(size), String(runs)], { input: zlib }).toString().trim().split(' ').map(Number);
+    return { wall, cpu };
+  };
 }
 
 /** One call of fn: its wall time and the CPU time of the process (all threads), in seconds. */
@@ -129,7 +163,17 @@ async function main() {
   console.log('baselines');
   line('memcpy (Buffer.copy into an existing buffer)', memcpy);
   line('memcpy into a new buffer (Buffer.from)', memcpyAlloc, memcpy, 'memcpy');
+  const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pixelrts-bench-'));
+  try {
+    await payloadRuns({ src, dst, memcpy, memcpyAlloc }, inflateAloneTimer(workDir));
+  } finally {
+    fs.rmSync(workDir, { recursive: true, force: true });
+  }
+  console.log(`\nload average at the end ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+}
 
+/** The decode, gather and encode figures of both payloads, against the memcpy baselines. */
+async function payloadRuns({ src, dst, memcpy, memcpyAlloc }, inflateAlone) {
   const payloads = [['executable', executables(SIZE)], ['random', crypto.randomBytes(SIZE)]];
   for (const [name, payload] of payloads) {
     console.log(`\n${name} payload`);
@@ -158,6 +202,17 @@ async function main() {
     line('decode, native, 1 thread (project file)', proj1, js, 'JS');
     line('decode, native, 2 threads (project file)', proj2, js, 'JS');
     line('  … 2 threads vs memcpy', proj2, memcpy, 'memcpy');
+    if (inflateAlone) {
+      // What the inflate alone costs bounds every decode above: payload bytes over the time
+      // libdeflate takes to inflate the IDAT data, one thread, no unfilter or gather.
+      const rawSize = (4 * g + 1) * g;
+      const aloneOrig = rate(SIZE, inflateAlone(idatOf(original), rawSize, 7));
+      const aloneProj = rate(SIZE, inflateAlone(idatOf(project), rawSize, 7));
+      line('inflate alone, libdeflate, 1 thread (original-style file)', aloneOrig);
+      line('  decode, 1 thread (original-style file) vs inflate alone', orig1, aloneOrig, 'inflate');
+      line('inflate alone, libdeflate, 1 thread (project file)', aloneProj);
+      line('  decode, 2 threads (project file) vs inflate alone', proj2, aloneProj, 'inflate');
+    }
 
     const { pixels } = decodePng(project);
     // memcpy again, timed in alternation with the gather: on a shared machine the figure drifts
@@ -184,7 +239,6 @@ async function main() {
       console.log(`  encode level ${level}${level === 6 ? ' (default)' : '          '}, 1 thread: ${fmt(r.cpu)} cpu, file ${(size / SIZE).toFixed(3)}× payload`);
     }
   }
-  console.log(`\nload average at the end ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
 }
 
 await main();
