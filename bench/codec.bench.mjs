@@ -79,9 +79,12 @@ function inflateAloneTimer(dir) {
   };
 }
 
-/** One call of fn: its wall time and the CPU time of the process (all threads), in seconds. */
-async function sample(fn) {
-  globalThis.gc?.();
+/**
+ * One call of fn: its wall time and the CPU time of the process (all threads), in seconds.
+ * `collect`: run the garbage collector first, so an allocating fn does not pay for earlier ones.
+ */
+async function sample(fn, collect = true) {
+  if (collect) globalThis.gc?.();
   const c0 = process.cpuUsage();
   const t0 = process.hrtime.bigint();
   await fn();
@@ -110,16 +113,21 @@ async function time(fn, runs) {
 
 /**
  * time() for a and b called in alternation, one call each in turn: a burst of other work on a
- * shared machine then slows both rather than whichever happened to be timed during it.
+ * shared machine then slows both rather than whichever happened to be timed during it. Neither
+ * may allocate: the garbage is collected once, before, and not between the calls, because V8
+ * finishes a collection (freeing earlier runs' buffers) on background threads that would run
+ * during the timed calls, competing with them for the memory bus (CPU time 1.7× wall time).
  */
 async function timeAlternating(a, b, runs) {
+  globalThis.gc?.();
+  await new Promise((resolve) => setTimeout(resolve, 200));
   await a();
   await b();
   const samplesA = [];
   const samplesB = [];
   for (let i = 0; i < runs; i++) {
-    samplesA.push(await sample(a));
-    samplesB.push(await sample(b));
+    samplesA.push(await sample(a, false));
+    samplesB.push(await sample(b, false));
   }
   return [medians(samplesA), medians(samplesB)];
 }
