@@ -1,6 +1,8 @@
 // `npm run bench -- codec`: payload MB/s of the native codec on 16 MiB payloads, against
 // baselines measured in the same run: memcpy of the same size (Buffer.copy) and a pure-JavaScript
-// decoder (node:zlib inflate, JS unfilter, JS per-pixel d2xy gather; test/helpers/).
+// decoder (node:zlib inflate, JS unfilter, JS per-pixel d2xy gather; test/helpers/), and
+// libdeflate's inflate alone on the same IDAT data (a C program, bench/native/), which bounds
+// any decode that inflates with libdeflate.
 //
 // Payloads: "executable" (the programs in /usr/bin concatenated: compressible like a kernel or
 // initrd) and "random" (incompressible). Files: "original" written the way the original Python
@@ -12,6 +14,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { decodePng } from '../test/helpers/png-js.mjs';
 import { encodeLikeOriginal, gatherJs } from '../test/helpers/reference-codec.mjs';
@@ -45,6 +49,56 @@ function executables(size) {
   return out;
 }
 
+/** The zlib stream of a PNG: its IDAT chunks' data, joined. */
+function idatOf(png) {
+  const parts = [];
+  for (let at = 8; at + 12 <= png.length;) {
+    const length = png.readUInt32BE(at);
+    if (png.toString('latin1', at + 4, at + 8) === 'IDAT') parts.push(png.subarray(at + 8, at + 8 + length));
+    at += 12 + length;
+  }
+  return Buffer.concat(parts);
+}
+
+/**
+ * libdeflate's inflate alone, timed by a small C program (bench/native/inflate-alone.c) into a
+ * warm buffer: the ceiling of any decode built on it. Returns null (with the reason printed)
+ * when there is no C compiler.
+ */
+function inflateAloneTimer(dir) {
+  const exe = path.join(dir, 'inflate-alone');
+  try {
+    execFileSync('cc', ['-O2', '-o', exe, fileURLToPath(new URL('native/inflate-alone.c', import.meta.url)), '-ldeflate'], { stdio: 'pipe' });
+  } catch (err) {
+    console.log(`  (inflate alone not measured: cannot build bench/native/inflate-alone.c: ${String(err.stderr || err.message).trim().split('\n')[0]})`);
+    return null;
+  }
+  return (zlib, size, runs) => {
+    const [wall, cpu] = execFileSync(exe, [String(size), String(runs)], { input: zlib }).toString().trim().split(' ').map(Number);
+    return { wall, cpu };
+  };
+}
+
+/**
+ * One call of fn: its wall time and the CPU time of the process (all threads), in seconds.
+ * `collect`: run the garbage collector first, so an allocating fn does not pay for earlier ones.
+ */
+async function sample(fn, collect = true) {
+  if (collect) globalThis.gc?.();
+  const c0 = process.cpuUsage();
+  const t0 = process.hrtime.bigint();
+  await fn();
+  const wall = Number(process.hrtime.bigint() - t0) / 1e9;
+  const c = process.cpuUsage(c0);
+  return { wall, cpu: (c.user + c.system) / 1e6 };
+}
+
+/** The median wall time and the median CPU time of samples. */
+function medians(samples) {
+  const median = (xs) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  return { wall: median(samples.map((s) => s.wall)), cpu: median(samples.map((s) => s.cpu)) };
+}
+
 /**
  * Runs fn `runs` times (after one warm-up call) and returns the median wall time and the median
  * CPU time of the process (all threads), in seconds. On a shared machine the wall time counts
@@ -52,19 +106,30 @@ function executables(size) {
  */
 async function time(fn, runs) {
   await fn();
-  const wall = [];
-  const cpu = [];
+  const samples = [];
+  for (let i = 0; i < runs; i++) samples.push(await sample(fn));
+  return medians(samples);
+}
+
+/**
+ * time() for a and b called in alternation, one call each in turn: a burst of other work on a
+ * shared machine then slows both rather than whichever happened to be timed during it. Neither
+ * may allocate: the garbage is collected once, before, and not between the calls, because V8
+ * finishes a collection (freeing earlier runs' buffers) on background threads that would run
+ * during the timed calls, competing with them for the memory bus (CPU time 1.7× wall time).
+ */
+async function timeAlternating(a, b, runs) {
+  globalThis.gc?.();
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  await a();
+  await b();
+  const samplesA = [];
+  const samplesB = [];
   for (let i = 0; i < runs; i++) {
-    globalThis.gc?.();
-    const c0 = process.cpuUsage();
-    const t0 = process.hrtime.bigint();
-    await fn();
-    wall.push(Number(process.hrtime.bigint() - t0) / 1e9);
-    const c = process.cpuUsage(c0);
-    cpu.push((c.user + c.system) / 1e6);
+    samplesA.push(await sample(a, false));
+    samplesB.push(await sample(b, false));
   }
-  const median = (xs) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-  return { wall: median(wall), cpu: median(cpu) };
+  return [medians(samplesA), medians(samplesB)];
 }
 
 /** MB/s by wall clock and by CPU time. */
@@ -106,7 +171,17 @@ async function main() {
   console.log('baselines');
   line('memcpy (Buffer.copy into an existing buffer)', memcpy);
   line('memcpy into a new buffer (Buffer.from)', memcpyAlloc, memcpy, 'memcpy');
+  const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pixelrts-bench-'));
+  try {
+    await payloadRuns({ src, dst, memcpy, memcpyAlloc }, inflateAloneTimer(workDir));
+  } finally {
+    fs.rmSync(workDir, { recursive: true, force: true });
+  }
+  console.log(`\nload average at the end ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+}
 
+/** The decode, gather and encode figures of both payloads, against the memcpy baselines. */
+async function payloadRuns({ src, dst, memcpy, memcpyAlloc }, inflateAlone) {
   const payloads = [['executable', executables(SIZE)], ['random', crypto.randomBytes(SIZE)]];
   for (const [name, payload] of payloads) {
     console.log(`\n${name} payload`);
@@ -135,14 +210,26 @@ async function main() {
     line('decode, native, 1 thread (project file)', proj1, js, 'JS');
     line('decode, native, 2 threads (project file)', proj2, js, 'JS');
     line('  … 2 threads vs memcpy', proj2, memcpy, 'memcpy');
+    if (inflateAlone) {
+      // What the inflate alone costs bounds every decode above: payload bytes over the time
+      // libdeflate takes to inflate the IDAT data, one thread, no unfilter or gather.
+      const rawSize = (4 * g + 1) * g;
+      const aloneOrig = rate(SIZE, inflateAlone(idatOf(original), rawSize, 7));
+      const aloneProj = rate(SIZE, inflateAlone(idatOf(project), rawSize, 7));
+      line('inflate alone, libdeflate, 1 thread (original-style file)', aloneOrig);
+      line('  decode, 1 thread (original-style file) vs inflate alone', orig1, aloneOrig, 'inflate');
+      line('inflate alone, libdeflate, 1 thread (project file)', aloneProj);
+      line('  decode, 2 threads (project file) vs inflate alone', proj2, aloneProj, 'inflate');
+    }
 
     const { pixels } = decodePng(project);
-    // memcpy again next to the gather: on a shared machine the figure drifts within a run, and
-    // the gather's ratio should compare like with like.
-    const memcpyNow = rate(SIZE, await time(() => src.copy(dst), 15));
-    const gather = rate(SIZE, await time(() => addon.gatherPixels(pixels, { grid: g, length: SIZE, into }), 15));
+    // memcpy again, timed in alternation with the gather: on a shared machine the figure drifts
+    // within a run (and within the few milliseconds of fifteen calls), and the gather's ratio
+    // should compare like with like.
+    const [memcpyNow, gather] = (await timeAlternating(() => src.copy(dst),
+      () => addon.gatherPixels(pixels, { grid: g, length: SIZE, into }), 21)).map((t) => rate(SIZE, t));
     const gatherNew = rate(SIZE, await time(() => addon.gatherPixels(pixels, { grid: g, length: SIZE }), 15));
-    line('memcpy, measured again just before the gather', memcpyNow);
+    line('memcpy, timed in alternation with the gather', memcpyNow);
     line('gather alone (gatherPixels into an existing buffer)', gather, memcpyNow, 'memcpy');
     line('gather alone into a new buffer', gatherNew, memcpyAlloc, 'memcpy+alloc');
 
@@ -160,7 +247,6 @@ async function main() {
       console.log(`  encode level ${level}${level === 6 ? ' (default)' : '          '}, 1 thread: ${fmt(r.cpu)} cpu, file ${(size / SIZE).toFixed(3)}× payload`);
     }
   }
-  console.log(`\nload average at the end ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
 }
 
 await main();

@@ -13,7 +13,7 @@ import zlib from 'node:zlib';
 import { createRequire } from 'node:module';
 import { crc32 } from './helpers/png-js.mjs';
 import { commandMissing, inCI, needs, repoRoot, vectorsDir, vectorsMissing } from './helpers/prereq.mjs';
-import { encodeLikeOriginal, gatherJs, prng, scatterJs } from './helpers/reference-codec.mjs';
+import { encodeLikeOriginal, gatherJs, prng, scatterJs, xy2d } from './helpers/reference-codec.mjs';
 
 const require = createRequire(import.meta.url);
 const { native } = require('../dist/native.js');
@@ -124,6 +124,54 @@ test('the tile-wise gather equals a per-pixel d2xy gather on every grid up to 51
       if (length > 0) {
         t.true(addon.gatherPixels(pixels, { grid: g, offset, length, transposed })
           .equals(expected.subarray(offset, offset + length)), `grid ${g} window`);
+      }
+    }
+  }
+});
+
+/**
+ * Pixels of side g that name themselves: pixel (x, y) holds y·g + x (little-endian), placed at
+ * `shift` bytes into a larger buffer so the rows start off any alignment the gather likes.
+ */
+function selfNamingPixels(g, shift) {
+  const backing = Buffer.alloc(g * g * 4 + shift);
+  const pixels = backing.subarray(shift, shift + g * g * 4);
+  for (let i = 0; i < g * g; i++) pixels.writeUInt32LE(i, i * 4);
+  return pixels;
+}
+
+/** Where each whole pixel of a gathered window came from differs from the curve: first such index. */
+function firstOffCurve(window, g, offset, transposed) {
+  for (let i = (4 - (offset % 4)) % 4; i + 4 <= window.length; i += 4) {
+    const v = window.readUInt32LE(i);
+    const row = Math.floor(v / g), col = v % g;
+    const [x, y] = transposed ? [row, col] : [col, row];
+    if (xy2d(g, x, y) !== (offset + i) / 4) return offset + i;
+  }
+  return -1;
+}
+
+test('the tile-wise gather follows the curve on large grids, whole and in windows cut at odd offsets, both curves', (t) => {
+  for (const g of [1024, 2048, 4096]) {
+    const pixels = selfNamingPixels(g, g === 2048 ? 4 : 0);
+    const size = g * g * 4;
+    for (const transposed of [false, true]) {
+      if (g <= 2048) {
+        const whole = addon.gatherPixels(pixels, { grid: g, length: size, transposed });
+        t.is(firstOffCurve(whole, g, 0, transposed), -1, `grid ${g} transposed=${transposed}`);
+      }
+      // Windows: inside one tile, across tile and band boundaries, at the very end; written
+      // into a buffer at an odd address too (no aligned stores possible there).
+      for (const [offset, length] of [[5, 3000], [4096 * 3 - 7, 4096 * 2 + 9], [size / 3 + 1, 65536 + 3],
+        [size / 2 - 4096 * 17 + 2, 4096 * 40], [size - 12345, 12345]]) {
+        const o = Math.floor(offset);
+        const expected = gatherJs(pixels, g, o, length, transposed);
+        const got = addon.gatherPixels(pixels, { grid: g, offset: o, length, transposed });
+        t.true(got.equals(expected), `grid ${g} transposed=${transposed} window [${o}, +${length})`);
+        const odd = Buffer.alloc(length + 1).subarray(1);
+        addon.gatherPixels(pixels, { grid: g, offset: o, length, transposed, into: odd });
+        t.true(odd.equals(expected), `grid ${g} window [${o}, +${length}) into an odd address`);
+        t.is(firstOffCurve(got, g, o, transposed), -1);
       }
     }
   }

@@ -225,10 +225,7 @@ BandGather::BandGather(const HilbertTiling& tiling, size_t stride) : tiling_(til
   }
 #if defined(__SSE2__)
   // Any surprise in the classification keeps the per-pixel path.
-  use_blocks_ = tp % 4 == 0 && classify(2, [](int c, int k, int* x, int* y) {
-    *x = kBlockOrders[c][k] & 1;
-    *y = kBlockOrders[c][k] >> 1;
-  }, blocks_);
+  use_blocks_ = tp % 4 == 0 && classify_blocks();
   // The curve-order path takes tiles of side 16 or 32 whose walks are the ones compiled in.
   const uint32_t side = tiling.tile_side();
   use_walks_ = use_blocks_ && (side == 16 || side == 32);
@@ -242,28 +239,27 @@ BandGather::BandGather(const HilbertTiling& tiling, size_t stride) : tiling_(til
 #endif
 }
 
-bool BandGather::classify(uint32_t side, void (*walk)(int c, int k, int* x, int* y), BlockGroups groups[4]) {
-  const uint32_t n = side * side;
+bool BandGather::classify_blocks() {
+  // Each order as a key: the positions of its 1st to 4th pixel, two bits each.
+  int keys[4];
+  for (int c = 0; c < 4; c++) {
+    keys[c] = kBlockOrders[c][0] | kBlockOrders[c][1] << 2 | kBlockOrders[c][2] << 4 | kBlockOrders[c][3] << 6;
+  }
   const uint32_t tp = static_cast<uint32_t>(tiling_.tile_pixels());
   for (uint8_t o = 0; o < 4; o++) {
-    for (uint32_t q = 0; q < tp / n; q++) {
-      uint32_t x0 = 255, y0 = 255;
-      for (uint32_t k = 0; k < n; k++) {
-        x0 = std::min<uint32_t>(x0, tiling_.tile_x(o, n * q + k));
-        y0 = std::min<uint32_t>(y0, tiling_.tile_y(o, n * q + k));
+    for (auto& group : blocks_[o].by_order) group.reserve(tp / 4);
+    for (uint32_t q = 0; q < tp / 4; q++) {
+      // The run's four pixels must share one aligned 2×2 square; their positions in it make the key.
+      const uint32_t sx = tiling_.tile_x(o, 4 * q) >> 1, sy = tiling_.tile_y(o, 4 * q) >> 1;
+      int key = 0;
+      for (uint32_t k = 0; k < 4; k++) {
+        const uint32_t x = tiling_.tile_x(o, 4 * q + k), y = tiling_.tile_y(o, 4 * q + k);
+        if (x >> 1 != sx || y >> 1 != sy) return false;
+        key |= static_cast<int>((x & 1) | (y & 1) << 1) << (2 * k);
       }
-      int order = -1;
-      for (int c = 0; c < 4 && order < 0; c++) {
-        bool match = true;
-        for (uint32_t k = 0; k < n && match; k++) {
-          int x, y;
-          walk(c, static_cast<int>(k), &x, &y);
-          match = tiling_.tile_x(o, n * q + k) == x0 + x && tiling_.tile_y(o, n * q + k) == y0 + y;
-        }
-        if (match) order = c;
-      }
-      if (order < 0) return false;
-      groups[o].by_order[order].push_back(Block{static_cast<uint32_t>(y0 * stride_ + x0 * 4u), q * n * 4});
+      const int order = static_cast<int>(std::find(keys, keys + 4, key) - keys);
+      if (order == 4) return false;
+      blocks_[o].by_order[order].push_back(Block{static_cast<uint32_t>(2 * sy * stride_ + 2 * sx * 4u), q * 16});
     }
   }
   return true;

@@ -46,9 +46,9 @@ class BandGather {
     std::vector<Block> by_order[4];
   };
 
-  // Groups the side×side blocks of every tile orientation by which of the four walks
-  // `walk(c, k) → (x, y)` their side² curve pixels follow; false when one follows none.
-  bool classify(uint32_t side, void (*walk)(int c, int k, int* x, int* y), BlockGroups groups[4]);
+  // Groups the 2×2 blocks of every tile orientation by which of the four kBlockOrders their
+  // pixels are visited in; false when a block follows none (then the per-pixel path is used).
+  bool classify_blocks();
   void gather_tile_blocks(uint8_t orientation, const uint8_t* src, uint8_t* dst) const;
   void scatter_tile_blocks(uint8_t orientation, uint8_t* dst, const uint8_t* src) const;
 

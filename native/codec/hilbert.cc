@@ -5,52 +5,63 @@
 
 namespace pixelrts::codec {
 
-namespace {
-
-// The steps s = from, 2·from, … < n of spec §2's d2xy, applied to M points at once. Each step
-// consumes two bits of t and depends on nothing else, so points whose indices share their high
-// bits (t) move together: the tiling runs a tile's first two pixels through the steps above the
-// tile size in one pass. Written without data-dependent branches, which would mispredict about
-// half the time: when ry = 0, the points are complemented within s (if rx = 1) and swapped.
-struct Point {
-  uint64_t x = 0;
-  uint64_t y = 0;
-};
-
-inline void Step(Point* p, uint64_t s, uint64_t rx, uint64_t ry, uint64_t flip, uint64_t swap_mask) {
-  uint64_t x = p->x ^ flip, y = p->y ^ flip;
-  const uint64_t swap = swap_mask & (x ^ y);
-  p->x = (x ^ swap) + s * rx;
-  p->y = (y ^ swap) + s * ry;
-}
-
-// The steps s = from, 2·from, … < n of spec §2's d2xy, applied to one point or two. Each step
-// consumes two bits of t and depends on nothing else, so points whose indices share their high
-// bits (t) move together: the tiling runs a tile's first two pixels through the steps above the
-// tile size in one pass. Written without data-dependent branches, which would mispredict about
-// half the time: when ry = 0, the points are complemented within s (if rx = 1) and swapped.
-void D2xySteps(uint64_t n, uint64_t from, uint64_t t, Point* a, Point* b) {
-  for (uint64_t s = from; s < n; s <<= 1) {
+// Spec §2 as written, without data-dependent branches (they would mispredict about half the
+// time): when ry = 0, the point is complemented within s (if rx = 1) and swapped.
+void HilbertD2xy(uint32_t n, uint64_t d, uint32_t* x_out, uint32_t* y_out) {
+  uint64_t x = 0, y = 0, t = d;
+  for (uint64_t s = 1; s < n; s <<= 1) {
     const uint64_t rx = 1 & (t >> 1);
     const uint64_t ry = 1 & (t ^ rx);
     const uint64_t flip = (0 - (rx & (ry ^ 1))) & (s - 1);  // s-1-v == v ^ (s-1) for v < s
-    const uint64_t swap_mask = 0 - (ry ^ 1);
-    Step(a, s, rx, ry, flip, swap_mask);
-    if (b != nullptr) Step(b, s, rx, ry, flip, swap_mask);
+    x ^= flip;
+    y ^= flip;
+    const uint64_t swap = (0 - (ry ^ 1)) & (x ^ y);
+    x = (x ^ swap) + s * rx;
+    y = (y ^ swap) + s * ry;
     t >>= 2;
   }
-}
-
-}  // namespace
-
-void HilbertD2xy(uint32_t n, uint64_t d, uint32_t* x_out, uint32_t* y_out) {
-  Point p;
-  D2xySteps(n, 1, d, &p, nullptr);
-  *x_out = static_cast<uint32_t>(p.x);
-  *y_out = static_cast<uint32_t>(p.y);
+  *x_out = static_cast<uint32_t>(x);
+  *y_out = static_cast<uint32_t>(y);
 }
 
 namespace {
+
+// A square of the curve: its corner nearest the origin and the orientation its own curve (spec §2
+// of the square's side) is laid in. Orientations compose by XOR: swap and complement commute.
+struct Square {
+  uint32_t x;
+  uint32_t y;
+  uint32_t orientation;  // an Orientation; a full word, as a byte here costs a store-forwarding stall
+};
+
+// Visits the squares of side `leaf` that `square` (of side `side`) is cut into, in curve order:
+// visit(k, s) with k the leaf's index along the square's curve. Top-down, so each of d2xy's
+// steps is taken once per square it covers rather than once per leaf: d2xy's step at side
+// `half` for index bits q puts quadrant (rx, ry) next, its curve swapped (ry = 0) and
+// complemented (ry = 0, rx = 1), all within the parent's orientation.
+template <typename Visit>
+void VisitSquares(uint32_t side, uint32_t leaf, const Square& square, uint64_t first, Visit& visit) {
+  if (side == leaf) {
+    visit(first, square);
+    return;
+  }
+  const uint32_t half = side / 2;
+  const uint64_t per_quadrant = uint64_t{half / leaf} * (half / leaf);
+  for (uint32_t q = 0; q < 4; q++) {
+    const uint32_t rx = 1 & (q >> 1), ry = 1 & (q ^ rx);
+    const uint32_t step = ry == 1 ? kIdentity : rx == 1 ? kSwapComplement : kSwap;
+    // Without branches: the orientations come in no predictable order.
+    const uint32_t swap = (0u - (square.orientation & kSwap)) & (rx ^ ry);
+    const uint32_t complement = (square.orientation & kComplement) >> 1;
+    const uint32_t qx = rx ^ swap ^ complement, qy = ry ^ swap ^ complement;
+    const Square quadrant{square.x + half * qx, square.y + half * qy, square.orientation ^ step};
+    if (half == leaf) {
+      visit(first + q, quadrant);  // saves a quarter of the calls
+    } else {
+      VisitSquares(half, leaf, quadrant, first + q * per_quadrant, visit);
+    }
+  }
+}
 
 // (x, y) of orientation `o` applied to the identity position (x, y) in a side×side tile.
 void Orient(uint8_t o, uint32_t side, uint32_t x, uint32_t y, uint32_t* ox, uint32_t* oy) {
@@ -72,51 +83,36 @@ HilbertTiling::HilbertTiling(uint32_t grid, bool transposed)
     order_x_[o].resize(tp);
     order_y_[o].resize(tp);
   }
-  for (uint32_t i = 0; i < tp; i++) {
-    uint32_t x, y;
-    HilbertD2xy(tile_, i, &x, &y);
+  // The tables are filled through plain pointers: through the vectors, every byte store would
+  // reload their data pointers (a char store may alias anything).
+  uint8_t* xs[4] = {order_x_[0].data(), order_x_[1].data(), order_x_[2].data(), order_x_[3].data()};
+  uint8_t* ys[4] = {order_y_[0].data(), order_y_[1].data(), order_y_[2].data(), order_y_[3].data()};
+  const uint32_t side = tile_;
+  auto place_pixel = [&xs, &ys, side](uint64_t i, const Square& pixel) {
     for (uint8_t o = 0; o < 4; o++) {
       uint32_t ox, oy;
-      Orient(o, tile_, x, y, &ox, &oy);
-      order_x_[o][i] = static_cast<uint8_t>(ox);
-      order_y_[o][i] = static_cast<uint8_t>(oy);
+      Orient(o, side, pixel.x, pixel.y, &ox, &oy);
+      xs[o][i] = static_cast<uint8_t>(ox);
+      ys[o][i] = static_cast<uint8_t>(oy);
     }
-  }
+  };
+  VisitSquares(tile_, 1, Square{0, 0, kIdentity}, 0, place_pixel);
 
-  // Each tile's placement and orientation follow from where the full curve puts the tile's
-  // first two pixels: the first fixes the tile (and complement or not), the second the swap.
+  // The legacy curve is the spec's transposed: a swap of the whole grid, i.e. of every tile.
+  const uint32_t tile_shift = static_cast<uint32_t>(__builtin_ctz(tile_));
   const uint64_t tiles = uint64_t{tiles_per_side_} * tiles_per_side_;
   placements_.resize(tiles);
   band_of_tile_.resize(tiles);
-  // Pixels k·tp and k·tp+1 of the curve: the steps below the tile size place them inside the
-  // tile exactly as for k = 0; only the steps from the tile size on depend on k.
-  uint32_t first_x, first_y, second_x = 0, second_y = 0;
-  HilbertD2xy(tile_, 0, &first_x, &first_y);
-  if (tp > 1) HilbertD2xy(tile_, 1, &second_x, &second_y);
-  for (uint64_t k = 0; k < tiles; k++) {
-    Point first{first_x, first_y}, second{second_x, second_y};
-    D2xySteps(grid_, tile_, k, &first, &second);
-    uint32_t x0 = static_cast<uint32_t>(first.x), y0 = static_cast<uint32_t>(first.y);
-    uint32_t x1 = static_cast<uint32_t>(second.x), y1 = static_cast<uint32_t>(second.y);
-    if (transposed_) {
-      std::swap(x0, y0);
-      std::swap(x1, y1);
-    }
-    const uint32_t tx = x0 / tile_;
-    const uint32_t ty = y0 / tile_;
-    const uint32_t fx0 = x0 - tx * tile_, fy0 = y0 - ty * tile_;
-    const uint32_t fx1 = x1 - tx * tile_, fy1 = y1 - ty * tile_;
-    uint8_t orientation = kIdentity;
-    for (uint8_t o = 0; o < 4; o++) {
-      if (order_x_[o][0] == fx0 && order_y_[o][0] == fy0 &&
-          (tp == 1 || (order_x_[o][1] == fx1 && order_y_[o][1] == fy1))) {
-        orientation = o;
-        break;
-      }
-    }
-    placements_[size_t{ty} * tiles_per_side_ + tx] = TilePlacement{static_cast<uint32_t>(k), orientation};
-    band_of_tile_[k] = static_cast<uint16_t>(ty);
-  }
+  TilePlacement* placements = placements_.data();
+  uint16_t* band_of_tile = band_of_tile_.data();
+  const uint32_t tiles_per_side = tiles_per_side_;
+  auto place_tile = [=](uint64_t k, const Square& tile) {
+    const uint32_t ty = tile.y >> tile_shift;
+    placements[size_t{ty} * tiles_per_side + (tile.x >> tile_shift)] =
+        TilePlacement{static_cast<uint32_t>(k), static_cast<uint8_t>(tile.orientation)};
+    band_of_tile[k] = static_cast<uint16_t>(ty);
+  };
+  VisitSquares(grid_, tile_, Square{0, 0, transposed_ ? kSwap : kIdentity}, 0, place_tile);
 }
 
 int64_t HilbertTiling::bands_touched(uint64_t begin, uint64_t end, std::vector<uint8_t>* needed) const {

@@ -15,7 +15,7 @@
 namespace pixelrts::codec {
 
 // Spec §2 d2xy: curve index d → (x, y) on an n×n grid (n a power of two, d < n²). The
-// reference definition; the gather only uses it to set up tiles.
+// reference definition (hilbertD2xy); HilbertTiling composes the same steps top-down instead.
 void HilbertD2xy(uint32_t n, uint64_t d, uint32_t* x, uint32_t* y);
 
 enum Orientation : uint8_t { kIdentity = 0, kSwap = 1, kComplement = 2, kSwapComplement = 3 };
