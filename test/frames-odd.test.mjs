@@ -3,7 +3,8 @@
 // the extra column and row repeating the frame's last ones. Checked with ffmpeg (an
 // independent decoder) pixel by pixel: every visible pixel has the colour sent, every padded
 // pixel the colour of the edge it repeats. Request mode and subscribe mode, all three formats,
-// every NV12 layout an odd frame may arrive in.
+// every NV12 layout an odd frame may arrive in; and short pictures openh264 will not cut into
+// two slices.
 import test from 'ava';
 import { createRequire } from 'node:module';
 import { needs, commandMissing } from './helpers/prereq.mjs';
@@ -198,6 +199,16 @@ for (const [format, width, height, opts] of cases) {
     // to run.)
     const reference = await threeFrames(t, await connect(), paddedReference(format, width, height));
     t.true(aus[0].equals(reference[0]), 'the IDR equals that of the client-padded even frame');
+  });
+}
+
+// Short, wide pictures (fewer than 8 macroblock rows at most widths): openh264 refuses to cut
+// them into the two slices the encoder asks for, so they are encoded as one slice (the server
+// answered ERROR -5 before).
+for (const [format, width, height] of [['NV12', 800, 16], ['AR24', 1368, 64], ['NV12', 640, 112], ['AB24', 8192, 16]]) {
+  withFfmpeg(`${format} ${width}x${height}, too short for two slices: encoded as one, decodes with the colours sent`, async (t) => {
+    const { c } = await setup(t);
+    await checkStream(t, await threeFrames(t, c, edgeFrame(format, width, height)), width, height, `${format} ${width}x${height}`);
   });
 }
 

@@ -31,12 +31,35 @@ constexpr int kMinCodedSize = 16;
 
 bool OpenH264Encoder::Configure(const EncoderSettings& s, std::string* error) {
   Destroy();
+  error->clear();
   coded_width_ = std::max(s.width, kMinCodedSize);
   coded_height_ = std::max(s.height, kMinCodedSize);
+  // Two slices encoded by two threads: the machines this targets have two cores. openh264
+  // refuses two fixed slices for some short pictures (800x16, 1368x64, 640x112: fewer than
+  // 8 macroblock rows at most widths), while one slice initialises at every size (measured over
+  // widths 16..8192 and 1..70 macroblock rows), so those fall back to one.
+  int rc = Initialize(s, 2, error);
+  if (rc != cmResultSuccess && error->empty()) rc = Initialize(s, 1, error);
+  if (rc != cmResultSuccess) {
+    if (error->empty()) {
+      *error = "openh264: InitializeExt rejected " + std::to_string(coded_width_) + "x" +
+               std::to_string(coded_height_) + " at " + std::to_string(s.bitrate) + " bit/s (code " +
+               std::to_string(rc) + ")";
+    }
+    return false;
+  }
+  int format = videoFormatI420;
+  encoder_->SetOption(ENCODER_OPTION_DATAFORMAT, &format);
+  settings_ = s;
+  return true;
+}
+
+int OpenH264Encoder::Initialize(const EncoderSettings& s, int slices, std::string* error) {
+  Destroy();
   if (WelsCreateSVCEncoder(&encoder_) != 0 || encoder_ == nullptr) {
     encoder_ = nullptr;
     *error = "openh264: WelsCreateSVCEncoder failed";
-    return false;
+    return cmInitParaError;
   }
   int quiet = WELS_LOG_QUIET;
   encoder_->SetOption(ENCODER_OPTION_TRACE_LEVEL, &quiet);
@@ -69,8 +92,7 @@ bool OpenH264Encoder::Configure(const EncoderSettings& s, std::string* error) {
   p.bEnableBackgroundDetection = false;
   p.bEnableDenoise = false;
   p.bEnableFrameCroppingFlag = true;
-  // Two slices encoded by two threads: the machines this targets have two cores.
-  p.iMultipleThreadIdc = 2;
+  p.iMultipleThreadIdc = slices;
   SSpatialLayerConfig& layer = p.sSpatialLayers[0];
   layer.iVideoWidth = coded_width_;
   layer.iVideoHeight = coded_height_;
@@ -80,19 +102,11 @@ bool OpenH264Encoder::Configure(const EncoderSettings& s, std::string* error) {
   layer.uiProfileIdc = PRO_BASELINE;
   layer.uiLevelIdc = LEVEL_UNKNOWN;  // let the encoder derive the level from size and rate
   layer.sSliceArgument.uiSliceMode = SM_FIXEDSLCNUM_SLICE;
-  layer.sSliceArgument.uiSliceNum = 2;
+  layer.sSliceArgument.uiSliceNum = slices;
 
   const int rc = encoder_->InitializeExt(&p);
-  if (rc != cmResultSuccess) {
-    Destroy();
-    *error = "openh264: InitializeExt rejected " + std::to_string(coded_width_) + "x" + std::to_string(coded_height_) +
-             " at " + std::to_string(s.bitrate) + " bit/s (code " + std::to_string(rc) + ")";
-    return false;
-  }
-  int format = videoFormatI420;
-  encoder_->SetOption(ENCODER_OPTION_DATAFORMAT, &format);
-  settings_ = s;
-  return true;
+  if (rc != cmResultSuccess) Destroy();
+  return rc;
 }
 
 bool OpenH264Encoder::Encode(const I420View& pic, int64_t pts_ns, bool force_idr, EncodedPicture* out,

@@ -21,6 +21,9 @@ class OpenH264Encoder : public VideoEncoder {
               std::string* error) override;
 
  private:
+  // Creates the encoder for `slices` slices (one thread each); openh264's InitializeExt result,
+  // with *error set only when the encoder could not even be created.
+  int Initialize(const EncoderSettings& settings, int slices, std::string* error);
   void Destroy();
 
   ISVCEncoder* encoder_ = nullptr;
