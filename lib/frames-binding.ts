@@ -36,8 +36,8 @@ export type NativeFrameEvent =
   | { type: 'disconnect'; connection: number; reason: string }
   | { type: 'error'; connection: number; code: string; message: string }
   | {
-    type: 'frame'; connection: number; scanout: number; width: number; height: number; format: number;
-    bytes: number; keyframe: boolean; pts: bigint; encodeMs: number;
+    type: 'frame'; connection: number; scanout: number; width: number; height: number;
+    encodedWidth: number; encodedHeight: number; format: number; bytes: number; keyframe: boolean; pts: bigint; encodeMs: number;
   }
   | { type: 'scanout'; connection: number; scanout: number; enabled: boolean; width: number; height: number; refresh: number }
   | {
@@ -55,6 +55,7 @@ export interface NativeFrameStats {
   bytesOut: number;
   drops: number;
   errors: number;
+  downscaled: number;
   encodeMsTotal: number;
   convertMsTotal: number;
 }

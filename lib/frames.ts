@@ -88,6 +88,8 @@ export interface FrameServerStats {
   drops: number;
   /** ERROR messages sent and clients refused. */
   errors: number;
+  /** Frames too large for the encoder, encoded downscaled (docs/frames.md "Large frames"). */
+  downscaled: number;
   /** Mean colour conversion + encoding time per frame, ms. */
   encodeMs: number;
   /** Mean colour conversion time per frame (part of encodeMs), ms. */
@@ -99,8 +101,15 @@ export interface FrameEvent {
   connection: number;
   /** Scanout of a published frame, -1 in request mode. */
   scanout: number;
+  /** The frame's own size. */
   width: number;
   height: number;
+  /**
+   * The size the H.264 stream decodes to: width x height rounded up to even, halved until it
+   * fits the encoder when the frame is too large for it (docs/frames.md "Large frames").
+   */
+  encodedWidth: number;
+  encodedHeight: number;
   format: number;
   bytes: number;
   keyframe: boolean;
@@ -245,6 +254,7 @@ export class FrameServer extends EventEmitter {
     return {
       clients: s.clients, connections: s.connections, frames: s.frames, published: s.published,
       bytesIn: s.bytesIn, bytesOut: s.bytesOut, drops: s.drops, errors: s.errors,
+      downscaled: s.downscaled,
       encodeMs: s.frames > 0 ? (s.encodeMsTotal + s.convertMsTotal) / s.frames : 0,
       convertMs: s.frames > 0 ? s.convertMsTotal / s.frames : 0,
     };

@@ -101,6 +101,72 @@ void CopyPlaneReplicatingEdges(const uint8_t* src, size_t src_stride, int width,
   }
 }
 
+namespace {
+
+// A w×h plane → ceil(w/2)×ceil(h/2) rounded means of 2x2 blocks (an odd last column or row is
+// averaged with itself), then its last column and row repeated out to dst_w×dst_h.
+void HalvePlane(const uint8_t* src, size_t src_stride, int w, int h, uint8_t* dst, size_t dst_stride, int dst_w,
+                int dst_h) {
+  const int half_w = (w + 1) / 2, half_h = (h + 1) / 2, pairs = w / 2;
+  for (int row = 0; row < half_h; row++) {
+    const uint8_t* __restrict s0 = src + static_cast<size_t>(2 * row) * src_stride;
+    const uint8_t* __restrict s1 = 2 * row + 1 < h ? s0 + src_stride : s0;  // only read: may alias s0
+    uint8_t* __restrict d = dst + static_cast<size_t>(row) * dst_stride;
+    for (int x = 0; x < pairs; x++) {
+      d[x] = static_cast<uint8_t>((s0[2 * x] + s0[2 * x + 1] + s1[2 * x] + s1[2 * x + 1] + 2) >> 2);
+    }
+    if (w & 1) d[pairs] = static_cast<uint8_t>((s0[w - 1] + s1[w - 1] + 1) >> 1);
+    for (int x = half_w; x < dst_w; x++) d[x] = d[half_w - 1];
+  }
+  const uint8_t* last = dst + static_cast<size_t>(half_h - 1) * dst_stride;
+  for (int row = half_h; row < dst_h; row++) {
+    std::memcpy(dst + static_cast<size_t>(row) * dst_stride, last, static_cast<size_t>(dst_w));
+  }
+}
+
+}  // namespace
+
+int HalvingsToFit(int width, int height, uint32_t max_macroblocks) {
+  if (max_macroblocks == 0) return 0;
+  const uint64_t max = max_macroblocks, side_squared = 8 * max;
+  int n = 0;
+  for (;;) {
+    const uint64_t mw = static_cast<uint64_t>(width + 15) / 16, mh = static_cast<uint64_t>(height + 15) / 16;
+    if (mw * mh <= max && mw * mw <= side_squared && mh * mh <= side_squared) return n;
+    width = EvenUp(width / 2);  // ends: a 2x2 picture is one macroblock
+    height = EvenUp(height / 2);
+    n++;
+  }
+}
+
+I420View HalvePicture(const I420View& pic, int times, std::vector<uint8_t>* a, std::vector<uint8_t>* b) {
+  I420View cur = pic;
+  for (int i = 0; i < times; i++) {
+    std::vector<uint8_t>* buf = (i & 1) ? b : a;
+    I420View next;
+    next.width = EvenUp(cur.width / 2);
+    next.height = EvenUp(cur.height / 2);
+    next.y_stride = static_cast<size_t>(next.width);
+    next.uv_stride = next.y_stride / 2;
+    const size_t luma = next.y_stride * static_cast<size_t>(next.height);
+    const size_t chroma = luma / 4;
+    if (buf->size() < luma + 2 * chroma) buf->resize(luma + 2 * chroma);
+    uint8_t* y = buf->data();
+    uint8_t* u = y + luma;
+    uint8_t* v = u + chroma;
+    HalvePlane(cur.y, cur.y_stride, cur.width, cur.height, y, next.y_stride, next.width, next.height);
+    // The chroma planes are (width/2)x(height/2), odd when width/2 is: ceil of half of that is
+    // exactly the new picture's chroma size, so nothing is replicated there.
+    HalvePlane(cur.u, cur.uv_stride, cur.width / 2, cur.height / 2, u, next.uv_stride, next.width / 2, next.height / 2);
+    HalvePlane(cur.v, cur.uv_stride, cur.width / 2, cur.height / 2, v, next.uv_stride, next.width / 2, next.height / 2);
+    next.y = y;
+    next.u = u;
+    next.v = v;
+    cur = next;
+  }
+  return cur;
+}
+
 I420View ToEncoderPicture(const hxfr::PixelLayout& l, const uint8_t* px, std::vector<uint8_t>* scratch) {
   const int w = static_cast<int>(l.width), h = static_cast<int>(l.height);
   I420View pic;

@@ -48,6 +48,20 @@ void DeinterleaveUv(const uint8_t* uv, size_t uv_src_stride, int width, int heig
 void CopyPlaneReplicatingEdges(const uint8_t* src, size_t src_stride, int width, int height, uint8_t* dst,
                                size_t dst_stride, int dst_width, int dst_height);
 
+// Frames larger than the encoder takes (docs/frames.md "Large frames"): how many times the even
+// width×height picture must be halved (each side halved, then rounded up to even) until it is at
+// most `max_macroblocks` 16x16 macroblocks and neither side is longer than sqrt(8 ·
+// max_macroblocks) macroblocks (H.264 Table A-1's limit on each side for a level's MaxFS).
+// 0 when it fits, or when `max_macroblocks` is 0 (no limit).
+int HalvingsToFit(int width, int height, uint32_t max_macroblocks);
+
+// `pic` (even-sized) halved `times` times (times >= 1): every sample of each plane the rounded
+// mean of a 2x2 block of the previous one, an odd chroma plane's last column and row averaged
+// with themselves, and a picture whose halved side is odd padded to even by repeating its last
+// column/row (as odd frames are). The planes are written into `a` and `b` alternately, which
+// are reused from frame to frame; the result lives in the one written last.
+I420View HalvePicture(const I420View& pic, int times, std::vector<uint8_t>* a, std::vector<uint8_t>* b);
+
 // A validated frame (`layout`, `pixels`) → the even-sized I420 picture the encoder takes.
 // `scratch` holds the planes written here and is reused from frame to frame. An even NV12
 // frame's Y plane is used in place, so only its CbCr plane is touched.

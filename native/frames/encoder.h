@@ -32,6 +32,10 @@ inline uint32_t DefaultBitrate(int width, int height) {
 struct EncodedPicture {
   std::vector<uint8_t> annexb;  // the whole access unit, SPS+PPS first when keyframe
   bool keyframe = false;
+  // The size the stream decodes to (the frame's, padded to even, downscaled if it was too
+  // large); set by EncodingSession.
+  int width = 0;
+  int height = 0;
 };
 
 class VideoEncoder {
@@ -42,6 +46,10 @@ class VideoEncoder {
   // Encodes one picture of the configured (even) size. `force_idr` makes it an IDR.
   virtual bool Encode(const I420View& picture, int64_t pts_ns, bool force_idr, EncodedPicture* out,
                       std::string* error) = 0;
+  // The largest picture this encoder takes, in 16x16 macroblocks; larger frames are halved until
+  // they fit (EncodingSession). 0: none applied here (VideoToolbox: whatever it
+  // cannot take fails in Configure).
+  virtual uint32_t MaxMacroblocks() const { return 0; }
 };
 
 // The platform's encoder (openh264 on Linux, VideoToolbox on macOS).

@@ -32,12 +32,17 @@ void EncodingSession::Reconfigure(const hxfr::ConfigRequest& c) {
 bool EncodingSession::Encode(const hxfr::PixelLayout& l, const uint8_t* px, int64_t pts_ns, bool force_idr,
                              EncodedPicture* out, Timing* timing, std::string* error) {
   const auto t0 = std::chrono::steady_clock::now();
-  const I420View pic = ToEncoderPicture(l, px, &planes_);
+  I420View pic = ToEncoderPicture(l, px, &planes_);
+  // Frames within the encoder's limit (all up to 4096x2304 with openh264) take no extra step.
+  const int halvings = HalvingsToFit(pic.width, pic.height, encoder_->MaxMacroblocks());
+  if (halvings > 0) pic = HalvePicture(pic, halvings, &halved_[0], &halved_[1]);
   timing->convert_ms = MsSince(t0);
 
   const auto t1 = std::chrono::steady_clock::now();
   // Any change of the frame's own size restarts the encoder, even between two odd and even
-  // sizes that pad to the same picture: the guest's picture changed, so it gets an IDR.
+  // sizes that pad to the same picture, or two large sizes that halve to the same one: the
+  // guest's picture changed, so it gets an IDR. (The encoded size depends on the frame's size
+  // only, so it never changes without a restart.)
   if (!configured_ || restart_ || frame_width_ != l.width || frame_height_ != l.height) {
     EncoderSettings s;
     s.width = pic.width;
@@ -57,6 +62,8 @@ bool EncodingSession::Encode(const hxfr::PixelLayout& l, const uint8_t* px, int6
   const bool idr = force_idr || keyframe_pending_;
   if (!encoder_->Encode(pic, pts_ns, idr, out, error)) return false;
   if (out->keyframe) keyframe_pending_ = false;
+  out->width = pic.width;
+  out->height = pic.height;
   timing->encode_ms = MsSince(t1);
   return true;
 }

@@ -31,7 +31,9 @@ class EncodingSession {
   };
   // Converts `pixels` (laid out as `layout` says) to I420 and encodes them. A frame of odd
   // width or height is encoded as the even picture one column/row larger, edges repeated
-  // (colour_convert.h): the guest decodes EvenUp(width) x EvenUp(height).
+  // (colour_convert.h): the guest decodes EvenUp(width) x EvenUp(height). A picture larger than
+  // the encoder takes (openh264: kOpenH264MaxMacroblocks) is halved until it fits, and the
+  // guest decodes that (out->width, out->height; docs/frames.md "Large frames").
   bool Encode(const hxfr::PixelLayout& layout, const uint8_t* pixels, int64_t pts_ns, bool force_idr,
               EncodedPicture* out, Timing* timing, std::string* error);
 
@@ -45,6 +47,7 @@ class EncodingSession {
   uint32_t bitrate_override_ = 0;
   double fps_ = 60.0;
   std::vector<uint8_t> planes_;  // I420 planes we write (U and V only for an even NV12 frame)
+  std::vector<uint8_t> halved_[2];  // the downscaled planes of a too-large frame, one per halving in turn
 };
 
 }  // namespace pixelrts::frames

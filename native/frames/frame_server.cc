@@ -447,28 +447,38 @@ void FrameServer::EncodeJob(const std::shared_ptr<Connection>& c, const hxfr::He
   auto msg = std::make_shared<const std::vector<uint8_t>>(
       hxfr::BuildFrameResponse(h.session, r.pts, r.pts, pic.keyframe, pic.annexb.data(), pic.annexb.size()));
   c->out.Push(msg);
-  frames_++;
   bytes_out_ += msg->size();
+  FrameEncoded(c->id, -1, layout, pic, r.pts, t);  // counted before the answer can reach the client
+  FrameAnswered(c);
+  Record(*c, pic.annexb);
+}
+
+void FrameServer::FrameEncoded(uint64_t connection, int64_t scanout, const hxfr::PixelLayout& layout,
+                               const EncodedPicture& pic, int64_t pts, const EncodingSession::Timing& t) {
+  frames_++;
+  if (static_cast<uint32_t>(pic.width) < layout.width || static_cast<uint32_t>(pic.height) < layout.height) {
+    downscaled_++;
+  }
   {
     std::lock_guard<std::mutex> lock(timing_mu_);
     encode_ms_total_ += t.encode_ms;
     convert_ms_total_ += t.convert_ms;
   }
-  FrameAnswered(c);
-  Record(*c, pic.annexb);
-  if (sink_->WantsFrameEvents()) {
-    ServerEvent e;
-    e.type = ServerEvent::Type::kFrame;
-    e.connection = c->id;
-    e.width = layout.width;
-    e.height = layout.height;
-    e.format = layout.format;
-    e.bytes = pic.annexb.size();
-    e.keyframe = pic.keyframe;
-    e.pts = r.pts;
-    e.encode_ms = t.convert_ms + t.encode_ms;
-    sink_->OnEvent(std::move(e));
-  }
+  if (!sink_->WantsFrameEvents()) return;
+  ServerEvent e;
+  e.type = ServerEvent::Type::kFrame;
+  e.connection = connection;
+  e.scanout = scanout;
+  e.width = layout.width;
+  e.height = layout.height;
+  e.encoded_width = static_cast<uint32_t>(pic.width);
+  e.encoded_height = static_cast<uint32_t>(pic.height);
+  e.format = layout.format;
+  e.bytes = pic.annexb.size();
+  e.keyframe = pic.keyframe;
+  e.pts = pts;
+  e.encode_ms = t.convert_ms + t.encode_ms;
+  sink_->OnEvent(std::move(e));
 }
 
 void FrameServer::ResolveJob(const std::shared_ptr<Connection>& c, const hxfr::Header& h, const hxfr::FrameRequest& r) {
@@ -596,25 +606,7 @@ void FrameServer::PublishJob(const std::shared_ptr<Scanout>& s, int64_t pts, con
     }
   }
   s->pending--;
-  frames_++;
-  {
-    std::lock_guard<std::mutex> lock(timing_mu_);
-    encode_ms_total_ += t.encode_ms;
-    convert_ms_total_ += t.convert_ms;
-  }
-  if (sink_->WantsFrameEvents()) {
-    ServerEvent e;
-    e.type = ServerEvent::Type::kFrame;
-    e.scanout = s->id;
-    e.width = frame.layout.width;
-    e.height = frame.layout.height;
-    e.format = frame.layout.format;
-    e.bytes = pic.annexb.size();
-    e.keyframe = pic.keyframe;
-    e.pts = pts;
-    e.encode_ms = t.convert_ms + t.encode_ms;
-    sink_->OnEvent(std::move(e));
-  }
+  FrameEncoded(0, s->id, frame.layout, pic, pts, t);
 }
 
 void FrameServer::Record(Connection& c, const std::vector<uint8_t>& annexb) {
@@ -652,6 +644,7 @@ ServerStats FrameServer::Stats() {
   s.drops = drops_;
   s.errors = errors_;
   s.published = published_;
+  s.downscaled = downscaled_;
   std::lock_guard<std::mutex> lock(timing_mu_);
   s.encode_ms_total = encode_ms_total_;
   s.convert_ms_total = convert_ms_total_;

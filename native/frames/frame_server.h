@@ -41,6 +41,7 @@ struct ServerOptions {
 struct ServerStats {
   uint64_t clients = 0, connections = 0, frames = 0, bytes_in = 0, bytes_out = 0, drops = 0, errors = 0;
   uint64_t published = 0;
+  uint64_t downscaled = 0;  // frames encoded smaller than their own size (too large for the encoder)
   double encode_ms_total = 0, convert_ms_total = 0;
 };
 
@@ -111,6 +112,9 @@ class FrameServer {
   void FrameAnswered(const std::shared_ptr<Connection>& c);
   void PublishJob(const std::shared_ptr<Scanout>& s, int64_t pts, const RawFrame& frame);
   void Record(Connection& c, const std::vector<uint8_t>& annexb);
+  // Counts an encoded frame and, when someone listens, reports it as a kFrame event.
+  void FrameEncoded(uint64_t connection, int64_t scanout, const hxfr::PixelLayout& layout, const EncodedPicture& pic,
+                    int64_t pts, const EncodingSession::Timing& t);
   std::shared_ptr<Scanout> ScanoutLocked(uint32_t id);
   void ReportError(uint64_t connection, const std::string& code, const std::string& message);
 
@@ -141,7 +145,7 @@ class FrameServer {
   uint64_t next_token_ = 1;
 
   std::atomic<uint64_t> clients_{0}, connections_total_{0}, frames_{0}, bytes_in_{0}, bytes_out_{0}, drops_{0},
-      errors_{0}, published_{0};
+      errors_{0}, published_{0}, downscaled_{0};
   std::mutex timing_mu_;
   double encode_ms_total_ = 0, convert_ms_total_ = 0;
 };

@@ -228,6 +228,8 @@ class FrameServerWrap : public Napi::ObjectWrap<FrameServerWrap>, public frames:
         o.Set("scanout", Napi::Number::New(env, static_cast<double>(e->scanout)));
         o.Set("width", e->width);
         o.Set("height", e->height);
+        o.Set("encodedWidth", e->encoded_width);
+        o.Set("encodedHeight", e->encoded_height);
         o.Set("format", e->format);
         o.Set("bytes", Napi::Number::New(env, static_cast<double>(e->bytes)));
         o.Set("keyframe", e->keyframe);
@@ -344,6 +346,7 @@ class FrameServerWrap : public Napi::ObjectWrap<FrameServerWrap>, public frames:
     o.Set("bytesOut", Napi::Number::New(env, static_cast<double>(s.bytes_out)));
     o.Set("drops", Napi::Number::New(env, static_cast<double>(s.drops)));
     o.Set("errors", Napi::Number::New(env, static_cast<double>(s.errors)));
+    o.Set("downscaled", Napi::Number::New(env, static_cast<double>(s.downscaled)));
     o.Set("encodeMsTotal", s.encode_ms_total);
     o.Set("convertMsTotal", s.convert_ms_total);
     return o;

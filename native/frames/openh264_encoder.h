@@ -9,6 +9,12 @@ class ISVCEncoder;
 
 namespace pixelrts::frames {
 
+// The largest picture openh264 encodes, in 16x16 macroblocks: MaxFS of H.264 level 5.2 (Table
+// A-1), the highest level openh264 2.3.1 (Debian 12) knows; it has no level 6, and InitializeExt
+// rejects larger pictures (measured: 3840x2160 and 4096x2304 initialise, 5120x2880 and 4096x4096
+// do not). Larger frames are downscaled to fit before encoding (EncodingSession).
+constexpr uint32_t kOpenH264MaxMacroblocks = 36864;
+
 class OpenH264Encoder : public VideoEncoder {
  public:
   OpenH264Encoder() = default;
@@ -19,6 +25,7 @@ class OpenH264Encoder : public VideoEncoder {
   bool Configure(const EncoderSettings& settings, std::string* error) override;
   bool Encode(const I420View& picture, int64_t pts_ns, bool force_idr, EncodedPicture* out,
               std::string* error) override;
+  uint32_t MaxMacroblocks() const override { return kOpenH264MaxMacroblocks; }
 
  private:
   // Creates the encoder for `slices` slices (one thread each); openh264's InitializeExt result,

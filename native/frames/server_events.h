@@ -19,6 +19,8 @@ struct ServerEvent {
   int64_t scanout = -1;     // kFrame (published frames), kScanout, kResolve: -1 when none
   bool enabled = false;     // kScanout
   uint32_t width = 0, height = 0, refresh = 0, format = 0, stride = 0;
+  // kFrame: the size the stream decodes to (width x height padded to even; halved if too large).
+  uint32_t encoded_width = 0, encoded_height = 0;
   uint64_t bytes = 0;       // kFrame: H.264 bytes of the access unit
   bool keyframe = false;    // kFrame
   int64_t pts = 0;          // kFrame, kResolve
