@@ -18,6 +18,8 @@ for (const [w, h] of [[640, 480], [1280, 720], [1920, 1080]]) {
 cases.push({ w: 1920, h: 1080, format: 'NV12', content: 'busy', make: busyFrames });
 // Odd sizes are encoded padded to even (docs/frames.md): the cost against 1920x1080 above.
 for (const format of ['NV12', 'AR24']) cases.push({ w: 1919, h: 1079, format, content: 'desktop', make: frames });
+// Too large for openh264 (level 5.2): halved to 2560x1440 before encoding (docs/frames.md "Large frames").
+cases.push({ w: 5120, h: 2880, format: 'NV12', content: 'desktop', make: frames });
 const seconds = Number(process.env.BENCH_SECONDS ?? 3);
 
 // Desktop-like content: a flat background with a bar that moves 48 px per frame.
@@ -142,6 +144,12 @@ for (const format of ['NV12', 'AR24']) {
     console.log(`odd size ${format}: 1919x1079 ${odd.seq.fps.toFixed(1)} fps vs 1920x1080 ${even.seq.fps.toFixed(1)} fps (1 in flight) → ` +
       `${(odd.seq.fps / even.seq.fps).toFixed(2)}x; convert ${odd.convertMs.toFixed(2)} vs ${even.convertMs.toFixed(2)} ms/frame`);
   }
+}
+const big = rows.find((r) => r.size === '5120x2880');
+const hdNv12 = rows.find((r) => r.size === '1920x1080' && r.format === 'NV12' && r.content === 'desktop');
+if (big && hdNv12) {
+  console.log(`large frame NV12: 5120x2880 (encoded 2560x1440) ${big.seq.fps.toFixed(1)} fps vs 1920x1080 ${hdNv12.seq.fps.toFixed(1)} fps ` +
+    `(1 in flight) → ${(big.seq.fps / hdNv12.seq.fps).toFixed(2)}x; convert + downscale ${big.convertMs.toFixed(2)} ms, encode ${big.encodeMs.toFixed(2)} ms/frame`);
 }
 const hd = rows.find((r) => r.size === '1920x1080' && r.format === 'NV12' && r.content === 'desktop');
 if (hd) {
