@@ -17,7 +17,7 @@ import { createRequire } from 'node:module';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { decodePng } from '../test/helpers/png-js.mjs';
+import { decodePng, readChunks } from '../test/helpers/png-js.mjs';
 import { encodeLikeOriginal, gatherJs } from '../test/helpers/reference-codec.mjs';
 
 const require = createRequire(import.meta.url);
@@ -50,15 +50,7 @@ function executables(size) {
 }
 
 /** The zlib stream of a PNG: its IDAT chunks' data, joined. */
-function idatOf(png) {
-  const parts = [];
-  for (let at = 8; at + 12 <= png.length;) {
-    const length = png.readUInt32BE(at);
-    if (png.toString('latin1', at + 4, at + 8) === 'IDAT') parts.push(png.subarray(at + 8, at + 8 + length));
-    at += 12 + length;
-  }
-  return Buffer.concat(parts);
-}
+const idatOf = (png) => Buffer.concat(readChunks(png).filter((c) => c.type === 'IDAT').map((c) => c.data));
 
 /**
  * libdeflate's inflate alone, timed by a small C program (bench/native/inflate-alone.c) into a

@@ -87,18 +87,32 @@ void DeinterleaveUv(const uint8_t* uv, size_t uv_src_stride, int width, int heig
   }
 }
 
+namespace {
+
+// Row `row` of a plane whose first `width` bytes are written: repeats its last byte out to
+// dst_width.
+inline void ReplicateLastColumn(uint8_t* row, int width, int dst_width) {
+  if (dst_width > width) std::memset(row + width, row[width - 1], static_cast<size_t>(dst_width - width));
+}
+
+// Repeats the plane's row height - 1 (already dst_width wide) down to dst_height rows.
+void ReplicateLastRow(uint8_t* plane, size_t stride, int height, int dst_width, int dst_height) {
+  const uint8_t* last = plane + static_cast<size_t>(height - 1) * stride;
+  for (int row = height; row < dst_height; row++) {
+    std::memcpy(plane + static_cast<size_t>(row) * stride, last, static_cast<size_t>(dst_width));
+  }
+}
+
+}  // namespace
+
 void CopyPlaneReplicatingEdges(const uint8_t* src, size_t src_stride, int width, int height, uint8_t* dst,
                                size_t dst_stride, int dst_width, int dst_height) {
-  const size_t w = static_cast<size_t>(width), extra = static_cast<size_t>(dst_width - width);
   for (int row = 0; row < height; row++) {
     uint8_t* d = dst + static_cast<size_t>(row) * dst_stride;
-    std::memcpy(d, src + static_cast<size_t>(row) * src_stride, w);
-    if (extra > 0) std::memset(d + w, d[w - 1], extra);
+    std::memcpy(d, src + static_cast<size_t>(row) * src_stride, static_cast<size_t>(width));
+    ReplicateLastColumn(d, width, dst_width);
   }
-  const uint8_t* last = dst + static_cast<size_t>(height - 1) * dst_stride;
-  for (int row = height; row < dst_height; row++) {
-    std::memcpy(dst + static_cast<size_t>(row) * dst_stride, last, static_cast<size_t>(dst_width));
-  }
+  ReplicateLastRow(dst, dst_stride, height, dst_width, dst_height);
 }
 
 namespace {
@@ -116,12 +130,9 @@ void HalvePlane(const uint8_t* src, size_t src_stride, int w, int h, uint8_t* ds
       d[x] = static_cast<uint8_t>((s0[2 * x] + s0[2 * x + 1] + s1[2 * x] + s1[2 * x + 1] + 2) >> 2);
     }
     if (w & 1) d[pairs] = static_cast<uint8_t>((s0[w - 1] + s1[w - 1] + 1) >> 1);
-    for (int x = half_w; x < dst_w; x++) d[x] = d[half_w - 1];
+    ReplicateLastColumn(d, half_w, dst_w);
   }
-  const uint8_t* last = dst + static_cast<size_t>(half_h - 1) * dst_stride;
-  for (int row = half_h; row < dst_h; row++) {
-    std::memcpy(dst + static_cast<size_t>(row) * dst_stride, last, static_cast<size_t>(dst_w));
-  }
+  ReplicateLastRow(dst, dst_stride, half_h, dst_w, dst_h);
 }
 
 }  // namespace
