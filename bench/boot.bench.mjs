@@ -14,11 +14,11 @@ import { fileURLToPath } from 'node:url';
 const require = createRequire(import.meta.url);
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const dist = (m) => require(path.join(root, 'dist', `${m}.js`));
-const { buildDemoContainer, DEMO_MARKER } = dist('demo');
-const { open } = dist('container');
-const { composeCmdline } = dist('boot');
-const { qemuArgs } = dist('qemu');
-const { mount } = dist('mount');
+const { buildDemoContainer, DEMO_MARKER } = dist('demo/image');
+const { open } = dist('codec/container');
+const { composeCmdline } = dist('boot/boot');
+const { qemuArgs } = dist('vm/qemu');
+const { mount } = dist('fuse/mount');
 
 const PAIRS = Number(process.env.BOOT_BENCH_PAIRS ?? 5);
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
@@ -70,13 +70,13 @@ try {
     arch: 'x86_64', accel: 'tcg', kernel, initrd, cmdline, memory: '512M', cpus: 1,
     qmpSocket: path.join(work, 'qmp.sock'), channelSocket: path.join(work, 'channel.sock'),
   })];
-  const pixelrts = [process.execPath, [path.join(root, 'dist', 'cli.js'), 'boot', file, '--json', '--accel', 'tcg', '--append', 'pixelrts.demo=oneshot']];
+  const pixelrts = [process.execPath, [path.join(root, 'dist', 'cli', 'main.js'), 'boot', file, '--json', '--accel', 'tcg', '--append', 'pixelrts.demo=oneshot']];
   const isMarkerEvent = (l) => l.includes(DEMO_MARKER) && l.startsWith('{"type":"console"');
   const env = { XDG_RUNTIME_DIR: xdg };
 
   console.log(`container ${path.basename(file)}: ${fs.statSync(file).size} B PNG; kernel ${fs.statSync(kernel).size} B, initrd ${fs.statSync(initrd).size} B`);
   console.log(`direct:   ${direct[0]} ${direct[1].join(' ')}`);
-  console.log(`pixelrts: node dist/cli.js ${pixelrts[1].slice(1).join(' ')}`);
+  console.log(`pixelrts: node dist/cli/main.js ${pixelrts[1].slice(1).join(' ')}`);
 
   // Warm-up: page cache, QEMU's own files, the demo's first build.
   await timeToMarker(direct[0], direct[1], (l) => l.includes(DEMO_MARKER));
@@ -132,7 +132,7 @@ try {
 
   // In-process breakdown: node start-up, decode, verify (decode + sha256), mount, first read.
   const nodeStart = [];
-  for (let i = 0; i < 5; i++) nodeStart.push((await timeToMarker(process.execPath, [path.join(root, 'dist', 'cli.js'), '--version'], () => true)).ms);
+  for (let i = 0; i < 5; i++) nodeStart.push((await timeToMarker(process.execPath, [path.join(root, 'dist', 'cli', 'main.js'), '--version'], () => true)).ms);
   const t = () => Number(process.hrtime.bigint()) / 1e6;
   const dec = [];
   const ver = [];

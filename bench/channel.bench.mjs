@@ -11,8 +11,8 @@ import { fileURLToPath } from 'node:url';
 
 const require = createRequire(import.meta.url);
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const { launchVm } = require('../dist/vm.js');
-const { buildDemoImage } = require('../dist/demo.js');
+const { launchVm } = require('../dist/vm/vm.js');
+const { buildDemoImage } = require('../dist/demo/image.js');
 
 const N = 200;
 const WARMUP = 20;

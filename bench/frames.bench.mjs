@@ -9,7 +9,7 @@ import { createRequire } from 'node:module';
 import { HxfrClient, solidFrame, noiseFrame } from '../test/helpers/hxfr-client.mjs';
 
 const require = createRequire(import.meta.url);
-const { createFrameServer } = require('../dist/frames.js');
+const { createFrameServer } = require('../dist/frames/server.js');
 
 const cases = [];
 for (const [w, h] of [[640, 480], [1280, 720], [1920, 1080]]) {

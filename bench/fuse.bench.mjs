@@ -19,10 +19,10 @@ import path from 'node:path';
 import { pseudoRandom } from '../test/helpers/fuse.mjs';
 
 const require = createRequire(import.meta.url);
-const { mount, mountTable } = require('../dist/mount.js');
+const { mount, mountTable } = require('../dist/fuse/mount.js');
 const { native } = require('../dist/native.js');
-const { writeContainer } = require('../dist/codec.js');
-const { open } = require('../dist/container.js');
+const { writeContainer } = require('../dist/codec/codec.js');
+const { open } = require('../dist/codec/container.js');
 
 const MiB = 1 << 20;
 const FILE = 64 * MiB;

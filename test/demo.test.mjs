@@ -1,4 +1,4 @@
-// lib/demo.ts: the newc writer (checked with GNU cpio), the demo image and the demo container.
+// lib/demo/image.ts: the newc writer (checked with GNU cpio), the demo image and the demo container.
 import test from 'ava';
 import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
@@ -10,7 +10,7 @@ import { demoCacheDir, demoImage, demoMissing } from './helpers/demo-image.mjs';
 import { lib, tempDir } from './helpers/qemu.mjs';
 import { bootMissing, demoContainer, leftovers, runtimeEnv, startCli } from './helpers/boot.mjs';
 
-const demo = lib('demo');
+const demo = lib('demo/image');
 const cpioTest = needs(test, commandMissing('cpio', 'cpio'));
 const dtest = needs(test, demoMissing() ?? commandMissing('cpio', 'cpio'));
 
@@ -80,7 +80,7 @@ const codecReady = (() => {
 needs(test, demoMissing() ?? codecReady)('the demo container holds the kernel and initrd with the demo command line', async (t) => {
   const c = await demo.buildDemoContainer({ cacheDir: demoCacheDir });
   const img = await demoImage();
-  const { readMetadata } = lib('codec');
+  const { readMetadata } = lib('codec/codec');
   const meta = readMetadata(fs.readFileSync(c.containerPath));
   t.is(meta.cmdline, img.cmdline);
   const sha = (f) => crypto.createHash('sha256').update(fs.readFileSync(f)).digest('hex');
@@ -102,14 +102,14 @@ needs(test, demoMissing() ?? codecReady)('concurrent builders sharing a cache, a
   fs.writeFileSync(path.join(cacheDir, 'kernel-release'), `${img.kernelRelease}\n`);
   const dead = spawnSync('true').pid;
   fs.symlinkSync(String(dead), path.join(cacheDir, '.build.lock'));
-  const script = `require(${JSON.stringify(path.join(repoRoot, 'dist', 'demo.js'))}).buildDemoContainer({ cacheDir: ${JSON.stringify(cacheDir)} })
+  const script = `require(${JSON.stringify(path.join(repoRoot, 'dist', 'demo/image.js'))}).buildDemoContainer({ cacheDir: ${JSON.stringify(cacheDir)} })
     .then((c) => console.log(JSON.stringify({ containerPath: c.containerPath, built: c.built, initrdPath: c.initrdPath })))`;
   const results = await Promise.all([1, 2, 3].map(() => new Promise((resolve, reject) => {
     execFile(process.execPath, ['-e', script], (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(JSON.parse(stdout))));
   })));
   t.is(new Set(results.map((r) => r.containerPath)).size, 1);
   t.is(results.filter((r) => r.built).length, 1, 'built once');
-  const { readMetadata } = lib('codec');
+  const { readMetadata } = lib('codec/codec');
   const meta = readMetadata(fs.readFileSync(results[0].containerPath));
   const sha = (f) => crypto.createHash('sha256').update(fs.readFileSync(f)).digest('hex');
   t.is(meta.segments.kernel.sha256, sha(img.kernelPath));

@@ -12,7 +12,7 @@ import { demoCacheDir, demoMissing } from './demo-image.mjs';
 import { fuseMissing, mountsUnder } from './fuse.mjs';
 
 const require = createRequire(import.meta.url);
-export const cli = path.join(repoRoot, 'dist', 'cli.js');
+export const cli = path.join(repoRoot, 'dist', 'cli', 'main.js');
 
 /** null when everything a real boot needs is here, else the reason. */
 export function bootMissing() {
@@ -22,7 +22,7 @@ export function bootMissing() {
 let demo;
 /** The demo container (kernel + initrd segments, cmdline), built once in the tests' shared cache. */
 export function demoContainer() {
-  demo ??= require('../../dist/demo.js').buildDemoContainer({ cacheDir: demoCacheDir }).then((d) => d.containerPath);
+  demo ??= require('../../dist/demo/image.js').buildDemoContainer({ cacheDir: demoCacheDir }).then((d) => d.containerPath);
   return demo;
 }
 

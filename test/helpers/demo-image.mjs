@@ -17,7 +17,7 @@ export function demoMissing() {
 let building = null;
 /** { kernelPath, initrdPath, cmdline, kernelRelease } of the demo guest. */
 export function demoImage() {
-  building ??= lib('demo').buildDemoImage({ cacheDir: demoCacheDir });
+  building ??= lib('demo/image').buildDemoImage({ cacheDir: demoCacheDir });
   return building;
 }
 
@@ -30,7 +30,7 @@ const serialLogs = new WeakMap();
 export async function bootDemo(t, { append = '', ...options } = {}) {
   const demo = await demoImage();
   const serialLog = path.join(tempDir(t, 'pixelrts-vmtest-'), 'console.log');
-  const vm = await lib('vm').launchVm({ kernel: demo.kernelPath, initrd: demo.initrdPath, cmdline: `${demo.cmdline} ${append}`.trim(), accel: 'auto', startTimeout: 60000, serialLog, ...options });
+  const vm = await lib('vm/vm').launchVm({ kernel: demo.kernelPath, initrd: demo.initrdPath, cmdline: `${demo.cmdline} ${append}`.trim(), accel: 'auto', startTimeout: 60000, serialLog, ...options });
   serialLogs.set(vm, serialLog);
   t.teardown(() => vm.kill());
   return vm;

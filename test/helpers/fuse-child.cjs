@@ -1,11 +1,11 @@
-// A process (spawned by test/fuse-lifecycle.test.mjs) that mounts a payload at argv[2] and
+// A process (spawned by test/fuse/lifecycle.test.mjs) that mounts a payload at argv[2] and
 // then ends at the stage named by argv[3]. It prints progress lines the test waits for.
 const fs = require('node:fs');
 const path = require('node:path');
 const { Worker, isMainThread, workerData, parentPort } = require('node:worker_threads');
 
 const dist = path.join(__dirname, '..', '..', 'dist');
-const { mountTable, findFusermount } = require(path.join(dist, 'mount.js'));
+const { mountTable, findFusermount } = require(path.join(dist, 'fuse', 'mount.js'));
 const { native } = require(path.join(dist, 'native.js'));
 
 const SIZE = 16 << 20;

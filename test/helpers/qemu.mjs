@@ -21,7 +21,7 @@ export function tempDir(t, prefix = 'pixelrts-test-') {
 
 /** Starts a QEMU with no machine and QMP on a Unix socket; killed when the test ends. */
 export function startBareQemu(t) {
-  const { spawnWithParentDeath } = lib('qemu');
+  const { spawnWithParentDeath } = lib('vm/qemu');
   const dir = tempDir(t);
   const qmpSocket = path.join(dir, 'qmp.sock');
   const child = spawnWithParentDeath('qemu-system-x86_64', [

@@ -1,0 +1,346 @@
+/**
+ * One-command boot: a `.rts.png` container straight into QEMU, without extracting anything.
+ *
+ * verify (the payload's hashes, unless `noVerify`) and mount the container (FUSE) in a private
+ * 0700 runtime directory, overlapping when the curve is known → find the kernel, initrd and command line → `launchVm` with the
+ * kernel and initrd paths inside the mount → when QEMU exits: unmount and remove the runtime
+ * directory. A helper process removes that directory if this process is killed outright;
+ * QEMU (parent-death signal) and the mount (auto_unmount) go away by themselves.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { formatBytes } from '../format';
+import { PixelrtsError } from '../errors';
+import { initrdFile, kernelFile, open, type Container } from '../codec/container';
+import { mount, type Mount } from '../fuse/mount';
+import {
+  consoleDevice, detectAccel, hostArch as qemuHostArch, requireQemu, type AccelChoice, type AccelPreference, type Arch,
+} from '../vm/qemu';
+import { launchVm, type VM, type VmExit } from '../vm/vm';
+import { createRuntimeDir, idBase, removeRuntimeDir, runtimeRoot, startCleanupWatcher, type CleanupWatcher } from './runtime-dir';
+
+/** Guest architectures pixelrts boots. */
+export type BootArch = Arch;
+
+/** Accelerator choices: `auto` picks one that really runs guests (KVM only when it works). */
+export type BootAccel = AccelPreference;
+
+/** The stages of a boot, in order. */
+export type BootStage = 'open' | 'verify' | 'mount' | 'accel' | 'qemu-start' | 'first-console-line' | 'exit';
+
+/** One stage starting, finishing, being skipped or failing. */
+export interface BootStageEvent {
+  stage: BootStage;
+  status: 'start' | 'done' | 'skipped' | 'failed';
+  /** Duration of the stage in ms (for `done` and `failed`; 0 otherwise). */
+  ms: number;
+  /** Milliseconds since `boot()` was called. */
+  at: number;
+  /** What the stage found or why it was skipped (e.g. the accelerator and why). */
+  detail?: string;
+}
+
+export interface BootOptions {
+  /** Guest memory in QEMU's syntax, e.g. `'512M'` or `'2G'` (default `'512M'`). */
+  memory?: string;
+  /** Virtual CPUs (default 1). */
+  cpus?: number;
+  /** Accelerator (default `auto`). An explicit choice that does not work here is an error. */
+  accel?: BootAccel;
+  /** Guest architecture (default: the container's `arch` metadata, else the host's). */
+  arch?: BootArch;
+  /** Replaces the container's kernel command line (its `cmdline` metadata field). */
+  cmdline?: string;
+  /** Appended to the kernel command line. */
+  append?: string;
+  /** Skip checking the payload's hashes before booting. */
+  noVerify?: boolean;
+  /** VNC display for the guest's screen, e.g. `':1'` (default: no display). */
+  vnc?: string;
+  /** Extra QEMU arguments, appended as given. */
+  qemuArgs?: string[];
+  /** Also write everything the guest prints on its console to this file. */
+  serialLog?: string;
+  /** Give the guest user-mode networking (it reaches the host at 10.0.2.2). */
+  network?: boolean;
+  /**
+   * An existing, empty, private (0700) directory to use as the runtime directory instead of a
+   * new one under the per-user runtime root. It is removed when the VM exits.
+   */
+  runtimeDir?: string;
+  /** Called as each stage starts and ends. */
+  onStage?: (event: BootStageEvent) => void;
+}
+
+/** How a booted VM ended, once everything was torn down. */
+export interface BootExit extends VmExit {
+  /** 0 when the guest powered off; QEMU's status when QEMU failed; 1 when the guest reset or QEMU stopped without a power-off; 128+n when QEMU was killed by signal n. */
+  exitCode: number;
+  /** One sentence saying how it ended. */
+  reason: string;
+  /** Problems met while tearing down (an unmount that failed, …); empty when clean. */
+  teardownErrors: string[];
+}
+
+/** The VM that `launchVm` started, plus what `boot` knows about it. `exited` resolves after teardown. */
+export type BootedVm = Omit<VM, 'exited'> & {
+  /** Resolves once QEMU exited, the container was unmounted and the runtime directory removed. */
+  readonly exited: Promise<BootExit>;
+  /** The runtime directory's name: an id unique among this user's running VMs. */
+  readonly id: string;
+  /** Absolute path of the booted container. */
+  readonly image: string;
+  /** Where the container is mounted while the VM runs. */
+  readonly mountpoint: string;
+  /** The kernel command line the guest got. */
+  readonly cmdline: string;
+  /** Duration in ms of each finished stage. */
+  readonly stages: Partial<Record<BootStage, number>>;
+};
+
+/**
+ * The kernel command line: `cmdline` replaces the container's, `append` is added, and the
+ * serial console argument is made to fit the architecture (`ttyS0` on x86_64, `ttyAMA0` on
+ * aarch64): a serial console meant for the other architecture is translated, and one is added
+ * when there is none, so the guest's console reaches the terminal.
+ */
+export function composeCmdline(fromContainer: string | undefined, options: Pick<BootOptions, 'cmdline' | 'append'>, arch: BootArch): string {
+  let words = (options.cmdline ?? fromContainer ?? '').split(/\s+/).filter(Boolean);
+  if (options.append) words.push(...options.append.split(/\s+/).filter(Boolean));
+  const wrong = arch === 'aarch64' ? /^console=ttyS(\d*)(.*)$/ : /^console=ttyAMA(\d*)(.*)$/;
+  const right = arch === 'aarch64' ? 'ttyAMA' : 'ttyS';
+  words = words.map((w) => w.replace(wrong, (_, n: string, rest: string) => `console=${right}${n || '0'}${rest}`));
+  if (!words.some((w) => /^console=(ttyS|ttyAMA|hvc)/.test(w))) words.push(`console=${consoleDevice(arch)}`);
+  return words.join(' ');
+}
+
+interface BootFiles {
+  kernel: string;
+  initrd?: string;
+}
+
+/** Describes a container's files for error messages: `a (2.1 MiB, kernel), b (512 B)`. */
+function describeFiles(container: Container): string {
+  if (container.files.length === 0) return 'nothing';
+  return container.files.map((f) => `${f.name} (${formatBytes(f.size)}${f.type ? `, type ${f.type}` : ''})`).join(', ');
+}
+
+/** Finds the kernel and the initrd of a container; throws ERR_PIXELRTS_NO_KERNEL listing what it holds. */
+function findBootFiles(container: Container, image: string): BootFiles {
+  const kernel = kernelFile(container)?.name;
+  if (!kernel) {
+    throw new PixelrtsError('ERR_PIXELRTS_NO_KERNEL',
+      `${image} holds no kernel: expected a segment of type kernel or named kernel, vmlinuz, vmlinux or bzImage, found ${describeFiles(container)}. ` +
+      'Make a bootable container with `pixelrts convert --segment kernel=path/to/vmlinuz --segment initrd=path/to/initrd out.rts.png`.');
+  }
+  const initrd = initrdFile(container)?.name;
+  return { kernel, initrd };
+}
+
+/** Checks the payload's hashes; throws ERR_PIXELRTS_VERIFY naming the file, expected vs found, and the override. */
+async function verifyContainer(container: Container, image: string): Promise<string> {
+  const report = await container.verify();
+  const checked = report.files.filter((f) => f.status !== 'unchecked').length + (report.dataHash ? 1 : 0);
+  if (report.ok) return checked === 0 ? 'no hashes recorded' : `${checked} hash${checked === 1 ? '' : 'es'} ok`;
+  const bad = report.files.filter((f) => f.status === 'mismatch')
+    .map((f) => `file "${f.name}": expected sha256 ${f.expected}, found ${f.found}`);
+  if (report.dataHash && !report.dataHash.ok) {
+    bad.push(`payload (data_hash): expected sha256 ${report.dataHash.expected}, found ${report.dataHash.found}`);
+  }
+  throw new PixelrtsError('ERR_PIXELRTS_VERIFY',
+    `${image} failed verification and was not booted: ${bad.join('; ')}. ` +
+    'The container is damaged or was modified after it was written: re-create or re-download it, or boot it anyway with --no-verify.');
+}
+
+/** The exit code and a sentence for how QEMU ended. */
+export function describeExit(exit: Pick<VmExit, 'code' | 'signal' | 'poweredOff' | 'shutdownReason'>): { exitCode: number; reason: string } {
+  const shutdownReason = exit.shutdownReason ?? undefined;
+  if (exit.poweredOff) return { exitCode: 0, reason: 'the guest powered off' };
+  if (exit.signal) {
+    const n = (os.constants.signals as Record<string, number>)[exit.signal] ?? 0;
+    return { exitCode: 128 + n, reason: `QEMU was killed by ${exit.signal}` };
+  }
+  if (exit.code !== null && exit.code !== 0) return { exitCode: exit.code, reason: `QEMU exited with status ${exit.code}` };
+  if (shutdownReason === 'guest-reset' || shutdownReason === 'guest-panic') {
+    return { exitCode: 1, reason: `the guest ${shutdownReason === 'guest-panic' ? 'panicked' : 'reset (a reboot or a kernel panic; QEMU runs with -no-reboot)'}` };
+  }
+  return { exitCode: 1, reason: `QEMU stopped without the guest powering off${shutdownReason ? ` (${shutdownReason})` : ''}` };
+}
+
+/**
+ * Boots the container at `file` in QEMU and resolves with the running VM once QEMU has
+ * started. Everything it set up (mount, runtime directory) is removed when QEMU exits;
+ * `vm.exited` resolves after that, with the exit code the CLI uses.
+ *
+ * ```ts
+ * const vm = await boot('demo.rts.png', { append: 'pixelrts.demo=oneshot' });
+ * vm.console.on('line', (line) => console.log('VM:', line));
+ * const { exitCode } = await vm.exited;   // 0: the guest powered off
+ * ```
+ * Errors (all `PixelrtsError`): ERR_PIXELRTS_VERIFY (hash mismatch, before QEMU starts),
+ * ERR_PIXELRTS_NO_KERNEL, ERR_PIXELRTS_QEMU_MISSING, ERR_PIXELRTS_ACCEL, the mount's and the
+ * codec's errors.
+ */
+export async function boot(file: string, options: BootOptions = {}): Promise<BootedVm> {
+  const t0 = performance.now();
+  const stages: Partial<Record<BootStage, number>> = {};
+  const emit = (stage: BootStage, status: BootStageEvent['status'], startedAt: number, detail?: string): void => {
+    const now = performance.now();
+    const ms = status === 'done' || status === 'failed' ? now - startedAt : 0;
+    if (status === 'done') stages[stage] = ms;
+    options.onStage?.({ stage, status, ms, at: now - t0, ...(detail !== undefined ? { detail } : {}) });
+  };
+  /** Runs one stage, reporting start, done (with `detail(result)`) or failed. */
+  const stage = async <T>(name: BootStage, work: () => Promise<T> | T, detail?: (r: T) => string | undefined): Promise<T> => {
+    const started = performance.now();
+    emit(name, 'start', started);
+    try {
+      const r = await work();
+      emit(name, 'done', started, detail?.(r));
+      return r;
+    } catch (err) {
+      emit(name, 'failed', started, (err as Error).message);
+      throw err;
+    }
+  };
+
+  const image = path.resolve(file);
+  // A directory handed in is ours from here on: removed on failure as on exit.
+  let runtimeDir: string | undefined = options.runtimeDir;
+  let watcher: CleanupWatcher | undefined;
+  let mounted: Mount | undefined;
+  const cleanup = async (): Promise<string[]> => {
+    const problems: string[] = [];
+    if (mounted) {
+      try {
+        await mounted.unmount();
+      } catch (err) {
+        problems.push(`unmounting ${mounted.mountpoint}: ${(err as Error).message}`);
+      }
+      mounted = undefined;
+    }
+    if (runtimeDir) {
+      try {
+        removeRuntimeDir(runtimeDir);
+      } catch (err) {
+        problems.push((err as Error).message);
+      }
+    }
+    // Released only now: until the directory is gone the watcher is the safety net.
+    watcher?.release();
+    watcher = undefined;
+    return problems;
+  };
+
+  // Probing the accelerator can run a QEMU for up to a second: start it first, for the
+  // architecture asked for (or the host's), so that it overlaps opening, verifying and mounting.
+  // launchVm asks again and gets the same (cached) answer at once.
+  const probe = (arch: BootArch): Promise<AccelChoice> => {
+    const started = performance.now();
+    emit('accel', 'start', started);
+    const choice = detectAccel(options.accel ?? 'auto', arch);
+    choice.then(
+      (a) => emit('accel', 'done', started, `${a.accel}: ${a.reason}`),
+      (err: Error) => emit('accel', 'failed', started, err.message),
+    );
+    return choice;
+  };
+  const guessedArch: BootArch = options.arch ?? qemuHostArch() ?? 'x86_64';
+  // probe() handles a rejection (an explicit --accel that cannot work) until it is awaited below.
+  let accelChoice = probe(guessedArch);
+
+  try {
+    if (!fs.existsSync(image)) {
+      throw new PixelrtsError('ERR_PIXELRTS_NOT_FOUND', `${image}: no such file. Check the path of the container to boot.`);
+    }
+    const container = await stage('open', () => open(image), (c) => `${c.files.length} file${c.files.length === 1 ? '' : 's'}`);
+    const meta: Record<string, unknown> = container.metadata ?? {};
+    const metaArch = meta.arch === 'aarch64' || meta.arch === 'arm64' ? 'aarch64' : meta.arch === 'x86_64' ? 'x86_64' : undefined;
+    const arch: BootArch = options.arch ?? metaArch ?? guessedArch;
+    if (arch !== guessedArch) accelChoice = probe(arch);
+    // What is quick to check goes first: a missing QEMU or kernel is found in milliseconds.
+    requireQemu(arch);
+    const files = findBootFiles(container, image);
+    const cmdline = composeCmdline(typeof meta.cmdline === 'string' ? meta.cmdline : undefined, options, arch);
+
+    // Verify and mount share the container's one decode. When the curve is known without a
+    // hash (files pixelrts writes) the mount serves exactly the bytes verify checks, so it is
+    // made while the hashes are checked; QEMU starts only once both are done, and a mismatch
+    // unmounts and stops the boot. A file whose curve only a hash can tell (a legacy file) is
+    // mounted after verify has settled it.
+    let verified: Promise<string> | undefined;
+    if (options.noVerify) {
+      emit('verify', 'skipped', performance.now(), '--no-verify');
+    } else {
+      verified = stage('verify', () => verifyContainer(container, image), (d) => d);
+      verified.catch(() => undefined);  // awaited below, also when the mount fails first
+      if (!container.curveKnown) await verified;
+    }
+
+    runtimeDir ??= createRuntimeDir(runtimeRoot(), idBase(image));
+    watcher = startCleanupWatcher(runtimeDir);
+    const mountpoint = path.join(runtimeDir, 'mnt');
+    const id = path.basename(runtimeDir);
+    fs.mkdirSync(mountpoint, { mode: 0o700 });
+    mounted = await stage('mount', () => mount(container, mountpoint), () => mountpoint);
+    await verified;
+    // An explicit accelerator that does not work here fails now, before QEMU starts.
+    await accelChoice;
+    const inMount = (name: string, alias: string): string => {
+      // The mount presents /kernel and /initrd (DIRECT-02); fall back to the segment's own name.
+      const p = path.join(mountpoint, alias);
+      return fs.existsSync(p) ? p : path.join(mountpoint, name);
+    };
+
+    const what = `kernel "${files.kernel}"${files.initrd ? ` and initrd "${files.initrd}"` : ''} of ${image}, for ${arch}`;
+    const vm = await stage('qemu-start', () => launchVm({
+      kernel: inMount(files.kernel, 'kernel'),
+      ...(files.initrd ? { initrd: inMount(files.initrd, 'initrd') } : {}),
+      cmdline,
+      memory: options.memory ?? '512M',
+      cpus: options.cpus ?? 1,
+      accel: options.accel ?? 'auto',
+      arch,
+      runtimeDir: runtimeDir as string,
+      ...(options.vnc !== undefined ? { vnc: options.vnc } : {}),
+      ...(options.qemuArgs ? { qemuArgs: options.qemuArgs } : {}),
+      ...(options.serialLog !== undefined ? { serialLog: options.serialLog } : {}),
+      ...(options.network ? { network: { user: true as const } } : {}),
+    }).catch((err: Error & { code?: string }) => {
+      // QEMU's own words say what it disliked; say what it was given.
+      if (err.code === 'ERR_PIXELRTS_QEMU_FAILED') err.message += ` (booting the ${what})`;
+      throw err;
+    }), (v) => `pid ${v.pid}`);
+
+    // The mount failing or being unmounted from outside while the VM runs is worth a warning
+    // (QEMU holds the kernel and initrd in memory by now, so the guest keeps running).
+    let exiting = false;
+    const m = mounted;
+    m.on('error', (err: Error) => vm.emit('warning', err));
+    m.on('unmount', (why: string) => {
+      if (!exiting) vm.emit('warning', new PixelrtsError('ERR_PIXELRTS_MOUNT_LOST', `the container's mount ${mountpoint} went away while the VM runs: ${why}`));
+    });
+
+    const consoleStarted = performance.now();
+    emit('first-console-line', 'start', consoleStarted);
+    vm.console.once('line', () => emit('first-console-line', 'done', consoleStarted));
+
+    const exited: Promise<BootExit> = vm.exited.then(async (exit) => {
+      exiting = true;
+      const exitStarted = performance.now();
+      const teardownErrors = await cleanup();
+      const { exitCode, reason } = describeExit(exit);
+      emit('exit', teardownErrors.length === 0 ? 'done' : 'failed', exitStarted,
+        `${reason}${teardownErrors.length ? `; teardown: ${teardownErrors.join('; ')}` : ''}`);
+      return { ...exit, exitCode, reason, teardownErrors };
+    });
+    // `exited` now also covers the teardown; a VM field of the same name, redefined in place.
+    Object.defineProperty(vm, 'exited', { value: exited, enumerable: true });
+    return Object.assign(vm, { id, image, mountpoint, cmdline, stages }) as unknown as BootedVm;
+  } catch (err) {
+    // A probe still running is left to finish on its own (it cleans up after itself).
+    await cleanup();
+    throw err;
+  }
+}

@@ -1,0 +1,238 @@
+/**
+ * One VM run by the CLI, from boot to teardown: `boot()`, the registry record and control
+ * socket (so `pixelrts ps/send/qmp/stop` reach it), the console on the terminal or in a log,
+ * stage progress or NDJSON events, stop requests (signals, escape key, --timeout, `stop`).
+ * Used by `pixelrts boot` in the foreground and by the detached supervisor alike.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Writable } from 'node:stream';
+import { boot, type BootOptions, type BootedVm, type BootExit } from './boot';
+import { PixelrtsError } from '../errors';
+import type { FrameServer } from '../frames/server';
+import { attachConsole, type AttachedConsole } from './console';
+import { EventWriter, StageReporter } from './events';
+import { StopController } from './lifecycle';
+import type { OutgoingMessage } from '../vm/messages';
+import { serveControl } from './control';
+import { processStartTime, writeRecord, type VmRecord } from './registry';
+
+export interface SessionOptions {
+  /** Passed to boot() (onStage is set by the session). */
+  boot: Omit<BootOptions, 'onStage'>;
+  /** Where the guest's console goes: the terminal both ways, printed lines, or a log file. */
+  console: 'interactive' | 'lines' | { log: string };
+  /** `VM: ` before each console line (lines mode). */
+  prefix?: boolean;
+  /** NDJSON events on stdout instead of progress and console text. */
+  json?: boolean;
+  /** Stage progress on stderr (ignored with json). */
+  progress: 'tty' | 'plain' | 'none';
+  /** Stop gracefully after this many seconds; the exit code is then 1. */
+  timeoutSeconds?: number;
+  /** True for the detached supervisor (recorded in the registry). */
+  detached?: boolean;
+  /**
+   * Serve HXFR frame export on 127.0.0.1:PORT while the VM runs, and give the guest user-mode
+   * networking so it reaches the server at 10.0.2.2:PORT.
+   */
+  frameExport?: number;
+  /** Budget of a graceful stop in ms (default 10000; see StopController). */
+  shutdownTimeoutMs?: number;
+  /** Told once the VM runs and its record is written (the supervisor reports to its parent). */
+  onReady?: (record: VmRecord) => void;
+  /** Where console text or NDJSON goes (default process.stdout). */
+  stdout?: Writable;
+  /** Where progress and notes go (default process.stderr). */
+  stderr?: Writable;
+}
+
+/** Boots `image` and runs it until it exits; resolves with the CLI's exit code. */
+export async function runSession(image: string, options: SessionOptions): Promise<number> {
+  const stdout = options.stdout ?? process.stdout;
+  const stderr = options.stderr ?? process.stderr;
+  const events = options.json ? new EventWriter(stdout) : undefined;
+  const reporter = new StageReporter(options.json ? 'none' : options.progress, stderr);
+  const say = (text: string): void => {
+    if (events) events.write('note', { message: text });
+    else reporter.note(`pixelrts: ${text}`);
+  };
+
+  // Stop requests that arrive while boot() is still running: remembered, acted on once the VM
+  // exists. A second one means "now": exit, and let the safety nets (cleanup watcher,
+  // parent-death signal, auto_unmount) remove what was set up so far.
+  let early: string | undefined;
+  const earlyHandler = (sig: NodeJS.Signals): void => {
+    if (early) process.exit(128 + (sig === 'SIGINT' ? 2 : sig === 'SIGTERM' ? 15 : 1));
+    early = sig;
+    say(`${sig} received while starting: stopping as soon as QEMU is up (again to quit at once)`);
+  };
+  const earlySignals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+  for (const sig of earlySignals) process.on(sig, earlyHandler);
+
+  // Whoever read our output went away (`pixelrts boot x --json | head`): nobody sees the VM any
+  // more, so it is shut down (and the exit status is 141, as SIGPIPE would make it).
+  let outputClosed = false;
+  let stopper: StopController | undefined;
+  const onOutputError = (err: NodeJS.ErrnoException): void => {
+    if (err.code !== 'EPIPE' || outputClosed) return;
+    outputClosed = true;
+    stopper?.stop('output', 'the output was closed');
+  };
+  stdout.on('error', onOutputError);
+  stderr.on('error', () => { /* progress is best effort: a closed stderr must not stop anything */ });
+
+  let frames: FrameServer | undefined;
+  let vm: BootedVm;
+  try {
+    // The frame server listens before the guest can look for it.
+    if (options.frameExport !== undefined) {
+      // Loaded only when asked for: most boots need no frame server, and start-up time counts.
+      const { startFrameExport } = await import('../frames/server');
+      const { server, port } = await startFrameExport(options.frameExport).catch((err: Error & { code?: string }) => {
+        throw new PixelrtsError(err.code ?? 'ERR_PIXELRTS_FRAMES_LISTEN',
+          `--frame-export ${options.frameExport}: ${err.message.replace(/: choose another.*$/, '')}; choose another port (--frame-export 0 picks a free one).`,
+          { cause: err });
+      });
+      frames = server;
+      if (events) events.write('frame-export', { host: '127.0.0.1', port, guest: `10.0.2.2:${port}` });
+      else reporter.note(`frame export: HXFR on 127.0.0.1:${port}; the guest reaches it at 10.0.2.2:${port}`);
+    }
+    vm = await boot(image, {
+      ...options.boot,
+      ...(frames ? { network: true } : {}),
+      onStage: (ev) => {
+        if (events) events.write('stage', { ...ev });
+        else reporter.stage(ev);
+      },
+    });
+  } catch (err) {
+    reporter.clear();
+    await frames?.close();
+    if (events) events.write('error', { code: (err as { code?: string }).code ?? 'ERR_PIXELRTS_BOOT', message: (err as Error).message });
+    throw err;
+  } finally {
+    for (const sig of earlySignals) process.off(sig, earlyHandler);
+  }
+
+  stopper = new StopController(vm, {
+    shutdownTimeoutMs: options.shutdownTimeoutMs,
+    onStop: ({ reason, detail, forced }) => {
+      if (events) {
+        events.write('stopping', { reason, detail, forced });
+        return;
+      }
+      const why = reason === 'signal' ? detail : reason === 'timeout' ? `--timeout ${detail} reached` :
+        reason === 'escape' ? 'Ctrl-a x' : reason === 'output' ? detail : 'stop requested';
+      const line = forced ? `${why}: forcing the VM off` :
+        `${why}: shutting the VM down (${reason === 'escape' ? 'Ctrl-a x' : 'Ctrl-C'} again to force)`;
+      reporter.clear();
+      stderr.write(`${options.console === 'interactive' ? '\r\n' : ''}pixelrts: ${line}\n`);
+    },
+  });
+  stopper.handleSignals();
+  if (options.timeoutSeconds !== undefined) stopper.armTimeout(options.timeoutSeconds);
+  if (early) stopper.force('signal', early);
+  else if (outputClosed) stopper.stop('output', 'the output was closed');
+
+  // The console: terminal, printed lines, NDJSON events, or a log file (detached).
+  let logStream: fs.WriteStream | undefined;
+  let attached: AttachedConsole;
+  if (typeof options.console === 'object') {
+    logStream = fs.createWriteStream(options.console.log, { flags: 'a', mode: 0o600 });
+    attached = attachConsole(vm.console, { mode: 'lines', output: logStream });
+  } else if (events) {
+    const onLine = (line: string): void => events.write('console', { line });
+    vm.console.on('line', onLine);
+    attached = { detach: () => vm.console.off('line', onLine) };
+  } else {
+    attached = attachConsole(vm.console, {
+      mode: options.console,
+      prefix: options.prefix,
+      output: stdout,
+      onQuit: () => stopper.stop('escape', 'Ctrl-a x'),
+    });
+  }
+  vm.on('warning', (err: Error & { code?: string }) => {
+    if (events) events.write('warning', { code: err.code ?? 'ERR_PIXELRTS_WARNING', message: err.message });
+    else say(err.message);
+  });
+  if (events) {
+    vm.on('message', (message: unknown) => events.write('message', { message }));
+    vm.on('qmp-event', (ev: { event: string; data?: unknown; timestamp?: unknown }) =>
+      events.write('qmp-event', { event: ev.event, data: ev.data ?? {} }));
+    vm.on('unresponsive', () => events.write('liveness', { state: 'unresponsive' }));
+    vm.on('responsive', () => events.write('liveness', { state: 'responsive' }));
+  }
+
+  // Registry record and control socket, so other pixelrts commands reach this VM.
+  const controlSocket = path.join(vm.runtimeDir, 'control.sock');
+  const record: VmRecord = {
+    id: vm.id,
+    image: vm.image,
+    pid: process.pid,
+    pidStart: processStartTime(process.pid),
+    qemuPid: vm.pid,
+    started: new Date().toISOString(),
+    detached: options.detached === true,
+    runtimeDir: vm.runtimeDir,
+    qmpSocket: vm.qmpSocket,
+    channelSocket: vm.channelSocket,
+    controlSocket,
+    consoleLog: typeof options.console === 'object' ? options.console.log : null,
+    accel: vm.accel,
+    cmdline: vm.cmdline,
+  };
+  const control = await serveControl(controlSocket, {
+    // The channel validates the message (ERR_PIXELRTS_MESSAGE names the bad field).
+    send: (message) => { vm.send(message as unknown as OutgoingMessage); },
+    request: (message, timeoutMs) => vm.request(message as unknown as OutgoingMessage, { timeout: timeoutMs }),
+    qmp: (command, args) => vm.qmp.execute(command, args),
+    stop: (force) => (force ? stopper.force('control', 'pixelrts stop --force') : stopper.stop('control', 'pixelrts stop')),
+    status: () => ({ ...record, stages: vm.stages }),
+  }).catch((err: Error) => {
+    say(`control socket unavailable (${err.message}); pixelrts send/qmp/stop will not reach this VM`);
+    return undefined;
+  });
+  writeRecord(record);
+  if (events) {
+    events.write('ready', {
+      id: record.id, pid: record.qemuPid, runtimeDir: record.runtimeDir, mountpoint: vm.mountpoint,
+      qmpSocket: record.qmpSocket, channelSocket: record.channelSocket, controlSocket: record.controlSocket,
+      accel: record.accel, cmdline: record.cmdline,
+    });
+  }
+  options.onReady?.(record);
+
+  let exit: BootExit;
+  try {
+    exit = await vm.exited;
+  } finally {
+    attached.detach();
+    stopper.dispose();
+    control?.close();
+    if (frames) {
+      const stats = frames.stats();
+      await frames.close();
+      if (events) events.write('frame-export', { closed: true, stats });
+    }
+    reporter.clear();
+    await new Promise<void>((resolve) => (logStream ? logStream.end(resolve) : resolve()));
+  }
+  const code = stopper.exitCode(exit.exitCode);
+  if (events) {
+    events.write('exit', {
+      exitCode: code, code: exit.code, signal: exit.signal, poweredOff: exit.poweredOff,
+      reason: exit.reason, teardownErrors: exit.teardownErrors,
+    });
+  } else {
+    const line = stopper.reason === 'timeout'
+      ? `stopped after --timeout ${stopper.detail}: ${exit.reason}`
+      : exit.reason;
+    // The exit stage line already said how it ended; say more only when the exit code is not 0.
+    if (code !== 0) {
+      stderr.write(`pixelrts: ${line}${exit.teardownErrors.length ? `; teardown problems: ${exit.teardownErrors.join('; ')}` : ''} (exit ${code})\n`);
+    }
+  }
+  return code;
+}

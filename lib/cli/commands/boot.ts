@@ -1,0 +1,228 @@
+/** `pixelrts boot <file>`: boots a container in QEMU with one command. */
+import { parseArgs } from '../args';
+import { UsageError } from '../../errors';
+import type { BootAccel, BootArch, BootOptions } from '../../boot/boot';
+import { startDetached } from '../../boot/detach';
+import { runSession } from '../../boot/session';
+import type { Command } from './command';
+
+const usage = `Usage: pixelrts boot <file.rts.png> [options]
+
+Boots the kernel (and initrd) inside a PixelRTS container in QEMU, straight from the
+container: it is verified, mounted read-only with FUSE in a private runtime directory and
+booted with QEMU's direct kernel boot. When QEMU exits the mount and the directory go away.
+
+Options:
+  --memory SIZE          guest memory, e.g. 512M or 2G (default 512M)
+  --cpus N               virtual CPUs (default 1)
+  --accel A              auto|kvm|hvf|tcg (default auto: KVM or HVF only when they
+                         really run guests, else TCG; an explicit choice must work)
+  --arch A               x86_64|aarch64 (default: the container's arch, else the host's)
+  --cmdline "..."        replace the kernel command line stored in the container
+  --append "..."         append to the kernel command line
+  --no-verify            boot without checking the container's hashes first
+  --vnc :N               show the guest's screen on VNC display N, on 127.0.0.1
+                         (HOST:N to listen elsewhere; default: no display)
+  --qemu-arg ARG         pass ARG to QEMU (repeatable; may start with '-')
+  --serial-log FILE      also write the guest's console output to FILE
+  --timeout SECONDS      shut the VM down after SECONDS and exit 1
+  --json                 NDJSON events on stdout: stage, console, message, qmp-event, exit
+  --prefix               print "VM: " before each console line (line mode)
+  --detach               run in the background and print the VM's id
+                         (then: pixelrts ps | stop | send | qmp)
+  --frame-export [PORT]  serve H.264 frame export (HXFR) on 127.0.0.1:PORT (default
+                         15937; 0 picks a free port) and give the guest user-mode
+                         networking: it reaches the server at 10.0.2.2:PORT
+
+Console: when stdin is a terminal the guest's serial console is interactive (keys go to
+the guest, Ctrl-C included). Ctrl-a x quits (shuts the VM down; again to force it off),
+Ctrl-a h shows the keys, Ctrl-a Ctrl-a sends Ctrl-a. Otherwise lines are printed as they
+arrive; Ctrl-C or SIGTERM shuts the VM down gracefully, a second Ctrl-C forces it off.
+
+Exit status: 0 the guest powered off; 1 a failure, a guest reset or panic, or --timeout;
+QEMU's own status when QEMU failed; 2 a usage mistake; 130 / 143 after Ctrl-C / SIGTERM;
+0 after Ctrl-a x or pixelrts stop; 141 when the output's reader went away (| head).
+
+Examples:
+  pixelrts boot alpine.rts.png
+  pixelrts boot demo.rts.png --append pixelrts.demo=oneshot --json
+  pixelrts boot os.rts.png --memory 2G --cpus 2 --detach`;
+
+/** Options of `boot` (and `demo`, which boots the same way). */
+export const bootOptionSpec = {
+  memory: { type: 'string' },
+  cpus: { type: 'string' },
+  accel: { type: 'string' },
+  arch: { type: 'string' },
+  cmdline: { type: 'string' },
+  append: { type: 'string' },
+  'no-verify': { type: 'boolean' },
+  vnc: { type: 'string' },
+  'qemu-arg': { type: 'string', multiple: true },
+  'serial-log': { type: 'string' },
+  timeout: { type: 'string' },
+  json: { type: 'boolean' },
+  prefix: { type: 'boolean' },
+  detach: { type: 'boolean' },
+  'frame-export': { type: 'string' },
+} as const;
+
+/** Options whose values may start with '-': `--qemu-arg -no-hpet` is joined to `--qemu-arg=-no-hpet`. */
+const DASH_VALUES = new Set(['--qemu-arg', '--cmdline', '--append']);
+
+/** The HXFR port `--frame-export` uses when none is given. */
+export const FRAME_EXPORT_PORT = 15937;
+
+/**
+ * Rewrites what node's parser cannot read: `--opt value` becomes `--opt=value` for options
+ * whose value may start with '-', and `--frame-export [PORT]` (an optional value) becomes
+ * `--frame-export=PORT` with the default port when none follows.
+ */
+export function joinDashValues(argv: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--') {
+      out.push(...argv.slice(i));
+      break;
+    }
+    if (DASH_VALUES.has(argv[i]) && i + 1 < argv.length) {
+      out.push(`${argv[i]}=${argv[i + 1]}`);
+      i++;
+    } else if (argv[i] === '--frame-export') {
+      const port = /^\d+$/.test(argv[i + 1] ?? '') ? argv[++i] : String(FRAME_EXPORT_PORT);
+      out.push(`--frame-export=${port}`);
+    } else {
+      out.push(argv[i]);
+    }
+  }
+  return out;
+}
+
+const SIZE_UNITS: Record<string, number> = { K: 1 / 1024, M: 1, G: 1024, T: 1024 * 1024 };
+
+/** `--memory`: a size like 512M, 2G or 1.5G (a bare number means MiB); returns QEMU's `-m` value in MiB. */
+export function parseMemory(value: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([KMGT])?(?:i?B)?$/i.exec(value.trim());
+  const mib = m ? Number(m[1]) * SIZE_UNITS[(m[2] ?? 'M').toUpperCase()] : NaN;
+  if (!m || !Number.isFinite(mib) || mib < 16 || mib > 16 * 1024 * 1024 || !Number.isInteger(mib)) {
+    throw new UsageError(`--memory: expected a size like 512M or 2G (whole MiB, at least 16M), found '${value}'.`);
+  }
+  return mib;
+}
+
+function parseChoice<T extends string>(value: string | undefined, option: string, choices: readonly T[]): T | undefined {
+  if (value === undefined) return undefined;
+  if (!(choices as readonly string[]).includes(value)) {
+    throw new UsageError(`${option}: expected one of ${choices.join(', ')}, found '${value}'.`);
+  }
+  return value as T;
+}
+
+/** The parsed options of a boot-like command, checked; what `runSession` needs. */
+export interface ParsedBoot {
+  boot: Omit<BootOptions, 'onStage'>;
+  timeoutSeconds?: number;
+  json: boolean;
+  prefix: boolean;
+  detach: boolean;
+  /** HXFR frame export port (`--frame-export [PORT]`). */
+  frameExport?: number;
+}
+
+/** Turns the parsed option values into boot options; throws UsageError for bad values. */
+export function bootOptionsFrom(o: Record<string, unknown>): ParsedBoot {
+  const str = (k: string): string | undefined => (typeof o[k] === 'string' ? (o[k] as string) : undefined);
+  const boot: Omit<BootOptions, 'onStage'> = {};
+  const memory = str('memory');
+  if (memory !== undefined) boot.memory = `${parseMemory(memory)}M`;
+  const cpus = str('cpus');
+  if (cpus !== undefined) {
+    if (!/^\d+$/.test(cpus) || Number(cpus) < 1 || Number(cpus) > 255) {
+      throw new UsageError(`--cpus: expected a whole number from 1 to 255, found '${cpus}'.`);
+    }
+    boot.cpus = Number(cpus);
+  }
+  const accel = parseChoice<BootAccel>(str('accel'), '--accel', ['auto', 'kvm', 'hvf', 'tcg']);
+  if (accel) boot.accel = accel;
+  const arch = parseChoice<BootArch>(str('arch'), '--arch', ['x86_64', 'aarch64']);
+  if (arch) boot.arch = arch;
+  if (str('cmdline') !== undefined) boot.cmdline = str('cmdline');
+  if (str('append') !== undefined) boot.append = str('append');
+  if (o['no-verify'] === true) boot.noVerify = true;
+  const vnc = str('vnc');
+  if (vnc !== undefined) {
+    if (!/^(?:[\w.-]*:)?\d{1,4}$/.test(vnc)) throw new UsageError(`--vnc: expected a display like :1 or 127.0.0.1:1, found '${vnc}'.`);
+    // QEMU's ":N" listens on every interface; a guest's screen stays on this machine unless a
+    // host is named.
+    const display = vnc.includes(':') ? vnc : `:${vnc}`;
+    boot.vnc = display.startsWith(':') ? `127.0.0.1${display}` : display;
+  }
+  const qemuArgs = o['qemu-arg'];
+  if (Array.isArray(qemuArgs) && qemuArgs.length > 0) boot.qemuArgs = qemuArgs as string[];
+  if (str('serial-log') !== undefined) boot.serialLog = str('serial-log');
+  let timeoutSeconds: number | undefined;
+  const timeout = str('timeout');
+  if (timeout !== undefined) {
+    timeoutSeconds = Number(timeout);
+    if (!/^\d+(\.\d+)?$/.test(timeout) || !(timeoutSeconds > 0)) {
+      throw new UsageError(`--timeout: expected a number of seconds greater than 0, found '${timeout}'.`);
+    }
+  }
+  let frameExport: number | undefined;
+  const fe = str('frame-export');
+  if (fe !== undefined) {
+    frameExport = Number(fe);
+    if (!/^\d+$/.test(fe) || frameExport > 65535) {
+      throw new UsageError(`--frame-export: expected a TCP port from 0 (any free port) to 65535 (default ${FRAME_EXPORT_PORT}), found '${fe}'.`);
+    }
+  }
+  return {
+    boot,
+    ...(timeoutSeconds !== undefined ? { timeoutSeconds } : {}),
+    ...(frameExport !== undefined ? { frameExport } : {}),
+    json: o.json === true,
+    prefix: o.prefix === true,
+    detach: o.detach === true,
+  };
+}
+
+/** Runs a parsed boot of `image`: detached, or in the foreground on this terminal. */
+export async function runBoot(image: string, parsed: ParsedBoot): Promise<number> {
+  if (parsed.detach) {
+    const record = await startDetached(image, {
+      boot: parsed.boot,
+      ...(parsed.timeoutSeconds !== undefined ? { timeoutSeconds: parsed.timeoutSeconds } : {}),
+      ...(parsed.frameExport !== undefined ? { frameExport: parsed.frameExport } : {}),
+    });
+    if (parsed.json) {
+      process.stdout.write(`${JSON.stringify(record)}\n`);
+    } else {
+      process.stdout.write(`${record.id}\n`);
+      if (process.stderr.isTTY) {
+        process.stderr.write(`pixelrts: VM ${record.id} runs in the background (pid ${record.pid}, QEMU ${record.qemuPid}); ` +
+          `console log ${record.consoleLog}. Stop it with \`pixelrts stop ${record.id}\`.\n`);
+      }
+    }
+    return 0;
+  }
+  const interactive = process.stdin.isTTY === true && process.stdout.isTTY === true && !parsed.json;
+  return runSession(image, {
+    boot: parsed.boot,
+    console: interactive ? 'interactive' : 'lines',
+    prefix: parsed.prefix,
+    json: parsed.json,
+    progress: parsed.json ? 'none' : process.stderr.isTTY ? 'tty' : 'plain',
+    ...(parsed.timeoutSeconds !== undefined ? { timeoutSeconds: parsed.timeoutSeconds } : {}),
+    ...(parsed.frameExport !== undefined ? { frameExport: parsed.frameExport } : {}),
+  });
+}
+
+export const boot: Command = {
+  summary: 'boot a container in QEMU (verify, mount, boot; nothing extracted)',
+  usage,
+  async run(argv) {
+    const { options, positionals } = parseArgs(joinDashValues(argv), bootOptionSpec,
+      { minPositionals: 1, maxPositionals: 1, positionalsName: '<file.rts.png>' });
+    return runBoot(positionals[0], bootOptionsFrom(options as Record<string, unknown>));
+  },
+};

@@ -1,0 +1,102 @@
+/** `pixelrts extract`: writes a container's payload, one file, or every file to disk. */
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { parseArgs } from '../args';
+import { withProgress } from '../progress';
+import { Container, open } from '../../codec/container';
+import { PixelrtsError, UsageError } from '../../errors';
+import { containerStem } from '../../codec/metadata';
+import type { Command } from './command';
+import { printWarnings } from './container-args';
+
+const usage = `Usage: pixelrts extract <file.rts.png> [-o OUT] [--segment NAME]
+       pixelrts extract <file.rts.png> --all [-d DIR]
+
+Writes the decoded payload (default OUT: <stem>.bin), one file of the container (--segment;
+default OUT: the file's own name), or every file into a directory (--all; default DIR: <stem>).
+Every file is checked against its recorded sha256. OUT "-" writes to standard output.
+
+Options:
+  -o, --out OUT        where to write the payload or the --segment file
+  --segment NAME       extract only the file (segment) called NAME
+  --all                extract every file
+  -d, --dir DIR        directory for --all (Infinite Map paths keep their directories)
+  --json               print what was written as JSON
+
+Examples:
+  pixelrts extract boot.rts.png --segment kernel -o vmlinuz
+  pixelrts extract boot.rts.png --all -d boot/`;
+
+/** Rejects names that would escape the output directory. */
+function safeRelative(name: string, source: string): string {
+  const norm = path.posix.normalize(name);
+  if (name === '' || path.posix.isAbsolute(name) || norm === '..' || norm.startsWith('../') || name.includes('\0')) {
+    throw new PixelrtsError('ERR_PIXELRTS_UNSAFE_NAME',
+      `${source}: file name "${name}" would be written outside the output directory; refusing. Extract it with --segment and -o instead.`);
+  }
+  return norm;
+}
+
+async function writeOut(out: string, bytes: Buffer): Promise<void> {
+  if (out === '-') {
+    await new Promise<void>((resolve, reject) => process.stdout.write(bytes, (err) => (err ? reject(err) : resolve())));
+    return;
+  }
+  try {
+    await fs.writeFile(out, bytes);
+  } catch (err) {
+    throw new PixelrtsError('ERR_PIXELRTS_IO', `cannot write ${out}: ${(err as Error).message}.`, { cause: err });
+  }
+}
+
+export const extract: Command = {
+  summary: 'write a container\'s payload or files to disk',
+  usage,
+  async run(argv) {
+    const { options, positionals } = parseArgs(argv, {
+      out: { type: 'string', short: 'o' },
+      segment: { type: 'string' },
+      all: { type: 'boolean' },
+      dir: { type: 'string', short: 'd' },
+      json: { type: 'boolean' },
+    }, { minPositionals: 1, maxPositionals: 1, positionalsName: '<file.rts.png>' });
+    if (options.all && (options.segment !== undefined || options.out !== undefined)) {
+      throw new UsageError('--all writes every file into -d DIR; it cannot be combined with --segment or -o.');
+    }
+    if (options.dir !== undefined && !options.all) throw new UsageError('-d/--dir is only used with --all.');
+    if (options.json && options.out === '-') throw new UsageError('--json and -o - both write to standard output; choose one.');
+    const c: Container = await open(positionals[0], { onWarning: (w) => printWarnings('extract', [w]) });
+    const written: Array<{ name: string; path: string; size: number }> = [];
+    await withProgress(`extracting ${c.path}`, async () => {
+      if (options.all) {
+        const dir = options.dir ?? containerStem(c.path);
+        for (const f of c.files) {
+          const target = path.join(dir, safeRelative(f.name, c.path));
+          await fs.mkdir(path.dirname(target), { recursive: true }).catch((err: Error) => {
+            throw new PixelrtsError('ERR_PIXELRTS_IO', `cannot create ${path.dirname(target)}: ${err.message}.`, { cause: err });
+          });
+          const bytes = await c.read(f.name);
+          await writeOut(target, bytes);
+          written.push({ name: f.name, path: target, size: bytes.length });
+        }
+      } else if (options.segment !== undefined) {
+        const f = c.file(options.segment);
+        const out = options.out ?? path.posix.basename(safeRelative(f.name, c.path));
+        const bytes = await c.read(f.name);
+        await writeOut(out, bytes);
+        written.push({ name: f.name, path: out, size: bytes.length });
+      } else {
+        const out = options.out ?? `${containerStem(c.path)}.bin`;
+        const bytes = await c.readPayload();
+        await writeOut(out, bytes);
+        written.push({ name: '(payload)', path: out, size: bytes.length });
+      }
+    });
+    if (options.json) {
+      process.stdout.write(`${JSON.stringify({ path: c.path, written }, null, 2)}\n`);
+    } else if (options.out !== '-') {
+      for (const w of written) process.stdout.write(`wrote ${w.path} (${w.name}, ${w.size} bytes)\n`);
+    }
+    return 0;
+  },
+};

@@ -1,0 +1,71 @@
+/** `pixelrts info <file> [--json]`: what a container holds. */
+import type { PixelrtsWarning } from '../../codec/codec';
+import type { Container } from '../../codec/container';
+import type { Command } from './command';
+import { openFromArgs, printWarnings } from './container-args';
+
+const usage = `Usage: pixelrts info <file.rts.png> [--json]
+
+Shows a PixelRTS v2 container's format, grid, payload, compression, user metadata and files.
+
+Options:
+  --json   print one JSON object (metadata, files, warnings) for scripts
+
+Examples:
+  pixelrts info boot.rts.png
+  pixelrts info boot.rts.png --json | jq '.files[].name'`;
+
+/** The JSON shape of `info --json`. */
+export function describeContainer(c: Container, warnings: PixelrtsWarning[]): Record<string, unknown> {
+  return {
+    path: c.path,
+    kind: c.kind,
+    grid: c.grid,
+    payloadSize: c.payloadSize,
+    encoding: c.metadata?.encoding?.type ?? null,
+    compression: c.metadata?.compression ?? null,
+    metadata: c.metadata,
+    files: c.files,
+    ...(c.infiniteMap ? { infiniteMap: { superblock: c.infiniteMap.superblock, vat: c.infiniteMap.vat } } : {}),
+    warnings,
+  };
+}
+
+function table(rows: string[][]): string[] {
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  return rows.map((r) => r.map((cell, i) => (i === 2 || i === 3 ? cell.padStart(widths[i]) : cell.padEnd(widths[i])))
+    .join('  ').trimEnd());
+}
+
+export const info: Command = {
+  summary: 'show what a .rts.png container holds',
+  usage,
+  async run(argv) {
+    const { container: c, json, warnings } = await openFromArgs(argv);
+    if (json) {
+      process.stdout.write(`${JSON.stringify(describeContainer(c, warnings), null, 2)}\n`);
+      return 0;
+    }
+    printWarnings('info', warnings);
+    const m = c.metadata ?? {};
+    const lines = [`${c.path}: ${c.kind === 'infinite-map' ? 'Infinite Map v2 container' : `${m.format ?? 'PixelRTS'} container`}`];
+    const field = (k: string, v: unknown) => { if (v !== undefined && v !== null && v !== '') lines.push(`  ${k.padEnd(12)}${String(v)}`); };
+    field('grid', `${c.grid}x${c.grid} (${c.grid * c.grid * 4} bytes)`);
+    field('payload', `${c.payloadSize} bytes${m.data_hash ? `, sha256 ${m.data_hash}` : ''}`);
+    field('encoding', m.encoding?.type ?? (c.kind === 'infinite-map' ? 'superblock + VAT clusters' : 'unknown (no metadata)'));
+    if (m.compression) {
+      field('compression', `${m.compression.type} level ${m.compression.level}: ${m.encoded_size ?? m.compression.compressed_size} bytes stored`);
+    }
+    for (const k of ['name', 'type', 'description', 'content_version', 'cmdline']) field(k, typeof m[k] === 'string' ? m[k] : undefined);
+    if (c.infiniteMap) {
+      const sb = c.infiniteMap.superblock;
+      field('superblock', `version ${sb.version}, cluster ${sb.clusterSize} bytes, center (${sb.center.join(', ')})`);
+    }
+    lines.push('', `files (${c.files.length}):`);
+    const rows = [['NAME', 'TYPE', 'SIZE', 'OFFSET', 'SHA256']];
+    for (const f of c.files) rows.push([f.name, f.type, String(f.size), String(f.offset), f.sha256 ?? '-']);
+    lines.push(...table(rows).map((l) => `  ${l}`));
+    process.stdout.write(`${lines.join('\n')}\n`);
+    return 0;
+  },
+};

@@ -1,0 +1,68 @@
+/** `pixelrts mount <file> <mountpoint>`: serve a container's files until Ctrl-C or SIGTERM. */
+import { parseArgs } from '../args';
+import { formatBytes } from '../../format';
+import { mount as mountContainer } from '../../fuse/mount';
+import type { Command } from './command';
+
+const usage = `Usage: pixelrts mount [options] <file.rts.png> <mountpoint>
+
+Mounts the files inside a PixelRTS v2 container read-only at <mountpoint> (an existing, empty
+directory) and stays in the foreground; Ctrl-C or SIGTERM unmounts it. The mount shows every
+file under its own name, /kernel and /initrd when the container holds them, and /metadata.json.
+If this process is killed, the mount is removed anyway (fusermount3 auto_unmount).
+
+Options:
+  --json          print one JSON line when mounted and one when unmounted, for scripts
+  --workers <n>   FUSE worker threads (1-64, default 4)
+
+Examples:
+  mkdir -p /mnt/boot && pixelrts mount boot.rts.png /mnt/boot
+  qemu-system-x86_64 -kernel /mnt/boot/kernel -initrd /mnt/boot/initrd …
+  pixelrts unmount /mnt/boot      (from another shell, or press Ctrl-C)`;
+
+export const mount: Command = {
+  summary: 'mount a container\'s files read-only (FUSE) until Ctrl-C',
+  usage,
+  async run(argv) {
+    const { options, positionals } = parseArgs(argv, {
+      json: { type: 'boolean' },
+      workers: { type: 'integer', min: 1, max: 64 },
+    }, { minPositionals: 2, maxPositionals: 2, positionalsName: '<file.rts.png> <mountpoint>' });
+    const [file, mountpoint] = positionals;
+    const json = options.json === true;
+    const warn = (message: string): void => { process.stderr.write(`pixelrts mount: warning: ${message}\n`); };
+
+    const m = await mountContainer(file, mountpoint, { workers: options.workers, onWarning: warn });
+    // The mount does not hold the event loop open by itself; the foreground command does.
+    const keepAlive = setInterval(() => {}, 1 << 30);
+    m.on('error', (err: Error) => process.stderr.write(`pixelrts mount: ${err.message}\n`));
+    // Signal handlers go in before anything is printed: a script that reacts to the output
+    // with a signal must find them there.
+    const ended = new Promise<string>((resolve) => {
+      const onSignal = (signal: NodeJS.Signals): void => {
+        if (!json) process.stdout.write(`\n${signal}: unmounting ${m.mountpoint}\n`);
+        m.unmount().catch((err: Error) => process.stderr.write(`pixelrts mount: ${err.message}\n`));
+      };
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
+      m.once('unmount', (why: string) => {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+        resolve(why);
+      });
+    });
+    if (json) {
+      process.stdout.write(`${JSON.stringify({ event: 'mounted', file, mountpoint: m.mountpoint, files: m.files, warnings: m.warnings })}\n`);
+    } else {
+      const width = Math.max(...m.files.map((f) => f.path.length));
+      process.stdout.write(`Mounted ${file} at ${m.mountpoint}:\n` +
+        m.files.map((f) => `  ${f.path.padEnd(width)}  ${formatBytes(f.size)}\n`).join('') +
+        'Press Ctrl-C to unmount.\n');
+    }
+    const reason = await ended;
+    clearInterval(keepAlive);
+    if (json) process.stdout.write(`${JSON.stringify({ event: 'unmounted', mountpoint: m.mountpoint, reason })}\n`);
+    else process.stdout.write(`${m.mountpoint}: ${reason}\n`);
+    return 0;
+  },
+};

@@ -1,0 +1,62 @@
+/** `pixelrts stop <id>`: shuts a running VM down. */
+import { parseArgs } from '../args';
+import { PixelrtsError } from '../../errors';
+import { controlRequest } from '../../boot/control';
+import { findVm, isAlive, type VmStatus } from '../../boot/registry';
+import type { Command } from './command';
+
+const usage = `Usage: pixelrts stop <id> [--force] [--timeout SECONDS]
+
+Shuts a VM down gracefully (ACPI power button, then QMP quit, then SIGKILL, each with a
+timeout) and waits until it is gone: QEMU exited, the container unmounted, the runtime
+directory removed. The id is from \`pixelrts ps\` (a unique prefix is enough).
+
+Options:
+  --force             force the VM off at once
+  --timeout SECONDS   how long to wait for the VM to be gone (default 30); after that its
+                      owner process is killed and the safety nets clean up`;
+
+/** Waits until the owner process of `vm` has exited; true when it did within `ms`. */
+async function waitGone(vm: VmStatus, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    if (!isAlive(vm)) return true;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return !isAlive(vm);
+}
+
+export const stop: Command = {
+  summary: 'shut a running VM down (graceful; --force to kill)',
+  usage,
+  async run(argv) {
+    const { options, positionals } = parseArgs(argv, { force: { type: 'boolean' }, timeout: { type: 'integer', min: 1, max: 3600 } },
+      { minPositionals: 1, maxPositionals: 1, positionalsName: '<id>' });
+    const vm = findVm(positionals[0]);
+    const force = options.force === true;
+    const waitMs = (options.timeout ?? 30) * 1000;
+    try {
+      await controlRequest(vm.controlSocket, { op: 'stop', force }, 5000);
+    } catch {
+      // The owner does not answer: signal it (its handler shuts down; twice forces).
+      process.kill(vm.pid, 'SIGTERM');
+      if (force) setTimeout(() => { try { process.kill(vm.pid, 'SIGTERM'); } catch { /* gone */ } }, 100).unref();
+    }
+    if (await waitGone(vm, waitMs)) {
+      process.stderr.write(`pixelrts: stopped ${vm.id}\n`);
+      return 0;
+    }
+    // Hung owner: SIGKILL it; QEMU dies with it (parent-death signal), the mount unmounts
+    // itself (auto_unmount) and the cleanup watcher removes the directory.
+    try {
+      process.kill(vm.pid, 'SIGKILL');
+    } catch {
+      // exited just now
+    }
+    if (await waitGone(vm, 5000)) {
+      process.stderr.write(`pixelrts: ${vm.id} did not stop within ${waitMs / 1000} s; its owner (pid ${vm.pid}) was killed\n`);
+      return 0;
+    }
+    throw new PixelrtsError('ERR_PIXELRTS_STOP', `VM ${vm.id} (owner pid ${vm.pid}) is still running after SIGKILL; check \`ps -p ${vm.pid}\`.`);
+  },
+};

@@ -1,0 +1,29 @@
+/** `pixelrts unmount <mountpoint>`: remove a pixelrts mount, whichever process serves it. */
+import { parseArgs } from '../args';
+import { unmountPath } from '../../fuse/mount';
+import type { Command } from './command';
+
+const usage = `Usage: pixelrts unmount [--json] <mountpoint>
+
+Unmounts a container mounted by \`pixelrts mount\` (or the mount() API), lazily: files still
+open keep working until closed. The process serving it then ends its mount. Refuses mounts
+that are not pixelrts mounts.
+
+Options:
+  --json   print {"unmounted": "<mountpoint>"} for scripts
+
+Example:
+  pixelrts unmount /mnt/boot`;
+
+export const unmount: Command = {
+  summary: 'unmount a container mounted with `pixelrts mount`',
+  usage,
+  async run(argv) {
+    const { options, positionals } = parseArgs(argv, { json: { type: 'boolean' } },
+      { minPositionals: 1, maxPositionals: 1, positionalsName: '<mountpoint>' });
+    await unmountPath(positionals[0]);
+    if (options.json) process.stdout.write(`${JSON.stringify({ unmounted: positionals[0] })}\n`);
+    else process.stdout.write(`Unmounted ${positionals[0]}.\n`);
+    return 0;
+  },
+};

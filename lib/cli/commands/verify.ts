@@ -1,0 +1,42 @@
+/** `pixelrts verify <file> [--json]`: checks data_hash and every file's sha256. */
+import { withProgress } from '../progress';
+import type { Command } from './command';
+import { openFromArgs, printWarnings } from './container-args';
+
+const usage = `Usage: pixelrts verify <file.rts.png> [--json]
+
+Decodes the container and checks the payload's sha256 (data_hash) and every file's sha256.
+Exits 0 when everything matches, 1 naming each file that does not.
+
+Options:
+  --json   print the report as JSON
+
+Example:
+  pixelrts verify boot.rts.png`;
+
+export const verify: Command = {
+  summary: 'check every hash recorded in a container',
+  usage,
+  async run(argv) {
+    const { container: c, json, warnings } = await openFromArgs(argv);
+    const report = await withProgress(`verifying ${c.path}`, () => c.verify());
+    if (json) {
+      process.stdout.write(`${JSON.stringify({ ...report, warnings }, null, 2)}\n`);
+    } else {
+      printWarnings('verify', warnings);
+      const lines: string[] = [];
+      if (report.dataHash) lines.push(`${report.dataHash.ok ? 'ok      ' : 'MISMATCH'}  payload (data_hash)`);
+      for (const f of report.files) {
+        const tag = f.status === 'ok' ? 'ok      ' : f.status === 'mismatch' ? 'MISMATCH' : 'no hash ';
+        lines.push(`${tag}  ${f.name}${f.status === 'mismatch' ? `  expected ${f.expected}, found ${f.found}` : ''}`);
+      }
+      process.stdout.write(`${lines.join('\n')}\n`);
+    }
+    if (report.ok) return 0;
+    const bad = report.files.filter((f) => f.status === 'mismatch').map((f) => f.name);
+    const what = bad.length > 0 ? `${bad.map((n) => `"${n}"`).join(', ')} ${bad.length === 1 ? 'does' : 'do'} not match ${bad.length === 1 ? 'its' : 'their'} sha256`
+      : `the payload does not match data_hash (expected ${report.dataHash!.expected}, found ${report.dataHash!.found})`;
+    process.stderr.write(`pixelrts verify: ${c.path}: ${what}. The container is damaged; re-create it from its sources.\n`);
+    return 1;
+  },
+};

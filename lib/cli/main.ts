@@ -1,0 +1,60 @@
+#!/usr/bin/env node
+/**
+ * The `pixelrts` command line. Exit codes: 0 ok, 1 failure, 2 usage.
+ */
+import { commands } from './commands/index';
+import { UsageError, isPixelrtsError } from '../errors';
+
+function topUsage(): string {
+  const names = Object.keys(commands);
+  const width = Math.max(0, ...names.map((n) => n.length));
+  const lines = names.map((n) => `  ${n.padEnd(width)}  ${commands[n].summary}`);
+  return [
+    'Usage: pixelrts <command> [options]',
+    '',
+    'Commands:',
+    ...lines,
+    '',
+    'Run `pixelrts <command> --help` for a command\'s options.',
+  ].join('\n');
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(topUsage() + '\n');
+    return name === undefined ? 2 : 0;
+  }
+  if (name === '--version' || name === '-V') {
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    process.stdout.write(`${(require('../../package.json') as { version: string }).version}\n`);
+    return 0;
+  }
+  const command = Object.prototype.hasOwnProperty.call(commands, name) ? commands[name] : undefined;
+  if (!command) {
+    process.stderr.write(`pixelrts: unknown command '${name}'.\n\n${topUsage()}\n`);
+    return 2;
+  }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    process.stdout.write(command.usage + '\n');
+    return 0;
+  }
+  try {
+    return await command.run(rest);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`pixelrts ${name}: ${err.message}\n\n${command.usage}\n`);
+      return 2;
+    }
+    if (isPixelrtsError(err)) {
+      process.stderr.write(`pixelrts ${name}: ${err.message}\n`);
+      return 1;
+    }
+    process.stderr.write(`pixelrts ${name}: unexpected error: ${(err as Error)?.stack ?? String(err)}\n`);
+    return 1;
+  }
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then((code) => { process.exitCode = code; });
+}

@@ -1,0 +1,117 @@
+/**
+ * The codec's native binding (native/codec/): the typed signatures it adds to `NativeAddon`.
+ * The TypeScript layer above it (container.ts, codec.ts) interprets metadata and chooses what to
+ * ask for; the native layer does every byte-level job: PNG parsing and writing, the Hilbert
+ * gather and scatter, inflate and deflate, and background decoding into a PayloadHandle.
+ */
+
+/** One text chunk of a PNG (tEXt, zTXt or iTXt), decompressed and decoded to a string. */
+export interface PngText {
+  chunk: 'tEXt' | 'zTXt' | 'iTXt';
+  keyword: string;
+  text: string;
+}
+
+/** What `readPngInfo` finds without inflating the image data. */
+export interface PngInfo {
+  width: number;
+  height: number;
+  bitDepth: number;
+  colorType: number;
+  interlace: number;
+  /** Text chunks in file order. */
+  texts: PngText[];
+  /** True when the file carries pixelrts' private band index (full flushes), so decode can use threads. */
+  hasBandIndex: boolean;
+}
+
+export interface GatherOptions {
+  /** First byte of the pixel byte stream to return (default 0). */
+  offset?: number;
+  /** How many bytes to return; must lie within width·height·4. */
+  length: number;
+  /** Use the legacy transposed curve (spec §2). */
+  transposed?: boolean;
+  /** 0 = choose (both cores when the band index is present), 1 = single-threaded, 2 = two threads. */
+  threads?: number;
+  /** For tests and benchmarks: fail with ERR_PIXELRTS_BAND_INDEX unless the band index was used. */
+  requireBandIndex?: boolean;
+  /** Write into this Buffer (exactly `length` bytes) and return it, instead of a new one (async: do not touch it until the promise settles). */
+  into?: Buffer;
+}
+
+export interface GatherPixelsOptions {
+  /** Side of the square image `pixels` holds (a power of two). */
+  grid: number;
+  /** First byte of the pixel byte stream to return (default 0). */
+  offset?: number;
+  /** How many bytes to return; must lie within grid·grid·4. */
+  length: number;
+  /** Use the legacy transposed curve (spec §2). */
+  transposed?: boolean;
+  /** Write into this Buffer (exactly `length` bytes) and return it, instead of a new one. */
+  into?: Buffer;
+}
+
+/** What `payloadProgress` reports about a background decode. */
+export interface PayloadProgress {
+  /** Bands (rows of 32×32 tiles) gathered so far. */
+  bandsDone: number;
+  bands: number;
+  /** The whole payload is ready (decompressed too, when compressed). */
+  finished: boolean;
+}
+
+export interface EncodeOptions {
+  /** Grid side; default: the smallest power of two with G²·4 ≥ stream length, at least 4 (1 when empty). */
+  grid?: number;
+  /** libdeflate level 0–12 (default 6); stored blocks when the data does not compress. */
+  level?: number;
+  /** Text chunks to write before IDAT, in order (keyword "PixelRTS" for the metadata). */
+  texts: Array<{ keyword: string; text: string }>;
+  /** Write full flushes at band boundaries and their index chunk (default true). */
+  bandIndex?: boolean;
+  /** 0 = choose (both cores with the band index), 1 or 2 threads. */
+  threads?: number;
+}
+
+export interface StartPayloadOptions {
+  /** Bytes of pixel stream that hold the stored stream S (encoded_size, or data_size when uncompressed). */
+  storedSize: number;
+  /** 'none': S is the payload; 'auto': zstd when S has zstd's magic, else zlib. */
+  compression: 'none' | 'auto';
+  /** Size of the payload P after decompression (data_size); checked. */
+  payloadSize: number;
+  transposed?: boolean;
+}
+
+declare module '../native' {
+  interface NativeAddon {
+    /** Checks signature, every chunk's CRC and IHDR; returns the header and text chunks. Throws ERR_PIXELRTS_PNG_*. */
+    readPngInfo(png: Buffer): PngInfo;
+    /** Bytes [offset, offset+length) of the pixel stream along the Hilbert curve; with a band index only the bands holding the range are inflated, else the image data is inflated whole and unfiltered only down to the last band needed. */
+    gatherStream(png: Buffer, options: GatherOptions): Buffer;
+    /** Same as gatherStream, off the main thread. */
+    gatherStreamAsync(png: Buffer, options: GatherOptions): Promise<Buffer>;
+    /** zstd when `stream` starts with zstd's magic, else zlib (RFC 1950); throws when the output would exceed maxOutput. */
+    decompress(stream: Buffer, maxOutput: number): { data: Buffer; format: 'zlib' | 'zstd' };
+    /** zlib stream (RFC 1950) of `data` at libdeflate `level`. */
+    compressZlib(data: Buffer, level: number): Buffer;
+    /** A complete PNG holding `stream` along the Hilbert curve. */
+    encodePng(stream: Buffer, options: EncodeOptions): Buffer;
+    /** Same as encodePng, off the main thread. */
+    encodePngAsync(stream: Buffer, options: EncodeOptions): Promise<Buffer>;
+    /** Maps the PNG file at `path` and decodes its payload in a background thread; returns at once. */
+    startPayload(path: string, options: StartPayloadOptions): PayloadHandle;
+    /** Waits until [offset, offset+length) of the payload is ready, then returns a copy (blocks: for tests and tools). Throws ERR_PIXELRTS_DECODE after a failed decode, ERR_PIXELRTS_CANCELLED after a cancel. */
+    payloadRead(handle: PayloadHandle, offset: number, length: number): Buffer;
+    /** Stops a background decode; waiting and later reads fail with EINTR / ERR_PIXELRTS_CANCELLED. */
+    payloadCancel(handle: PayloadHandle): void;
+    /** Progress of a startPayload() decode (for tests and tools); throws for other handles. */
+    payloadProgress(handle: PayloadHandle): PayloadProgress;
+    /** Bytes [offset, offset+length) of the stream along the curve from plain RGBA pixels (grid·grid·4 bytes, rows top to bottom). */
+    gatherPixels(pixels: Buffer, options: GatherPixelsOptions): Buffer;
+    /** Spec §2 d2xy: curve index d → [x, y] on an n×n grid (the reference definition, for tests). */
+    hilbertD2xy(n: number, d: number): [number, number];
+  }
+}

@@ -1,0 +1,676 @@
+/**
+ * A PixelRTS container opened from disk: its metadata, its file table (one file, the segment
+ * table of a boot bundle, or the files of an Infinite Map), random-access reads of single
+ * files, verification of every hash, and the payload handle a FUSE mount serves from.
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import zlib from 'node:zlib';
+import './binding';
+import type { PngInfo } from './binding';
+import {
+  decodeWithPlanAsync, DecodePlan, DecodeResult, gridOf, hashError, looksCompressed, planDecode, PixelrtsWarning, readInfo,
+} from './codec';
+import { PixelrtsError } from '../errors';
+import { InfiniteMap, isInfiniteMap, parseInfiniteMap } from './infinite-map';
+import {
+  classifyName, containerStem, findMetadata, metadataError, PixelRTSMetadata, readSidecar, sha256HexAsync,
+  sidecarDifferences, SegmentInfo,
+} from './metadata';
+import { native, PayloadHandle } from '../native';
+
+const { EINTR } = os.constants.errno;
+
+/** One file inside a container. */
+export interface ContainerFile {
+  /** Segment name, the single file's name, or an Infinite Map path such as `boot/vmlinuz`. */
+  name: string;
+  /** 'kernel', 'initrd', the segment's type, or the container's `type` for a single file. */
+  type: string;
+  size: number;
+  /** First byte in the payload (the first extent's offset). */
+  offset: number;
+  /** Expected sha256 when the container records one. */
+  sha256?: string;
+  /** Where the bytes are: [offset, length] ranges of the payload, in file order. */
+  extents: Array<[number, number]>;
+}
+
+export type ContainerKind = 'pixelrts' | 'infinite-map';
+
+/** One line of a verification report. */
+export interface FileCheck {
+  name: string;
+  /** 'unchecked' when the container records no hash for the file. */
+  status: 'ok' | 'mismatch' | 'unchecked';
+  expected?: string;
+  found?: string;
+}
+
+export interface VerifyReport {
+  path: string;
+  /** True when every recorded hash matches. */
+  ok: boolean;
+  /** The whole payload against data_hash (absent when the container records none). */
+  dataHash?: { expected: string; found: string; ok: boolean };
+  files: FileCheck[];
+}
+
+export interface OpenOptions {
+  /** Receives each warning as it is found (they are also collected in `container.warnings`). */
+  onWarning?: (warning: PixelrtsWarning) => void;
+}
+
+const SINGLE_FILE_TYPE = 'data';
+/** Segments up to this size are hashed at open to tell the standard curve from the legacy one. */
+const ORIENTATION_PROBE_MAX = 1024 * 1024;
+
+/** An opened `.rts.png`. Create with `open(path)`. */
+export class Container {
+  /** Warnings found so far (recovered bad files, legacy curve, sidecar disagreement, …). */
+  readonly warnings: PixelrtsWarning[] = [];
+  /** The files, in payload order. */
+  files: ContainerFile[] = [];
+  /** Grid side G of the image. */
+  readonly grid: number;
+  /** Payload length in bytes (for an Infinite Map: the whole pixel stream). */
+  payloadSize = 0;
+  /** Infinite Map layout (superblock, VAT), when kind is 'infinite-map'. */
+  infiniteMap?: InfiniteMap;
+
+  private plan!: DecodePlan;
+  /** The whole payload held in JS memory (code mode, Infinite Maps, payloads without a length). */
+  private cached?: Promise<Buffer>;
+  /** The same bytes once they are there, for payload(). */
+  private cachedBytes?: Buffer;
+  /** payload() over cachedBytes, made once. */
+  private cachedHandle?: PayloadHandle;
+  /**
+   * The one background decode of a payload stored in the pixels (startPayload): mounts,
+   * read(), readPayload() and verify() all use it, so the pixels are decoded once.
+   */
+  private shared?: PayloadHandle;
+  /** The hashes of the shared decode's payload, computed once (see checked()). */
+  private hashes?: Promise<PayloadHashes>;
+  /** The whole PNG file, read only when pixels are gathered in JS (legacy files, Infinite Maps). */
+  private pngRead?: Promise<Buffer>;
+  /** Which curve the pixels use, once known: files pixelrts writes (band index) and a hash check tell. */
+  private transposed = false;
+  private orientationKnown = false;
+
+  private constructor(
+    /** The PNG's path as given to open(). */
+    readonly path: string,
+    /** The metadata in use (embedded; the sidecar's only when the PNG has none). */
+    readonly metadata: PixelRTSMetadata | null,
+    readonly kind: ContainerKind,
+    private readonly onWarning: ((w: PixelrtsWarning) => void) | undefined,
+    info: PngInfo,
+  ) {
+    this.grid = gridOf(info, path);
+  }
+
+  /**
+   * True once it is known which Hilbert curve the pixels use, so payload() serves the right
+   * bytes: at open for files pixelrts writes (they carry the band index chunk, and pixelrts
+   * writes only the standard curve) and for files with a small hashed segment; otherwise after
+   * verify() or read() have checked a hash.
+   */
+  get curveKnown(): boolean {
+    return this.orientationKnown;
+  }
+
+  /** @internal Use open(). */
+  static async create(path: string, options: OpenOptions): Promise<Container> {
+    const info = await readHeadInfo(path);
+    const pending: PixelrtsWarning[] = [];
+    const embedded = findMetadata(info.texts);
+    let metadata = embedded;
+    let sidecar = null;
+    try {
+      sidecar = await readSidecar(path);
+    } catch (err) {
+      pending.push({ code: 'WARN_PIXELRTS_SIDECAR', message: `${(err as Error).message} It was ignored.` });
+    }
+    if (sidecar && embedded) {
+      const diff = sidecarDifferences(embedded, sidecar.metadata);
+      if (diff.length > 0) {
+        pending.push({ code: 'WARN_PIXELRTS_SIDECAR',
+          message: `${sidecar.path} disagrees with the metadata embedded in ${path} on ${diff.map((k) => `"${k}"`).join(', ')}; using the embedded metadata.` });
+      }
+    } else if (sidecar && !embedded) {
+      metadata = sidecar.metadata;
+      pending.push({ code: 'WARN_PIXELRTS_SIDECAR',
+        message: `${path} has no embedded PixelRTS metadata; using the sidecar ${sidecar.path}.` });
+    }
+    const kind: ContainerKind = isInfiniteMap(info.texts, metadata?.type) ? 'infinite-map' : 'pixelrts';
+    const c = new Container(path, metadata, kind, options.onWarning, info);
+    for (const w of pending) c.warn(w);
+    if (kind === 'infinite-map') await c.initInfiniteMap(info);
+    else await c.initPixelrts(info);
+    return c;
+  }
+
+  /** The whole PNG, read once when pixels must be gathered in JS. */
+  private png(): Promise<Buffer> {
+    this.pngRead ??= fs.readFile(this.path).catch((err: NodeJS.ErrnoException) => {
+      this.pngRead = undefined;
+      throw ioError(this.path, err);
+    });
+    return this.pngRead;
+  }
+
+  private keep(bytes: Buffer): void {
+    this.cached = Promise.resolve(bytes);
+    this.cachedBytes = bytes;
+  }
+
+  private warn(w: PixelrtsWarning): void {
+    this.warnings.push(w);
+    this.onWarning?.(w);
+  }
+
+  private async initInfiniteMap(info: PngInfo): Promise<void> {
+    const capacity = this.grid * this.grid * 4;
+    // Infinite Maps record no payload length: the payload is the whole pixel stream.
+    this.plan = { source: this.path, grid: this.grid, capacity, metadata: this.metadata, mode: 'raw',
+      storedSize: capacity, compressed: false, payloadSize: capacity, dataHash: undefined };
+    this.payloadSize = capacity;
+    const stream = await native().gatherStreamAsync(await this.png(), { offset: 0, length: capacity });
+    this.keep(stream);
+    this.orientationKnown = true;
+    this.infiniteMap = parseInfiniteMap(info.texts, stream, this.grid, this.path,
+      (message) => this.warn({ code: 'WARN_PIXELRTS_VAT', message }));
+    this.files = this.infiniteMap.files.map((f) => ({
+      name: f.name, type: f.type, size: f.size, offset: f.extents[0]?.[0] ?? 0, extents: f.extents,
+    }));
+  }
+
+  private async initPixelrts(info: PngInfo): Promise<void> {
+    this.plan = planDecode(info, this.path, this.metadata);
+    const plan = this.plan;
+    if (plan.mode === 'code') {
+      // The bytes are in the metadata (no pixels are read): take them now. Their hash is
+      // checked by read() and verify(), so a damaged file still opens and can be inspected.
+      const result = await decodeWithPlanAsync(Buffer.alloc(0), { ...plan, dataHash: undefined }, { onWarning: (w) => this.warn(w) });
+      this.keep(result.payload);
+      this.payloadSize = result.payload.length;
+      this.orientationKnown = true;
+    } else {
+      this.payloadSize = plan.mode === 'raw' ? plan.capacity : plan.payloadSize!;
+      // Only pixelrts writes the band index chunk, and it writes only the standard curve.
+      if (info.hasBandIndex) this.orientationKnown = true;
+    }
+    if (plan.mode === 'dense' && plan.compressed && plan.storedSize === plan.payloadSize) {
+      // The original's level-"none" bug (vector negative/n1): flagged compressed, stored raw.
+      // Four bytes of pixels tell, so the background decode and random access can skip inflate.
+      const head = native().gatherStream(await this.png(), { offset: 0, length: Math.min(4, plan.storedSize) });
+      if (!looksCompressed(head)) {
+        this.plan = { ...plan, compressed: false };
+        this.warn({ code: 'WARN_PIXELRTS_STORED_RAW',
+          message: `${this.path}: flagged compressed but the stream is not compressed and its length equals original_size; read it as stored (a known bug of the original encoder at level "none").` });
+      }
+    }
+    this.files = this.segmentTable();
+    await this.probeOrientation();
+  }
+
+  /** The file table from `segments` (or `offsets`), else one file holding the whole payload. */
+  private segmentTable(): ContainerFile[] {
+    const meta = this.metadata ?? {};
+    const key = nonEmpty(meta.segments) ? 'segments' : nonEmpty(meta.offsets) ? 'offsets' : null;
+    if (key === null) {
+      const name = typeof meta.name === 'string' && meta.name !== '' ? meta.name : containerStem(this.path);
+      const type = typeof meta.type === 'string' ? meta.type : SINGLE_FILE_TYPE;
+      return [{ name, type, size: this.payloadSize, offset: 0, sha256: this.plan.mode === 'raw' ? undefined : this.plan.dataHash,
+        extents: this.payloadSize > 0 ? [[0, this.payloadSize]] : [] }];
+    }
+    const table = meta[key] as Record<string, Partial<SegmentInfo>>;
+    const names = Object.keys(table);
+    const files = names.map((name): ContainerFile => {
+      const seg = table[name];
+      const field = `${key}.${name}`;
+      if (seg.start !== undefined && seg.offset !== undefined && seg.start !== seg.offset) {
+        throw metadataError(this.path, `${field}.offset`, `the same value as start (${seg.start})`, seg.offset);
+      }
+      // The original's converter writes one segment without a position: the whole payload.
+      const start = seg.start ?? seg.offset ?? (names.length === 1 ? 0 : undefined);
+      if (start === undefined) throw metadataError(this.path, `${field}.start`, 'the byte offset of the segment (start or offset)', undefined);
+      const size = seg.size ?? (seg.end !== undefined ? seg.end - start : names.length === 1 ? this.payloadSize - start : undefined);
+      if (size === undefined || size < 0) throw metadataError(this.path, `${field}.size`, 'the segment length (size, or end ≥ start)', seg.size ?? seg.end);
+      if (seg.end !== undefined && seg.end !== start + size) {
+        throw metadataError(this.path, `${field}.end`, `start + size = ${start + size}`, seg.end);
+      }
+      if (start + size > this.payloadSize) {
+        throw metadataError(this.path, field, `a byte range within the ${this.payloadSize}-byte payload`, `[${start}, ${start + size})`,
+          'The segment table does not match the payload; the file is damaged or was edited.');
+      }
+      const sha256 = (seg.sha256 ?? meta.hashes?.[name])?.toLowerCase();
+      const type = typeof seg.type === 'string' ? seg.type : classifyName(name) ?? SINGLE_FILE_TYPE;
+      return { name, type, size, offset: start, sha256, extents: size > 0 ? [[start, size]] : [] };
+    });
+    return files.sort((a, b) => a.offset - b.offset);
+  }
+
+  /** Random access is only possible when the pixels hold the payload itself. */
+  private get randomAccess(): boolean {
+    return this.plan.mode === 'dense' && !this.plan.compressed;
+  }
+
+  /** The payload is decoded by the shared background decode (it is stored in the pixels with a known length). */
+  private get sharedDecode(): boolean {
+    return this.plan.mode === 'dense';
+  }
+
+  /**
+   * Legacy files use the transposed curve. A small segment with a hash tells which curve this
+   * file uses before anything else reads it (in particular before payload() starts a mount).
+   */
+  private async probeOrientation(): Promise<void> {
+    if (!this.randomAccess || this.orientationKnown) return;
+    const probe = this.files.filter((f) => f.sha256 && f.size > 0 && f.size <= ORIENTATION_PROBE_MAX)
+      .sort((a, b) => a.size - b.size)[0];
+    if (probe) await this.gatherChecked(probe).catch(() => undefined);
+  }
+
+  /** Reads a file's single extent by random access, settling the curve orientation by its hash. */
+  private async gatherChecked(file: ContainerFile): Promise<Buffer> {
+    const png = await this.png();
+    const read = (transposed: boolean) =>
+      native().gatherStreamAsync(png, { offset: file.offset, length: file.size, transposed });
+    let bytes = await read(this.transposed);
+    if (!file.sha256) return bytes;
+    let found = await sha256HexAsync(bytes);
+    if (found !== file.sha256 && !this.orientationKnown) {
+      const other = await read(!this.transposed);
+      const otherFound = await sha256HexAsync(other);
+      if (otherFound === file.sha256) {
+        this.setOrientation(!this.transposed);
+        bytes = other;
+        found = otherFound;
+      }
+    }
+    if (found !== file.sha256) throw fileHashError(this.path, file, found);
+    this.orientationKnown = true;
+    return bytes;
+  }
+
+  private setOrientation(transposed: boolean): void {
+    this.transposed = transposed;
+    this.orientationKnown = true;
+    if (transposed) {
+      this.warn({ code: 'WARN_PIXELRTS_TRANSPOSED',
+        message: `${this.path}: written with the legacy transposed Hilbert curve (before 2026-02-09); read with it. Re-encode with \`pixelrts convert\` to update the file.` });
+    }
+  }
+
+  /** The whole payload held in JS memory (modes without the shared decode), checked against data_hash when recorded. */
+  private async decodeAll(): Promise<Buffer> {
+    if (this.cached) return this.cached;
+    const run = async (): Promise<Buffer> => {
+      const r: DecodeResult = await decodeWithPlanAsync(await this.png(), this.plan, {
+        transposed: this.orientationKnown ? this.transposed : undefined,
+        // The orientation warning is the container's own (it also covers segment reads).
+        onWarning: (w) => { if (w.code !== 'WARN_PIXELRTS_TRANSPOSED') this.warn(w); },
+      });
+      if (this.plan.dataHash !== undefined && !this.orientationKnown) this.setOrientation(r.transposed);
+      return r.payload;
+    };
+    this.cached = run().then((bytes) => { this.cachedBytes = bytes; return bytes; });
+    this.cached.catch(() => { this.cached = undefined; });
+    return this.cached;
+  }
+
+  /** Starts the background decode of the pixels on one curve. */
+  private startDecode(transposed: boolean): PayloadHandle {
+    return native().startPayload(this.path, {
+      storedSize: this.plan.storedSize,
+      compression: this.plan.compressed ? 'auto' : 'none',
+      payloadSize: this.payloadSize,
+      transposed,
+    });
+  }
+
+  /**
+   * Waits for the whole shared decode and hashes it once: the payload against data_hash and
+   * every file against its sha256, chunk by chunk as the decode delivers them (so hashing
+   * overlaps decoding), over zero-copy views. While the curve is unknown (a file neither
+   * pixelrts wrote nor settled at open) a failed decode or a hash mismatch restarts the decode
+   * on the legacy transposed curve; the curve whose hashes match is kept. Throws only when the
+   * pixels cannot be decoded at all.
+   */
+  private checked(): Promise<PayloadHashes> {
+    this.hashes ??= (async () => {
+      let first = this.payload();
+      let result: PayloadHashes;
+      try {
+        result = await this.hashPayload(first).catch((err: { code?: string }) => {
+          // A mount of this container was unmounted meanwhile (which cancels its decode): again.
+          if (err.code !== 'ERR_PIXELRTS_CANCELLED') throw err;
+          first = this.payload();
+          return this.hashPayload(first);
+        });
+      } catch (err) {
+        if (this.orientationKnown) throw err;
+        const other = this.startDecode(true);
+        const alternative = await this.hashPayload(other).catch(() => undefined);
+        if (!alternative || !alternative.consistent) throw err;
+        this.shared = other;
+        this.setOrientation(true);
+        return alternative;
+      }
+      if (!result.consistent && !this.orientationKnown) {
+        const other = this.startDecode(true);
+        const alternative = await this.hashPayload(other).catch(() => undefined);
+        if (alternative?.consistent) {
+          native().payloadCancel(first);
+          this.shared = other;
+          this.setOrientation(true);
+          return alternative;
+        }
+        native().payloadCancel(other);
+      }
+      // A matching data_hash (or matching file hashes) confirms the standard curve.
+      if (result.consistent && (this.plan.dataHash !== undefined || result.files.size > 0)) this.orientationKnown = true;
+      return result;
+    })();
+    this.hashes.catch(() => { this.hashes = undefined; });
+    return this.hashes;
+  }
+
+  /** Hashes the payload of `handle` and every file with a recorded sha256, as the decode delivers bytes. */
+  private async hashPayload(handle: PayloadHandle): Promise<PayloadHashes> {
+    const size = handle.size;
+    const whole = this.plan.dataHash !== undefined ? crypto.createHash('sha256') : undefined;
+    // A file that is the whole payload and records data_hash as its sha256 (a single-file
+    // container) takes the payload's hash; other one-extent files are hashed in the same pass,
+    // the rest (never written by pixelrts) afterwards.
+    const isWhole = (f: ContainerFile): boolean =>
+      whole !== undefined && f.sha256 === this.plan.dataHash && f.extents.length === 1 && f.extents[0][0] === 0 && f.extents[0][1] === size;
+    const inline = this.files.filter((f) => f.sha256 && f.extents.length === 1 && !isWhole(f));
+    const later = this.files.filter((f) => f.sha256 && f.extents.length !== 1);
+    const partial = new Map(inline.map((f) => [f, crypto.createHash('sha256')]));
+    const ready = async (offset: number, length: number): Promise<Buffer> => {
+      const rc = await handle.waitReadyAsync(offset, length);
+      if (rc !== 0) throw decodeError(this.path, handle, rc);
+      return handle.view(offset, length);
+    };
+    for (let offset = 0; offset < size; offset += HASH_CHUNK) {
+      const length = Math.min(HASH_CHUNK, size - offset);
+      const view = await ready(offset, length);
+      whole?.update(view);
+      for (const [f, h] of partial) {
+        const [o, n] = f.extents[0];
+        const from = Math.max(o, offset);
+        const to = Math.min(o + n, offset + length);
+        if (from < to) h.update(view.subarray(from - offset, to - offset));
+      }
+    }
+    const files = new Map<string, string>();
+    for (const f of inline) files.set(f.name, partial.get(f)!.digest('hex'));
+    for (const f of later) files.set(f.name, crypto.createHash('sha256').update(await this.extentBytes(handle, f)).digest('hex'));
+    const dataHash = whole?.digest('hex');
+    for (const f of this.files) if (isWhole(f)) files.set(f.name, dataHash!);
+    const consistent = dataHash !== undefined ? dataHash === this.plan.dataHash
+      : [...files].every(([name, found]) => this.file(name).sha256 === found);
+    return { dataHash, files, consistent };
+  }
+
+  /** A file's bytes from a payload handle: a zero-copy view for one extent, else a copy of its extents. */
+  private async extentBytes(handle: PayloadHandle, file: Pick<ContainerFile, 'extents'>): Promise<Buffer> {
+    const parts: Buffer[] = [];
+    for (const [o, n] of file.extents) {
+      const rc = await handle.waitReadyAsync(o, n);
+      if (rc !== 0) throw decodeError(this.path, handle, rc);
+      parts.push(handle.view(o, n));
+    }
+    return parts.length === 1 ? parts[0] : Buffer.concat(parts, file.extents.reduce((n, [, len]) => n + len, 0));
+  }
+
+  /** The file called `name`; throws ERR_PIXELRTS_NOT_FOUND listing the names there are. */
+  file(name: string): ContainerFile {
+    const f = this.files.find((x) => x.name === name);
+    if (!f) {
+      throw new PixelrtsError('ERR_PIXELRTS_NOT_FOUND',
+        `${this.path}: no file named "${name}"; the container holds ${this.files.map((x) => `"${x.name}"`).join(', ') || 'no files'}.`);
+    }
+    return f;
+  }
+
+  /**
+   * The bytes of one file, checked against its sha256 when recorded (ERR_PIXELRTS_HASH names
+   * the file otherwise). The Buffer is the caller's own copy: the container's one decode also
+   * serves mounts, so handing out a writable view of it would let a caller change what a mount
+   * serves. A read waits only for the bytes of its file when the pixels hold the payload
+   * uncompressed and the curve is known.
+   */
+  async read(name: string): Promise<Buffer> {
+    const file = this.file(name);
+    if (file.size === 0) return Buffer.alloc(0);
+    if (this.sharedDecode) {
+      // Settle the curve first: reading on a guessed one would give the wrong bytes.
+      if (!this.orientationKnown) await this.checked();
+      const known = this.hashes ? await this.hashes : undefined;
+      const bytes = await this.extentBytes(this.payload(), file);
+      if (file.sha256) {
+        const found = known?.files.get(file.name) ?? crypto.createHash('sha256').update(bytes).digest('hex');
+        if (found !== file.sha256) throw fileHashError(this.path, file, found);
+      }
+      return file.extents.length === 1 ? Buffer.from(bytes) : bytes;
+    }
+    const payload = await this.decodeAll();
+    const bytes = Buffer.concat(file.extents.map(([o, n]) => payload.subarray(o, o + n)));
+    if (file.sha256) {
+      const found = await sha256HexAsync(bytes);
+      if (found !== file.sha256) throw fileHashError(this.path, file, found);
+    }
+    return bytes;
+  }
+
+  /**
+   * The whole payload P (for an Infinite Map: the whole pixel stream), checked against
+   * data_hash. The Buffer is the caller's own copy (see read()).
+   */
+  async readPayload(): Promise<Buffer> {
+    if (this.sharedDecode) {
+      const { dataHash } = await this.checked();
+      const expected = this.plan.dataHash;
+      if (expected !== undefined && dataHash !== expected) throw hashError(this.path, expected, dataHash!, 'payload (data_hash)');
+      return Buffer.from(await this.extentBytes(this.payload(), { extents: [[0, this.payloadSize]] }));
+    }
+    const payload = await this.decodeAll();
+    if (this.plan.mode === 'code' && this.plan.dataHash !== undefined) {
+      // Code-mode bytes were taken unchecked at open (so a damaged file still opens).
+      const found = await sha256HexAsync(payload);
+      if (found !== this.plan.dataHash) throw hashError(this.path, this.plan.dataHash, found, 'code-mode payload (data_hash)');
+    }
+    return payload;
+  }
+
+  /**
+   * Checks data_hash and every file's sha256; never throws for a mismatch, reports it.
+   * Throws only when the container cannot be decoded at all. The bytes checked are those of
+   * the decode payload() serves (started here when no mount started it), hashed as they are
+   * decoded.
+   */
+  async verify(): Promise<VerifyReport> {
+    const expected = this.plan.dataHash;
+    let dataFound: string | undefined;
+    let found: Map<string, string>;
+    if (this.sharedDecode) {
+      const hashes = await this.checked();
+      dataFound = hashes.dataHash;
+      found = hashes.files;
+    } else {
+      let payload: Buffer;
+      try {
+        payload = await this.decodeAll();
+      } catch (err) {
+        if ((err as { code?: string }).code !== 'ERR_PIXELRTS_HASH' || expected === undefined) throw err;
+        // Decode again without the check to say which files are damaged.
+        const r = await decodeWithPlanAsync(await this.png(), { ...this.plan, dataHash: undefined },
+          { transposed: this.orientationKnown ? this.transposed : undefined });
+        payload = r.payload;
+      }
+      if (expected !== undefined) dataFound = await sha256HexAsync(payload);
+      found = new Map();
+      for (const f of this.files) {
+        if (f.sha256) found.set(f.name, await sha256HexAsync(Buffer.concat(f.extents.map(([o, n]) => payload.subarray(o, o + n)))));
+      }
+    }
+    const dataHash = expected !== undefined ? { expected, found: dataFound!, ok: dataFound === expected } : undefined;
+    const files = this.files.map((f): FileCheck => {
+      if (!f.sha256) return { name: f.name, status: 'unchecked' };
+      const h = found.get(f.name)!;
+      return { name: f.name, status: h === f.sha256 ? 'ok' : 'mismatch', expected: f.sha256, found: h };
+    });
+    const ok = (dataHash?.ok ?? true) && files.every((f) => f.status !== 'mismatch');
+    return { path: this.path, ok, dataHash, files };
+  }
+
+  /**
+   * The payload as a native PayloadHandle for a FUSE mount: file extents index into it. For a
+   * payload stored in the pixels it is the container's one background decode, started on the
+   * first call (read() and verify() use the same one); code-mode containers and payloads
+   * already decoded are served from memory. A legacy transposed file is recognised only once
+   * a hash has shown it (at open for a small segment, else after read() or verify()): check
+   * `curveKnown` (or await verify()) before mounting a file pixelrts did not write.
+   */
+  payload(): PayloadHandle {
+    if (this.cachedBytes) return this.cachedHandle ??= native().payloadFromBuffer(this.cachedBytes);
+    if (!this.sharedDecode) return this.startDecode(this.transposed);
+    // An unmount cancels the decode it served (waking its readers); the next user starts anew.
+    if (this.shared && this.shared.waitReady(0, 0) === EINTR) this.shared = undefined;
+    return this.shared ??= this.startDecode(this.transposed);
+  }
+}
+
+/** What checked() found about the shared decode's payload. */
+interface PayloadHashes {
+  /** sha256 of the whole payload (when data_hash is recorded). */
+  dataHash?: string;
+  /** sha256 of each file that records one, by name. */
+  files: Map<string, string>;
+  /** The payload matches data_hash, or (without one) every file matches its sha256. */
+  consistent: boolean;
+}
+
+/** Bytes hashed per step while the decode runs: small enough to start early, large enough to cost few waits. */
+const HASH_CHUNK = 2 * 1024 * 1024;
+
+/** ERR_PIXELRTS_DECODE (or _CANCELLED) for a background decode that did not deliver. */
+function decodeError(path: string, handle: PayloadHandle, rc: number): PixelrtsError {
+  const why = handle.failure;
+  if (rc === EINTR) {
+    return new PixelrtsError('ERR_PIXELRTS_CANCELLED', `${path}: the decode was cancelled.`);
+  }
+  return new PixelrtsError('ERR_PIXELRTS_DECODE', why.startsWith(path) ? why : `${path}: ${why || 'the decode failed'}`);
+}
+
+function ioError(path: string, err: NodeJS.ErrnoException): PixelrtsError {
+  return new PixelrtsError(err.code === 'ENOENT' ? 'ERR_PIXELRTS_NOT_FOUND' : 'ERR_PIXELRTS_IO',
+    `${path}: cannot read the container (${err.code === 'ENOENT' ? 'no such file' : err.message}).`, { cause: err });
+}
+
+const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+const HEAD_READ = 64 * 1024;
+
+/** A chunk with no data: length, type, CRC of the type. */
+function emptyChunk(type: string): Buffer {
+  const b = Buffer.alloc(12);
+  b.write(type, 4, 'latin1');
+  b.writeUInt32BE(zlib.crc32(b.subarray(4, 8)), 8);
+  return b;
+}
+
+/**
+ * The PNG's header and text chunks, reading only the chunks before the first IDAT (in pieces,
+ * never the pixels). The native reader checks them (signature, every CRC read, IHDR, texts):
+ * it is given those chunks followed by an empty IDAT and IEND. The pixels' own chunks are
+ * checked by the decode that reads them (startPayload checks every CRC before decoding).
+ * `hasBandIndex` is true when the band index chunk is there (only pixelrts writes it).
+ */
+async function readHeadInfo(path: string): Promise<PngInfo> {
+  let fh: fs.FileHandle;
+  try {
+    fh = await fs.open(path, 'r');
+  } catch (err) {
+    throw ioError(path, err as NodeJS.ErrnoException);
+  }
+  try {
+    const fileSize = (await fh.stat()).size;
+    let head = Buffer.alloc(0);
+    /** Makes at least `n` bytes (fewer at the end of the file) available in `head`. */
+    const need = async (n: number): Promise<void> => {
+      if (head.length >= n || head.length >= fileSize) return;
+      const want = Math.min(fileSize, Math.max(n, head.length + HEAD_READ));
+      const more = Buffer.alloc(want - head.length);
+      const { bytesRead } = await fh.read(more, 0, more.length, head.length);
+      head = Buffer.concat([head, more.subarray(0, bytesRead)]);
+    };
+    let end = -1;  // where the first IDAT begins
+    let bandIndex = false;
+    await need(8);
+    let pos = 8;
+    while (end < 0 && head.subarray(0, 8).equals(PNG_SIGNATURE)) {
+      await need(pos + 8);
+      if (head.length < pos + 8) break;  // cut off: the native reader says where
+      const length = head.readUInt32BE(pos);
+      const type = head.toString('latin1', pos + 4, pos + 8);
+      if (type === 'IDAT') {
+        end = pos;
+        break;
+      }
+      if (length > 0x7fffffff) break;
+      if (type === 'pxBI') bandIndex = true;
+      await need(pos + 12 + length);
+      if (head.length < pos + 12 + length || type === 'IEND') break;
+      pos += 12 + length;
+    }
+    const png = end < 0 ? head : Buffer.concat([head.subarray(0, end), emptyChunk('IDAT'), emptyChunk('IEND')]);
+    return { ...readInfo(png, path), hasBandIndex: bandIndex };
+  } catch (err) {
+    if (err instanceof PixelrtsError || (err as { code?: string }).code?.startsWith('ERR_PIXELRTS')) throw err;
+    throw ioError(path, err as NodeJS.ErrnoException);
+  } finally {
+    await fh.close();
+  }
+}
+
+function nonEmpty(v: unknown): boolean {
+  return typeof v === 'object' && v !== null && Object.keys(v).length > 0;
+}
+
+function fileHashError(path: string, file: ContainerFile, found: string): PixelrtsError {
+  return new PixelrtsError('ERR_PIXELRTS_HASH',
+    `${path}: file "${file.name}" sha256 does not match: expected ${file.sha256}, found ${found}. ` +
+    'The container is corrupt or was modified after it was written; re-create it from its sources.');
+}
+
+/**
+ * Opens a PixelRTS v2 container (or an Infinite Map v2) and reads its file table. Nothing is
+ * decoded yet except what is needed to list the files.
+ *
+ * @example
+ *   const c = await open('boot.rts.png');
+ *   for (const f of c.files) console.log(f.name, f.type, f.size);
+ *   const kernel = await c.read(kernelFile(c)!.name);
+ */
+export async function open(path: string, options: OpenOptions = {}): Promise<Container> {
+  return Container.create(path, options);
+}
+
+function pick(c: Container, kind: 'kernel' | 'initrd'): ContainerFile | undefined {
+  return c.files.find((f) => f.type === kind) ?? c.files.find((f) => classifyName(f.name) === kind);
+}
+
+/** The container's kernel: the file whose segment type is 'kernel', else whose name is a kernel name. */
+export function kernelFile(c: Container): ContainerFile | undefined {
+  return pick(c, 'kernel');
+}
+
+/** The container's initrd: the file whose segment type is 'initrd', else whose name is an initrd name. */
+export function initrdFile(c: Container): ContainerFile | undefined {
+  return pick(c, 'initrd');
+}

@@ -1,0 +1,348 @@
+/**
+ * A running virtual machine: QEMU with a direct kernel boot, its console, QMP and command
+ * channel, and a lifecycle that leaves nothing behind (runtime directory, sockets, process).
+ *
+ * ```ts
+ * const vm = await launchVm({ kernel: 'vmlinuz', initrd: 'initrd.gz', cmdline: 'quiet' });
+ * vm.console.on('line', (l) => console.log('VM:', l));
+ * console.log(await vm.qmp.execute('query-status'));         // { status: 'running', ... }
+ * console.log(await vm.request({ data: { message: 'ping' } })); // the agent's reply
+ * const { poweredOff } = await vm.shutdown({ timeout: 10000 });
+ * ```
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Channel, type LivenessEvent, type RequestOptions } from './channel';
+import { Console } from './console';
+import { PixelrtsError } from '../errors';
+import type { InvalidMessage, OutgoingMessage, VmMessage } from './messages';
+import { QmpClient, type QmpEvent } from './qmp';
+import {
+  detectAccel, hostArch, qemuArgs, requireQemu, spawnQemu, withConsole,
+  type Accel, type AccelPreference, type Arch, type ChannelKind, type NetworkOptions,
+} from './qemu';
+
+/** A stage of launching, reported through `onStage` (boot-cli prints them with timings). */
+export interface LaunchStage {
+  stage: 'accel' | 'spawn' | 'qmp';
+  /** Milliseconds the stage took. */
+  ms: number;
+  detail?: string;
+}
+
+export interface LaunchOptions {
+  kernel: string;
+  initrd?: string;
+  /** Kernel command line; `console=` for the architecture is added unless present. */
+  cmdline?: string;
+  /** Guest memory, QEMU syntax (default '512M'). */
+  memory?: string;
+  cpus?: number;
+  accel?: AccelPreference;
+  arch?: Arch;
+  /** VNC display, e.g. ':1'. */
+  vnc?: string;
+  /** Extra QEMU arguments, appended verbatim. */
+  qemuArgs?: string[];
+  /** Also append everything the guest prints on its console to this file. */
+  serialLog?: string;
+  network?: NetworkOptions;
+  /** The command channel's transport (default: a second UART on x86_64, virtio on aarch64). */
+  channel?: ChannelKind;
+  /** A private 0700 directory for the sockets; default: a fresh one under $XDG_RUNTIME_DIR or the temp dir. It is removed on exit either way. */
+  runtimeDir?: string;
+  /** How long to wait for QMP (ms, default 10000). */
+  startTimeout?: number;
+  /** Heartbeat silence that makes the guest `unresponsive` (ms, default 3000). */
+  heartbeatTimeout?: number;
+  onStage?: (stage: LaunchStage) => void;
+}
+
+/** How the VM ended. */
+export interface VmExit {
+  /** QEMU's exit status (null when killed by a signal). */
+  code: number | null;
+  signal: string | null;
+  /** The guest powered itself off (QMP SHUTDOWN with guest=true, reason guest-shutdown). */
+  poweredOff: boolean;
+  /** The reason of QEMU's last SHUTDOWN event, if any (guest-shutdown, guest-reset, host-qmp-quit, ...). */
+  shutdownReason: string | null;
+  /** The tail of QEMU's own stderr (its error messages). */
+  stderr: string;
+}
+
+export interface ShutdownOptions {
+  /** Total budget in ms (default 10000): the guest gets 70% of it to power off after system_powerdown, `quit` 20%, SIGKILL the rest. */
+  timeout?: number;
+}
+
+function runtimeBase(): string {
+  const xdg = process.env.XDG_RUNTIME_DIR;
+  if (xdg) {
+    try {
+      fs.accessSync(xdg, fs.constants.W_OK);
+      return xdg;
+    } catch { /* fall through */ }
+  }
+  return os.tmpdir();
+}
+
+/** Creates a fresh private (0700) runtime directory for one VM. */
+export function makeRuntimeDir(): string {
+  const dir = fs.mkdtempSync(path.join(runtimeBase(), 'pixelrts-vm-'));
+  fs.chmodSync(dir, 0o700);
+  return dir;
+}
+
+/**
+ * Removes `dir` when this process dies, however it dies (SIGKILL included): a `sh` that blocks
+ * reading a pipe from us; the kernel closes the pipe when we die, `read` returns, `rm -rf`
+ * runs. On a normal exit we remove the directory ourselves and close the pipe; the janitor
+ * then finds nothing to remove and exits. (QEMU itself dies by its parent-death signal.)
+ */
+export function startJanitor(dir: string): ChildProcess {
+  const child = spawn('sh', ['-c', 'read -r _; rm -rf -- "$0"', dir], { stdio: ['pipe', 'ignore', 'ignore'], detached: true });
+  child.on('error', () => { /* no sh: the normal-exit cleanup still runs */ });
+  child.stdin?.on('error', () => undefined);
+  return child;
+}
+
+/**
+ * A running VM. Events: `message` (VmMessage from console or channel), `invalid-message`,
+ * `unresponsive` / `responsive` (LivenessEvent), `qmp-event` (QmpEvent), `exit` (VmExit).
+ */
+export class VM extends EventEmitter {
+  readonly pid: number;
+  readonly runtimeDir: string;
+  readonly qmpSocket: string;
+  readonly channelSocket: string;
+  readonly accel: Accel;
+  /** Why this accelerator was chosen. */
+  readonly accelReason: string;
+  readonly arch: Arch;
+  /** The full QEMU command line (binary first). */
+  readonly commandLine: string[];
+  readonly console: Console;
+  readonly channel: Channel;
+  /** Settles when QEMU has exited and everything is cleaned up. */
+  readonly exited: Promise<VmExit>;
+  private qmpClient: QmpClient | null = null;
+  private readonly child: ChildProcess;
+  private exitInfo: VmExit | null = null;
+  private childGone = false;
+  private shutdownEvent: QmpEvent | null = null;
+  private stderrTail = '';
+
+  /** @internal use launchVm */
+  constructor(init: {
+    child: ChildProcess; runtimeDir: string; ownsRuntimeDir: boolean; qmpSocket: string; channelSocket: string;
+    accel: Accel; accelReason: string; arch: Arch; commandLine: string[]; serialLog?: string; heartbeatTimeout?: number;
+  }) {
+    super();
+    this.child = init.child;
+    this.pid = init.child.pid as number;
+    this.runtimeDir = init.runtimeDir;
+    this.qmpSocket = init.qmpSocket;
+    this.channelSocket = init.channelSocket;
+    this.accel = init.accel;
+    this.accelReason = init.accelReason;
+    this.arch = init.arch;
+    this.commandLine = init.commandLine;
+    const janitor = init.ownsRuntimeDir ? startJanitor(init.runtimeDir) : null;
+    // Console output is held until someone listens to it (or to the VM's messages), so
+    // listeners attached after `await launchVm(...)` still see the first lines.
+    this.console = new Console({
+      input: init.child.stdin,
+      hold: true,
+      forward: { message: (m) => this.emit('message', m), invalid: (m) => this.emit('invalid-message', m) },
+    });
+    this.on('newListener', (event: string) => {
+      if (event === 'message' || event === 'invalid-message') setImmediate(() => this.console.release());
+    });
+    init.child.stdin?.on('error', () => { /* QEMU gone: writes fail, `exit` tells why */ });
+    const log = init.serialLog ? fs.createWriteStream(init.serialLog, { flags: 'a' }) : null;
+    log?.on('error', (err) => this.emit('warning', new PixelrtsError('ERR_PIXELRTS_SERIAL_LOG', `cannot write serial log ${init.serialLog}: ${err.message}`)));
+    init.child.stdout?.on('data', (chunk: Buffer) => {
+      log?.write(chunk);
+      this.console.push(chunk);
+    });
+    init.child.stderr?.setEncoding('utf8').on('data', (d: string) => {
+      this.stderrTail = (this.stderrTail + d).slice(-8192);
+    });
+    this.channel = new Channel({
+      socketPath: init.channelSocket,
+      heartbeatTimeout: init.heartbeatTimeout,
+      shouldReconnect: () => !this.childGone,
+    });
+    this.channel.on('message', (m: VmMessage) => this.emit('message', m));
+    this.channel.on('invalid-message', (m: InvalidMessage) => this.emit('invalid-message', m));
+    this.channel.on('unresponsive', (e: LivenessEvent) => this.emit('unresponsive', e));
+    this.channel.on('responsive', (e: LivenessEvent) => this.emit('responsive', e));
+
+    this.exited = new Promise<VmExit>((resolve) => {
+      // 'close' (not 'exit'): stdout has been drained, so the console saw every byte.
+      init.child.once('close', (code, signal) => {
+        this.childGone = true;
+        this.console.end();
+        log?.end();
+        this.channel.close('the VM has exited');
+        const finish = () => {
+          const reason = this.shutdownEvent?.data?.reason;
+          const info: VmExit = {
+            code,
+            signal,
+            poweredOff: this.shutdownEvent?.data?.guest === true && reason === 'guest-shutdown',
+            shutdownReason: typeof reason === 'string' ? reason : null,
+            stderr: this.stderrTail,
+          };
+          this.exitInfo = info;
+          if (init.ownsRuntimeDir) fs.rmSync(init.runtimeDir, { recursive: true, force: true });
+          janitor?.stdin?.end();
+          if (!init.ownsRuntimeDir) for (const s of [init.qmpSocket, init.channelSocket]) fs.rmSync(s, { force: true });
+          this.emit('exit', info);
+          resolve(info);
+        };
+        // QEMU may exit before we have read its last QMP messages (the SHUTDOWN event that
+        // tells a guest power-off from a kill): read the QMP socket to its end first.
+        if (this.qmpClient) this.qmpClient.close().then(finish, finish);
+        else finish();
+      });
+    });
+  }
+
+  /** The QMP session (connected before launchVm resolves). */
+  get qmp(): QmpClient {
+    if (!this.qmpClient) throw new PixelrtsError('ERR_PIXELRTS_QMP_CLOSED', 'QMP is not connected yet');
+    return this.qmpClient;
+  }
+
+  /** True while QEMU runs. */
+  get running(): boolean {
+    return !this.childGone;
+  }
+
+  /** The tail of QEMU's stderr so far. */
+  get stderr(): string {
+    return this.stderrTail;
+  }
+
+  /** @internal */
+  attachQmp(qmp: QmpClient): void {
+    this.qmpClient = qmp;
+    qmp.on('event', (ev: QmpEvent) => {
+      if (ev.event === 'SHUTDOWN') this.shutdownEvent = ev;
+      this.emit('qmp-event', ev);
+    });
+  }
+
+  /** Sends one message on the command channel (see Channel.send). */
+  send(message: OutgoingMessage): VmMessage {
+    return this.channel.send(message);
+  }
+
+  /** Sends a request on the command channel and resolves with the guest's reply (see Channel.request). */
+  request(message: OutgoingMessage, options?: RequestOptions): Promise<VmMessage> {
+    return this.channel.request(message, options);
+  }
+
+  /**
+   * Shuts the VM down gracefully: ACPI `system_powerdown` over QMP and wait; then QMP `quit`
+   * and wait; then SIGKILL. Resolves with how it ended.
+   */
+  async shutdown(options: ShutdownOptions = {}): Promise<VmExit> {
+    if (this.exitInfo) return this.exitInfo;
+    const total = options.timeout ?? 10000;
+    // The timer is cleared when QEMU exits first: left pending it would keep the process alive
+    // for the rest of the step (up to 7 s) after a guest that powered off at once.
+    const waitExit = (ms: number) => new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), ms);
+      void this.exited.then(() => { clearTimeout(timer); resolve(true); });
+    });
+    const tryQmp = async (cmd: string) => {
+      try { await this.qmpClient?.execute(cmd, undefined, { timeout: 1000 }); } catch { /* QEMU may be gone or hung: the next step handles it */ }
+    };
+    await tryQmp('system_powerdown');
+    if (await waitExit(total * 0.7)) return this.exited;
+    await tryQmp('quit');
+    if (await waitExit(total * 0.2)) return this.exited;
+    return this.kill();
+  }
+
+  /** Kills QEMU at once (SIGKILL) and resolves when it is gone and cleaned up. */
+  kill(): Promise<VmExit> {
+    if (!this.childGone) this.child.kill('SIGKILL');
+    return this.exited;
+  }
+}
+
+/**
+ * Starts QEMU for a direct kernel boot and resolves, with a VM, once QMP is connected (the
+ * command channel connects in the background). On failure QEMU is killed, the runtime
+ * directory removed, and the error carries QEMU's own message.
+ */
+export async function launchVm(options: LaunchOptions): Promise<VM> {
+  const arch = options.arch ?? hostArch() ?? 'x86_64';
+  for (const [what, file] of [['kernel', options.kernel], ['initrd', options.initrd]] as const) {
+    if (file === undefined) continue;
+    try {
+      fs.accessSync(file, fs.constants.R_OK);
+    } catch (err) {
+      throw new PixelrtsError('ERR_PIXELRTS_VM_INPUT', `cannot read the ${what} ${file}: ${(err as NodeJS.ErrnoException).code}; check the path`);
+    }
+  }
+  requireQemu(arch);
+  let t = Date.now();
+  const accel = await detectAccel(options.accel ?? 'auto', arch);
+  options.onStage?.({ stage: 'accel', ms: Date.now() - t, detail: `${accel.accel}: ${accel.reason}` });
+
+  const ownsRuntimeDir = options.runtimeDir === undefined;
+  const runtimeDir = options.runtimeDir ?? makeRuntimeDir();
+  if (!ownsRuntimeDir) fs.mkdirSync(runtimeDir, { recursive: true, mode: 0o700 });
+  const qmpSocket = path.join(runtimeDir, 'qmp.sock');
+  const channelSocket = path.join(runtimeDir, 'channel.sock');
+  if (Buffer.byteLength(qmpSocket) > 107 || Buffer.byteLength(channelSocket) > 107) {
+    if (ownsRuntimeDir) fs.rmSync(runtimeDir, { recursive: true, force: true });
+    throw new PixelrtsError('ERR_PIXELRTS_VM_INPUT', `runtime directory path ${runtimeDir} is too long for Unix sockets (max 107 bytes per socket path): choose a shorter runtimeDir`);
+  }
+  const args = qemuArgs({
+    arch, accel: accel.accel, kernel: options.kernel, initrd: options.initrd,
+    cmdline: withConsole(options.cmdline ?? '', arch), memory: options.memory, cpus: options.cpus,
+    qmpSocket, channelSocket, channel: options.channel, vnc: options.vnc, network: options.network, extra: options.qemuArgs,
+  });
+
+  t = Date.now();
+  const child = spawnQemu(arch, args);
+  let spawnError: Error | null = null;
+  child.once('error', (err) => { spawnError = err; });
+  const commandLine = [child.spawnfile, ...child.spawnargs.slice(1)];
+  const vm = new VM({
+    child, runtimeDir, ownsRuntimeDir, qmpSocket, channelSocket, accel: accel.accel, accelReason: accel.reason,
+    arch, commandLine, serialLog: options.serialLog, heartbeatTimeout: options.heartbeatTimeout,
+  });
+  options.onStage?.({ stage: 'spawn', ms: Date.now() - t, detail: `pid ${child.pid}` });
+  if (child.pid === undefined) {
+    await vm.exited;
+    throw new PixelrtsError('ERR_PIXELRTS_QEMU_FAILED', `cannot start QEMU: ${(spawnError as Error | null)?.message ?? 'spawn failed'}`);
+  }
+
+  t = Date.now();
+  const abort = () => (vm.running ? null : 'QEMU exited');
+  try {
+    const qmp = await QmpClient.connect(qmpSocket, { timeout: options.startTimeout ?? 10000, abort });
+    vm.attachQmp(qmp);
+  } catch (err) {
+    await vm.kill();
+    const stderr = vm.stderr.trim();
+    throw new PixelrtsError('ERR_PIXELRTS_QEMU_FAILED',
+      stderr ? `QEMU failed to start: ${stderr.split('\n').slice(-3).join(' / ')}` : `QEMU did not come up: ${(err as Error).message}`,
+      { cause: err });
+  }
+  options.onStage?.({ stage: 'qmp', ms: Date.now() - t });
+  vm.channel.connect({ timeout: 5000, abort }).catch((err: Error) => {
+    if (vm.running) vm.emit('warning', err);
+  });
+  return vm;
+}

@@ -1,0 +1,169 @@
+// The codec commands end to end: `node dist/cli/main.js info|extract|convert|verify`, exit codes,
+// --json output, files written on disk.
+import test from 'ava';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { needs, repoRoot, vectorsDir, vectorsMissing } from '../helpers/prereq.mjs';
+import { decodePixelRTS, encodeLikeOriginal, prng } from '../helpers/reference-codec.mjs';
+
+const vtest = needs(test, vectorsMissing());
+const cli = path.join(repoRoot, 'dist', 'cli', 'main.js');
+const sha256 = (b) => crypto.createHash('sha256').update(b).digest('hex');
+
+let tmp;
+test.before(() => { tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'pixelrts-cli-codec-test-')); });
+test.after.always(() => { fs.rmSync(tmp, { recursive: true, force: true }); });
+
+function run(args, cwd = tmp) {
+  const r = spawnSync(process.execPath, [cli, ...args], { cwd, encoding: 'buffer', timeout: 120_000 });
+  return { code: r.status, stdout: r.stdout, out: r.stdout.toString(), err: r.stderr.toString() };
+}
+function dir(name) {
+  const d = path.join(tmp, name);
+  fs.mkdirSync(d, { recursive: true });
+  return d;
+}
+
+vtest('info prints the file table; --json gives metadata, files and warnings', (t) => {
+  const r = run(['info', path.join(vectorsDir, 'e_multiseg.rts.png')]);
+  t.is(r.code, 0, r.err);
+  t.regex(r.out, /grid\s+64x64/);
+  t.regex(r.out, /kernel\s+kernel\s+4099\s+0\s+2817e71b/);
+  t.regex(r.out, /initrd\s+initrd\s+2501\s+4099\s+ac279b7b/);
+
+  const j = run(['info', '--json', path.join(vectorsDir, 'negative', 'n1_comp_level_none.rts.png')]);
+  t.is(j.code, 0, j.err);
+  t.is(j.err, '');
+  const info = JSON.parse(j.out);
+  t.is(info.kind, 'pixelrts');
+  t.is(info.payloadSize, 5000);
+  t.is(info.metadata.data_size, 5000);
+  t.deepEqual(info.warnings.map((w) => w.code), ['WARN_PIXELRTS_STORED_RAW']);
+
+  const vat = JSON.parse(run(['info', '--json', path.join(vectorsDir, 'e2_infinite_map_vat.rts.png')]).out);
+  t.is(vat.kind, 'infinite-map');
+  t.deepEqual(vat.files.map((f) => [f.name, f.size]), [['boot/vmlinuz', 9000], ['boot/initrd.img', 5000]]);
+});
+
+test('convert → verify → extract round trip of a boot bundle, sidecar written', (t) => {
+  const d = dir('bundle');
+  const kernel = prng('cli-k', 70_000);
+  const initrd = prng('cli-i', 33_333);
+  fs.writeFileSync(path.join(d, 'bzImage'), kernel);
+  fs.writeFileSync(path.join(d, 'rd.cpio'), initrd);
+  const c = run(['convert', 'bzImage', '--segment', 'initrd=rd.cpio', '--cmdline', 'console=ttyS0 quiet', 'boot.rts.png'], d);
+  t.is(c.code, 0, c.err);
+  t.regex(c.out, /wrote boot\.rts\.png \(2 segments/);
+  const meta = JSON.parse(fs.readFileSync(path.join(d, 'boot.rts.png.meta.json'), 'utf8'));
+  t.like(meta, { type: 'boot-bundle', name: 'boot', cmdline: 'console=ttyS0 quiet', data_size: 103_333 });
+  t.deepEqual(Object.keys(meta.segments), ['bzImage', 'initrd']);
+  t.is(meta.segments.bzImage.type, 'kernel');
+  t.is(meta.segments.initrd.type, 'initrd');
+  // An independent decoder reads what the CLI wrote.
+  const ref = decodePixelRTS(fs.readFileSync(path.join(d, 'boot.rts.png')));
+  t.true(ref.payload.equals(Buffer.concat([kernel, initrd])));
+
+  const v = run(['verify', 'boot.rts.png'], d);
+  t.is(v.code, 0, v.err);
+  t.regex(v.out, /ok\s+payload \(data_hash\)\nok\s+bzImage\nok\s+initrd/);
+
+  const e = run(['extract', 'boot.rts.png', '--segment', 'initrd', '-o', 'initrd.out'], d);
+  t.is(e.code, 0, e.err);
+  t.true(fs.readFileSync(path.join(d, 'initrd.out')).equals(initrd));
+  t.is(run(['extract', 'boot.rts.png', '--segment', 'bzImage'], d).code, 0);
+  t.true(fs.readFileSync(path.join(d, 'bzImage')).equals(kernel));
+  const all = run(['extract', 'boot.rts.png', '--all', '-d', 'files', '--json'], d);
+  t.is(all.code, 0, all.err);
+  t.deepEqual(JSON.parse(all.out).written.map((w) => [w.name, w.size]), [['bzImage', 70_000], ['initrd', 33_333]]);
+  t.true(fs.readFileSync(path.join(d, 'files', 'initrd')).equals(initrd));
+  t.is(run(['extract', 'boot.rts.png'], d).code, 0);
+  t.is(fs.statSync(path.join(d, 'boot.bin')).size, 103_333);
+  const stdout = run(['extract', 'boot.rts.png', '--segment', 'initrd', '-o', '-'], d);
+  t.is(stdout.code, 0);
+  t.true(stdout.stdout.equals(initrd));
+});
+
+test('convert of one file: single-file container named by its stem; --compress, --level, --json', (t) => {
+  const d = dir('single');
+  const text = Buffer.from('text line\n'.repeat(10_000));
+  fs.writeFileSync(path.join(d, 'notes.txt'), text);
+  const r = run(['convert', 'notes.txt', 'notes.rts.png', '--compress', '--level', '9', '--type', 'text', '--json'], d);
+  t.is(r.code, 0, r.err);
+  const meta = JSON.parse(r.out);
+  t.like(meta, { name: 'notes', type: 'text', data_size: text.length, compression: { type: 'zlib', level: 9, original_size: text.length } });
+  const info = JSON.parse(run(['info', '--json', 'notes.rts.png'], d).out);
+  t.deepEqual(info.files.map((f) => [f.name, f.size]), [['notes', text.length]]);
+  t.is(run(['extract', 'notes.rts.png', '-o', 'back.txt'], d).code, 0);
+  t.true(fs.readFileSync(path.join(d, 'back.txt')).equals(text));
+});
+
+vtest('extract --all keeps Infinite Map directories', (t) => {
+  const d = dir('vat');
+  const r = run(['extract', path.join(vectorsDir, 'e2_infinite_map_vat.rts.png'), '--all', '-d', 'out'], d);
+  t.is(r.code, 0, r.err);
+  t.is(sha256(fs.readFileSync(path.join(d, 'out', 'boot', 'vmlinuz'))), sha256(prng('pixelrts-im-kernel', 9000)));
+  t.is(sha256(fs.readFileSync(path.join(d, 'out', 'boot', 'initrd.img'))), sha256(prng('pixelrts-im-initrd', 5000)));
+});
+
+test('verify exits 1 naming the segment whose hash does not match', (t) => {
+  const d = dir('damaged');
+  const k = prng('vk', 1000);
+  const i = prng('vi', 900);
+  const segments = {
+    kernel: { type: 'kernel', start: 0, end: 1000, offset: 0, size: 1000, sha256: sha256(k) },
+    initrd: { type: 'initrd', start: 1000, end: 1900, offset: 1000, size: 900, sha256: sha256(Buffer.from('other')) },
+  };
+  fs.writeFileSync(path.join(d, 'bad.rts.png'), encodeLikeOriginal(Buffer.concat([k, i]), { metadata: { segments } }));
+  const r = run(['verify', 'bad.rts.png'], d);
+  t.is(r.code, 1);
+  t.regex(r.out, /ok\s+kernel/);
+  t.regex(r.out, new RegExp(`MISMATCH\\s+initrd\\s+expected ${segments.initrd.sha256}, found ${sha256(i)}`));
+  t.regex(r.err, /pixelrts verify: bad\.rts\.png: "initrd" does not match its sha256/);
+  const j = run(['verify', '--json', 'bad.rts.png'], d);
+  t.is(j.code, 1);
+  t.deepEqual(JSON.parse(j.out).files.map((f) => f.status), ['ok', 'mismatch']);
+  const e = run(['extract', 'bad.rts.png', '--segment', 'initrd'], d);
+  t.is(e.code, 1);
+  t.regex(e.err, /file "initrd" sha256 does not match/);
+});
+
+test('usage mistakes exit 2 with the usage; failures exit 1 with the file named; --help exits 0', (t) => {
+  const d = dir('usage');
+  fs.writeFileSync(path.join(d, 'a.bin'), 'a');
+  for (const args of [
+    ['info'],
+    ['info', 'a', 'b'],
+    ['info', '--bogus', 'x.rts.png'],
+    ['extract', 'x.rts.png', '--all', '-o', 'y'],
+    ['extract', 'x.rts.png', '-d', 'y'],
+    ['convert', 'a.bin'],
+    ['convert', 'a.bin', 'out.bin'],
+    ['convert', '--segment', 'nopath', 'o.rts.png'],
+    ['convert', 'a.bin', 'o.rts.png', '--level', '99'],
+    ['convert', '--segment', 'a=a.bin', '--segment', 'a=a.bin', 'o.rts.png'],
+    ['verify'],
+    ['frobnicate'],
+  ]) {
+    const r = run(args, d);
+    t.is(r.code, 2, `${args.join(' ')}: ${r.err}`);
+    t.regex(r.err, /Usage: pixelrts/, args.join(' '));
+  }
+  const missing = run(['info', 'missing.rts.png'], d);
+  t.is(missing.code, 1);
+  t.regex(missing.err, /pixelrts info: missing\.rts\.png: cannot read the container \(no such file\)/);
+  fs.mkdirSync(path.join(d, 'dir.rts.png'));
+  const unwritable = run(['convert', 'a.bin', 'dir.rts.png'], d);
+  t.is(unwritable.code, 1);
+  t.regex(unwritable.err, /pixelrts convert: cannot write dir\.rts\.png: EISDIR/);
+  const noInput = run(['convert', 'nothere.bin', 'o.rts.png'], d);
+  t.is(noInput.code, 1);
+  t.regex(noInput.err, /input nothere\.bin: cannot read it \(no such file\)/);
+  for (const name of ['info', 'extract', 'convert', 'verify']) {
+    const h = run([name, '--help'], d);
+    t.is(h.code, 0);
+    t.regex(h.out, new RegExp(`Usage: pixelrts ${name}`));
+  }
+});

@@ -1,0 +1,72 @@
+// The shared CLI helpers: argument parsing (usage errors) and the TTY-only progress line.
+import test from 'ava';
+import { createRequire } from 'node:module';
+
+const require = createRequire(import.meta.url);
+const { parseArgs } = require('../../dist/cli/args.js');
+const { Progress, withProgress } = require('../../dist/cli/progress.js');
+const { formatBytes } = require('../../dist/format.js');
+
+const spec = {
+  json: { type: 'boolean' },
+  out: { type: 'string', short: 'o' },
+  segment: { type: 'string', multiple: true },
+  level: { type: 'integer', min: 0, max: 12 },
+};
+
+test('parseArgs: options, repeats, integers, positionals, --', (t) => {
+  const r = parseArgs(['a.png', '--json', '-o', 'x', '--segment', 'k=1', '--segment=i=2', '--level', '9', '--', '--b'], spec);
+  t.deepEqual(r.positionals, ['a.png', '--b']);
+  t.is(r.options.json, true);
+  t.is(r.options.out, 'x');
+  t.deepEqual(r.options.segment, ['k=1', 'i=2']);
+  t.is(r.options.level, 9);
+  const empty = parseArgs([], spec);
+  t.deepEqual(empty.options.segment, []);
+  t.is(empty.options.out, undefined);
+});
+
+test('parseArgs: mistakes are usage errors naming the option', (t) => {
+  const cases = [
+    [['--nope'], /nope/],
+    [['--out'], /out/],
+    [['--level', 'abc'], /--level: expected an integer, found 'abc'/],
+    [['--level', '13'], /--level: expected an integer in 0\.\.12, found 13/],
+  ];
+  for (const [argv, re] of cases) {
+    const err = t.throws(() => parseArgs(argv, spec));
+    t.is(err.code, 'ERR_PIXELRTS_USAGE');
+    t.regex(err.message, re);
+  }
+  t.throws(() => parseArgs([], spec, { minPositionals: 1, positionalsName: '<file>' }), { message: /missing <file>/ });
+  t.throws(() => parseArgs(['a', 'b'], spec, { maxPositionals: 1 }), { message: /too many arguments.*found 2/ });
+});
+
+function fakeStream(isTTY) {
+  const out = [];
+  return { isTTY, columns: 80, write: (s) => { out.push(s); return true; }, out };
+}
+
+test('progress draws on a TTY after the delay and clears the line when finished', async (t) => {
+  const stream = fakeStream(true);
+  await withProgress('decoding', async (p) => {
+    p.update(512 * 1024, 1024 * 1024);
+    await new Promise((r) => setTimeout(r, 250));
+  }, undefined, { stream, delayMs: 0 });
+  const text = stream.out.join('');
+  t.regex(text, /decoding \[#{12}\.{12}\] 50% 512\.0 KiB\/1\.0 MiB/);
+  t.true(text.endsWith('\r\x1b[K'));
+});
+
+test('progress draws nothing when not a TTY, or before the delay', async (t) => {
+  const pipe = fakeStream(false);
+  const tty = fakeStream(true);
+  const a = new Progress('x', 10, { stream: pipe, delayMs: 0 });
+  const b = new Progress('y', undefined, { stream: tty, delayMs: 60_000 });
+  await new Promise((r) => setTimeout(r, 250));
+  a.finish(); b.finish();
+  t.deepEqual(pipe.out, []);
+  t.deepEqual(tty.out, []);
+  t.is(formatBytes(1023), '1023 B');
+  t.is(formatBytes(16 * 1024 * 1024), '16.0 MiB');
+});
