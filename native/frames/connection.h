@@ -15,7 +15,7 @@
 #include "frames/encoder_pool.h"
 #include "frames/encoding_session.h"
 #include "frames/hxfr_parser.h"
-#include "frames/unique_fd.h"
+#include "common/unique_fd.h"
 
 namespace pixelrts::frames {
 

@@ -292,7 +292,7 @@ void FrameServer::FlushAndUpdate(const std::shared_ptr<Connection>& c) {
 void FrameServer::CloseConnection(const std::shared_ptr<Connection>& c, const std::string& reason) {
   if (!c->fd.valid()) return;
   poller_.Remove(c->fd.get(), c->interest);
-  c->fd.Reset();
+  c->fd.reset();
   c->closed = true;
   if (c->closing) closing_--;
   connections_.erase(c->id);

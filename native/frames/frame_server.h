@@ -26,7 +26,7 @@
 #include "frames/listener.h"
 #include "frames/poller.h"
 #include "frames/server_events.h"
-#include "frames/unique_fd.h"
+#include "common/unique_fd.h"
 
 namespace pixelrts::frames {
 

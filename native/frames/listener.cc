@@ -71,7 +71,7 @@ bool Listener::Open(const ListenSpec& spec, std::string* error) {
     if (fd.valid()) {
       int one = 1;
       setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-      if (::bind(fd.get(), res->ai_addr, res->ai_addrlen) != 0 || ::listen(fd.get(), 64) != 0) e = errno, fd.Reset();
+      if (::bind(fd.get(), res->ai_addr, res->ai_addrlen) != 0 || ::listen(fd.get(), 64) != 0) e = errno, fd.reset();
     }
     freeaddrinfo(res);
     if (!fd.valid()) {

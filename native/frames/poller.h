@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <string>
 
-#include "frames/unique_fd.h"
+#include "common/unique_fd.h"
 
 namespace pixelrts::frames {
 

@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "common/js_error.h"
-#include "fuse/unique_fd.h"
+#include "common/unique_fd.h"
 
 namespace pixelrts {
 

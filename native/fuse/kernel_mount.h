@@ -15,7 +15,7 @@
 #include <string>
 
 #include "common/js_error.h"
-#include "fuse/unique_fd.h"
+#include "common/unique_fd.h"
 
 namespace pixelrts {
 

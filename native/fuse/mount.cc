@@ -14,7 +14,7 @@
 #include "fuse/fuse_session.h"
 #include "fuse/kernel_mount.h"
 #include "fuse/read_only_fs.h"
-#include "fuse/unique_fd.h"
+#include "common/unique_fd.h"
 
 namespace pixelrts {
 

@@ -1,4 +1,5 @@
-// RAII owner of one file descriptor: closed exactly once, when the owner goes away.
+// RAII owner of one file descriptor: closed exactly once, when the owner goes away. Shared by
+// every part that holds descriptors (FUSE sessions, frame server sockets, codec inputs).
 #pragma once
 
 #include <unistd.h>
