@@ -6,19 +6,23 @@
       "target_name": "pixelrts",
       "sources": [
         "native/addon.cc",
+        "native/common/atomic_file.cc",
         "native/common/payload_handle.cc",
 
         # codec
         "native/codec/background_decode.cc",
+        "native/codec/band_encoder.cc",
         "native/codec/band_gather.cc",
         "native/codec/band_index.cc",
         "native/codec/byte_buffer.cc",
         "native/codec/codec_module.cc",
+        "native/codec/concat_source.cc",
         "native/codec/deflate_block_walker.cc",
         "native/codec/deflater.cc",
         "native/codec/hilbert.cc",
         "native/codec/inflater.cc",
         "native/codec/mapped_file.cc",
+        "native/codec/png_file_writer.cc",
         "native/codec/png_reader.cc",
         "native/codec/png_stream_decoder.cc",
         "native/codec/png_unfilter.cc",

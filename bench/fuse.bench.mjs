@@ -21,7 +21,7 @@ import { pseudoRandom } from '../test/helpers/fuse.mjs';
 const require = createRequire(import.meta.url);
 const { mount, mountTable } = require('../dist/fuse/mount.js');
 const { native } = require('../dist/native.js');
-const { writeContainer } = require('../dist/codec/codec.js');
+const { writeContainer } = require('../dist/codec/writer.js');
 const { open } = require('../dist/codec/container.js');
 
 const MiB = 1 << 20;

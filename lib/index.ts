@@ -4,8 +4,10 @@
  */
 export { PixelrtsError, UsageError, isPixelrtsError } from './errors';
 export {
-  decode, decodeAsync, encode, encodeAsync, writeContainer, readMetadata, gridForLength,
+  decode, decodeAsync, encode, encodeAsync, readMetadata, gridForLength,
 } from './codec/codec';
+export { writeContainer } from './codec/writer';
+export type { WriteInput, WriteOptions, WriteProgress } from './codec/writer';
 export type { DecodeOptions, EncodeOptions, EncodeInput, PixelrtsWarning } from './codec/codec';
 export { open, Container, kernelFile, initrdFile } from './codec/container';
 export type { ContainerFile, ContainerKind, VerifyReport, FileCheck, OpenOptions } from './codec/container';

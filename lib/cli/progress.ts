@@ -25,12 +25,13 @@ export class Progress {
   private readonly delayMs: number;
   private readonly unit: 'bytes' | 'items';
   private readonly timer: NodeJS.Timeout | undefined;
+  private phaseStarted = Date.now();
   private done = 0;
   private frame = 0;
   private drawn = false;
 
   /** `total` undefined means the amount of work is unknown (spinner and elapsed time). */
-  constructor(private readonly label: string, private total?: number, options: ProgressOptions = {}) {
+  constructor(private label: string, private total?: number, options: ProgressOptions = {}) {
     this.stream = options.stream ?? process.stderr;
     this.delayMs = options.delayMs ?? 1000;
     this.unit = options.unit ?? 'bytes';
@@ -42,8 +43,15 @@ export class Progress {
     }
   }
 
-  /** Records how much is done (same unit as total). */
-  update(done: number, total?: number): void {
+  /**
+   * Records how much is done (same unit as total). A new `label` starts a new phase of the work:
+   * its rate and time left are measured from then on.
+   */
+  update(done: number, total?: number, label?: string): void {
+    if (label !== undefined && label !== this.label) {
+      this.label = label;
+      this.phaseStarted = Date.now();
+    }
     this.done = done;
     if (total !== undefined) this.total = total;
   }
@@ -57,6 +65,17 @@ export class Progress {
     }
   }
 
+  /** ", 412 MiB/s, 12s left" once the phase has run for half a second; "" before. */
+  private rateAndEta(): string {
+    const secs = (Date.now() - this.phaseStarted) / 1000;
+    if (secs < 0.5 || this.done <= 0 || this.total === undefined) return '';
+    const rate = this.done / secs;
+    const left = Math.max(0, (this.total - this.done) / rate);
+    const perSec = this.unit === 'bytes' ? `${formatBytes(Math.round(rate))}/s` : `${rate.toFixed(1)}/s`;
+    const eta = left >= 60 ? `${Math.floor(left / 60)}m${String(Math.round(left % 60)).padStart(2, '0')}s` : `${Math.ceil(left)}s`;
+    return `, ${perSec}, ${eta} left`;
+  }
+
   private draw(): void {
     const elapsed = Date.now() - this.started;
     if (elapsed < this.delayMs) return;
@@ -67,7 +86,7 @@ export class Progress {
       const frac = Math.min(1, this.done / this.total);
       const filled = Math.round(frac * BAR_WIDTH);
       line = `${this.label} [${'#'.repeat(filled)}${'.'.repeat(BAR_WIDTH - filled)}] ` +
-        `${Math.floor(frac * 100)}% ${fmt(this.done)}/${fmt(this.total)} ${secs}`;
+        `${Math.floor(frac * 100)}% ${fmt(this.done)}/${fmt(this.total)}${this.rateAndEta()} ${secs}`;
     } else {
       line = `${this.label} ${SPINNER[this.frame++ % SPINNER.length]} ${secs}`;
     }

@@ -75,6 +75,9 @@ export interface EncodeOptions {
   threads?: number;
 }
 
+/** A piece of the stream writePngFile packs: bytes in memory, or a file as it was hashed. */
+export type StreamPiece = Buffer | { path: string; size: number; mtimeNs: bigint };
+
 export interface StartPayloadOptions {
   /** Bytes of pixel stream that hold the stored stream S (encoded_size, or data_size when uncompressed). */
   storedSize: number;
@@ -101,6 +104,14 @@ declare module '../native' {
     encodePng(stream: Buffer, options: EncodeOptions): Buffer;
     /** Same as encodePng, off the main thread. */
     encodePngAsync(stream: Buffer, options: EncodeOptions): Promise<Buffer>;
+    /**
+     * Encodes the pieces, end to end, as a PNG written band by band into an unnamed file beside
+     * `path` that replaces it once complete and on disk; memory holds a few bands, whatever the
+     * size. The same bytes as encodePng. A file piece whose size or mtime differs from the one
+     * given fails with ERR_PIXELRTS_INPUT_CHANGED; a full disk with ERR_PIXELRTS_NO_SPACE.
+     */
+    writePngFile(path: string, pieces: StreamPiece[], options: EncodeOptions,
+      onProgress?: (done: number, total: number) => void): Promise<{ size: number }>;
     /** Maps the PNG file at `path` and decodes its payload in a background thread; returns at once. */
     startPayload(path: string, options: StartPayloadOptions): PayloadHandle;
     /** Waits until [offset, offset+length) of the payload is ready, then returns a copy (blocks: for tests and tools). Throws ERR_PIXELRTS_DECODE after a failed decode, ERR_PIXELRTS_CANCELLED after a cancel. */

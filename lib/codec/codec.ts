@@ -4,13 +4,12 @@
  * for from the metadata: code mode, compression, the original's known bad files, the legacy
  * transposed curve, and files without metadata.
  */
-import fs from 'node:fs/promises';
 import './binding';
 import type { GatherOptions, PngInfo } from './binding';
 import { PixelrtsError } from '../errors';
 import {
   buildMetadata, classifyName, metadataError, metadataText, PixelRTSMetadata, SegmentInput, sha256Hex, sha256HexAsync,
-  findMetadata, validateMetadata, writeSidecar,
+  findMetadata, validateMetadata,
 } from './metadata';
 import { native } from '../native';
 
@@ -343,29 +342,80 @@ interface PreparedEncode {
   level: number;
 }
 
-function prepareEncode(input: EncodeInput, options: EncodeOptions): PreparedEncode {
+/** A segment of a multi-file container, checked: its name, its type, and its bytes or file. */
+export interface CheckedSegment {
+  name: string;
+  type: string;
+  data?: Buffer;
+  path?: string;
+}
+
+/** options.level, checked (default 6). */
+export function levelOption(options: EncodeOptions, fn: string): number {
   const level = options.level ?? 6;
   if (!Number.isInteger(level) || level < 0 || level > 12) {
-    throw new PixelrtsError('ERR_PIXELRTS_ARGUMENT', `encode: option level: expected an integer 0–12, found ${String(level)}.`);
+    throw new PixelrtsError('ERR_PIXELRTS_ARGUMENT', `${fn}: option level: expected an integer 0–12, found ${String(level)}.`);
   }
+  return level;
+}
+
+/**
+ * Checks a segment list: non-empty unique names, each with `data` (a Buffer) or, where
+ * `allowPaths`, a `path` to read.
+ */
+export function checkSegments(input: SegmentInput[], fn: string, allowPaths: boolean): CheckedSegment[] {
+  const seen = new Set<string>();
+  return input.map((seg, i) => {
+    const hasData = seg !== null && typeof seg === 'object' && Buffer.isBuffer(seg.data);
+    const hasPath = allowPaths && seg !== null && typeof seg === 'object' && typeof seg.path === 'string' && seg.path !== '';
+    if (!seg || typeof seg.name !== 'string' || seg.name === '' || hasData === hasPath) {
+      const wanted = allowPaths ? '{name: non-empty string, data: Buffer} or {name, path: string}' : '{name: non-empty string, data: Buffer}';
+      throw new PixelrtsError('ERR_PIXELRTS_ARGUMENT', `${fn}: segment ${i}: expected ${wanted}` +
+        `${!allowPaths && seg && typeof seg.path === 'string' ? '; a segment given by path is packed by writeContainer(), which reads the file as it goes' : ''}.`);
+    }
+    if (seen.has(seg.name)) throw new PixelrtsError('ERR_PIXELRTS_ARGUMENT', `${fn}: segment name "${seg.name}" is used twice; names must be unique.`);
+    seen.add(seg.name);
+    return { name: seg.name, type: seg.type ?? classifyName(seg.name) ?? 'data', data: seg.data, path: seg.path };
+  });
+}
+
+/** options.grid checked against the stream length (default: the smallest grid that holds it). */
+export function gridOption(options: EncodeOptions, streamLength: number, fn: string): number {
+  const needed = gridForLength(streamLength);
+  const grid = options.grid ?? needed;
+  if (!Number.isInteger(grid) || grid < needed || (grid & (grid - 1)) !== 0) {
+    throw new PixelrtsError('ERR_PIXELRTS_ARGUMENT',
+      `${fn}: option grid: expected a power of two ≥ ${needed} (the stream is ${streamLength} bytes), found ${String(grid)}.`);
+  }
+  return grid;
+}
+
+/** The user keys written into the metadata, in the original's order. */
+export function userKeys(options: EncodeOptions): Record<string, unknown> {
+  return { type: options.type, name: options.name, cmdline: options.cmdline, ...options.metadata };
+}
+
+/** What the native encoders take for `metadata` at `grid` and `level`. */
+export function nativeEncodeOptions(metadata: PixelRTSMetadata, grid: number, level: number, options: EncodeOptions) {
+  return { grid, level, texts: [{ keyword: 'PixelRTS', text: metadataText(metadata) }], bandIndex: options.bandIndex ?? true };
+}
+
+function prepareEncode(input: EncodeInput, options: EncodeOptions): PreparedEncode {
+  const level = levelOption(options, 'encode');
   let payload: Buffer;
   let segments: Array<{ name: string; type: string; offset: number; size: number; sha256: string }> | undefined;
   if (Buffer.isBuffer(input)) {
     payload = input;
   } else if (Array.isArray(input)) {
-    segments = [];
-    const seen = new Set<string>();
+    const checked = checkSegments(input, 'encode', false);
     let offset = 0;
-    for (const [i, seg] of input.entries()) {
-      if (!seg || typeof seg.name !== 'string' || seg.name === '' || !Buffer.isBuffer(seg.data)) {
-        throw new PixelrtsError('ERR_PIXELRTS_ARGUMENT', `encode: segment ${i}: expected {name: non-empty string, data: Buffer}.`);
-      }
-      if (seen.has(seg.name)) throw new PixelrtsError('ERR_PIXELRTS_ARGUMENT', `encode: segment name "${seg.name}" is used twice; names must be unique.`);
-      seen.add(seg.name);
-      segments.push({ name: seg.name, type: seg.type ?? classifyName(seg.name) ?? 'data', offset, size: seg.data.length, sha256: sha256Hex(seg.data) });
-      offset += seg.data.length;
-    }
-    payload = Buffer.concat(input.map((s) => s.data));
+    segments = checked.map((seg) => {
+      const data = seg.data as Buffer;
+      const entry = { name: seg.name, type: seg.type, offset, size: data.length, sha256: sha256Hex(data) };
+      offset += data.length;
+      return entry;
+    });
+    payload = Buffer.concat(checked.map((s) => s.data as Buffer));
   } else {
     throw new PixelrtsError('ERR_PIXELRTS_ARGUMENT', 'encode: expected a Buffer or an array of {name, data} segments.');
   }
@@ -378,19 +428,13 @@ function prepareEncode(input: EncodeInput, options: EncodeOptions): PreparedEnco
       compression = { level, compressedSize: z.length };
     }
   }
-  const needed = gridForLength(stream.length);
-  const grid = options.grid ?? needed;
-  if (!Number.isInteger(grid) || grid < needed || (grid & (grid - 1)) !== 0) {
-    throw new PixelrtsError('ERR_PIXELRTS_ARGUMENT',
-      `encode: option grid: expected a power of two ≥ ${needed} (the stream is ${stream.length} bytes), found ${String(grid)}.`);
-  }
-  const user: Record<string, unknown> = { type: options.type, name: options.name, cmdline: options.cmdline, ...options.metadata };
-  const metadata = buildMetadata({ payload, grid, segments, user, compression });
+  const grid = gridOption(options, stream.length, 'encode');
+  const metadata = buildMetadata({ payload, grid, segments, user: userKeys(options), compression });
   return { stream, metadata, grid, level };
 }
 
 function nativeOptions(p: PreparedEncode, options: EncodeOptions) {
-  return { grid: p.grid, level: p.level, texts: [{ keyword: 'PixelRTS', text: metadataText(p.metadata) }], bandIndex: options.bandIndex ?? true };
+  return nativeEncodeOptions(p.metadata, p.grid, p.level, options);
 }
 
 /**
@@ -409,19 +453,6 @@ export function encode(input: EncodeInput, options: EncodeOptions = {}): Buffer 
 export async function encodeAsync(input: EncodeInput, options: EncodeOptions = {}): Promise<Buffer> {
   const p = prepareEncode(input, options);
   return native().encodePngAsync(p.stream, nativeOptions(p, options));
-}
-
-/** Encodes and writes `path` and its sidecar `path.meta.json`; returns the metadata written. */
-export async function writeContainer(path: string, input: EncodeInput, options: EncodeOptions = {}): Promise<PixelRTSMetadata> {
-  const p = prepareEncode(input, options);
-  const png = await native().encodePngAsync(p.stream, nativeOptions(p, options));
-  try {
-    await fs.writeFile(path, png);
-    await writeSidecar(path, p.metadata);
-  } catch (err) {
-    throw new PixelrtsError('ERR_PIXELRTS_IO', `cannot write ${path}: ${(err as Error).message}.`, { cause: err });
-  }
-  return p.metadata;
 }
 
 /** The embedded metadata of a PNG (first `PixelRTS` + JSON text chunk), or null when it has none. */

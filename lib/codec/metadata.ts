@@ -6,6 +6,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { writeFileAtomic } from '../atomic-write';
 import { PixelrtsError } from '../errors';
 
 /** `encoding`: how bytes sit in pixels. Only `type` matters to a decoder (code mode). */
@@ -188,14 +189,21 @@ export async function sha256HexAsync(data: Uint8Array): Promise<string> {
 /** A file inside a multi-file container, before encoding. */
 export interface SegmentInput {
   name: string;
-  data: Buffer;
+  /** The segment's bytes; writeContainer() also takes `path` instead, and reads the file as it packs. */
+  data?: Buffer;
+  /** A file to pack (writeContainer() only): read as it is packed, never held in memory whole. */
+  path?: string;
   /** Segment type; default: 'kernel' / 'initrd' when the name says so (see classifyName), else 'data'. */
   type?: string;
 }
 
 export interface BuildMetadataInput {
-  /** The payload P (for segments: their concatenation). */
-  payload: Buffer;
+  /** The payload P (for segments: their concatenation); or its `dataHash` and `dataSize`. */
+  payload?: Buffer;
+  /** Lowercase hex sha256 of the payload, when it was hashed as it was read instead. */
+  dataHash?: string;
+  /** Length of the payload, with dataHash. */
+  dataSize?: number;
   grid: number;
   /** The segment table, in payload order; absent for a single-file container. */
   segments?: Array<{ name: string; type: string; offset: number; size: number; sha256: string }>;
@@ -234,10 +242,14 @@ export function buildMetadata(input: BuildMetadataInput): PixelRTSMetadata {
   }
   // The original copies the caller's segments into offsets and writes them again as a user key.
   if (input.segments && input.segments.length > 0) meta.segments = structuredClone(table);
-  meta.data_hash = sha256Hex(input.payload);
-  meta.data_size = input.payload.length;
+  const n = input.payload?.length ?? input.dataSize;
+  const hash = input.payload ? sha256Hex(input.payload) : input.dataHash;
+  if (n === undefined || hash === undefined) {
+    throw new PixelrtsError('ERR_PIXELRTS_ARGUMENT', 'buildMetadata: give the payload, or its dataHash and dataSize.');
+  }
+  meta.data_hash = hash;
+  meta.data_size = n;
   if (input.compression) {
-    const n = input.payload.length;
     meta.compression = {
       type: 'zlib',
       level: input.compression.level,
@@ -350,7 +362,7 @@ export async function readSidecar(pngPath: string): Promise<Sidecar | null> {
 /** Writes the sidecar `X.rts.png.meta.json` (2-space indented, as the original does). */
 export async function writeSidecar(pngPath: string, meta: PixelRTSMetadata): Promise<string> {
   const p = sidecarPaths(pngPath)[0];
-  await fs.writeFile(p, toPythonJson(meta, 2));
+  await writeFileAtomic(p, toPythonJson(meta, 2));
   return p;
 }
 

@@ -385,13 +385,13 @@ export async function buildDemoContainer(options: BuildDemoOptions = {}): Promis
       return { ...image, containerPath, built: false };
     }
     // Loaded here, not at the top: building the plain kernel + initrd needs no native codec.
-    const { writeContainer } = await import('../codec/codec');
+    const { writeContainer } = await import('../codec/writer');
     progress(`encoding ${path.basename(containerPath)} (kernel + initrd)`);
     const tmp = path.join(cacheDir, `.${stem}.${process.pid}.rts.png`);
     try {
       await writeContainer(tmp, [
-        { name: 'kernel', type: 'kernel', data: fs.readFileSync(image.kernelPath) },
-        { name: 'initrd', type: 'initrd', data: fs.readFileSync(image.initrdPath) },
+        { name: 'kernel', type: 'kernel', path: image.kernelPath },
+        { name: 'initrd', type: 'initrd', path: image.initrdPath },
       // Level 0 (stored deflate blocks): the LZ4 kernel and the gzip initrd shrink by under 20%
       // at level 6, while inflating them costs every boot ~140 ms of verify and mount (boot bench).
       ], { name: 'pixelrts-demo', type: 'boot-bundle', cmdline: image.cmdline, level: 0 });

@@ -386,12 +386,7 @@ void BandGather::scatter(uint32_t band, uint8_t* rows, const uint8_t* stream, ui
     uint8_t* dst = rows + size_t{tx} * side * 4;
     const uint32_t* off = offsets_[tiles[tx].orientation].data();
     if (t_begin + tile_bytes <= stream_size) {
-      const uint8_t* src = stream + t_begin;
-      if (use_blocks_) {
-        scatter_tile_blocks(tiles[tx].orientation, dst, src);
-      } else {
-        for (uint64_t i = 0; i < tp; i++) Store32(dst + off[i], Load32(src + 4 * i));
-      }
+      scatter_tile(tiles[tx].orientation, dst, stream + t_begin);
     } else if (t_begin >= stream_size) {
       for (uint32_t y = 0; y < side; y++) std::memset(dst + y * stride_, 0, size_t{side} * 4);
     } else {
@@ -400,6 +395,25 @@ void BandGather::scatter(uint32_t band, uint8_t* rows, const uint8_t* stream, ui
         dst[off[rel >> 2] + (rel & 3)] = pos < stream_size ? stream[pos] : 0;
       }
     }
+  }
+}
+
+void BandGather::scatter_tile(uint8_t orientation, uint8_t* dst, const uint8_t* src) const {
+  if (use_blocks_) {
+    scatter_tile_blocks(orientation, dst, src);
+    return;
+  }
+  const uint32_t* off = offsets_[orientation].data();
+  const uint64_t tp = tiling_.tile_pixels();
+  for (uint64_t i = 0; i < tp; i++) Store32(dst + off[i], Load32(src + 4 * i));
+}
+
+void BandGather::scatter_staged(uint32_t band, uint8_t* rows, const uint8_t* staged) const {
+  const uint32_t side = tiling_.tile_side();
+  const uint64_t tile_bytes = tiling_.tile_pixels() * 4;
+  const TilePlacement* tiles = tiling_.band_tiles(band);
+  for (uint32_t tx = 0; tx < tiling_.tiles_per_side(); tx++) {
+    scatter_tile(tiles[tx].orientation, rows + size_t{tx} * side * 4, staged + tx * tile_bytes);
   }
 }
 

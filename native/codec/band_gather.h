@@ -34,6 +34,11 @@ class BandGather {
   // past stream_size become 0 (the encoder's unused pixels).
   void scatter(uint32_t band, uint8_t* rows, const uint8_t* stream, uint64_t stream_size) const;
 
+  // The same from a band's tiles staged one after another: tile tx's run of the stream (its
+  // tile_pixels()·4 bytes, zero past the stream's end) at staged[tx · tile_pixels()·4]. The
+  // streaming encoder reads each tile's run from its inputs into such a staging area.
+  void scatter_staged(uint32_t band, uint8_t* rows, const uint8_t* staged) const;
+
  private:
   // One 2×2 block of a tile: where its top-left pixel is (bytes into the tile's rows) and
   // where its 16 bytes go (bytes into the tile's run of the stream).
@@ -51,6 +56,8 @@ class BandGather {
   bool classify_blocks();
   void gather_tile_blocks(uint8_t orientation, const uint8_t* src, uint8_t* dst) const;
   void scatter_tile_blocks(uint8_t orientation, uint8_t* dst, const uint8_t* src) const;
+  // One whole tile from its run `src` (tile_pixels()·4 bytes) into the rows at `dst`.
+  void scatter_tile(uint8_t orientation, uint8_t* dst, const uint8_t* src) const;
 
   const HilbertTiling& tiling_;
   size_t stride_;

@@ -1,14 +1,10 @@
 #include "codec/band_index.h"
 
+#include "codec/big_endian.h"
+
 namespace pixelrts::codec {
 
 namespace {
-
-uint32_t Be32(const uint8_t* p) {
-  return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3];
-}
-
-uint64_t Be64(const uint8_t* p) { return (uint64_t{Be32(p)} << 32) | Be32(p + 4); }
 
 void PutBe32(std::vector<uint8_t>* out, uint32_t v) {
   for (int s = 24; s >= 0; s -= 8) out->push_back(static_cast<uint8_t>(v >> s));

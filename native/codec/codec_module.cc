@@ -1,9 +1,10 @@
-// Binding of the codec concept: what it exports to JavaScript (see lib/codec-binding.ts).
+// Binding of the codec concept: what it exports to JavaScript (see lib/codec/binding.ts).
 // Every argument is checked here (type, integer, range) before any native code sees it, and
 // every size that reaches an allocation is bounded by the image or by a caller's explicit
 // maximum. Failures become JS Errors with ERR_PIXELRTS_* codes; no C++ exception crosses into
 // Node-API (the few that the standard library can throw are caught at each entry point).
 #include <napi.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cmath>
@@ -21,8 +22,11 @@
 #include "codec/inflater.h"
 #include "codec/png_reader.h"
 #include "codec/png_stream_decoder.h"
+#include "codec/png_file_writer.h"
 #include "codec/png_writer.h"
+#include "codec/concat_source.h"
 #include "codec/stream_decompressor.h"
+#include "common/atomic_file.h"
 #include "common/js_error.h"
 #include "common/modules.h"
 #include "common/payload_handle.h"
@@ -570,6 +574,170 @@ Napi::Value EncodePngAsync(const Napi::CallbackInfo& info) {
   });
 }
 
+// ---- writePngFile ------------------------------------------------------------------------
+
+// JS: writePngFile(path, pieces, options, onProgress?) -> Promise<{ size }>. The stream is the
+// pieces end to end, each a Buffer or { path, size, mtimeNs } (a file as the caller hashed it);
+// the PNG is encoded band by band straight into an unnamed file in path's directory, which
+// replaces `path` only once it is complete and on disk (common/atomic_file.h).
+struct ProgressReport {
+  uint64_t done;
+  uint64_t total;
+};
+
+class WritePngFileWorker final : public Napi::AsyncProgressWorker<ProgressReport> {
+ public:
+  WritePngFileWorker(Napi::Env env, Napi::Function on_progress, std::string path,
+                     std::vector<codec::ConcatSource::Piece> pieces, std::vector<Napi::Reference<Napi::Buffer<uint8_t>>> keep,
+                     codec::EncodeParams params)
+      : Napi::AsyncProgressWorker<ProgressReport>(env, "writePngFile"),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        path_(std::move(path)),
+        pieces_(std::move(pieces)),
+        keep_(std::move(keep)),
+        params_(std::move(params)) {
+    if (!on_progress.IsEmpty()) on_progress_ = Napi::Persistent(on_progress);
+  }
+
+  Napi::Promise promise() { return deferred_.Promise(); }
+
+ protected:
+  void Execute(const ExecutionProgress& progress) override {
+    try {
+      failure_ = run(progress);
+    } catch (const std::bad_alloc&) {
+      failure_ = OutOfMemory("writePngFile");
+    } catch (const std::exception& e) {
+      failure_ = Failure::make("ERR_PIXELRTS_INTERNAL", std::string("writePngFile: ") + e.what());
+    }
+  }
+
+  void OnProgress(const ProgressReport* report, size_t count) override {
+    if (on_progress_.IsEmpty() || report == nullptr || count == 0) return;
+    Napi::Env env = Env();
+    Napi::HandleScope scope(env);
+    const ProgressReport& r = report[count - 1];
+    on_progress_.Value().Call({Napi::Number::New(env, static_cast<double>(r.done)),
+                               Napi::Number::New(env, static_cast<double>(r.total))});
+    if (env.IsExceptionPending()) env.GetAndClearPendingException();  // a throwing listener must not stop the write
+  }
+
+  void OnOK() override {
+    Napi::Env env = Env();
+    Napi::HandleScope scope(env);
+    if (!failure_.ok()) {
+      deferred_.Reject(MakeJsError(env, failure_).Value());
+      return;
+    }
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("size", Napi::Number::New(env, static_cast<double>(size_)));
+    deferred_.Resolve(out);
+  }
+
+ private:
+  Failure run(const ExecutionProgress& progress) {
+    codec::ConcatSource source;
+    Failure f = source.open(std::move(pieces_));
+    if (!f.ok()) return f;
+    AtomicFile file;
+    f = file.create(path_);
+    if (!f.ok()) return f;
+    f = codec::PngFileWriter::Write(source, params_, file.fd(), path_, [&](uint64_t done, uint64_t total) {
+      const ProgressReport r{done, total};
+      progress.Send(&r, 1);
+    });
+    if (!f.ok()) return f;
+    f = source.verify_unchanged();
+    if (!f.ok()) return f;
+    const off_t end = ::lseek(file.fd(), 0, SEEK_END);
+    size_ = end < 0 ? 0 : static_cast<uint64_t>(end);
+    return file.commit();
+  }
+
+  Napi::Promise::Deferred deferred_;
+  Napi::FunctionReference on_progress_;
+  std::string path_;
+  std::vector<codec::ConcatSource::Piece> pieces_;
+  std::vector<Napi::Reference<Napi::Buffer<uint8_t>>> keep_;  // the Buffer pieces, alive until the write ends
+  codec::EncodeParams params_;
+  Failure failure_;
+  uint64_t size_ = 0;
+};
+
+// Reads pieces[i]: a Buffer, or { path: string, size: number, mtimeNs: bigint }.
+bool ReadPiece(Args* args, const Napi::Value& v, uint32_t i, codec::ConcatSource::Piece* piece,
+               std::vector<Napi::Reference<Napi::Buffer<uint8_t>>>* keep) {
+  const std::string where = "pieces[" + std::to_string(i) + "]";
+  if (v.IsBuffer()) {
+    auto b = v.As<Napi::Buffer<uint8_t>>();
+    piece->data = b.Length() == 0 ? reinterpret_cast<const uint8_t*>("") : b.Data();
+    piece->size = b.Length();
+    keep->push_back(Napi::Persistent(b));
+    return true;
+  }
+  if (!v.IsObject() || v.IsArray()) {
+    args->fail(where + " must be a Buffer or {path, size, mtimeNs}");
+    return false;
+  }
+  Napi::Object o = v.As<Napi::Object>();
+  Napi::Value path = o.Get("path");
+  Napi::Value mtime = o.Get("mtimeNs");
+  if (!path.IsString() || path.As<Napi::String>().Utf8Value().empty()) {
+    args->fail(where + ".path must be a non-empty string");
+    return false;
+  }
+  if (!mtime.IsBigInt()) {
+    args->fail(where + ".mtimeNs must be a bigint (fs.statSync(path, { bigint: true }).mtimeNs)");
+    return false;
+  }
+  bool lossless = false;
+  piece->mtime_ns = mtime.As<Napi::BigInt>().Int64Value(&lossless);
+  piece->path = path.As<Napi::String>().Utf8Value();
+  piece->size = static_cast<uint64_t>(args->option_integer(o, "size", 0, 9007199254740991.0, 0, true));
+  if (!lossless) args->fail(where + ".mtimeNs is out of range");
+  return args->ok();
+}
+
+Napi::Value WritePngFile(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return Guarded(env, "writePngFile", [&]() -> Napi::Value {
+    Args args(info, "writePngFile");
+    std::string path = args.string(0, "path");
+    std::vector<codec::ConcatSource::Piece> pieces;
+    std::vector<Napi::Reference<Napi::Buffer<uint8_t>>> keep;
+    uint64_t total = 0;
+    if (args.ok() && (info.Length() < 2 || !info[1].IsArray())) args.fail("pieces must be an array");
+    if (args.ok()) {
+      Napi::Array arr = info[1].As<Napi::Array>();
+      for (uint32_t i = 0; i < arr.Length() && args.ok(); i++) {
+        codec::ConcatSource::Piece piece;
+        if (ReadPiece(&args, arr.Get(i), i, &piece, &keep)) {
+          total += piece.size;
+          pieces.push_back(std::move(piece));
+        }
+      }
+    }
+    Napi::Object o = args.object(2, "options", false);
+    codec::EncodeParams params;
+    Napi::Function on_progress;
+    if (args.ok() && info.Length() > 3 && !info[3].IsUndefined()) {
+      if (!info[3].IsFunction()) args.fail("onProgress must be a function");
+      else on_progress = info[3].As<Napi::Function>();
+    }
+    auto deferred = Napi::Promise::Deferred::New(env);
+    Failure f = args.ok() && ReadEncodeOptions(&args, o, &params) ? PngWriter::Validate(total, params) : args.failure;
+    if (!f.ok()) {
+      deferred.Reject(MakeJsError(env, f).Value());
+      return deferred.Promise();
+    }
+    auto* worker = new WritePngFileWorker(env, on_progress, std::move(path), std::move(pieces), std::move(keep),
+                                          std::move(params));
+    Napi::Promise p = worker->promise();
+    worker->Queue();
+    return p;
+  });
+}
+
 // ---- startPayload, payloadProgress -------------------------------------------------------
 
 Napi::Value StartPayload(const Napi::CallbackInfo& info) {
@@ -660,6 +828,7 @@ void InitCodec(Napi::Env env, Napi::Object exports) {
   exports.Set("compressZlib", Napi::Function::New(env, CompressZlib, "compressZlib"));
   exports.Set("encodePng", Napi::Function::New(env, EncodePng, "encodePng"));
   exports.Set("encodePngAsync", Napi::Function::New(env, EncodePngAsync, "encodePngAsync"));
+  exports.Set("writePngFile", Napi::Function::New(env, WritePngFile, "writePngFile"));
   exports.Set("startPayload", Napi::Function::New(env, StartPayload, "startPayload"));
   exports.Set("payloadProgress", Napi::Function::New(env, PayloadProgress, "payloadProgress"));
   exports.Set("payloadRead", Napi::Function::New(env, PayloadRead, "payloadRead"));

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "codec/big_endian.h"
 #include "codec/inflater.h"
 
 namespace pixelrts::codec {
@@ -12,10 +13,6 @@ namespace pixelrts::codec {
 namespace {
 
 constexpr uint8_t kSignature[8] = {0x89, 'P', 'N', 'G', 0x0D, 0x0A, 0x1A, 0x0A};
-
-uint32_t Be32(const uint8_t* p) {
-  return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3];
-}
 
 std::string Hex(const uint8_t* p, size_t n) {
   static const char* kDigits = "0123456789ABCDEF";

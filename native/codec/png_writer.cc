@@ -3,15 +3,13 @@
 #include <libdeflate.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cstring>
-#include <system_error>
 #include <thread>
 
+#include "codec/band_encoder.h"
+#include "codec/big_endian.h"
 #include "codec/band_gather.h"
-#include "common/join_guard.h"
 #include "codec/band_index.h"
-#include "codec/deflate_block_walker.h"
 #include "codec/deflater.h"
 #include "codec/hilbert.h"
 #include "codec/png_reader.h"
@@ -19,13 +17,6 @@
 namespace pixelrts::codec {
 
 namespace {
-
-void PutBe32(uint8_t* p, uint32_t v) {
-  p[0] = static_cast<uint8_t>(v >> 24);
-  p[1] = static_cast<uint8_t>(v >> 16);
-  p[2] = static_cast<uint8_t>(v >> 8);
-  p[3] = static_cast<uint8_t>(v);
-}
 
 // Decodes UTF-8 (valid, as Node-API produces it) into code points.
 std::vector<uint32_t> CodePoints(const std::string& s) {
@@ -77,111 +68,26 @@ class ChunkSink {
   size_t pos_ = 0;
 };
 
-struct CompressedBand {
-  std::vector<uint8_t> bytes;
-  uint32_t adler = 1;
-};
-
-// Compresses bands taken from a shared counter (one instance per thread).
-class BandCompressor {
- public:
-  BandCompressor(const BandGather& gather, uint32_t bands, size_t stride, uint32_t rows, int level,
-                 const uint8_t* stream, uint64_t stream_size, std::vector<CompressedBand>* out,
-                 std::atomic<uint32_t>* next, std::atomic<bool>* failed)
-      : gather_(gather), bands_(bands), stride_(stride), rows_(rows), level_(level), stream_(stream),
-        stream_size_(stream_size), out_(out), next_(next), failed_(failed) {}
-
-  void run() {
-    if (!run_bands()) failed_->store(true);
-  }
-
- private:
-  bool run_bands() {
-    Deflater deflater(level_);
-    if (!deflater.ok()) return false;
-    const size_t band_bytes = stride_ * rows_;
-    ByteBuffer band, compressed;
-    const size_t capacity = deflater.raw_bound(band_bytes) + 5;
-    if (!band.allocate(band_bytes) || !compressed.allocate(capacity)) return false;
-    for (;;) {
-      const uint32_t b = next_->fetch_add(1);
-      if (b >= bands_ || failed_->load(std::memory_order_relaxed)) return true;
-      for (uint32_t r = 0; r < rows_; r++) band.data()[r * stride_] = 0;  // filter None
-      gather_.scatter(b, band.data() + 1, stream_, stream_size_);
-      CompressedBand& result = (*out_)[b];
-      result.adler = libdeflate_adler32(1, band.data(), band_bytes);
-      size_t n = deflater.raw(band.data(), band_bytes, compressed.data(), capacity - 5);
-      if (n == 0) return false;
-      if (b + 1 < bands_) {
-        // Make the band's last block non-final and end the band with a full flush: an empty
-        // stored block (3 header bits, padding to the byte, LEN 0000, NLEN FFFF).
-        DeflateBlockWalker::Result walk;
-        if (!DeflateBlockWalker::Walk(compressed.data(), n, &walk) || (walk.end_bit + 7) / 8 != n) return false;
-        uint8_t* c = compressed.data();
-        c[walk.final_header_bit / 8] &= static_cast<uint8_t>(~(1u << (walk.final_header_bit % 8)));
-        const unsigned used = static_cast<unsigned>(walk.end_bit % 8);
-        if (used != 0) c[n - 1] &= static_cast<uint8_t>((1u << used) - 1);
-        const unsigned spare = used == 0 ? 0 : 8 - used;
-        if (spare < 3) c[n++] = 0x00;
-        c[n++] = 0x00;
-        c[n++] = 0x00;
-        c[n++] = 0xFF;
-        c[n++] = 0xFF;
-      }
-      result.bytes.assign(compressed.data(), compressed.data() + n);
-    }
-  }
-
-  const BandGather& gather_;
-  uint32_t bands_;
-  size_t stride_;
-  uint32_t rows_;
-  int level_;
-  const uint8_t* stream_;
-  uint64_t stream_size_;
-  std::vector<CompressedBand>* out_;
-  std::atomic<uint32_t>* next_;
-  std::atomic<bool>* failed_;
-};
-
-
 // Compresses the image band by band with full flushes; false when that did not work out
 // (the caller then writes a plain stream).
 bool CompressBanded(const HilbertTiling& tiling, const uint8_t* stream, uint64_t stream_size, int level,
                     int threads, ByteBuffer* zstream, size_t* zsize, BandIndex* index) {
-  const size_t stride = size_t{tiling.grid()} * 4 + 1;
-  const uint32_t rows = tiling.tile_side();
-  BandGather gather(tiling, stride);
-  std::vector<CompressedBand> bands(tiling.bands());
-  std::atomic<uint32_t> next{0};
-  std::atomic<bool> failed{false};
-  BandCompressor first(gather, tiling.bands(), stride, rows, level, stream, stream_size, &bands, &next, &failed);
-  BandCompressor second(gather, tiling.bands(), stride, rows, level, stream, stream_size, &bands, &next, &failed);
-  {
-    std::thread helper;
-    JoinGuard join(&helper);
-    if (threads == 2 && tiling.bands() > 1) {
-      try {
-        helper = std::thread([&second] { second.run(); });
-      } catch (const std::system_error&) {
-        // One thread does all bands.
-      }
-    }
-    first.run();
-  }
-  if (failed.load()) return false;
+  MemorySource source(stream, stream_size);
+  BandPipeline pipeline(tiling, source, level, threads);
+  std::vector<EncodedBand> bands;
+  if (!pipeline.run(0, tiling.bands(), &bands).ok()) return false;
   Deflater header_source(level);
   uint64_t total = 2 + 4;
-  for (const CompressedBand& b : bands) total += b.bytes.size();
+  for (const EncodedBand& b : bands) total += b.bytes.size();
   if (!zstream->allocate(static_cast<size_t>(total))) return false;
   uint8_t* z = zstream->data();
   header_source.zlib_header(z);
   size_t pos = 2;
   uint32_t adler = 1;
-  const uint64_t band_bytes = uint64_t{stride} * rows;
-  index->rows_per_band = rows;
+  const uint64_t band_bytes = (uint64_t{tiling.grid()} * 4 + 1) * tiling.tile_side();
+  index->rows_per_band = tiling.tile_side();
   index->offsets.clear();
-  for (const CompressedBand& b : bands) {
+  for (const EncodedBand& b : bands) {
     index->offsets.push_back(pos);
     std::memcpy(z + pos, b.bytes.data(), b.bytes.size());
     pos += b.bytes.size();
@@ -260,6 +166,41 @@ Failure PngWriter::Validate(uint64_t stream_size, const EncodeParams& params) {
   return Failure::none();
 }
 
+int PngWriter::Threads(const EncodeParams& params) {
+  if (params.threads > 0) return std::min(params.threads, 2);
+  return std::thread::hardware_concurrency() >= 2 ? 2 : 1;
+}
+
+void PngWriter::AppendChunk(std::vector<uint8_t>* out, const char* type, const uint8_t* data, size_t n) {
+  const size_t at = out->size();
+  out->resize(at + n + 12);
+  ChunkSink sink(out->data() + at);
+  sink.chunk(type, data, n);
+}
+
+std::vector<uint8_t> PngWriter::Head(uint32_t grid, const std::vector<PngTextEntry>& texts) {
+  static const uint8_t kSignature[8] = {0x89, 'P', 'N', 'G', 0x0D, 0x0A, 0x1A, 0x0A};
+  std::vector<uint8_t> head(kSignature, kSignature + 8);
+  uint8_t ihdr[13];
+  PutBe32(ihdr, grid);
+  PutBe32(ihdr + 4, grid);
+  ihdr[8] = 8;   // bit depth
+  ihdr[9] = 6;   // RGBA
+  ihdr[10] = 0;  // deflate
+  ihdr[11] = 0;  // adaptive filtering (method 0)
+  ihdr[12] = 0;  // not interlaced
+  AppendChunk(&head, "IHDR", ihdr, 13);
+  // Text chunks: tEXt (Latin-1) when possible, else iTXt (UTF-8, uncompressed).
+  for (const PngTextEntry& t : texts) {
+    std::string keyword, text, data;
+    ToLatin1(t.keyword, &keyword);
+    const bool latin1 = ToLatin1(t.text, &text);
+    data = latin1 ? keyword + '\0' + text : keyword + std::string("\0\0\0\0\0", 5) + t.text;
+    AppendChunk(&head, latin1 ? "tEXt" : "iTXt", reinterpret_cast<const uint8_t*>(data.data()), data.size());
+  }
+  return head;
+}
+
 Failure PngWriter::Encode(const uint8_t* stream, uint64_t stream_size, const EncodeParams& params, ByteBuffer* out,
                           size_t* out_size) {
   Failure f = Validate(stream_size, params);
@@ -272,51 +213,26 @@ Failure PngWriter::Encode(const uint8_t* stream, uint64_t stream_size, const Enc
   BandIndex index;
   bool banded = false;
   if (params.band_index) {
-    int threads = params.threads <= 0 ? (std::thread::hardware_concurrency() >= 2 ? 2 : 1) : std::min(params.threads, 2);
-    banded = CompressBanded(tiling, stream, stream_size, params.level, threads, &zstream, &zsize, &index);
+    banded = CompressBanded(tiling, stream, stream_size, params.level, Threads(params), &zstream, &zsize, &index);
   }
   if (!banded) {
     f = CompressPlain(tiling, stream, stream_size, params.level, &zstream, &zsize);
     if (!f.ok()) return f;
   }
 
-  // Text chunks: tEXt (Latin-1) when possible, else iTXt (UTF-8, uncompressed).
-  std::vector<std::pair<const char*, std::string>> texts;
-  for (const PngTextEntry& t : params.texts) {
-    std::string keyword, text;
-    ToLatin1(t.keyword, &keyword);
-    if (ToLatin1(t.text, &text)) {
-      texts.emplace_back("tEXt", keyword + '\0' + text);
-    } else {
-      texts.emplace_back("iTXt", keyword + std::string("\0\0\0\0\0", 5) + t.text);
-    }
-  }
+  const std::vector<uint8_t> head = Head(grid, params.texts);
   std::vector<uint8_t> index_data;
   if (banded) index_data = index.Serialize();
 
-  size_t total = 8 + (13 + 12) + 12;
-  for (const auto& t : texts) total += t.second.size() + 12;
+  size_t total = head.size() + 12;
   if (banded) total += index_data.size() + 12;
   const size_t idat_chunks = std::max<size_t>(1, (zsize + kIdatChunk - 1) / kIdatChunk);
   total += zsize + 12 * idat_chunks;
   if (!out->allocate(total)) {
     return Failure::make("ERR_PIXELRTS_NO_MEMORY", "out of memory for a " + std::to_string(total) + "-byte PNG");
   }
-  static const uint8_t kSignature[8] = {0x89, 'P', 'N', 'G', 0x0D, 0x0A, 0x1A, 0x0A};
   ChunkSink sink(out->data());
-  sink.raw(kSignature, 8);
-  uint8_t ihdr[13];
-  PutBe32(ihdr, grid);
-  PutBe32(ihdr + 4, grid);
-  ihdr[8] = 8;   // bit depth
-  ihdr[9] = 6;   // RGBA
-  ihdr[10] = 0;  // deflate
-  ihdr[11] = 0;  // adaptive filtering (method 0)
-  ihdr[12] = 0;  // not interlaced
-  sink.chunk("IHDR", ihdr, 13);
-  for (const auto& t : texts) {
-    sink.chunk(t.first, reinterpret_cast<const uint8_t*>(t.second.data()), t.second.size());
-  }
+  sink.raw(head.data(), head.size());
   if (banded) sink.chunk(BandIndex::kChunkType, index_data.data(), index_data.size());
   for (size_t i = 0; i < idat_chunks; i++) {
     const size_t begin = i * kIdatChunk;

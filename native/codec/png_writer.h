@@ -40,6 +40,16 @@ class PngWriter {
   // Checks the parameters against the stream size (grid, level, text keywords and bytes).
   static Failure Validate(uint64_t stream_size, const EncodeParams& params);
 
+  // Encoding threads for `params` (1 or 2).
+  static int Threads(const EncodeParams& params);
+
+  // The bytes before the image data: signature, IHDR, the text chunks. Shared with the file
+  // encoder (png_file_writer.h), so both write the same file for the same stream.
+  static std::vector<uint8_t> Head(uint32_t grid, const std::vector<PngTextEntry>& texts);
+
+  // Appends one chunk (length, type, data, CRC) to `out`.
+  static void AppendChunk(std::vector<uint8_t>* out, const char* type, const uint8_t* data, size_t n);
+
   // Writes the PNG into `out`.
   static Failure Encode(const uint8_t* stream, uint64_t stream_size, const EncodeParams& params, ByteBuffer* out,
                         size_t* out_size);

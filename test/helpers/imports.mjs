@@ -8,7 +8,7 @@ import path from 'node:path';
 export const PARTS = ['codec', 'fuse', 'vm', 'frames', 'boot', 'demo', 'cli'];
 
 /** Modules at the top of lib/ that belong to no part. Only index.ts may import the parts. */
-export const SHARED = ['errors', 'native', 'format', 'index'];
+export const SHARED = ['errors', 'native', 'format', 'atomic-write', 'index'];
 
 // Every form that names another module: import/export … from, bare import, import(), require(),
 // and `declare module` augmentations of another file's types.

@@ -4,9 +4,9 @@ import path from 'node:path';
 import { parseArgs } from '../args';
 import { withProgress } from '../progress';
 import { formatBytes } from '../../format';
-import { EncodeOptions, writeContainer } from '../../codec/codec';
-import { PixelrtsError, UsageError } from '../../errors';
-import { classifyName, SegmentInput } from '../../codec/metadata';
+import { writeContainer, WriteInput, WriteOptions } from '../../codec/writer';
+import { UsageError } from '../../errors';
+import { classifyName } from '../../codec/metadata';
 import type { Command } from './command';
 
 const usage = `Usage: pixelrts convert <input>... <out.rts.png> [options]
@@ -31,16 +31,6 @@ Examples:
   pixelrts convert hello.wasm hello.rts.png
   pixelrts convert --segment kernel=bzImage --segment initrd=initramfs.cpio.gz \\
       --cmdline "console=ttyS0" boot.rts.png`;
-
-async function readInput(p: string): Promise<Buffer> {
-  try {
-    return await fs.readFile(p);
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    throw new PixelrtsError(e.code === 'ENOENT' ? 'ERR_PIXELRTS_NOT_FOUND' : 'ERR_PIXELRTS_IO',
-      `input ${p}: cannot read it (${e.code === 'ENOENT' ? 'no such file' : e.message}).`, { cause: err });
-  }
-}
 
 export const convert: Command = {
   summary: 'pack files into a .rts.png container',
@@ -68,12 +58,14 @@ export const convert: Command = {
     });
     if (inputs.length + named.length === 0) throw new UsageError('no input: give at least one input file or --segment NAME=PATH.');
 
-    const encodeOptions: EncodeOptions = { level: options.level, compress: options.compress, grid: options.grid };
-    let input: Buffer | SegmentInput[];
+    const writeOptions: WriteOptions = { level: options.level, compress: options.compress, grid: options.grid, cmdline: options.cmdline };
+    let input: WriteInput;
+    let files: string;
     if (inputs.length === 1 && named.length === 0) {
-      input = await readInput(inputs[0]);
-      encodeOptions.name = options.name ?? path.parse(inputs[0]).name;
-      encodeOptions.type = options.type ?? classifyName(path.basename(inputs[0])) ?? undefined;
+      input = { path: inputs[0] };
+      files = '1 file';
+      writeOptions.name = options.name ?? path.parse(inputs[0]).name;
+      writeOptions.type = options.type ?? classifyName(path.basename(inputs[0])) ?? undefined;
     } else {
       const all = [...inputs.map((p) => ({ name: path.basename(p), path: p })), ...named];
       const seen = new Set<string>();
@@ -81,18 +73,21 @@ export const convert: Command = {
         if (seen.has(s.name)) throw new UsageError(`segment name "${s.name}" is given twice; use --segment NAME=PATH to rename one.`);
         seen.add(s.name);
       }
-      input = [];
-      for (const s of all) input.push({ name: s.name, data: await readInput(s.path), type: classifyName(s.name) ?? 'data' });
-      encodeOptions.type = options.type ?? (input.some((s) => s.type === 'kernel') ? 'boot-bundle' : undefined);
-      encodeOptions.name = options.name ?? path.basename(out).replace(/(\.rts)?\.png$/i, '');
+      const segments = all.map((s) => ({ name: s.name, path: s.path, type: classifyName(s.name) ?? 'data' }));
+      input = segments;
+      files = `${segments.length} segments`;
+      writeOptions.type = options.type ?? (segments.some((s) => s.type === 'kernel') ? 'boot-bundle' : undefined);
+      writeOptions.name = options.name ?? path.basename(out).replace(/(\.rts)?\.png$/i, '');
     }
-    encodeOptions.cmdline = options.cmdline;
-    const total = Buffer.isBuffer(input) ? input.length : input.reduce((n, s) => n + s.data.length, 0);
-    const metadata = await withProgress(`writing ${out}`, () => writeContainer(out, input, encodeOptions));
+    const labels = { hash: 'hashing the inputs', compress: 'compressing the payload', encode: `writing ${out}` };
+    const metadata = await withProgress(labels.hash, (progress) => writeContainer(out, input, {
+      ...writeOptions,
+      onProgress: (p) => progress.update(p.done, p.total, labels[p.phase]),
+    }));
+    const total = Number(metadata.data_size);
     if (options.json) {
       process.stdout.write(`${JSON.stringify(metadata, null, 2)}\n`);
     } else {
-      const files = Buffer.isBuffer(input) ? '1 file' : `${input.length} segments`;
       const size = (await fs.stat(out)).size;
       process.stdout.write(`wrote ${out} (${files}, payload ${formatBytes(total)}, grid ${metadata.grid_size}x${metadata.grid_size}` +
         `${metadata.compression ? ', zlib-compressed' : ''}, ${formatBytes(size)}) and ${out}.meta.json\n`);

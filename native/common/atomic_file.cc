@@ -1,0 +1,88 @@
+#include "common/atomic_file.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <random>
+
+namespace pixelrts {
+
+namespace {
+
+std::string DirectoryOf(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  return slash == 0 ? "/" : path.substr(0, slash);
+}
+
+// A name beside the target that no other writer picks: .NAME.PID.RANDOM.tmp
+std::string TempNameFor(const std::string& target) {
+  const size_t slash = target.rfind('/');
+  const std::string dir = slash == std::string::npos ? "" : target.substr(0, slash + 1);
+  const std::string base = slash == std::string::npos ? target : target.substr(slash + 1);
+  std::random_device rd;
+  char suffix[32];
+  std::snprintf(suffix, sizeof suffix, ".%d.%08x.tmp", static_cast<int>(getpid()), rd());
+  return dir + "." + base + suffix;
+}
+
+Failure IoFailure(const std::string& what, const std::string& path, int e) {
+  std::string hint;
+  if (e == ENOSPC || e == EDQUOT) hint = " Free some space there or write elsewhere.";
+  if (e == EACCES || e == EPERM || e == EROFS) hint = " Choose a directory you can write to.";
+  return Failure::make(e == ENOSPC || e == EDQUOT ? "ERR_PIXELRTS_NO_SPACE" : "ERR_PIXELRTS_IO",
+                       "cannot " + what + " " + path + " (" + std::strerror(e) + ")." + hint);
+}
+
+}  // namespace
+
+AtomicFile::~AtomicFile() {
+  if (!committed_ && !temp_.empty()) ::unlink(temp_.c_str());
+}
+
+Failure AtomicFile::create(const std::string& target) {
+  target_ = target;
+  const std::string dir = DirectoryOf(target);
+#ifdef O_TMPFILE
+  fd_.reset(::open(dir.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0666));
+  if (fd_.valid()) return Failure::none();
+  const int e = errno;
+  // Filesystems without unnamed files answer EOPNOTSUPP (or EISDIR/EINVAL on old kernels);
+  // anything else (no such directory, no permission) is the caller's problem to hear about.
+  if (e != EOPNOTSUPP && e != EISDIR && e != EINVAL) return IoFailure("create a file in", dir, e);
+#endif
+  temp_ = TempNameFor(target);
+  fd_.reset(::open(temp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666));
+  if (!fd_.valid()) {
+    const int err = errno;
+    temp_.clear();
+    return IoFailure("create a file in", dir, err);
+  }
+  return Failure::none();
+}
+
+Failure AtomicFile::commit() {
+  if (::fsync(fd_.get()) != 0) return IoFailure("write", target_, errno);
+  if (temp_.empty()) {
+    // Give the unnamed file a temporary name, then rename it over the target (linkat cannot
+    // replace an existing file).
+    const std::string name = TempNameFor(target_);
+    const std::string self = "/proc/self/fd/" + std::to_string(fd_.get());
+    if (::linkat(AT_FDCWD, self.c_str(), AT_FDCWD, name.c_str(), AT_SYMLINK_FOLLOW) != 0) {
+      return IoFailure("name the file written for", target_, errno);
+    }
+    temp_ = name;
+  }
+  if (::rename(temp_.c_str(), target_.c_str()) != 0) return IoFailure("rename the file written to", target_, errno);
+  committed_ = true;
+  fd_.reset();
+  UniqueFd dir(::open(DirectoryOf(target_).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (dir.valid()) ::fsync(dir.get());  // the rename is durable; a failure here loses nothing written
+  return Failure::none();
+}
+
+}  // namespace pixelrts
