@@ -11,12 +11,14 @@
 
         # codec
         "native/codec/background_decode.cc",
+        "native/codec/band_decoder.cc",
         "native/codec/band_encoder.cc",
         "native/codec/band_gather.cc",
         "native/codec/band_index.cc",
         "native/codec/byte_buffer.cc",
         "native/codec/codec_module.cc",
         "native/codec/concat_source.cc",
+        "native/codec/decoded_cache.cc",
         "native/codec/deflate_block_walker.cc",
         "native/codec/deflater.cc",
         "native/codec/hilbert.cc",

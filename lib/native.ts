@@ -23,9 +23,11 @@ export interface PayloadHandle {
    * Bytes [offset, offset+length) as a Buffer over the payload's own memory, without a copy
    * (read-only by contract). Waits for the range first: call it after waitReadyAsync resolved 0.
    * Throws ERR_PIXELRTS_DECODE after a failed decode, ERR_PIXELRTS_RANGE outside the payload.
-   * The Buffer keeps the payload alive on its own.
+   * The Buffer keeps the payload alive on its own. When the bytes are in a file (the decoded
+   * cache) the view is a copy: into `scratch` (at least `length` bytes) when given, so a loop
+   * over a large payload reuses one buffer; the result is then valid until the next call.
    */
-  view(offset: number, length: number): Buffer;
+  view(offset: number, length: number, scratch?: Buffer): Buffer;
 }
 
 export interface NativeAddon {

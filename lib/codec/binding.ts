@@ -60,6 +60,8 @@ export interface PayloadProgress {
   bands: number;
   /** The whole payload is ready (decompressed too, when compressed). */
   finished: boolean;
+  /** Bands this handle decoded itself (a decoded cache finds the others already there). */
+  bandsDecoded: number;
 }
 
 export interface EncodeOptions {
@@ -112,6 +114,11 @@ declare module '../native' {
      */
     writePngFile(path: string, pieces: StreamPiece[], options: EncodeOptions,
       onProgress?: (done: number, total: number) => void): Promise<{ size: number }>;
+    /**
+     * The payload of a file pixelrts wrote (band index, stored uncompressed), decoded band by
+     * band on demand into the cache file `cachePath` (and `cachePath.bands`) and served from it.
+     */
+    openDecodedCache(path: string, options: { cachePath: string; payloadSize: number }): PayloadHandle;
     /** Maps the PNG file at `path` and decodes its payload in a background thread; returns at once. */
     startPayload(path: string, options: StartPayloadOptions): PayloadHandle;
     /** Waits until [offset, offset+length) of the payload is ready, then returns a copy (blocks: for tests and tools). Throws ERR_PIXELRTS_DECODE after a failed decode, ERR_PIXELRTS_CANCELLED after a cancel. */

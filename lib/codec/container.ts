@@ -18,6 +18,7 @@ import {
   classifyName, containerStem, findMetadata, metadataError, PixelRTSMetadata, readSidecar, sha256HexAsync,
   sidecarDifferences, SegmentInfo,
 } from './metadata';
+import { cacheEntryFor, DISK_CACHE_MIN } from './decoded-cache';
 import { native, PayloadHandle } from '../native';
 
 const { EINTR } = os.constants.errno;
@@ -60,6 +61,12 @@ export interface VerifyReport {
 export interface OpenOptions {
   /** Receives each warning as it is found (they are also collected in `container.warnings`). */
   onWarning?: (warning: PixelrtsWarning) => void;
+  /**
+   * The decoded cache's directory (default: PIXELRTS_CACHE_DIR, else ~/.cache/pixelrts/decoded),
+   * where payloads of 64 MiB and more that pixelrts wrote are decoded on demand; false keeps
+   * every payload in memory.
+   */
+  cacheDir?: string | false;
 }
 
 const SINGLE_FILE_TYPE = 'data';
@@ -95,6 +102,8 @@ export class Container {
   private hashes?: Promise<PayloadHashes>;
   /** The whole PNG file, read only when pixels are gathered in JS (legacy files, Infinite Maps). */
   private pngRead?: Promise<Buffer>;
+  /** The decoded cache entry's data file, when the payload is decoded there (see startDecode()). */
+  private cacheEntry?: string;
   /** Which curve the pixels use, once known: files pixelrts writes (band index) and a hash check tell. */
   private transposed = false;
   private orientationKnown = false;
@@ -107,6 +116,8 @@ export class Container {
     readonly kind: ContainerKind,
     private readonly onWarning: ((w: PixelrtsWarning) => void) | undefined,
     info: PngInfo,
+    /** Where the decoded cache lives (undefined: the default), or false to keep payloads in memory. */
+    private readonly cacheDir: string | false | undefined,
   ) {
     this.grid = gridOf(info, path);
   }
@@ -145,7 +156,7 @@ export class Container {
         message: `${path} has no embedded PixelRTS metadata; using the sidecar ${sidecar.path}.` });
     }
     const kind: ContainerKind = isInfiniteMap(info.texts, metadata?.type) ? 'infinite-map' : 'pixelrts';
-    const c = new Container(path, metadata, kind, options.onWarning, info);
+    const c = new Container(path, metadata, kind, options.onWarning, info, options.cacheDir);
     for (const w of pending) c.warn(w);
     if (kind === 'infinite-map') await c.initInfiniteMap(info);
     else await c.initPixelrts(info);
@@ -201,6 +212,15 @@ export class Container {
       this.payloadSize = plan.mode === 'raw' ? plan.capacity : plan.payloadSize!;
       // Only pixelrts writes the band index chunk, and it writes only the standard curve.
       if (info.hasBandIndex) this.orientationKnown = true;
+      if (info.hasBandIndex && plan.mode === 'dense' && !plan.compressed && this.payloadSize >= DISK_CACHE_MIN &&
+          this.cacheDir !== false) {
+        try {
+          this.cacheEntry = await cacheEntryFor(this.path, this.payloadSize, this.cacheDir);
+        } catch (err) {
+          this.warn({ code: 'WARN_PIXELRTS_CACHE',
+            message: `${this.path}: the decoded cache cannot be used (${(err as Error).message}); the payload is decoded in memory instead. Set PIXELRTS_CACHE_DIR to a writable directory.` });
+        }
+      }
     }
     if (plan.mode === 'dense' && plan.compressed && plan.storedSize === plan.payloadSize) {
       // The original's level-"none" bug (vector negative/n1): flagged compressed, stored raw.
@@ -322,8 +342,15 @@ export class Container {
     return this.cached;
   }
 
-  /** Starts the background decode of the pixels on one curve. */
+  /**
+   * Starts the decode of the pixels on one curve. A large payload of a file pixelrts wrote
+   * (band index, stored uncompressed) is decoded on demand into the decoded cache; anything
+   * else in the background into memory.
+   */
   private startDecode(transposed: boolean): PayloadHandle {
+    if (this.cacheEntry !== undefined && !transposed) {
+      return native().openDecodedCache(this.path, { cachePath: this.cacheEntry, payloadSize: this.payloadSize });
+    }
     return native().startPayload(this.path, {
       storedSize: this.plan.storedSize,
       compression: this.plan.compressed ? 'auto' : 'none',
@@ -391,10 +418,11 @@ export class Container {
     const inline = this.files.filter((f) => f.sha256 && f.extents.length === 1 && !isWhole(f));
     const later = this.files.filter((f) => f.sha256 && f.extents.length !== 1);
     const partial = new Map(inline.map((f) => [f, crypto.createHash('sha256')]));
+    const scratch = Buffer.allocUnsafe(Math.min(HASH_CHUNK, size));
     const ready = async (offset: number, length: number): Promise<Buffer> => {
       const rc = await handle.waitReadyAsync(offset, length);
       if (rc !== 0) throw decodeError(this.path, handle, rc);
-      return handle.view(offset, length);
+      return handle.view(offset, length, scratch);
     };
     for (let offset = 0; offset < size; offset += HASH_CHUNK) {
       const length = Math.min(HASH_CHUNK, size - offset);
@@ -530,6 +558,23 @@ export class Container {
   }
 
   /**
+   * How decoding this container uses memory and disk, as `pixelrts info` shows it: the decoded
+   * cache (bands decoded on demand, a band's buffers per reading thread) or memory (the whole
+   * payload, plus the whole PNG for files whose pixels are gathered in JS).
+   */
+  async footprint(): Promise<Footprint> {
+    if (this.cacheEntry !== undefined) {
+      const bandBytes = (this.grid * 4 + 1) * Math.min(32, this.grid);
+      const st = await fs.stat(this.cacheEntry).catch(() => null);
+      return { decode: 'decoded-cache', memoryBytes: 3 * bandBytes * 2,
+        cache: { entry: this.cacheEntry, diskBytes: st ? st.blocks * 512 : 0, payloadSize: this.payloadSize } };
+    }
+    if (this.plan.mode === 'code') return { decode: 'metadata', memoryBytes: this.payloadSize };
+    const png = this.sharedDecode && this.randomAccess ? 0 : (await fs.stat(this.path)).size;
+    return { decode: 'memory', memoryBytes: this.payloadSize + (this.plan.compressed ? this.plan.storedSize : 0) + png };
+  }
+
+  /**
    * The payload as a native PayloadHandle for a FUSE mount: file extents index into it. For a
    * payload stored in the pixels it is the container's one background decode, started on the
    * first call (read() and verify() use the same one); code-mode containers and payloads
@@ -544,6 +589,16 @@ export class Container {
     if (this.shared && this.shared.waitReady(0, 0) === EINTR) this.shared = undefined;
     return this.shared ??= this.startDecode(this.transposed);
   }
+}
+
+/** What Container.footprint() reports. */
+export interface Footprint {
+  /** Where the payload is decoded: on demand into the decoded cache, into memory, or taken from the metadata (code mode). */
+  decode: 'decoded-cache' | 'memory' | 'metadata';
+  /** About how much memory decoding takes at most. */
+  memoryBytes: number;
+  /** The decoded cache entry: its data file and how much of the payload is decoded there so far (space on disk). */
+  cache?: { entry: string; diskBytes: number; payloadSize: number };
 }
 
 /** What checked() found about the shared decode's payload. */

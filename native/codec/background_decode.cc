@@ -122,9 +122,9 @@ std::string BackgroundDecode::failure() const {
   return failure_;
 }
 
-BackgroundDecode::Progress BackgroundDecode::progress() const {
+PayloadSource::Progress BackgroundDecode::progress() const {
   std::lock_guard<std::mutex> lock(mu_);
-  return Progress{bands_done_, static_cast<uint32_t>(band_ready_.size()), finished_};
+  return Progress{bands_done_, static_cast<uint32_t>(band_ready_.size()), finished_, bands_done_};
 }
 
 }  // namespace pixelrts::codec

@@ -49,12 +49,7 @@ class BackgroundDecode final : public PayloadSource, private BandObserver {
   void cancel() override;
   std::string failure() const override;
 
-  struct Progress {
-    uint32_t bands_done;
-    uint32_t bands;
-    bool finished;
-  };
-  Progress progress() const;
+  Progress progress() const override;
 
  private:
   bool cancelled() override { return cancelled_.load(std::memory_order_relaxed); }

@@ -315,31 +315,10 @@ void BandGather::gather(uint32_t band, const uint8_t* rows, uint64_t win_begin, 
         const uint8_t* ahead = next_band + size_t{tx} * prefetch_share;
         for (size_t i = 0; i < prefetch_share; i += 64) _mm_prefetch(reinterpret_cast<const char*>(ahead + i), _MM_HINT_T0);
       }
+      streamed = gather_tile(tiles[tx].orientation, src, dst) || streamed;
+#else
+      gather_tile(tiles[tx].orientation, src, dst);
 #endif
-#if defined(__SSE2__)
-      if (use_walks_) {
-        // Curve order, so the output is written in address order: with a 16-byte aligned
-        // output, non-temporal stores fill whole cache lines without reading them first.
-        const bool stream = (reinterpret_cast<uintptr_t>(dst) & 15) == 0;
-        const Walk16Fn* fns = kWalk16Fns[stream ? 1 : 0];
-        const uint8_t o = tiles[tx].orientation;
-        if (side == 16) {
-          fns[o](src, stride_, dst);
-        } else {
-          const Runs<32, 16>& quarters = kQuartersOf32[o];
-          for (int q = 0; q < 4; q++) {
-            fns[quarters.order[q]](src + size_t{quarters.y[q] * 16u} * stride_ + quarters.x[q] * 64, stride_, dst + q * 1024);
-          }
-        }
-        streamed = streamed || stream;
-        continue;
-      }
-#endif
-      if (use_blocks_) {
-        gather_tile_blocks(tiles[tx].orientation, src, dst);
-      } else {
-        for (uint64_t i = 0; i < tp; i++) Store32(dst + 4 * i, Load32(src + off[i]));
-      }
       continue;
     }
     // Tile cut by the window: byte by byte over the overlap.
@@ -396,6 +375,49 @@ void BandGather::scatter(uint32_t band, uint8_t* rows, const uint8_t* stream, ui
       }
     }
   }
+}
+
+bool BandGather::gather_tile(uint8_t orientation, const uint8_t* src, uint8_t* dst) const {
+#if defined(__SSE2__)
+  if (use_walks_) {
+    // Curve order, so the output is written in address order: with a 16-byte aligned output,
+    // non-temporal stores fill whole cache lines without reading them first.
+    const bool stream = (reinterpret_cast<uintptr_t>(dst) & 15) == 0;
+    const Walk16Fn* fns = kWalk16Fns[stream ? 1 : 0];
+    if (tiling_.tile_side() == 16) {
+      fns[orientation](src, stride_, dst);
+    } else {
+      const Runs<32, 16>& quarters = kQuartersOf32[orientation];
+      for (int q = 0; q < 4; q++) {
+        fns[quarters.order[q]](src + size_t{quarters.y[q] * 16u} * stride_ + quarters.x[q] * 64, stride_, dst + q * 1024);
+      }
+    }
+    return stream;
+  }
+#endif
+  if (use_blocks_) {
+    gather_tile_blocks(orientation, src, dst);
+  } else {
+    const uint32_t* off = offsets_[orientation].data();
+    const uint64_t tp = tiling_.tile_pixels();
+    for (uint64_t i = 0; i < tp; i++) Store32(dst + 4 * i, Load32(src + off[i]));
+  }
+  return false;
+}
+
+void BandGather::gather_staged(uint32_t band, const uint8_t* rows, uint8_t* staged) const {
+  const uint32_t side = tiling_.tile_side();
+  const uint64_t tile_bytes = tiling_.tile_pixels() * 4;
+  const TilePlacement* tiles = tiling_.band_tiles(band);
+  bool streamed = false;
+  for (uint32_t tx = 0; tx < tiling_.tiles_per_side(); tx++) {
+    streamed = gather_tile(tiles[tx].orientation, rows + size_t{tx} * side * 4, staged + tx * tile_bytes) || streamed;
+  }
+#if defined(__SSE2__)
+  if (streamed) _mm_sfence();
+#else
+  (void)streamed;
+#endif
 }
 
 void BandGather::scatter_tile(uint8_t orientation, uint8_t* dst, const uint8_t* src) const {

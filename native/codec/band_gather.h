@@ -30,6 +30,11 @@ class BandGather {
   void gather(uint32_t band, const uint8_t* rows, uint64_t win_begin, uint64_t win_end, uint8_t* out,
               bool prefetch_ahead = false) const;
 
+  // Every tile of band `band`, whole, one after another: tile tx's run of the stream (its
+  // tile_pixels()·4 bytes) at staged[tx · tile_pixels()·4]. The decoded cache writes each run
+  // where it belongs in the stream.
+  void gather_staged(uint32_t band, const uint8_t* rows, uint8_t* staged) const;
+
   // The inverse: writes band `band` of the image from stream[0, stream_size); pixels or bytes
   // past stream_size become 0 (the encoder's unused pixels).
   void scatter(uint32_t band, uint8_t* rows, const uint8_t* stream, uint64_t stream_size) const;
@@ -56,6 +61,9 @@ class BandGather {
   bool classify_blocks();
   void gather_tile_blocks(uint8_t orientation, const uint8_t* src, uint8_t* dst) const;
   void scatter_tile_blocks(uint8_t orientation, uint8_t* dst, const uint8_t* src) const;
+  // One whole tile at `src` (in the rows) into its run `dst`; true when it used non-temporal
+  // stores (the caller fences before the output is read).
+  bool gather_tile(uint8_t orientation, const uint8_t* src, uint8_t* dst) const;
   // One whole tile from its run `src` (tile_pixels()·4 bytes) into the rows at `dst`.
   void scatter_tile(uint8_t orientation, uint8_t* dst, const uint8_t* src) const;
 

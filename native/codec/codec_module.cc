@@ -25,6 +25,7 @@
 #include "codec/png_file_writer.h"
 #include "codec/png_writer.h"
 #include "codec/concat_source.h"
+#include "codec/decoded_cache.h"
 #include "codec/stream_decompressor.h"
 #include "common/atomic_file.h"
 #include "common/js_error.h"
@@ -769,16 +770,38 @@ Napi::Value StartPayload(const Napi::CallbackInfo& info) {
 Napi::Value PayloadProgress(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::shared_ptr<PayloadSource> source = info.Length() > 0 ? PayloadHandle::From(info[0]) : nullptr;
-  auto* decode = dynamic_cast<BackgroundDecode*>(source.get());
-  if (decode == nullptr) {
-    return ThrowJs(env, ArgError("payloadProgress", "handle must be a PayloadHandle returned by startPayload()"));
-  }
-  BackgroundDecode::Progress p = decode->progress();
+  if (!source) return ThrowJs(env, ArgError("payloadProgress", "handle must be a PayloadHandle"));
+  PayloadSource::Progress p = source->progress();
   Napi::Object out = Napi::Object::New(env);
   out.Set("bandsDone", p.bands_done);
   out.Set("bands", p.bands);
   out.Set("finished", p.finished);
+  out.Set("bandsDecoded", p.bands_decoded);
   return out;
+}
+
+// JS: openDecodedCache(path, { cachePath, payloadSize }) -> PayloadHandle: the payload of a
+// container pixelrts wrote (band index, stored uncompressed), decoded band by band on demand
+// into the cache file `cachePath` and served from it (decoded_cache.h).
+Napi::Value OpenDecodedCache(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return Guarded(env, "openDecodedCache", [&]() -> Napi::Value {
+    Args args(info, "openDecodedCache");
+    std::string path = args.string(0, "path");
+    Napi::Object o = args.object(1, "options", false);
+    std::string cache_path;
+    if (args.ok()) {
+      Napi::Value c = o.Get("cachePath");
+      if (!c.IsString() || c.As<Napi::String>().Utf8Value().empty()) args.fail("options.cachePath must be a non-empty string");
+      else cache_path = c.As<Napi::String>().Utf8Value();
+    }
+    const auto payload_size = static_cast<uint64_t>(args.option_integer(o, "payloadSize", 0, kMaxBufferBytes * 4, 0, true));
+    if (!args.ok()) return ThrowJs(env, args.failure);
+    std::shared_ptr<codec::DecodedCache> source;
+    Failure f = codec::DecodedCache::Open(path, cache_path, payload_size, &source);
+    if (!f.ok()) return ThrowJs(env, f);
+    return PayloadHandle::New(env, std::move(source));
+  });
 }
 
 // JS: payloadRead(handle, offset, length) -> Buffer: waits for the range, then copies it.
@@ -803,7 +826,13 @@ Napi::Value PayloadRead(const Napi::CallbackInfo& info) {
       return ThrowJs(env, rc == EINTR ? "ERR_PIXELRTS_CANCELLED" : "ERR_PIXELRTS_DECODE",
                      "payloadRead: " + (why.empty() ? std::string("the decode was cancelled") : why));
     }
-    return Napi::Buffer<uint8_t>::Copy(env, source->data() + off, static_cast<size_t>(len));
+    Napi::Buffer<uint8_t> out;
+    if (!NewBuffer(env, static_cast<size_t>(len), &out, "payloadRead")) return env.Undefined();
+    const int err = CopyOut(*source, off, out.Data(), static_cast<size_t>(len));
+    if (err != 0) {
+      return ThrowJs(env, "ERR_PIXELRTS_IO", std::string("payloadRead: cannot read the decoded payload (") + std::strerror(err) + ")");
+    }
+    return out;
   });
 }
 
@@ -829,6 +858,7 @@ void InitCodec(Napi::Env env, Napi::Object exports) {
   exports.Set("encodePng", Napi::Function::New(env, EncodePng, "encodePng"));
   exports.Set("encodePngAsync", Napi::Function::New(env, EncodePngAsync, "encodePngAsync"));
   exports.Set("writePngFile", Napi::Function::New(env, WritePngFile, "writePngFile"));
+  exports.Set("openDecodedCache", Napi::Function::New(env, OpenDecodedCache, "openDecodedCache"));
   exports.Set("startPayload", Napi::Function::New(env, StartPayload, "startPayload"));
   exports.Set("payloadProgress", Napi::Function::New(env, PayloadProgress, "payloadProgress"));
   exports.Set("payloadRead", Napi::Function::New(env, PayloadRead, "payloadRead"));

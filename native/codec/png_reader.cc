@@ -2,7 +2,10 @@
 
 #include <libdeflate.h>
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 
 #include "codec/big_endian.h"
@@ -65,23 +68,65 @@ Failure TruncatedAt(size_t offset, size_t size, const std::string& what) {
 
 Failure PngReader::parse(const uint8_t* data, size_t size, bool read_texts) {
   data_ = data;
-  if (size < 8 || std::memcmp(data, kSignature, 8) != 0) {
+  fd_ = -1;
+  return parse_chunks(size, read_texts, [&](uint64_t pos, size_t /*n*/, const uint8_t** out) {
+    *out = data + pos;
+    return Failure::none();
+  });
+}
+
+Failure PngReader::parse_file(int fd, uint64_t size, const std::string& name, bool read_texts) {
+  data_ = nullptr;
+  fd_ = fd;
+  name_ = name;
+  std::vector<uint8_t> scratch;
+  return parse_chunks(size, read_texts, [&](uint64_t pos, size_t n, const uint8_t** out) {
+    scratch.resize(n);
+    Failure f = pread_all(pos, n, scratch.data());
+    *out = scratch.data();
+    return f;
+  });
+}
+
+Failure PngReader::pread_all(uint64_t pos, size_t n, uint8_t* out) const {
+  size_t done = 0;
+  while (done < n) {
+    const ssize_t r = ::pread(fd_, out + done, n - done, static_cast<off_t>(pos + done));
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) {
+      return Failure::make("ERR_PIXELRTS_IO", name_ + ": cannot read " + std::to_string(n) + " bytes at byte " +
+                                                  std::to_string(pos) + " (" +
+                                                  (r == 0 ? std::string("the file is shorter than it was") : std::strerror(errno)) + ")");
+    }
+    done += static_cast<size_t>(r);
+  }
+  return Failure::none();
+}
+
+template <typename Bytes>
+Failure PngReader::parse_chunks(uint64_t size, bool read_texts, Bytes&& bytes) {
+  const uint8_t* head = nullptr;
+  if (size < 8 || !bytes(0, 8, &head).ok() || std::memcmp(head, kSignature, 8) != 0) {
     return Failure::make("ERR_PIXELRTS_PNG_SIGNATURE",
                          "not a PNG file: expected the signature 89 50 4E 47 0D 0A 1A 0A, found " +
-                             (size == 0 ? std::string("an empty file") : Hex(data, std::min<size_t>(size, 8))));
+                             (size == 0 ? std::string("an empty file") : size < 8 || head == nullptr ? std::string("fewer than 8 bytes") : Hex(head, 8)));
   }
-  size_t pos = 8;
+  uint64_t pos = 8;
   bool seen_ihdr = false, seen_iend = false, idat_done = false;
-  const uint8_t* band_index_chunk = nullptr;
-  uint32_t band_index_length = 0;
+  std::vector<uint8_t> band_index_chunk;
+  bool has_band_index_chunk = false;
   while (!seen_iend) {
     if (pos == size) {
       return Failure::make("ERR_PIXELRTS_PNG_TRUNCATED", "PNG: the file ends at byte " + std::to_string(size) +
                                                              " without an IEND chunk: the file is truncated");
     }
     if (size - pos < 12) return TruncatedAt(pos, size, "a chunk header");
-    const uint32_t length = Be32(data + pos);
-    const uint8_t* type = data + pos + 4;
+    const uint8_t* header = nullptr;
+    Failure f = bytes(pos, 8, &header);
+    if (!f.ok()) return f;
+    const uint32_t length = Be32(header);
+    uint8_t type[4];
+    std::memcpy(type, header + 4, 4);
     const std::string name = TypeName(type);
     if (name.size() != 4) {
       return Failure::make("ERR_PIXELRTS_PNG_CHUNK", "PNG: the chunk at byte " + std::to_string(pos) +
@@ -99,22 +144,29 @@ Failure PngReader::parse(const uint8_t* data, size_t size, bool read_texts) {
                                " bytes of data but only " + std::to_string(size - pos - 12) +
                                " remain: the file is truncated or the chunk length is corrupt");
     }
-    const uint8_t* body = data + pos + 8;
-    const uint32_t stored_crc = Be32(body + length);
-    const uint32_t crc = libdeflate_crc32(libdeflate_crc32(0, type, 4), body, length);
-    if (crc != stored_crc) {
-      return Failure::make("ERR_PIXELRTS_PNG_CRC", "PNG: chunk " + name + " at byte " + std::to_string(pos) +
-                                                       " has CRC " + Hex32(stored_crc) + " but its bytes give " +
-                                                       Hex32(crc) + ": the file is corrupt");
+    const bool is_idat = name == "IDAT";
+    // A file's image data is read, and its chunks' CRCs checked, only where a decode needs it
+    // (read_idat); everything else is read and checked now.
+    const bool deferred = is_idat && fd_ >= 0;
+    const uint8_t* body = nullptr;
+    if (!deferred) {
+      f = bytes(pos + 8, size_t{length} + 4, &body);
+      if (!f.ok()) return f;
+      const uint32_t stored_crc = Be32(body + length);
+      const uint32_t crc = libdeflate_crc32(libdeflate_crc32(0, type, 4), body, length);
+      if (crc != stored_crc) {
+        return Failure::make("ERR_PIXELRTS_PNG_CRC", "PNG: chunk " + name + " at byte " + std::to_string(pos) +
+                                                         " has CRC " + Hex32(stored_crc) + " but its bytes give " +
+                                                         Hex32(crc) + ": the file is corrupt");
+      }
     }
     if (!seen_ihdr && name != "IHDR") {
       return Failure::make("ERR_PIXELRTS_PNG_CHUNK", "PNG: the first chunk is " + name + ", expected IHDR");
     }
-    const bool is_idat = name == "IDAT";
     if (!is_idat && !idat_.empty()) idat_done = true;
     if (name == "IHDR") {
       if (seen_ihdr) return Failure::make("ERR_PIXELRTS_PNG_CHUNK", "PNG: a second IHDR chunk at byte " + std::to_string(pos));
-      Failure f = parse_ihdr(body, length);
+      f = parse_ihdr(body, length);
       if (!f.ok()) return f;
       seen_ihdr = true;
     } else if (is_idat) {
@@ -123,30 +175,30 @@ Failure PngReader::parse(const uint8_t* data, size_t size, bool read_texts) {
                                                            " follows other chunks after the IDAT run; IDAT chunks must be consecutive");
       }
       idat_starts_.push_back(idat_size_);
-      idat_.push_back(IdatSpan{pos + 8, length});
+      idat_.push_back(IdatSpan{static_cast<size_t>(pos + 8), length});
       idat_size_ += length;
     } else if (name == "IEND") {
       seen_iend = true;
     } else if (name == "tEXt" || name == "zTXt" || name == "iTXt") {
       if (read_texts) {
-        Failure f = parse_text(name.c_str(), body, length, pos);
+        f = parse_text(name.c_str(), body, length, static_cast<size_t>(pos));
         if (!f.ok()) return f;
       }
     } else if (name == BandIndex::kChunkType) {
-      band_index_chunk = body;
-      band_index_length = length;
+      band_index_chunk.assign(body, body + length);
+      has_band_index_chunk = true;
     } else if (name == "PLTE") {
       // Allowed as a suggested palette for truecolour images; not used.
     } else if (type[0] >= 'A' && type[0] <= 'Z') {
       return Failure::make("ERR_PIXELRTS_PNG_CHUNK", "PNG: unknown critical chunk " + name + " at byte " +
                                                          std::to_string(pos) + ": this reader cannot decode the image");
     }
-    pos += size_t{length} + 12;
+    pos += uint64_t{length} + 12;
   }
   if (idat_.empty()) return Failure::make("ERR_PIXELRTS_PNG_CHUNK", "PNG: no IDAT chunk: the file holds no image data");
-  if (band_index_chunk != nullptr) {
-    has_band_index_ = BandIndex::Parse(band_index_chunk, band_index_length, height_, idat_size_, &band_index_,
-                                       &band_index_problem_);
+  if (has_band_index_chunk) {
+    has_band_index_ = BandIndex::Parse(band_index_chunk.data(), band_index_chunk.size(), height_, idat_size_,
+                                       &band_index_, &band_index_problem_);
   }
   return Failure::none();
 }
@@ -243,6 +295,42 @@ Failure PngReader::parse_text(const char* type, const uint8_t* p, uint32_t lengt
     t.text = utf8 ? std::string(reinterpret_cast<const char*>(out.data()), produced) : Latin1ToUtf8(out.data(), produced);
   }
   texts_.push_back(std::move(t));
+  return Failure::none();
+}
+
+Failure PngReader::read_idat(uint64_t begin, uint64_t end, uint8_t* out) const {
+  if (fd_ < 0) {
+    copy_idat(begin, end, out);
+    return Failure::none();
+  }
+  size_t i = static_cast<size_t>(std::upper_bound(idat_starts_.begin(), idat_starts_.end(), begin) - idat_starts_.begin()) - 1;
+  std::vector<uint8_t> chunk;
+  while (begin < end) {
+    const IdatSpan& span = idat_[i];
+    const uint64_t in_span = begin - idat_starts_[i];
+    const uint64_t n = std::min<uint64_t>(span.length - in_span, end - begin);
+    if (span.length <= kMaxCheckedChunk) {
+      // The whole chunk, so its CRC can be checked: a damaged file never yields wrong bytes.
+      chunk.resize(span.length + 4);
+      Failure f = pread_all(span.offset, chunk.size(), chunk.data());
+      if (!f.ok()) return f;
+      static const uint8_t kIdat[4] = {'I', 'D', 'A', 'T'};
+      const uint32_t crc = libdeflate_crc32(libdeflate_crc32(0, kIdat, 4), chunk.data(), span.length);
+      if (crc != Be32(chunk.data() + span.length)) {
+        return Failure::make("ERR_PIXELRTS_PNG_CRC", "PNG: " + name_ + ": chunk IDAT at byte " +
+                                                         std::to_string(span.offset - 8) + " has CRC " +
+                                                         Hex32(Be32(chunk.data() + span.length)) +
+                                                         " but its bytes give " + Hex32(crc) + ": the file is corrupt");
+      }
+      std::memcpy(out, chunk.data() + in_span, static_cast<size_t>(n));
+    } else {
+      Failure f = pread_all(span.offset + in_span, static_cast<size_t>(n), out);
+      if (!f.ok()) return f;
+    }
+    out += n;
+    begin += n;
+    i++;
+  }
   return Failure::none();
 }
 

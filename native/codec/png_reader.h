@@ -34,8 +34,16 @@ class PngReader {
   // Largest decompressed zTXt/iTXt text accepted.
   static constexpr size_t kMaxText = size_t{256} << 20;
 
+  // IDAT chunks up to this size are read whole by read_idat() so their CRC can be checked.
+  static constexpr uint32_t kMaxCheckedChunk = uint32_t{16} << 20;
+
   // Parses `data` (which must outlive the reader). `read_texts`: decode text chunks too.
   Failure parse(const uint8_t* data, size_t size, bool read_texts);
+
+  // Parses the file open on `fd` (which must stay open) of `size` bytes, reading every chunk
+  // but the image data: memory and time do not grow with the image. IDAT chunks are read, and
+  // their CRCs checked, by read_idat() when a decode needs them. `name` is for messages.
+  Failure parse_file(int fd, uint64_t size, const std::string& name, bool read_texts);
 
   uint32_t width() const { return width_; }
   uint32_t height() const { return height_; }
@@ -48,11 +56,15 @@ class PngReader {
   uint64_t stride() const { return uint64_t{width_} * 4 + 1; }
   uint64_t raw_size() const { return stride() * height_; }
 
+  // The bytes parse() was given; nullptr after parse_file().
   const uint8_t* data() const { return data_; }
   const std::vector<IdatSpan>& idat() const { return idat_; }
   uint64_t idat_size() const { return idat_size_; }
-  // Copies bytes [begin, end) of the concatenated IDAT data to `out`.
+  // Copies bytes [begin, end) of the concatenated IDAT data to `out` (after parse()).
   void copy_idat(uint64_t begin, uint64_t end, uint8_t* out) const;
+  // The same after parse() or parse_file(); from a file, each IDAT chunk touched is read whole
+  // and its CRC checked (chunks up to kMaxCheckedChunk), so corrupt data is an error, never bytes.
+  Failure read_idat(uint64_t begin, uint64_t end, uint8_t* out) const;
 
   const std::vector<PngText>& texts() const { return texts_; }
   const BandIndex* band_index() const { return has_band_index_ ? &band_index_ : nullptr; }
@@ -62,8 +74,14 @@ class PngReader {
  private:
   Failure parse_ihdr(const uint8_t* p, uint32_t length);
   Failure parse_text(const char* type, const uint8_t* p, uint32_t length, size_t chunk_offset);
+  // Walks the chunks; bytes(pos, n, &p) points p at n bytes of the file from pos.
+  template <typename Bytes>
+  Failure parse_chunks(uint64_t size, bool read_texts, Bytes&& bytes);
+  Failure pread_all(uint64_t pos, size_t n, uint8_t* out) const;
 
   const uint8_t* data_ = nullptr;
+  int fd_ = -1;
+  std::string name_;
   uint32_t width_ = 0, height_ = 0;
   uint8_t bit_depth_ = 0, color_type_ = 0, interlace_ = 0;
   std::vector<IdatSpan> idat_;

@@ -8,6 +8,7 @@
 #include <system_error>
 #include <thread>
 
+#include "codec/band_decoder.h"
 #include "codec/band_gather.h"
 #include "common/join_guard.h"
 #include "codec/byte_buffer.h"
@@ -47,20 +48,9 @@ class BandWorker {
 
  private:
   bool run_bands() {
-    Inflater inflater;
-    if (!inflater.ok()) return false;
-    const size_t stride = static_cast<size_t>(png_.stride());
+    BandDecoder decoder(png_, index_, tiling_.tile_side());
     const uint32_t rows = tiling_.tile_side();
-    const size_t band_bytes = stride * rows;
-    uint64_t max_segment = 0;
-    for (size_t i = 0; i < count_; i++) {
-      const uint32_t b = bands_[i];
-      max_segment = std::max(max_segment, index_.offsets[b + 1] - index_.offsets[b]);
-    }
-    ByteBuffer compressed, band;
-    // Band buffer: slot 0 holds the row above the band, then the band's scanlines.
-    if (!compressed.allocate(static_cast<size_t>(max_segment) + 2) || !band.allocate(band_bytes + stride)) return false;
-    std::vector<uint8_t> zeros(stride, 0);
+    std::vector<uint8_t> last(decoder.stride() - 1);  // the previous band's last row, when it was ours
     int64_t previous = -1;
     for (size_t i = 0; i < count_; i++) {
       const uint32_t b = bands_[i];
@@ -69,37 +59,13 @@ class BandWorker {
         cancelled_ = true;
         return false;
       }
-      // A band's data ends with the full flush's empty stored block; two bytes of an empty
-      // final fixed-Huffman block (03 00) make it a complete deflate stream for libdeflate.
-      const uint64_t begin = index_.offsets[b], end = index_.offsets[b + 1];
-      size_t n = static_cast<size_t>(end - begin);
-      png_.copy_idat(begin, end, compressed.data());
-      if (b + 1 < index_.band_count()) {
-        compressed.data()[n++] = 0x03;
-        compressed.data()[n++] = 0x00;
-      }
-      uint8_t* first_row = band.data() + stride;
-      size_t consumed = 0, produced = 0;
-      if (!inflater.raw(compressed.data(), n, first_row, band_bytes, &consumed, &produced) || consumed != n ||
-          produced != band_bytes) {
-        return false;
-      }
-      const uint8_t* above = band.data();  // the previous band's last row, when it was ours
-      if (b == 0) {
-        above = zeros.data();
-      } else if (previous != static_cast<int64_t>(b) - 1) {
-        // The row above belongs to another thread's share: only filters that ignore it work.
-        if (first_row[0] >= 2) return false;
-        above = zeros.data();
-      }
-      for (uint32_t r = 0; r < rows; r++) {
-        uint8_t* row = first_row + r * stride;
-        const uint8_t* prev = r == 0 ? above : row - stride;
-        if (!RowUnfilter::Apply(row[0], row + 1, prev + 1, stride - 1)) return false;
-      }
-      gather_.gather(b, first_row + 1, win_begin_, win_end_, out_);
-      if (checksum_) adlers_.push_back(libdeflate_adler32(1, first_row, band_bytes));
-      std::memcpy(band.data(), first_row + (rows - 1) * stride, stride);
+      // The row above belongs to another thread's share (or is not decoded): only filters that
+      // ignore it work, which the decoder checks.
+      const uint8_t* above = b > 0 && previous == static_cast<int64_t>(b) - 1 ? last.data() : nullptr;
+      if (!decoder.decode(b, above).ok()) return false;
+      gather_.gather(b, decoder.row(0), win_begin_, win_end_, out_);
+      if (checksum_) adlers_.push_back(libdeflate_adler32(1, decoder.scanlines(), decoder.band_bytes()));
+      std::memcpy(last.data(), decoder.row(rows - 1), last.size());
       previous = b;
       if (observer_ != nullptr) observer_->band_done(b);
     }
@@ -164,13 +130,14 @@ Failure PngStreamDecoder::decode_one_call(uint64_t offset, uint64_t length, uint
   const size_t stride = static_cast<size_t>(png_.stride());
   const uint64_t raw_size = png_.raw_size();
   ByteBuffer joined;
-  const uint8_t* zdata = png_.data() + png_.idat()[0].offset;
-  if (png_.idat().size() > 1) {
+  const uint8_t* zdata = png_.data() == nullptr ? nullptr : png_.data() + png_.idat()[0].offset;
+  if (png_.idat().size() > 1 || zdata == nullptr) {
     if (!joined.allocate(static_cast<size_t>(png_.idat_size()))) {
       return Failure::make("ERR_PIXELRTS_NO_MEMORY", "out of memory joining " + std::to_string(png_.idat_size()) +
                                                          " bytes of IDAT data");
     }
-    png_.copy_idat(0, png_.idat_size(), joined.data());
+    Failure f = png_.read_idat(0, png_.idat_size(), joined.data());
+    if (!f.ok()) return f;
     zdata = joined.data();
   }
   ByteBuffer raw;
@@ -211,8 +178,7 @@ PngStreamDecoder::BandedOutcome PngStreamDecoder::decode_banded(uint64_t offset,
                                                                 BandObserver* observer) {
   const BandIndex& index = *png_.band_index();
   uint8_t header[2];
-  png_.copy_idat(0, 2, header);
-  if (!ValidZlibHeader(header)) return BandedOutcome::kFallBack;
+  if (!png_.read_idat(0, 2, header).ok() || !ValidZlibHeader(header)) return BandedOutcome::kFallBack;
   std::vector<uint32_t> bands;
   for (uint32_t b = 0; b < tiling_.bands(); b++) {
     if (needed[b]) bands.push_back(b);
@@ -247,7 +213,7 @@ PngStreamDecoder::BandedOutcome PngStreamDecoder::decode_banded(uint64_t offset,
   if (!first.ok() || (threads == 2 && !second.ok())) return BandedOutcome::kFallBack;
   if (checksum) {
     uint8_t trailer[4];
-    png_.copy_idat(png_.idat_size() - 4, png_.idat_size(), trailer);
+    if (!png_.read_idat(png_.idat_size() - 4, png_.idat_size(), trailer).ok()) return BandedOutcome::kFallBack;
     const uint32_t expected = (uint32_t{trailer[0]} << 24) | (uint32_t{trailer[1]} << 16) |
                               (uint32_t{trailer[2]} << 8) | trailer[3];
     const uint64_t band_bytes = png_.stride() * tiling_.tile_side();

@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <cmath>
+#include <cstring>
 #include <string>
 #include <utility>
 #include <vector>
@@ -182,6 +183,24 @@ Napi::Value PayloadHandle::View(const Napi::CallbackInfo& info) {
   const int rc = source_->wait_ready(off, len);
   if (rc != 0) return ThrowJs(env, NotReady("view", rc, *source_));
   if (len == 0) return Napi::Buffer<uint8_t>::New(env, 0);
+  if (source_->data() == nullptr) {
+    // The bytes are in a file (the decoded cache): a copy is the view, into `scratch` when the
+    // caller lends one large enough (a loop over a whole payload then allocates nothing).
+    Napi::Buffer<uint8_t> copy;
+    if (info.Length() > 2 && info[2].IsBuffer() && info[2].As<Napi::Buffer<uint8_t>>().Length() >= len) {
+      Napi::Buffer<uint8_t> scratch = info[2].As<Napi::Buffer<uint8_t>>();
+      copy = Napi::Buffer<uint8_t>::New(env, scratch.Data(), static_cast<size_t>(len),
+                                        [](Napi::Env, uint8_t*, Napi::Reference<Napi::Buffer<uint8_t>>* ref) { delete ref; },
+                                        new Napi::Reference<Napi::Buffer<uint8_t>>(Napi::Persistent(scratch)));
+    } else {
+      copy = Napi::Buffer<uint8_t>::New(env, static_cast<size_t>(len));
+    }
+    const int err = CopyOut(*source_, off, copy.Data(), static_cast<size_t>(len));
+    if (err != 0) {
+      return ThrowJs(env, "ERR_PIXELRTS_IO", std::string("view: cannot read the decoded payload (") + std::strerror(err) + ")");
+    }
+    return copy;
+  }
   auto* owner = new ViewOwner(source_);
   // The payload memory is never written again once ready; the finalizer drops the share.
   uint8_t* data = const_cast<uint8_t*>(source_->data() + off);

@@ -34,7 +34,8 @@ class PayloadHandle : public Napi::ObjectWrap<PayloadHandle> {
   // handle.waitReadyAsync(offset, length) -> Promise<errno> (waits on the thread pool),
   // handle.view(offset, length) -> Buffer over the payload's own memory (no copy; waits for
   // the range first, so call it once waitReadyAsync resolved 0). A view keeps the source
-  // alive, so it stays valid after the handle and any mount are gone.
+  // alive, so it stays valid after the handle and any mount are gone. For a source whose bytes
+  // are in a file the view is a copy, made into handle.view(offset, length, scratch) when given.
   Napi::Value Size(const Napi::CallbackInfo& info);
   Napi::Value FailureText(const Napi::CallbackInfo& info);
   Napi::Value WaitReady(const Napi::CallbackInfo& info);

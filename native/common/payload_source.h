@@ -3,8 +3,12 @@
 // block only until that range is ready, not until the whole image is decoded.
 #pragma once
 
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <string>
 
 namespace pixelrts {
@@ -21,14 +25,46 @@ class PayloadSource {
   // (EIO after a decode failure, EINTR after cancel()). The range must lie within size().
   virtual int wait_ready(uint64_t offset, uint64_t length) = 0;
 
-  // Pointer to the first byte; bytes are valid once wait_ready() returned 0 for them.
+  // Pointer to the first byte when the bytes are in memory (valid once wait_ready() returned 0
+  // for them); nullptr when they are in a file instead (backing_fd()).
   virtual const uint8_t* data() const = 0;
+
+  // When data() is nullptr: a descriptor holding the bytes at the same offsets (the decoded
+  // cache's file), read with pread or spliced into a FUSE reply. -1 for sources in memory.
+  virtual int backing_fd() const { return -1; }
 
   // Wakes every waiter and makes later waits return EINTR (used by unmount).
   virtual void cancel() = 0;
 
   // Empty while decoding is fine; the decode's error message once it failed.
   virtual std::string failure() const = 0;
+
+  // How far the decode is, in bands (tests, tools, progress lines).
+  struct Progress {
+    uint32_t bands_done;     // bands whose bytes are ready
+    uint32_t bands;          // bands in the image
+    bool finished;           // every byte is ready
+    uint32_t bands_decoded;  // bands this source decoded itself (a decoded cache reuses the others)
+  };
+  virtual Progress progress() const { return Progress{0, 0, true, 0}; }
 };
+
+// Copies ready bytes [offset, offset + n) of `source` into dst, from memory or its backing file.
+// 0, or the errno of a failed read (EIO when the file is shorter than the source).
+inline int CopyOut(const PayloadSource& source, uint64_t offset, uint8_t* dst, size_t n) {
+  if (const uint8_t* p = source.data()) {
+    std::memcpy(dst, p + offset, n);
+    return 0;
+  }
+  size_t done = 0;
+  while (done < n) {
+    const ssize_t r = ::pread(source.backing_fd(), dst + done, n - done, static_cast<off_t>(offset + done));
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) return errno;
+    if (r == 0) return EIO;
+    done += static_cast<size_t>(r);
+  }
+  return 0;
+}
 
 }  // namespace pixelrts

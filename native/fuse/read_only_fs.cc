@@ -202,6 +202,7 @@ void ReadOnlyFs::Read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset,
 void ReadOnlyFs::read_extents(fuse_req_t req, const Node& node, uint64_t offset, uint64_t size) {
   // One iovec per extent touched, pointing into the payload: the reply is a single writev to
   // /dev/fuse with no copy in between. Reused per thread to keep allocation off the hot path.
+  if (source_->data() == nullptr) return read_extents_from_file(req, node, offset, size);
   thread_local std::vector<iovec> iov;
   iov.clear();
   size_t i = static_cast<size_t>(std::upper_bound(node.starts.begin(), node.starts.end(), offset) - node.starts.begin()) - 1;
@@ -229,6 +230,42 @@ void ReadOnlyFs::read_extents(fuse_req_t req, const Node& node, uint64_t offset,
   flat.reserve(size);
   for (const iovec& v : iov) flat.insert(flat.end(), static_cast<char*>(v.iov_base), static_cast<char*>(v.iov_base) + v.iov_len);
   fuse_reply_buf(req, flat.data(), flat.size());
+}
+
+void ReadOnlyFs::read_extents_from_file(fuse_req_t req, const Node& node, uint64_t offset, uint64_t size) {
+  // The bytes are in the decoded cache's file: one fuse_buf per extent, each naming the file
+  // and a position, so libfuse splices them from the page cache into the reply where the
+  // kernel allows it (and reads them otherwise) without a copy in this process.
+  const int fd = source_->backing_fd();
+  thread_local std::vector<uint8_t> storage;
+  size_t i = static_cast<size_t>(std::upper_bound(node.starts.begin(), node.starts.end(), offset) - node.starts.begin()) - 1;
+  const size_t last = static_cast<size_t>(std::upper_bound(node.starts.begin(), node.starts.end(), offset + size - 1) - node.starts.begin()) - 1;
+  const size_t count = last - i + 1;
+  storage.assign(sizeof(fuse_bufvec) + (count - 1) * sizeof(fuse_buf), 0);
+  auto* bufv = reinterpret_cast<fuse_bufvec*>(storage.data());
+  bufv->count = count;
+  bufv->idx = 0;
+  bufv->off = 0;
+  uint64_t pos = offset;
+  uint64_t left = size;
+  for (size_t k = 0; k < count; k++, i++) {
+    const Extent& e = node.extents[i];
+    const uint64_t within = pos - node.starts[i];
+    const uint64_t take = std::min(left, e.length - within);
+    const int rc = source_->wait_ready(e.offset + within, take);
+    if (rc != 0) {
+      if (rc == EIO) report_failure();
+      return (void)fuse_reply_err(req, rc);
+    }
+    fuse_buf& b = bufv->buf[k];
+    b.size = static_cast<size_t>(take);
+    b.flags = static_cast<fuse_buf_flags>(FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK);
+    b.fd = fd;
+    b.pos = static_cast<off_t>(e.offset + within);
+    pos += take;
+    left -= take;
+  }
+  fuse_reply_data(req, bufv, FUSE_BUF_SPLICE_MOVE);
 }
 
 void ReadOnlyFs::report_failure() {

@@ -37,6 +37,8 @@ class ReadOnlyFs {
   fuse_entry_param entry(const FileTree::Node& node) const;
   // Replies to a read of [offset, offset + size) of an extent file, zero copy from the payload.
   void read_extents(fuse_req_t req, const FileTree::Node& node, uint64_t offset, uint64_t size);
+  // The same for a source whose bytes are in a file (PayloadSource::backing_fd()).
+  void read_extents_from_file(fuse_req_t req, const FileTree::Node& node, uint64_t offset, uint64_t size);
   void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset, bool plus);
   void report_failure();
 

@@ -1,6 +1,7 @@
 /** Every CLI command, by name, in the order `pixelrts --help` lists them. */
 import type { Command } from './command';
 import { boot } from './boot';
+import { cache } from './cache';
 import { convert } from './convert';
 import { demo } from './demo';
 import { extract } from './extract';
@@ -19,6 +20,7 @@ export const commands: Record<string, Command> = {
   extract,
   convert,
   verify,
+  cache,
   boot,
   demo,
   ps,

@@ -1,6 +1,7 @@
 /** `pixelrts info <file> [--json]`: what a container holds. */
 import type { PixelrtsWarning } from '../../codec/codec';
-import type { Container } from '../../codec/container';
+import type { Container, Footprint } from '../../codec/container';
+import { formatBytes } from '../../format';
 import type { Command } from './command';
 import { openFromArgs, printWarnings } from './container-args';
 
@@ -16,7 +17,7 @@ Examples:
   pixelrts info boot.rts.png --json | jq '.files[].name'`;
 
 /** The JSON shape of `info --json`. */
-export function describeContainer(c: Container, warnings: PixelrtsWarning[]): Record<string, unknown> {
+export function describeContainer(c: Container, warnings: PixelrtsWarning[], footprint: Footprint): Record<string, unknown> {
   return {
     path: c.path,
     kind: c.kind,
@@ -26,6 +27,7 @@ export function describeContainer(c: Container, warnings: PixelrtsWarning[]): Re
     compression: c.metadata?.compression ?? null,
     metadata: c.metadata,
     files: c.files,
+    footprint,
     ...(c.infiniteMap ? { infiniteMap: { superblock: c.infiniteMap.superblock, vat: c.infiniteMap.vat } } : {}),
     warnings,
   };
@@ -43,7 +45,7 @@ export const info: Command = {
   async run(argv) {
     const { container: c, json, warnings } = await openFromArgs(argv);
     if (json) {
-      process.stdout.write(`${JSON.stringify(describeContainer(c, warnings), null, 2)}\n`);
+      process.stdout.write(`${JSON.stringify(describeContainer(c, warnings, await c.footprint()), null, 2)}\n`);
       return 0;
     }
     printWarnings('info', warnings);
@@ -57,6 +59,14 @@ export const info: Command = {
       field('compression', `${m.compression.type} level ${m.compression.level}: ${m.encoded_size ?? m.compression.compressed_size} bytes stored`);
     }
     for (const k of ['name', 'type', 'description', 'content_version', 'cmdline']) field(k, typeof m[k] === 'string' ? m[k] : undefined);
+    const fp = await c.footprint();
+    if (fp.cache) {
+      field('decode', `on demand into the decoded cache, ${formatBytes(fp.cache.diskBytes)} of ${formatBytes(fp.cache.payloadSize)} decoded so far`);
+      field('cache', fp.cache.entry);
+    } else {
+      field('decode', fp.decode === 'metadata' ? 'from the metadata (code mode)' : 'into memory, whole');
+    }
+    field('memory', `about ${formatBytes(fp.memoryBytes)} to read it`);
     if (c.infiniteMap) {
       const sb = c.infiniteMap.superblock;
       field('superblock', `version ${sb.version}, cluster ${sb.clusterSize} bytes, center (${sb.center.join(', ')})`);

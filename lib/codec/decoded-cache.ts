@@ -1,0 +1,114 @@
+/**
+ * The decoded cache: where the payloads of large containers are decoded to, band by band and
+ * on demand (native/codec/decoded_cache.h), so reading, verifying, mounting and booting them
+ * takes memory for a band or two instead of the whole payload, and a second open reads what
+ * the first decoded at disk speed.
+ *
+ * An entry is three files in the cache directory, named by a key made of the container file's
+ * identity (device, inode, size, modification time), so a container that is replaced or
+ * changed never reads another's bytes: `KEY.payload` (the decoded payload, sparse until
+ * filled), `KEY.payload.bands` (which bands are in) and `KEY.json` (what it belongs to, for
+ * `pixelrts cache`).
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { writeFileAtomic } from '../atomic-write';
+
+/** Payloads from this size up are decoded into the cache; smaller ones are decoded in memory. */
+export const DISK_CACHE_MIN = 64 * 1024 * 1024;
+
+/** What `KEY.json` records about an entry. */
+export interface CacheEntryInfo {
+  /** The container's absolute path when the entry was made. */
+  container: string;
+  /** The container file's size and modification time (ns) then: the entry is stale when they differ. */
+  size: number;
+  mtimeNs: string;
+  dev: number;
+  ino: number;
+  payloadSize: number;
+  created: string;
+}
+
+/** `PIXELRTS_CACHE_DIR`, else `$XDG_CACHE_HOME/pixelrts/decoded`, else `~/.cache/pixelrts/decoded`. */
+export function decodedCacheDir(): string {
+  if (process.env.PIXELRTS_CACHE_DIR) return path.resolve(process.env.PIXELRTS_CACHE_DIR);
+  const base = process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache');
+  return path.join(base, 'pixelrts', 'decoded');
+}
+
+/**
+ * The data file of the cache entry for the container at `pngPath` (created with its
+ * description when new). The directory is made private (0700): decoded payloads are the
+ * user's data.
+ */
+export async function cacheEntryFor(pngPath: string, payloadSize: number, dir = decodedCacheDir()): Promise<string> {
+  const st = await fs.stat(pngPath, { bigint: true });
+  const identity = { dev: Number(st.dev), ino: Number(st.ino), size: Number(st.size), mtimeNs: st.mtimeNs.toString() };
+  const key = crypto.createHash('sha256').update(JSON.stringify({ ...identity, payloadSize })).digest('hex').slice(0, 32);
+  await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+  const description = path.join(dir, `${key}.json`);
+  const exists = await fs.stat(description).then(() => true, () => false);
+  if (!exists) {
+    const info: CacheEntryInfo = { container: path.resolve(pngPath), ...identity, payloadSize, created: new Date().toISOString() };
+    await writeFileAtomic(description, `${JSON.stringify(info, null, 2)}\n`, 0o600);
+  }
+  return path.join(dir, `${key}.payload`);
+}
+
+/** One entry of the decoded cache, as `pixelrts cache` lists it. */
+export interface CacheEntry extends CacheEntryInfo {
+  key: string;
+  /** Bytes of the entry on disk (its data file is sparse: only decoded bands take space). */
+  diskBytes: number;
+  /** 'current' while the container is there unchanged; 'stale' when it changed or is gone. */
+  status: 'current' | 'stale';
+}
+
+async function diskUse(file: string): Promise<number> {
+  const st = await fs.stat(file).catch(() => null);
+  return st ? st.blocks * 512 : 0;
+}
+
+/** The entries in `dir`, oldest first. Files that belong to no described entry are ignored. */
+export async function listCacheEntries(dir = decodedCacheDir()): Promise<CacheEntry[]> {
+  const names = await fs.readdir(dir).catch(() => [] as string[]);
+  const entries: CacheEntry[] = [];
+  for (const name of names) {
+    if (!/^[0-9a-f]{32}\.json$/.test(name)) continue;
+    const key = name.slice(0, 32);
+    let info: CacheEntryInfo;
+    try {
+      info = JSON.parse(await fs.readFile(path.join(dir, name), 'utf8')) as CacheEntryInfo;
+    } catch {
+      continue;  // being written by another process, or not ours
+    }
+    const st = await fs.stat(info.container, { bigint: true }).catch(() => null);
+    const current = st !== null && Number(st.dev) === info.dev && Number(st.ino) === info.ino &&
+      Number(st.size) === info.size && st.mtimeNs.toString() === info.mtimeNs;
+    const payload = path.join(dir, `${key}.payload`);
+    const diskBytes = (await diskUse(payload)) + (await diskUse(`${payload}.bands`)) + (await diskUse(path.join(dir, name)));
+    entries.push({ ...info, key, diskBytes, status: current ? 'current' : 'stale' });
+  }
+  return entries.sort((a, b) => a.created.localeCompare(b.created));
+}
+
+/**
+ * Removes stale entries (their container changed or is gone), or every entry with `all`.
+ * A process still reading an entry keeps its open files; the space is freed when it closes them.
+ */
+export async function pruneCache(options: { all?: boolean; dir?: string } = {}): Promise<CacheEntry[]> {
+  const dir = options.dir ?? decodedCacheDir();
+  const removed: CacheEntry[] = [];
+  for (const e of await listCacheEntries(dir)) {
+    if (!options.all && e.status === 'current') continue;
+    // The description goes last: an entry without one is invisible, never half-described.
+    for (const f of [`${e.key}.payload`, `${e.key}.payload.bands`, `${e.key}.json`]) {
+      await fs.rm(path.join(dir, f), { force: true });
+    }
+    removed.push(e);
+  }
+  return removed;
+}

@@ -1,0 +1,200 @@
+#include "codec/decoded_cache.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+namespace pixelrts::codec {
+
+namespace {
+
+Failure CacheFailure(const std::string& path, const std::string& what, int e) {
+  const size_t slash = path.rfind('/');
+  const std::string dir = slash == std::string::npos ? "." : path.substr(0, slash);
+  std::string hint = " Check that the directory is writable, or set PIXELRTS_CACHE_DIR to another one.";
+  if (e == ENOSPC || e == EDQUOT) hint = " Free some space there (pixelrts cache prune) or set PIXELRTS_CACHE_DIR to another disk.";
+  return Failure::make(e == ENOSPC || e == EDQUOT ? "ERR_PIXELRTS_NO_SPACE" : "ERR_PIXELRTS_IO",
+                       "the decoded cache in " + dir + ": cannot " + what + " (" + std::strerror(e) + ")." + hint);
+}
+
+int PwriteAll(int fd, const uint8_t* p, size_t n, uint64_t pos) {
+  while (n > 0) {
+    const ssize_t w = ::pwrite(fd, p, n, static_cast<off_t>(pos));
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0) return errno;
+    p += w;
+    n -= static_cast<size_t>(w);
+    pos += static_cast<uint64_t>(w);
+  }
+  return 0;
+}
+
+}  // namespace
+
+Failure DecodedCache::Open(const std::string& png_path, const std::string& cache_path, uint64_t payload_size,
+                           std::shared_ptr<DecodedCache>* out) {
+  auto self = std::make_shared<DecodedCache>();
+  self->png_path_ = png_path;
+  self->cache_path_ = cache_path;
+  self->payload_size_ = payload_size;
+  self->png_fd_.reset(::open(png_path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!self->png_fd_.valid()) {
+    const int e = errno;
+    return Failure::make(e == ENOENT ? "ERR_PIXELRTS_NOT_FOUND" : "ERR_PIXELRTS_IO",
+                         png_path + ": cannot open (" + std::strerror(e) + ")");
+  }
+  struct stat st;
+  if (fstat(self->png_fd_.get(), &st) != 0) {
+    return Failure::make("ERR_PIXELRTS_IO", png_path + ": cannot stat (" + std::strerror(errno) + ")");
+  }
+  Failure f = self->png_.parse_file(self->png_fd_.get(), static_cast<uint64_t>(st.st_size), png_path, false);
+  if (!f.ok()) return Failure::make(f.code, f.message.rfind(png_path, 0) == 0 ? f.message : png_path + ": " + f.message);
+  const uint32_t grid = self->png_.grid();
+  self->tiling_ = std::make_unique<HilbertTiling>(grid, false);
+  const BandIndex* index = self->png_.band_index();
+  if (index == nullptr || index->rows_per_band != self->tiling_->tile_side() || index->band_count() != self->tiling_->bands()) {
+    return Failure::make("ERR_PIXELRTS_BAND_INDEX", png_path + ": the file has no usable band index, so it cannot be "
+                                                               "decoded band by band");
+  }
+  if (payload_size > uint64_t{grid} * grid * 4) {
+    return Failure::make("ERR_PIXELRTS_ARGUMENT", png_path + ": payloadSize " + std::to_string(payload_size) +
+                                                      " exceeds the " + std::to_string(uint64_t{grid} * grid * 4) +
+                                                      " bytes the image holds: the metadata is wrong");
+  }
+  self->gather_ = std::make_unique<BandGather>(*self->tiling_, static_cast<size_t>(self->png_.stride()));
+
+  // The data file: sparse, exactly the payload's size. One of another size belongs to nothing
+  // this entry can trust: start it over, band map included.
+  self->cache_fd_.reset(::open(cache_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+  if (!self->cache_fd_.valid()) return CacheFailure(cache_path, "create " + cache_path, errno);
+  const std::string bands_path = cache_path + ".bands";
+  self->bands_fd_.reset(::open(bands_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+  if (!self->bands_fd_.valid()) return CacheFailure(cache_path, "create " + bands_path, errno);
+  struct stat cst;
+  if (fstat(self->cache_fd_.get(), &cst) != 0) return CacheFailure(cache_path, "stat " + cache_path, errno);
+  const uint32_t bands = self->tiling_->bands();
+  // Bands holding no byte of the payload (the encoder's unused pixels) are never needed.
+  std::vector<uint8_t> in_payload;
+  self->tiling_->bands_touched(0, payload_size, &in_payload);
+  self->state_.assign(bands, kMissing);
+  for (uint32_t b = 0; b < bands; b++) {
+    if (in_payload[b]) self->needed_++;
+    else self->state_[b] = kUnused;
+  }
+  if (static_cast<uint64_t>(cst.st_size) != payload_size) {
+    if (ftruncate(self->bands_fd_.get(), 0) != 0 || ftruncate(self->cache_fd_.get(), 0) != 0 ||
+        ftruncate(self->cache_fd_.get(), static_cast<off_t>(payload_size)) != 0) {
+      return CacheFailure(cache_path, "size " + cache_path, errno);
+    }
+  } else {
+    std::vector<uint8_t> map(bands, 0);
+    const ssize_t r = ::pread(self->bands_fd_.get(), map.data(), bands, 0);
+    for (ssize_t b = 0; b < r; b++) {
+      if (map[static_cast<size_t>(b)] == 1 && self->state_[static_cast<size_t>(b)] == kMissing) {
+        self->state_[static_cast<size_t>(b)] = kPresent;
+        self->present_++;
+      }
+    }
+  }
+  *out = std::move(self);
+  return Failure::none();
+}
+
+int DecodedCache::wait_ready(uint64_t offset, uint64_t length) {
+  if (length == 0) {
+    std::lock_guard<std::mutex> lock(mu_);
+    return cancelled_ ? EINTR : 0;
+  }
+  std::vector<uint8_t> needed;
+  const int64_t last = tiling_->bands_touched(offset, offset + length, &needed);
+  for (int64_t b = 0; b <= last; b++) {
+    if (!needed[static_cast<size_t>(b)]) continue;
+    const auto band = static_cast<uint32_t>(b);
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      changed_.wait(lock, [&] { return cancelled_ || state_[band] != kFilling; });
+      if (cancelled_) return EINTR;
+      if (state_[band] == kPresent || state_[band] == kUnused) continue;
+      if (state_[band] == kFailed) return EIO;
+      state_[band] = kFilling;
+    }
+    std::unique_ptr<Worker> worker = take_worker();
+    Failure f = worker ? fill(band, worker.get())
+                       : Failure::make("ERR_PIXELRTS_NO_MEMORY", "out of memory for a band's buffers");
+    if (worker) give_back(std::move(worker));
+    std::lock_guard<std::mutex> lock(mu_);
+    if (f.ok()) {
+      state_[band] = kPresent;
+      present_++;
+      decoded_++;
+    } else {
+      state_[band] = kFailed;
+      if (failure_.empty()) failure_ = f.message;
+    }
+    changed_.notify_all();
+    if (!f.ok()) return EIO;
+  }
+  return 0;
+}
+
+Failure DecodedCache::fill(uint32_t band, Worker* worker) {
+  Failure f = worker->decoder->decode(band, nullptr);
+  if (!f.ok()) return Failure::make(f.code, png_path_ + ": " + f.message);
+  gather_->gather_staged(band, worker->decoder->row(0), worker->staged.data());
+  const uint64_t tile_bytes = tiling_->tile_pixels() * 4;
+  const TilePlacement* tiles = tiling_->band_tiles(band);
+  for (uint32_t tx = 0; tx < tiling_->tiles_per_side(); tx++) {
+    const uint64_t begin = uint64_t{tiles[tx].curve_tile} * tile_bytes;
+    if (begin >= payload_size_) continue;  // the encoder's unused pixels
+    const size_t n = static_cast<size_t>(std::min(tile_bytes, payload_size_ - begin));
+    const int e = PwriteAll(cache_fd_.get(), worker->staged.data() + tx * tile_bytes, n, begin);
+    if (e != 0) return CacheFailure(cache_path_, "write " + cache_path_, e);
+  }
+  // Only now does the entry say the band is there.
+  const uint8_t one = 1;
+  const int e = PwriteAll(bands_fd_.get(), &one, 1, band);
+  if (e != 0) return CacheFailure(cache_path_, "write " + cache_path_ + ".bands", e);
+  return Failure::none();
+}
+
+std::unique_ptr<DecodedCache::Worker> DecodedCache::take_worker() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!idle_.empty()) {
+      std::unique_ptr<Worker> w = std::move(idle_.back());
+      idle_.pop_back();
+      return w;
+    }
+  }
+  auto w = std::make_unique<Worker>();
+  w->decoder = std::make_unique<BandDecoder>(png_, *png_.band_index(), tiling_->tile_side());
+  if (!w->staged.allocate(size_t{tiling_->tiles_per_side()} * tiling_->tile_pixels() * 4)) return nullptr;
+  return w;
+}
+
+void DecodedCache::give_back(std::unique_ptr<Worker> worker) {
+  std::lock_guard<std::mutex> lock(mu_);
+  idle_.push_back(std::move(worker));
+}
+
+void DecodedCache::cancel() {
+  std::lock_guard<std::mutex> lock(mu_);
+  cancelled_ = true;
+  changed_.notify_all();
+}
+
+std::string DecodedCache::failure() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return failure_;
+}
+
+PayloadSource::Progress DecodedCache::progress() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return Progress{present_, needed_, present_ == needed_, decoded_};
+}
+
+}  // namespace pixelrts::codec

@@ -1,0 +1,88 @@
+// DecodedCache: a PayloadSource whose decoded bytes live in a file on disk (the decoded cache,
+// in the user's cache directory), filled band by band on demand. For containers pixelrts
+// writes (band index, payload stored uncompressed) a read decodes only the bands holding the
+// range it asks for, writes every tile of those bands where it belongs in the cache file, and
+// is served from that file; the page cache does the caching, so memory holds a band or two
+// whatever the container's size, and a second open (another process, the next boot) finds the
+// bands already there.
+//
+// Beside the data file `NAME` lies `NAME.bands`, one byte per band: 1 once the band's bytes
+// are in the data file. A band's byte is written only after its data, so a process killed at
+// any point leaves bands that are either complete or marked missing; two processes filling the
+// same band write the same bytes. A band that cannot be decoded (a damaged chunk: CRC, inflate)
+// fails its readers with EIO and says why in failure(); the other bands still serve.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "codec/band_decoder.h"
+#include "codec/band_gather.h"
+#include "codec/byte_buffer.h"
+#include "codec/hilbert.h"
+#include "codec/png_reader.h"
+#include "common/failure.h"
+#include "common/payload_source.h"
+#include "common/unique_fd.h"
+
+namespace pixelrts::codec {
+
+class DecodedCache final : public PayloadSource {
+ public:
+  // Opens the container `png_path` (which must have a usable band index) and the cache entry
+  // `cache_path` (created when missing; made anew when its size does not match) for a payload
+  // of `payload_size` bytes stored uncompressed.
+  static Failure Open(const std::string& png_path, const std::string& cache_path, uint64_t payload_size,
+                      std::shared_ptr<DecodedCache>* out);
+
+  DecodedCache() = default;
+  ~DecodedCache() override = default;
+
+  uint64_t size() const override { return payload_size_; }
+  int wait_ready(uint64_t offset, uint64_t length) override;
+  const uint8_t* data() const override { return nullptr; }
+  int backing_fd() const override { return cache_fd_.get(); }
+  void cancel() override;
+  std::string failure() const override;
+
+  Progress progress() const override;
+
+ private:
+  enum BandState : uint8_t { kMissing = 0, kPresent = 1, kFilling = 2, kFailed = 3, kUnused = 4 };
+
+  // A decoder and its staging buffer, lent to one filling thread at a time.
+  struct Worker {
+    std::unique_ptr<BandDecoder> decoder;
+    ByteBuffer staged;
+  };
+
+  Failure fill(uint32_t band, Worker* worker);
+  std::unique_ptr<Worker> take_worker();
+  void give_back(std::unique_ptr<Worker> worker);
+
+  std::string png_path_;
+  std::string cache_path_;
+  uint64_t payload_size_ = 0;
+  UniqueFd png_fd_;
+  UniqueFd cache_fd_;
+  UniqueFd bands_fd_;
+  PngReader png_;
+  std::unique_ptr<HilbertTiling> tiling_;
+  std::unique_ptr<BandGather> gather_;
+
+  mutable std::mutex mu_;
+  std::condition_variable changed_;
+  std::vector<uint8_t> state_;
+  std::vector<std::unique_ptr<Worker>> idle_;
+  uint32_t needed_ = 0;   // bands holding payload bytes
+  uint32_t present_ = 0;  // of those, in the cache file
+  uint32_t decoded_ = 0;
+  bool cancelled_ = false;
+  std::string failure_;
+};
+
+}  // namespace pixelrts::codec

@@ -1,0 +1,283 @@
+// The decoded cache: large containers pixelrts wrote are decoded band by band on demand into a
+// file in the cache directory and read from there, through the API and a real FUSE mount:
+// random reads at odd offsets equal the source, memory stays bounded, a second process reuses
+// what the first decoded, SIGKILL leaves no corrupt entry, a damaged chunk fails exactly its
+// band, a full cache disk is an error naming the directory.
+import test from 'ava';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { spawn, spawnSync } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { inCI, needs, repoRoot } from '../helpers/prereq.mjs';
+import { fuseMissing, tempDir } from '../helpers/fuse.mjs';
+import { readChunks } from '../helpers/png-js.mjs';
+import { d2xy, prng } from '../helpers/reference-codec.mjs';
+
+const require = createRequire(import.meta.url);
+const px = require('../../dist/index.js');
+const { native } = require('../../dist/native.js');
+
+const SIZE = 80 * 1024 * 1024 + 12345;  // above the 64 MiB from which payloads go to the cache
+let root;
+let source;
+let container;
+
+test.before(async () => {
+  root = fs.mkdtempSync(path.join(os.tmpdir(), 'pixelrts-cache-test-'));
+  source = path.join(root, 'disk.img');
+  const block = prng('decoded-cache', 1 << 20);
+  const fd = fs.openSync(source, 'w');
+  for (let at = 0, i = 0; at < SIZE; at += block.length, i++) {
+    block.writeUInt32LE(i, 0);
+    fs.writeSync(fd, block, 0, Math.min(block.length, SIZE - at), at);
+  }
+  fs.closeSync(fd);
+  container = path.join(root, 'disk.rts.png');
+  await px.writeContainer(container, { path: source }, { level: 1, name: 'disk' });
+});
+test.after.always(() => { fs.rmSync(root, { recursive: true, force: true }); });
+
+function sourceBytes(offset, length) {
+  const b = Buffer.alloc(length);
+  const fd = fs.openSync(source, 'r');
+  try { fs.readSync(fd, b, 0, length, offset); } finally { fs.closeSync(fd); }
+  return b;
+}
+
+/** Odd offsets and lengths, the first and last bytes included. */
+function oddRanges(n, seed) {
+  let x = seed;
+  const next = () => { x = (x * 1103515245 + 12345) >>> 0; return x; };
+  const ranges = [[0, 1], [SIZE - 1, 1], [SIZE - 4097, 4097], [4095, 3]];
+  for (let i = 0; i < n; i++) {
+    const length = 1 + (next() % 200000);
+    ranges.push([next() % (SIZE - length), length]);
+  }
+  return ranges;
+}
+
+function cacheDir() {
+  return fs.mkdtempSync(path.join(root, 'cache-'));
+}
+
+/** Which bands the entry in `dir` marks present. */
+function presentBands(dir) {
+  const map = fs.readdirSync(dir).find((f) => f.endsWith('.payload.bands'));
+  return map ? [...fs.readFileSync(path.join(dir, map))].filter((b) => b === 1).length : 0;
+}
+
+test('random reads at odd offsets through the API equal the source; only the bands read are decoded', async (t) => {
+  const dir = cacheDir();
+  const c = await px.open(container, { cacheDir: dir });
+  const h = c.payload();
+  const ranges = oddRanges(60, 7);
+  for (const [o, n] of ranges) t.true(native().payloadRead(h, o, n).equals(sourceBytes(o, n)), `[${o}, ${o + n})`);
+  const p = native().payloadProgress(h);
+  t.true(p.bandsDecoded > 0 && p.bandsDecoded < p.bands, `decoded ${p.bandsDecoded} of ${p.bands} bands`);
+  t.is(presentBands(dir), p.bandsDone);
+  t.deepEqual(fs.readdirSync(dir).map((f) => f.replace(/^[0-9a-f]+/, 'KEY')).sort(), ['KEY.json', 'KEY.payload', 'KEY.payload.bands']);
+  t.true((await c.read('disk')).equals(fs.readFileSync(source)));
+});
+
+needs(test, fuseMissing())('random reads through a real FUSE mount equal the source; the second pass is served from the cache', async (t) => {
+  const dir = cacheDir();
+  const mnt = path.join(tempDir(t), 'm');
+  fs.mkdirSync(mnt);
+  process.env.PIXELRTS_CACHE_DIR = dir;
+  t.teardown(() => { delete process.env.PIXELRTS_CACHE_DIR; });
+  const m = await px.mount(container, mnt);
+  t.teardown(() => m.unmount());
+  const fd = fs.openSync(path.join(mnt, 'disk'), 'r');
+  t.teardown(() => fs.closeSync(fd));
+  t.is(fs.fstatSync(fd).size, SIZE);
+  for (const [o, n] of oddRanges(40, 11)) {
+    const b = Buffer.alloc(n);
+    t.is(fs.readSync(fd, b, 0, n, o), n);
+    t.true(b.equals(sourceBytes(o, n)), `[${o}, ${o + n})`);
+  }
+  t.true(presentBands(dir) > 0);
+});
+
+test('memory stays bounded: verifying the whole payload adds far less than the payload to the peak RSS', (t) => {
+  const dir = cacheDir();
+  // The peak after open is the baseline (Node, the addon); a decode into memory would add the
+  // whole payload on top of it, the decoded cache a band or two.
+  const script = `const px = require(${JSON.stringify(path.join(repoRoot, 'dist', 'index.js'))});
+    px.open(${JSON.stringify(container)}, { cacheDir: ${JSON.stringify(dir)} }).then(async (c) => {
+      const before = process.resourceUsage().maxRSS;
+      const r = await c.verify();
+      console.log(JSON.stringify({ ok: r.ok, beforeKiB: before, maxRssKiB: process.resourceUsage().maxRSS }));
+    })`;
+  const r = spawnSync(process.execPath, ['--max-old-space-size=32', '-e', script], { encoding: 'utf8' });
+  t.is(r.status, 0, r.stderr);
+  const { ok, beforeKiB, maxRssKiB } = JSON.parse(r.stdout);
+  t.true(ok);
+  const added = (maxRssKiB - beforeKiB) * 1024;
+  t.log(`peak RSS ${(maxRssKiB / 1024).toFixed(0)} MiB, ${(added / 1048576).toFixed(0)} MiB above the open, verifying a ${(SIZE / 1048576).toFixed(0)} MiB payload`);
+  t.true(added < 24 * 1024 * 1024, `verify added ${added} bytes of RSS`);
+});
+
+test('a second process reuses the bands the first decoded; SIGKILL mid-fill leaves no corrupt entry', async (t) => {
+  const dir = cacheDir();
+  const script = (verify) => `const px = require(${JSON.stringify(path.join(repoRoot, 'dist', 'index.js'))});
+    const { native } = require(${JSON.stringify(path.join(repoRoot, 'dist', 'native.js'))});
+    px.open(${JSON.stringify(container)}, { cacheDir: ${JSON.stringify(dir)} }).then(async (c) => {
+      const r = ${verify ? 'await c.verify()' : 'null'};
+      console.log(JSON.stringify({ ok: r?.ok, progress: native().payloadProgress(c.payload()) }));
+    })`;
+  // Killed while it fills the cache.
+  const child = spawn(process.execPath, ['-e', script(true)], { stdio: 'ignore' });
+  const exited = new Promise((resolve) => child.on('exit', resolve));
+  const deadline = Date.now() + 20000;
+  while (presentBands(dir) < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+  child.kill('SIGKILL');
+  await exited;
+  const afterKill = presentBands(dir);
+  t.true(afterKill > 0, 'the child was killed before it filled anything');
+  t.log(`killed with ${afterKill} bands in the cache`);
+  // A new process trusts what the entry says is there, decodes the rest, and every byte is right.
+  const second = JSON.parse(spawnSync(process.execPath, ['-e', script(true)], { encoding: 'utf8' }).stdout);
+  t.log(JSON.stringify(second));
+  t.true(second.ok);
+  t.is(second.progress.bandsDone, second.progress.bands);
+  t.is(second.progress.bandsDecoded, second.progress.bands - afterKill);
+  // A third decodes nothing at all.
+  const third = JSON.parse(spawnSync(process.execPath, ['-e', script(true)], { encoding: 'utf8' }).stdout);
+  t.true(third.ok);
+  t.is(third.progress.bandsDecoded, 0);
+  const c = await px.open(container, { cacheDir: dir });
+  for (const [o, n] of oddRanges(20, 3)) t.true(native().payloadRead(c.payload(), o, n).equals(sourceBytes(o, n)));
+});
+
+/**
+ * A copy of the container with one byte of image data flipped in the middle of the file, and
+ * payload ranges (one 4 KiB tile each) inside the band that byte belongs to and outside it.
+ */
+function damagedCopy() {
+  const png = fs.readFileSync(container);
+  const chunks = readChunks(png);
+  const grid = chunks.find((c) => c.type === 'IHDR').data.readUInt32BE(0);
+  const bi = chunks.find((c) => c.type === 'pxBI').data;
+  const bands = bi.readUInt32BE(8);
+  const offsets = Array.from({ length: bands + 1 }, (_, i) => Number(bi.readBigUInt64BE(12 + 8 * i)));
+  // Walk the chunks to the IDAT byte at the middle of the zlib stream.
+  const target = Math.floor(offsets[bands] / 2);
+  let fileOffset = 8;
+  let z = 0;
+  let flipAt = -1;
+  for (const c of chunks) {
+    if (c.type === 'IDAT' && flipAt < 0 && target < z + c.data.length) flipAt = fileOffset + 8 + (target - z);
+    if (c.type === 'IDAT') z += c.data.length;
+    fileOffset += 12 + c.data.length;
+  }
+  const damagedBand = offsets.findIndex((o, i) => o <= target && target < offsets[i + 1]);
+  const copy = Buffer.from(png);
+  copy[flipAt] ^= 0x40;
+  const file = path.join(root, `damaged-${process.pid}.rts.png`);
+  fs.writeFileSync(file, copy);
+  fs.copyFileSync(`${container}.meta.json`, `${file}.meta.json`);
+  // Tiles (4 KiB runs of the stream) and the band (tile row) each lies in.
+  const tileIn = (wanted) => {
+    for (let k = 0; k * 4096 + 4096 <= SIZE; k += 7) {
+      const [, y] = d2xy(grid, k * 1024);
+      if ((Math.floor(y / 32) === damagedBand) === wanted) return k * 4096;
+    }
+    throw new Error('no such tile');
+  };
+  return { file, bad: tileIn(true), good: tileIn(false) };
+}
+
+test('a damaged chunk fails exactly its band: the API names the file, the mount answers EIO there and the right bytes elsewhere', async (t) => {
+  const { file, bad, good } = damagedCopy();
+  const dir = cacheDir();
+  const c = await px.open(file, { cacheDir: dir });
+  const h = c.payload();
+  t.true(native().payloadRead(h, good, 4096).equals(sourceBytes(good, 4096)));
+  const err = t.throws(() => native().payloadRead(h, bad, 4096));
+  t.is(err.code, 'ERR_PIXELRTS_DECODE');
+  t.regex(err.message, /damaged-\d+\.rts\.png.*(CRC|corrupt)/);
+  const report = await c.verify().catch((e) => e);
+  t.is(report.code, 'ERR_PIXELRTS_DECODE');
+  if (fuseMissing() !== null) return;
+  const mnt = path.join(tempDir(t), 'm');
+  fs.mkdirSync(mnt);
+  process.env.PIXELRTS_CACHE_DIR = cacheDir();
+  t.teardown(() => { delete process.env.PIXELRTS_CACHE_DIR; });
+  const m = await px.mount(file, mnt).catch((e) => e);
+  if (m instanceof Error) return t.fail(`mount: ${m.message}`);
+  t.teardown(() => m.unmount());
+  const fd = fs.openSync(path.join(mnt, 'disk'), 'r');
+  t.teardown(() => fs.closeSync(fd));
+  const b = Buffer.alloc(4096);
+  fs.readSync(fd, b, 0, 4096, good);
+  t.true(b.equals(sourceBytes(good, 4096)));
+  const e = t.throws(() => fs.readSync(fd, b, 0, 4096, bad));
+  t.is(e.code, 'EIO');
+});
+
+const rootOnly = process.getuid?.() === 0 ? null : 'mounting a small tmpfs needs root';
+needs(test, rootOnly)('a full cache disk is an error naming the directory; the bands it kept are right', async (t) => {
+  const dir = cacheDir();
+  const r = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=3m', 'tmpfs', dir]);
+  if (r.status !== 0) return inCI ? t.fail(`mount tmpfs: ${r.stderr}`) : t.pass(`cannot mount a tmpfs here: ${r.stderr}`);
+  t.teardown(() => spawnSync('umount', ['-l', dir]));  // lazily: the test's handles may still hold files there
+  const c = await px.open(container, { cacheDir: dir });
+  const err = t.throws(() => native().payloadRead(c.payload(), 0, SIZE >> 1));
+  t.is(err.code, 'ERR_PIXELRTS_DECODE');
+  t.true(err.message.includes(`the decoded cache in ${dir}`), err.message);
+  t.regex(err.message, /No space left/);
+  const kept = presentBands(dir);
+  // A new reader of the same entry serves what it says it has without decoding it again.
+  const again = await px.open(container, { cacheDir: dir });
+  const h = again.payload();
+  t.true(native().payloadRead(h, 0, 1).equals(sourceBytes(0, 1)));
+  t.is(native().payloadProgress(h).bandsDone, kept);
+});
+
+test('small containers stay in memory; cacheDir: false keeps a large one there too', async (t) => {
+  const dir = cacheDir();
+  const small = path.join(root, 'small.rts.png');
+  await px.writeContainer(small, prng('small', 100000));
+  const s = await px.open(small, { cacheDir: dir });
+  t.true((await s.verify()).ok);
+  const c = await px.open(container, { cacheDir: false });
+  t.is(native().payloadRead(c.payload(), SIZE - 10, 10).toString('hex'), sourceBytes(SIZE - 10, 10).toString('hex'));
+  t.deepEqual(fs.readdirSync(dir), []);
+});
+
+test('pixelrts info shows where the payload is decoded; pixelrts cache lists entries and prunes the stale ones', async (t) => {
+  const dir = cacheDir();
+  const cli = path.join(repoRoot, 'dist', 'cli', 'main.js');
+  const env = { ...process.env, PIXELRTS_CACHE_DIR: dir };
+  const run = (...args) => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', env });
+  const copy = path.join(root, `copy-${process.pid}.rts.png`);
+  fs.copyFileSync(container, copy);
+  fs.copyFileSync(`${container}.meta.json`, `${copy}.meta.json`);
+  const info = run('info', copy, '--json');
+  t.is(info.status, 0, info.stderr);
+  const fp = JSON.parse(info.stdout).footprint;
+  t.is(fp.decode, 'decoded-cache');
+  t.true(fp.cache.entry.startsWith(dir));
+  t.is(fp.cache.payloadSize, SIZE);
+  t.true(fp.memoryBytes < 16 << 20);
+  t.regex(run('info', copy).stdout, /decode +on demand into the decoded cache, 0 B of 80\.0 MiB decoded so far/);
+  t.is(run('verify', copy).status, 0);
+  const listed = run('cache', 'list', '--json').stdout.trim().split('\n').map((l) => JSON.parse(l));
+  t.is(listed.length, 1);
+  t.like(listed[0], { type: 'entry', status: 'current', container: copy, payloadSize: SIZE });
+  t.true(listed[0].diskBytes >= SIZE * 0.9, `${listed[0].diskBytes} bytes on disk after verify`);
+  // The container changes: its old entry is stale, a new one is made, prune removes the old.
+  const later = new Date(Date.now() + 5000);
+  fs.utimesSync(copy, later, later);
+  t.is(run('verify', copy).status, 0);
+  const statuses = run('cache', '--json').stdout.trim().split('\n').map((l) => JSON.parse(l).status).sort();
+  t.deepEqual(statuses, ['current', 'stale']);
+  const pruned = run('cache', 'prune');
+  t.regex(pruned.stdout, /removed 1 stale entry, 80\.\d MiB freed/);
+  t.is(fs.readdirSync(dir).length, 3);
+  t.regex(run('cache', 'prune', '--all').stdout, /removed 1 entry/);
+  t.deepEqual(fs.readdirSync(dir), []);
+  t.regex(run('cache').stdout, /is empty/);
+  t.is(run('cache', 'bogus').status, 2);
+});
