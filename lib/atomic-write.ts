@@ -8,15 +8,19 @@ import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 
-/** Replaces `file` with `data` atomically; the temporary file is removed if anything fails. */
-export async function writeFileAtomic(file: string, data: string | Uint8Array, mode = 0o666): Promise<void> {
+/**
+ * Replaces `file` with `data` atomically; the temporary file is removed if anything fails.
+ * `durable: false` skips the flush to disk (for files a crash may lose, never half-write).
+ */
+export async function writeFileAtomic(file: string, data: string | Uint8Array, mode = 0o666,
+  options: { durable?: boolean } = {}): Promise<void> {
   const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${crypto.randomBytes(4).toString('hex')}.tmp`);
   let renamed = false;
   try {
     const fh = await fs.open(tmp, 'wx', mode);
     try {
       await fh.writeFile(data);
-      await fh.sync();
+      if (options.durable !== false) await fh.sync();
     } finally {
       await fh.close();
     }

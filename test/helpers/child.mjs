@@ -30,3 +30,10 @@ export function firstLine(child) {
     child.once('close', onClose);
   });
 }
+
+/**
+ * An expression for `node -e` scripts: the process's own peak RSS in KiB (VmHWM). Not
+ * process.resourceUsage().maxRSS: Linux carries ru_maxrss across fork and exec, so a child of
+ * a large test worker would report the worker's peak.
+ */
+export const PEAK_KIB = "Number(/VmHWM:\\s+(\\d+)/.exec(require('fs').readFileSync('/proc/self/status', 'utf8'))[1])";
