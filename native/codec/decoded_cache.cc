@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <system_error>
 
 namespace pixelrts::codec {
 
@@ -104,14 +105,31 @@ Failure DecodedCache::Open(const std::string& png_path, const std::string& cache
   return Failure::none();
 }
 
+DecodedCache::~DecodedCache() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    cancelled_ = true;
+  }
+  readahead_wanted_.notify_all();
+  changed_.notify_all();
+  if (readahead_.joinable()) readahead_.join();
+}
+
 int DecodedCache::wait_ready(uint64_t offset, uint64_t length) {
   if (length == 0) {
     std::lock_guard<std::mutex> lock(mu_);
     return cancelled_ ? EINTR : 0;
   }
+  const int rc = ensure(offset, length, /*backwards=*/false);
+  if (rc == 0) note_read(offset, offset + length);
+  return rc;
+}
+
+int DecodedCache::ensure(uint64_t offset, uint64_t length, bool backwards) {
   std::vector<uint8_t> needed;
   const int64_t last = tiling_->bands_touched(offset, offset + length, &needed);
-  for (int64_t b = 0; b <= last; b++) {
+  for (int64_t i = 0; i <= last; i++) {
+    const int64_t b = backwards ? last - i : i;
     if (!needed[static_cast<size_t>(b)]) continue;
     const auto band = static_cast<uint32_t>(b);
     {
@@ -139,6 +157,49 @@ int DecodedCache::wait_ready(uint64_t offset, uint64_t length) {
     if (!f.ok()) return EIO;
   }
   return 0;
+}
+
+void DecodedCache::note_read(uint64_t offset, uint64_t end) {
+  std::lock_guard<std::mutex> lock(mu_);
+  // Sequential: this read starts where one ended (FUSE workers may answer a stream's requests
+  // slightly out of order, hence the slack).
+  const bool sequential = last_end_ != UINT64_MAX && offset <= last_end_ + (uint64_t{1} << 20) &&
+                          offset + (uint64_t{1} << 20) >= last_end_;
+  last_end_ = end;
+  if (!sequential || readahead_failed_ || cancelled_ || end >= payload_size_) return;
+  // Ask again only once the reader has used up half of what was read ahead of it.
+  const bool covered = end >= ahead_start_ && end <= ahead_done_;
+  if (covered && ahead_done_ - end > kReadahead / 2) return;
+  const uint64_t from = covered ? ahead_done_ : end;
+  const uint64_t to = std::min(payload_size_, end + kReadahead);
+  if (from >= to) return;
+  if (!covered) ahead_start_ = ahead_done_ = end;
+  ahead_from_ = from;
+  ahead_to_ = to;
+  if (!readahead_.joinable()) {
+    try {
+      readahead_ = std::thread([this] { readahead_loop(); });
+    } catch (const std::system_error&) {
+      readahead_failed_ = true;  // reads still decode on demand
+      return;
+    }
+  }
+  readahead_wanted_.notify_one();
+}
+
+void DecodedCache::readahead_loop() {
+  std::unique_lock<std::mutex> lock(mu_);
+  for (;;) {
+    readahead_wanted_.wait(lock, [&] { return cancelled_ || ahead_from_ < ahead_to_; });
+    if (cancelled_) return;
+    const uint64_t from = ahead_from_, to = ahead_to_;
+    ahead_from_ = ahead_to_ = 0;
+    lock.unlock();
+    // A failed band fails its own readers when they come; readahead just stops there.
+    const int rc = ensure(from, to - from, /*backwards=*/true);
+    lock.lock();
+    if (rc == 0) ahead_done_ = std::max(ahead_done_, to);
+  }
 }
 
 Failure DecodedCache::fill(uint32_t band, Worker* worker) {
@@ -185,6 +246,7 @@ void DecodedCache::cancel() {
   std::lock_guard<std::mutex> lock(mu_);
   cancelled_ = true;
   changed_.notify_all();
+  readahead_wanted_.notify_all();
 }
 
 std::string DecodedCache::failure() const {

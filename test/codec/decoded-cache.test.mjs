@@ -290,3 +290,35 @@ test('pixelrts info shows where the payload is decoded; pixelrts cache lists ent
   t.regex(run('cache').stdout, /is empty/);
   t.is(run('cache', 'bogus').status, 2);
 });
+
+test('a sequential reader gets readahead: bands past what it read are decoded by the time it gets there', async (t) => {
+  const c = await px.open(container, { cacheDir: cacheDir() });
+  const h = c.payload();
+  const grid = c.grid;
+  const bandsOf = (from, to) => {
+    const set = new Set();
+    for (let k = Math.floor(from / 4096); k * 4096 < to; k++) set.add(Math.floor(d2xy(grid, k * 1024)[1] / 32));
+    return set;
+  };
+  const read = 4 << 20;
+  for (let o = 0; o < read; o += 256 << 10) t.is(h.waitReady(o, 256 << 10), 0);
+  const deadline = Date.now() + 10000;
+  const wanted = bandsOf(0, read).size;
+  while (native().payloadProgress(h).bandsDone <= wanted && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  const done = native().payloadProgress(h).bandsDone;
+  t.log(`read ${read >> 20} MiB (${wanted} bands); ${done} bands decoded`);
+  t.true(done > wanted);
+  t.true(done <= bandsOf(0, read + 8 * 1024 * 1024).size, 'readahead went past its 8 MiB');
+  for (const [o, n] of [[read + 12345, 100000], [read + (6 << 20), 4096]]) t.true(native().payloadRead(h, o, n).equals(sourceBytes(o, n)));
+});
+
+test('random reads get no readahead', (t) => {
+  const dir = cacheDir();
+  return px.open(container, { cacheDir: dir }).then((c) => {
+    const h = c.payload();
+    for (const o of [40 << 20, 3 << 20, 70 << 20, 11 << 20]) t.is(h.waitReady(o, 4096), 0);
+    const p = native().payloadProgress(h);
+    t.is(p.bandsDecoded, p.bandsDone);
+    t.true(p.bandsDone <= 4, `${p.bandsDone} bands decoded for four 4 KiB reads`);
+  });
+});
