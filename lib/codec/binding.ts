@@ -131,5 +131,8 @@ declare module '../native' {
     gatherPixels(pixels: Buffer, options: GatherPixelsOptions): Buffer;
     /** Spec §2 d2xy: curve index d → [x, y] on an n×n grid (the reference definition, for tests). */
     hilbertD2xy(n: number, d: number): [number, number];
+    /** The tiling, for tests: band `band`'s tiles ([curve tile, orientation] left to right) and the bands holding stream bytes [begin, end); `table: false` walks the curve for the tiles even on small grids. */
+    hilbertBands(grid: number, options?: { band?: number; begin?: number; end?: number; transposed?: boolean; table?: boolean }):
+      { tiles: Array<[number, number]>; bands: number[] };
   }
 }

@@ -92,10 +92,10 @@ void BackgroundDecode::band_done(uint32_t band) {
 }
 
 bool BackgroundDecode::range_ready_locked(uint64_t offset, uint64_t length) const {
-  const HilbertTiling& tiling = decoder_->tiling();
-  const uint64_t tile_bytes = tiling.tile_pixels() * 4;
-  for (uint64_t k = offset / tile_bytes; k <= (offset + length - 1) / tile_bytes; k++) {
-    if (!band_ready_[tiling.band_of_tile(k)]) return false;
+  std::vector<uint8_t> needed;
+  const int64_t last = decoder_->tiling().bands_touched(offset, offset + length, &needed);
+  for (int64_t b = 0; b <= last; b++) {
+    if (needed[static_cast<size_t>(b)] && !band_ready_[static_cast<size_t>(b)]) return false;
   }
   return true;
 }

@@ -36,7 +36,7 @@ Failure BandEncoder::fill_rows(uint32_t band, const StreamSource& source) {
     return Failure::none();
   }
   const uint64_t tile_bytes = tiling_.tile_pixels() * 4;
-  const TilePlacement* tiles = tiling_.band_tiles(band);
+  const TilePlacement* tiles = tiling_.band_tiles(band, &placements_);
   for (uint32_t tx = 0; tx < tiling_.tiles_per_side(); tx++) {
     uint8_t* dst = staged_.data() + tx * tile_bytes;
     const uint64_t begin = uint64_t{tiles[tx].curve_tile} * tile_bytes;

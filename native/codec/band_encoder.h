@@ -54,6 +54,7 @@ class BandEncoder {
   ByteBuffer staged_;  // the band's tiles read from a source that is not in memory
   ByteBuffer compressed_;
   size_t capacity_ = 0;
+  std::vector<TilePlacement> placements_;  // band_tiles' scratch
 };
 
 class BandPipeline {

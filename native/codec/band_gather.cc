@@ -292,7 +292,8 @@ void BandGather::gather(uint32_t band, const uint8_t* rows, uint64_t win_begin, 
   const uint32_t side = tiling_.tile_side();
   const uint64_t tp = tiling_.tile_pixels();
   const uint64_t tile_bytes = tp * 4;
-  const TilePlacement* tiles = tiling_.band_tiles(band);
+  thread_local std::vector<TilePlacement> scratch;
+  const TilePlacement* tiles = tiling_.band_tiles(band, &scratch);
   const size_t band_bytes = stride_ * side;
   const uint8_t* next_band = rows + band_bytes;
   const size_t prefetch_share = (band_bytes / tiling_.tiles_per_side() + 63) & ~size_t{63};
@@ -359,7 +360,8 @@ void BandGather::scatter(uint32_t band, uint8_t* rows, const uint8_t* stream, ui
   const uint32_t side = tiling_.tile_side();
   const uint64_t tp = tiling_.tile_pixels();
   const uint64_t tile_bytes = tp * 4;
-  const TilePlacement* tiles = tiling_.band_tiles(band);
+  thread_local std::vector<TilePlacement> scratch;
+  const TilePlacement* tiles = tiling_.band_tiles(band, &scratch);
   for (uint32_t tx = 0; tx < tiling_.tiles_per_side(); tx++) {
     const uint64_t t_begin = uint64_t{tiles[tx].curve_tile} * tile_bytes;
     uint8_t* dst = rows + size_t{tx} * side * 4;
@@ -408,7 +410,8 @@ bool BandGather::gather_tile(uint8_t orientation, const uint8_t* src, uint8_t* d
 void BandGather::gather_staged(uint32_t band, const uint8_t* rows, uint8_t* staged) const {
   const uint32_t side = tiling_.tile_side();
   const uint64_t tile_bytes = tiling_.tile_pixels() * 4;
-  const TilePlacement* tiles = tiling_.band_tiles(band);
+  thread_local std::vector<TilePlacement> scratch;
+  const TilePlacement* tiles = tiling_.band_tiles(band, &scratch);
   bool streamed = false;
   for (uint32_t tx = 0; tx < tiling_.tiles_per_side(); tx++) {
     streamed = gather_tile(tiles[tx].orientation, rows + size_t{tx} * side * 4, staged + tx * tile_bytes) || streamed;
@@ -433,7 +436,8 @@ void BandGather::scatter_tile(uint8_t orientation, uint8_t* dst, const uint8_t* 
 void BandGather::scatter_staged(uint32_t band, uint8_t* rows, const uint8_t* staged) const {
   const uint32_t side = tiling_.tile_side();
   const uint64_t tile_bytes = tiling_.tile_pixels() * 4;
-  const TilePlacement* tiles = tiling_.band_tiles(band);
+  thread_local std::vector<TilePlacement> scratch;
+  const TilePlacement* tiles = tiling_.band_tiles(band, &scratch);
   for (uint32_t tx = 0; tx < tiling_.tiles_per_side(); tx++) {
     scatter_tile(tiles[tx].orientation, rows + size_t{tx} * side * 4, staged + tx * tile_bytes);
   }

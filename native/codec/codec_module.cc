@@ -449,6 +449,48 @@ Napi::Value HilbertD2xy(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// JS: hilbertBands(grid, { band?, begin?, end?, transposed?, table? }) -> for tests of the tiling:
+// { tiles: [[curveTile, orientation], ...] } of band `band`, and { bands: [...] } touched by the
+// stream range [begin, end). table: false works band tiles out by walking the curve even where
+// the grid is small enough for the table, so both ways can be compared.
+Napi::Value HilbertBands(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return Guarded(env, "hilbertBands", [&]() -> Napi::Value {
+    Args args(info, "hilbertBands");
+    const auto g = static_cast<uint32_t>(args.integer(0, "grid", 1, PngReader::kMaxGrid));
+    Napi::Object o = args.object(1, "options", true);
+    const bool transposed = args.option_bool(o, "transposed", false);
+    const bool table = args.option_bool(o, "table", true);
+    if (args.ok() && (g & (g - 1)) != 0) args.fail("grid must be a power of two");
+    if (!args.ok()) return ThrowJs(env, args.failure);
+    codec::HilbertTiling tiling(g, transposed, table);
+    Napi::Object out = Napi::Object::New(env);
+    const auto band = static_cast<uint32_t>(args.option_integer(o, "band", 0, tiling.bands() - 1, 0, false));
+    const auto capacity = static_cast<double>(uint64_t{g} * g * 4);
+    const auto begin = static_cast<uint64_t>(args.option_integer(o, "begin", 0, capacity, 0, false));
+    const auto end = static_cast<uint64_t>(args.option_integer(o, "end", 0, capacity, 0, false));
+    if (!args.ok()) return ThrowJs(env, args.failure);
+    std::vector<codec::TilePlacement> scratch;
+    const codec::TilePlacement* tiles = tiling.band_tiles(band, &scratch);
+    Napi::Array list = Napi::Array::New(env, tiling.tiles_per_side());
+    for (uint32_t tx = 0; tx < tiling.tiles_per_side(); tx++) {
+      Napi::Array pair = Napi::Array::New(env, 2);
+      pair.Set(0u, tiles[tx].curve_tile);
+      pair.Set(1u, tiles[tx].orientation);
+      list.Set(tx, pair);
+    }
+    out.Set("tiles", list);
+    std::vector<uint8_t> needed;
+    tiling.bands_touched(begin, end, &needed);
+    Napi::Array bands = Napi::Array::New(env);
+    for (uint32_t b = 0; b < needed.size(); b++) {
+      if (needed[b]) bands.Set(bands.Length(), b);
+    }
+    out.Set("bands", bands);
+    return out;
+  });
+}
+
 // ---- decompress, compressZlib ------------------------------------------------------------
 
 Napi::Value Decompress(const Napi::CallbackInfo& info) {
@@ -853,6 +895,7 @@ void InitCodec(Napi::Env env, Napi::Object exports) {
   exports.Set("gatherStreamAsync", Napi::Function::New(env, GatherStreamAsync, "gatherStreamAsync"));
   exports.Set("gatherPixels", Napi::Function::New(env, GatherPixels, "gatherPixels"));
   exports.Set("hilbertD2xy", Napi::Function::New(env, HilbertD2xy, "hilbertD2xy"));
+  exports.Set("hilbertBands", Napi::Function::New(env, HilbertBands, "hilbertBands"));
   exports.Set("decompress", Napi::Function::New(env, Decompress, "decompress"));
   exports.Set("compressZlib", Napi::Function::New(env, CompressZlib, "compressZlib"));
   exports.Set("encodePng", Napi::Function::New(env, EncodePng, "encodePng"));

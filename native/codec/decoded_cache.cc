@@ -207,7 +207,7 @@ Failure DecodedCache::fill(uint32_t band, Worker* worker) {
   if (!f.ok()) return Failure::make(f.code, png_path_ + ": " + f.message);
   gather_->gather_staged(band, worker->decoder->row(0), worker->staged.data());
   const uint64_t tile_bytes = tiling_->tile_pixels() * 4;
-  const TilePlacement* tiles = tiling_->band_tiles(band);
+  const TilePlacement* tiles = tiling_->band_tiles(band, &worker->placements);
   for (uint32_t tx = 0; tx < tiling_->tiles_per_side(); tx++) {
     const uint64_t begin = uint64_t{tiles[tx].curve_tile} * tile_bytes;
     if (begin >= payload_size_) continue;  // the encoder's unused pixels

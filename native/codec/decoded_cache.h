@@ -68,6 +68,7 @@ class DecodedCache final : public PayloadSource {
   struct Worker {
     std::unique_ptr<BandDecoder> decoder;
     ByteBuffer staged;
+    std::vector<TilePlacement> placements;  // band_tiles' scratch
   };
 
   Failure fill(uint32_t band, Worker* worker);

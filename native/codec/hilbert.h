@@ -32,7 +32,8 @@ class HilbertTiling {
   static constexpr uint32_t kTileSide = 32;
 
   // `grid`: a power of two ≥ 1; `transposed`: the legacy curve with x and y swapped.
-  HilbertTiling(uint32_t grid, bool transposed);
+  // `table`: false never keeps the table (tests compare both ways on small grids).
+  HilbertTiling(uint32_t grid, bool transposed, bool table = true);
 
   uint32_t grid() const { return grid_; }
   uint32_t tile_side() const { return tile_; }
@@ -41,14 +42,17 @@ class HilbertTiling {
   uint64_t tile_pixels() const { return uint64_t{tile_} * tile_; }
   bool transposed() const { return transposed_; }
 
-  // The tiles of band `band` (tiles_per_side() of them, left to right).
-  const TilePlacement* band_tiles(uint32_t band) const { return &placements_[size_t{band} * tiles_per_side_]; }
+  // Grids with up to this many tiles (8192², 512 KiB of placements) keep them all in a table.
+  static constexpr uint64_t kTableTiles = uint64_t{1} << 16;
 
-  // The band (tile row) holding curve tile `curve_tile`.
-  uint32_t band_of_tile(uint64_t curve_tile) const { return band_of_tile_[curve_tile]; }
+  // The tiles of band `band` (tiles_per_side() of them, left to right): from the table, or
+  // worked out into `scratch` for larger grids (a walk of the curve that visits only the
+  // squares crossing the band's rows, about 20 µs for 1024 tiles).
+  const TilePlacement* band_tiles(uint32_t band, std::vector<TilePlacement>* scratch) const;
 
   // Marks in `needed` (resized to bands()) every band holding a byte of stream range
-  // [begin, end); returns the highest such band, or -1 when the range is empty.
+  // [begin, end); returns the highest such band, or -1 when the range is empty. A walk of the
+  // curve that takes whole the squares inside the range: O(log) squares, whatever its length.
   int64_t bands_touched(uint64_t begin, uint64_t end, std::vector<uint8_t>* needed) const;
 
   // Position (x, y) inside a tile of the i-th pixel of the tile's run, for orientation o.
@@ -60,8 +64,7 @@ class HilbertTiling {
   uint32_t tile_;
   uint32_t tiles_per_side_;
   bool transposed_;
-  std::vector<TilePlacement> placements_;   // [band][tx]
-  std::vector<uint16_t> band_of_tile_;      // [curve tile]
+  std::vector<TilePlacement> placements_;   // [band][tx], small grids only
   std::vector<uint8_t> order_x_[4];
   std::vector<uint8_t> order_y_[4];
 };

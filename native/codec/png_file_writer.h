@@ -1,6 +1,6 @@
 // PngFileWriter: writes a PixelRTS PNG straight into a file, band by band, from a StreamSource
-// read on demand. Memory holds a few bands at a time (a band is 32 scanlines: 4 MiB for the
-// largest 32768×32768 image), never the stream or the image, so a disk image of any size packs
+// read on demand. Memory holds a few bands at a time (a band is 32 scanlines: 8 MiB for the
+// largest 65536×65536 image), never the stream or the image, so a disk image of any size packs
 // in bounded memory. The file is byte for byte what PngWriter::Encode writes for the same
 // stream and parameters: the band index's chunk is reserved before the image data and filled
 // in once every band's offset is known.

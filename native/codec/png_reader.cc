@@ -245,7 +245,7 @@ Failure PngReader::parse_ihdr(const uint8_t* p, uint32_t length) {
     return Failure::make("ERR_PIXELRTS_TOO_LARGE", "IHDR: the image is " + std::to_string(width_) + "x" +
                                                        std::to_string(height_) + ", larger than the supported " +
                                                        std::to_string(kMaxGrid) + "x" + std::to_string(kMaxGrid) +
-                                                       " (a 4 GiB stream)");
+                                                       " (a 16 GiB stream)");
   }
   return Failure::none();
 }

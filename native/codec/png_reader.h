@@ -29,8 +29,8 @@ struct IdatSpan {
 
 class PngReader {
  public:
-  // Largest grid side accepted: 32768² pixels is a 4 GiB stream.
-  static constexpr uint32_t kMaxGrid = 32768;
+  // Largest grid side accepted: 65536² pixels is a 16 GiB stream (a 16 GB disk image fits).
+  static constexpr uint32_t kMaxGrid = 65536;
   // Largest decompressed zTXt/iTXt text accepted.
   static constexpr size_t kMaxText = size_t{256} << 20;
 

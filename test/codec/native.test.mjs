@@ -13,7 +13,7 @@ import zlib from 'node:zlib';
 import { createRequire } from 'node:module';
 import { crc32 } from '../helpers/png-js.mjs';
 import { commandMissing, inCI, needs, repoRoot, vectorsDir, vectorsMissing } from '../helpers/prereq.mjs';
-import { encodeLikeOriginal, gatherJs, prng, scatterJs, xy2d } from '../helpers/reference-codec.mjs';
+import { d2xy, encodeLikeOriginal, gatherJs, prng, scatterJs, xy2d } from '../helpers/reference-codec.mjs';
 
 const require = createRequire(import.meta.url);
 const { native } = require('../../dist/native.js');
@@ -109,6 +109,32 @@ test('hilbertD2xy gives the spec §2 check values', (t) => {
   }
   rejectsWith(t, () => addon.hilbertD2xy(3, 0), 'ERR_PIXELRTS_ARGUMENT');
   rejectsWith(t, () => addon.hilbertD2xy(4, 16), 'ERR_PIXELRTS_RANGE');
+});
+
+test('the tiling without its table (large grids) places every band\'s tiles as the table does, and bands_touched matches d2xy', (t) => {
+  for (const g of [1, 2, 32, 64, 256, 2048]) {
+    for (const transposed of [false, true]) {
+      const bands = Math.max(1, g / 32);
+      for (const band of [...new Set([0, 1 % bands, Math.floor(bands / 3), bands - 1])]) {
+        const table = addon.hilbertBands(g, { band, transposed }).tiles;
+        const walked = addon.hilbertBands(g, { band, transposed, table: false }).tiles;
+        t.deepEqual(walked, table, `grid ${g} band ${band} transposed=${transposed}`);
+      }
+    }
+  }
+  // bands_touched against the band of every tile in the range, by the reference d2xy.
+  const g = 1024;
+  const tileBytes = 32 * 32 * 4;
+  let x = 99;
+  const next = (n) => { x = (x * 1103515245 + 12345) >>> 0; return x % n; };
+  const capacity = g * g * 4;
+  for (const [begin, end] of [[0, 1], [0, capacity], [tileBytes - 1, tileBytes + 1], [capacity - 5, capacity],
+    ...Array.from({ length: 30 }, () => { const b = next(capacity); return [b, Math.min(capacity, b + 1 + next(1 << (4 + next(16))))]; })]) {
+    const want = new Set();
+    for (let k = Math.floor(begin / tileBytes); k * tileBytes < end; k++) want.add(Math.floor(d2xy(g, k * 1024)[1] / 32));
+    t.deepEqual(addon.hilbertBands(g, { begin, end }).bands, [...want].sort((a, b) => a - b), `[${begin}, ${end})`);
+  }
+  t.deepEqual(addon.hilbertBands(g, { begin: 5, end: 5 }).bands, []);
 });
 
 test('the tile-wise gather equals a per-pixel d2xy gather on every grid up to 512, both curves', (t) => {
@@ -443,7 +469,7 @@ test('bad IHDR: colour type, bit depth, interlace, shape and size are named', (t
     [ihdr(8, 4), 'ERR_PIXELRTS_PNG_IHDR', /square.*8x4/],
     [ihdr(12, 12), 'ERR_PIXELRTS_PNG_IHDR', /power of two.*12/],
     [ihdr(0, 0), 'ERR_PIXELRTS_PNG_IHDR', /power of two/],
-    [ihdr(65536, 65536), 'ERR_PIXELRTS_TOO_LARGE', /65536x65536/],
+    [ihdr(131072, 131072), 'ERR_PIXELRTS_TOO_LARGE', /131072x131072/],
     [ihdr(0x80000000, 0x80000000), 'ERR_PIXELRTS_TOO_LARGE', /larger than/],
     [chunk('IHDR', Buffer.alloc(12)), 'ERR_PIXELRTS_PNG_IHDR', /13 bytes, found 12/],
   ];
