@@ -7,6 +7,7 @@
       "sources": [
         "native/addon.cc",
         "native/common/atomic_file.cc",
+        "native/common/sha256.cc",
         "native/common/payload_handle.cc",
 
         # codec
@@ -21,6 +22,7 @@
         "native/codec/decoded_cache.cc",
         "native/codec/deflate_block_walker.cc",
         "native/codec/deflater.cc",
+        "native/codec/hash_tree.cc",
         "native/codec/hilbert.cc",
         "native/codec/inflater.cc",
         "native/codec/mapped_file.cc",

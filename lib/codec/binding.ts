@@ -23,6 +23,8 @@ export interface PngInfo {
   texts: PngText[];
   /** True when the file carries pixelrts' private band index (full flushes), so decode can use threads. */
   hasBandIndex: boolean;
+  /** True when the file carries pixelrts' hash tree (pxHT), so every block can be checked as it is decoded. */
+  hasHashTree: boolean;
 }
 
 export interface GatherOptions {
@@ -73,6 +75,8 @@ export interface EncodeOptions {
   texts: Array<{ keyword: string; text: string }>;
   /** Write full flushes at band boundaries and their index chunk (default true). */
   bandIndex?: boolean;
+  /** With the band index, write the hash tree chunk pxHT (default true). */
+  hashTree?: boolean;
   /** 0 = choose (both cores with the band index), 1 or 2 threads. */
   threads?: number;
 }

@@ -325,6 +325,11 @@ export interface EncodeOptions {
   grid?: number;
   /** Write the band index that lets readers decode with two threads (default true). */
   bandIndex?: boolean;
+  /**
+   * With the band index, write the hash tree (default true): a SHA-256 of every 4 KiB block,
+   * 0.8% of the payload, which lets readers check each block as they decode it.
+   */
+  hashTree?: boolean;
 }
 
 /** The smallest power of two with G²·4 ≥ m, at least 4; 1 for an empty stream (spec §3). */
@@ -397,7 +402,8 @@ export function userKeys(options: EncodeOptions): Record<string, unknown> {
 
 /** What the native encoders take for `metadata` at `grid` and `level`. */
 export function nativeEncodeOptions(metadata: PixelRTSMetadata, grid: number, level: number, options: EncodeOptions) {
-  return { grid, level, texts: [{ keyword: 'PixelRTS', text: metadataText(metadata) }], bandIndex: options.bandIndex ?? true };
+  return { grid, level, texts: [{ keyword: 'PixelRTS', text: metadataText(metadata) }], bandIndex: options.bandIndex ?? true,
+    hashTree: options.hashTree ?? true };
 }
 
 function prepareEncode(input: EncodeInput, options: EncodeOptions): PreparedEncode {

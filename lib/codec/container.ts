@@ -104,6 +104,8 @@ export class Container {
   private pngRead?: Promise<Buffer>;
   /** The decoded cache entry's data file, when the payload is decoded there (see startDecode()). */
   private cacheEntry?: string;
+  /** The file carries the hash tree. */
+  private readonly hashTree: boolean;
   /** Which curve the pixels use, once known: files pixelrts writes (band index) and a hash check tell. */
   private transposed = false;
   private orientationKnown = false;
@@ -120,6 +122,17 @@ export class Container {
     private readonly cacheDir: string | false | undefined,
   ) {
     this.grid = gridOf(info, path);
+    this.hashTree = info.hasHashTree;
+  }
+
+  /**
+   * True when every block of the payload is checked against the file's hash tree as it is
+   * decoded (files pixelrts writes, decoded through the decoded cache): a read never returns a
+   * byte that was not checked, so the payload need not be verified whole before it is used
+   * (boot skips that step). verify() still hashes the whole payload against data_hash.
+   */
+  get verifiedReads(): boolean {
+    return this.cacheEntry !== undefined && this.hashTree;
   }
 
   /**
@@ -629,7 +642,6 @@ function ioError(path: string, err: NodeJS.ErrnoException): PixelrtsError {
 }
 
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
-const HEAD_READ = 64 * 1024;
 
 /** A chunk with no data: length, type, CRC of the type. */
 function emptyChunk(type: string): Buffer {
@@ -655,36 +667,38 @@ async function readHeadInfo(path: string): Promise<PngInfo> {
   }
   try {
     const fileSize = (await fh.stat()).size;
-    let head = Buffer.alloc(0);
-    /** Makes at least `n` bytes (fewer at the end of the file) available in `head`. */
-    const need = async (n: number): Promise<void> => {
-      if (head.length >= n || head.length >= fileSize) return;
-      const want = Math.min(fileSize, Math.max(n, head.length + HEAD_READ));
-      const more = Buffer.alloc(want - head.length);
-      const { bytesRead } = await fh.read(more, 0, more.length, head.length);
-      head = Buffer.concat([head, more.subarray(0, bytesRead)]);
+    const readAt = async (position: number, length: number): Promise<Buffer> => {
+      const b = Buffer.alloc(Math.max(0, Math.min(length, fileSize - position)));
+      const { bytesRead } = await fh.read(b, 0, b.length, position);
+      return b.subarray(0, bytesRead);
     };
-    let end = -1;  // where the first IDAT begins
+    // The chunks before the first IDAT, read one by one; the hash tree's is skipped (it can be
+    // large: the decoder reads the hashes of the bands it decodes, where it needs them).
+    const parts: Buffer[] = [await readAt(0, 8)];
     let bandIndex = false;
-    await need(8);
+    let hashTree = false;
+    let idat = false;
     let pos = 8;
-    while (end < 0 && head.subarray(0, 8).equals(PNG_SIGNATURE)) {
-      await need(pos + 8);
-      if (head.length < pos + 8) break;  // cut off: the native reader says where
-      const length = head.readUInt32BE(pos);
-      const type = head.toString('latin1', pos + 4, pos + 8);
-      if (type === 'IDAT') {
-        end = pos;
-        break;
+    while (parts[0].equals(PNG_SIGNATURE)) {
+      const header = await readAt(pos, 8);
+      if (header.length < 8) { parts.push(header); break; }  // cut off: the native reader says where
+      const length = header.readUInt32BE(0);
+      const type = header.toString('latin1', 4, 8);
+      if (type === 'IDAT') { idat = true; break; }
+      if (length > 0x7fffffff) { parts.push(header); break; }
+      if (type === 'pxHT') {
+        hashTree = true;
+        pos += 12 + length;
+        continue;
       }
-      if (length > 0x7fffffff) break;
       if (type === 'pxBI') bandIndex = true;
-      await need(pos + 12 + length);
-      if (head.length < pos + 12 + length || type === 'IEND') break;
+      const body = await readAt(pos + 8, length + 4);
+      parts.push(header, body);
+      if (body.length < length + 4 || type === 'IEND') break;
       pos += 12 + length;
     }
-    const png = end < 0 ? head : Buffer.concat([head.subarray(0, end), emptyChunk('IDAT'), emptyChunk('IEND')]);
-    return { ...readInfo(png, path), hasBandIndex: bandIndex };
+    if (idat) parts.push(emptyChunk('IDAT'), emptyChunk('IEND'));
+    return { ...readInfo(Buffer.concat(parts), path), hasBandIndex: bandIndex, hasHashTree: hashTree };
   } catch (err) {
     if (err instanceof PixelrtsError || (err as { code?: string }).code?.startsWith('ERR_PIXELRTS')) throw err;
     throw ioError(path, err as NodeJS.ErrnoException);

@@ -9,16 +9,18 @@
 #include <thread>
 
 #include "codec/deflate_block_walker.h"
+#include "common/sha256.h"
 #include "common/join_guard.h"
 
 namespace pixelrts::codec {
 
-BandEncoder::BandEncoder(const HilbertTiling& tiling, const BandGather& gather, int level)
+BandEncoder::BandEncoder(const HilbertTiling& tiling, const BandGather& gather, int level, bool leaves)
     : tiling_(tiling),
       gather_(gather),
       deflater_(level),
       stride_(size_t{tiling.grid()} * 4 + 1),
-      band_bytes_(stride_ * tiling.tile_side()) {}
+      band_bytes_(stride_ * tiling.tile_side()),
+      leaves_(leaves) {}
 
 bool BandEncoder::init() {
   if (!deflater_.ok()) return false;
@@ -71,9 +73,32 @@ size_t BandEncoder::compress(Deflater* deflater, bool last) {
   return n;
 }
 
+void BandEncoder::hash_tiles(uint32_t band, const StreamSource& source, std::vector<uint8_t>* leaves) {
+  const uint64_t tile_bytes = tiling_.tile_pixels() * 4;
+  leaves->resize(size_t{tiling_.tiles_per_side()} * Sha256::kSize);
+  const uint8_t* stream = source.contiguous();
+  const TilePlacement* tiles = tiling_.band_tiles(band, &placements_);
+  std::vector<uint8_t> padded;
+  for (uint32_t tx = 0; tx < tiling_.tiles_per_side(); tx++) {
+    const uint8_t* run = staged_.data() + tx * tile_bytes;  // what fill_rows read, zero-padded
+    if (stream != nullptr) {
+      const uint64_t begin = uint64_t{tiles[tx].curve_tile} * tile_bytes;
+      if (begin + tile_bytes <= source.size()) {
+        run = stream + begin;
+      } else {
+        padded.assign(tile_bytes, 0);
+        if (begin < source.size()) std::memcpy(padded.data(), stream + begin, static_cast<size_t>(source.size() - begin));
+        run = padded.data();
+      }
+    }
+    Sha256::Digest(run, static_cast<size_t>(tile_bytes), leaves->data() + size_t{tx} * Sha256::kSize);
+  }
+}
+
 Failure BandEncoder::encode(uint32_t band, const StreamSource& source, EncodedBand* out) {
   Failure f = fill_rows(band, source);
   if (!f.ok()) return f;
+  if (leaves_) hash_tiles(band, source, &out->leaves);
   out->adler = libdeflate_adler32(1, rows_.data(), band_bytes_);
   const bool last = band + 1 == tiling_.bands();
   size_t n = compress(&deflater_, last);
@@ -91,9 +116,12 @@ Failure BandEncoder::encode(uint32_t band, const StreamSource& source, EncodedBa
   return Failure::none();
 }
 
-BandPipeline::BandPipeline(const HilbertTiling& tiling, const StreamSource& source, int level, int threads)
+BandPipeline::BandPipeline(const HilbertTiling& tiling, const StreamSource& source, int level, int threads,
+                           bool leaves)
     : tiling_(tiling), source_(source), gather_(tiling, size_t{tiling.grid()} * 4 + 1) {
-  for (int i = 0; i < std::clamp(threads, 1, 2); i++) encoders_.push_back(std::make_unique<BandEncoder>(tiling, gather_, level));
+  for (int i = 0; i < std::clamp(threads, 1, 2); i++) {
+    encoders_.push_back(std::make_unique<BandEncoder>(tiling, gather_, level, leaves));
+  }
 }
 
 Failure BandPipeline::run(uint32_t first, uint32_t count, std::vector<EncodedBand>* out) {

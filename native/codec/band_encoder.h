@@ -22,15 +22,18 @@
 
 namespace pixelrts::codec {
 
-// One encoded band: its deflate bytes and the adler32 of its raw (filtered) scanlines.
+// One encoded band: its deflate bytes, the adler32 of its raw (filtered) scanlines, and its
+// leaves of the hash tree (hash_tree.h): one SHA-256 per tile, left to right, when asked for.
 struct EncodedBand {
   std::vector<uint8_t> bytes;
   uint32_t adler = 1;
+  std::vector<uint8_t> leaves;
 };
 
 class BandEncoder {
  public:
-  BandEncoder(const HilbertTiling& tiling, const BandGather& gather, int level);
+  // `leaves`: also hash each tile for the hash tree.
+  BandEncoder(const HilbertTiling& tiling, const BandGather& gather, int level, bool leaves);
 
   // Allocates the buffers (about three bands' worth); false when memory is exhausted.
   bool init();
@@ -40,6 +43,8 @@ class BandEncoder {
 
  private:
   Failure fill_rows(uint32_t band, const StreamSource& source);
+  // SHA-256 of each of the band's tiles (their runs of the stream, zeros past its end).
+  void hash_tiles(uint32_t band, const StreamSource& source, std::vector<uint8_t>* leaves);
   // Compresses the filled rows; the size, or 0 when the output could not be cut at the band's
   // end as the band index needs.
   size_t compress(Deflater* deflater, bool last);
@@ -51,6 +56,7 @@ class BandEncoder {
   size_t stride_;
   size_t band_bytes_;
   ByteBuffer rows_;
+  bool leaves_;
   ByteBuffer staged_;  // the band's tiles read from a source that is not in memory
   ByteBuffer compressed_;
   size_t capacity_ = 0;
@@ -59,8 +65,8 @@ class BandEncoder {
 
 class BandPipeline {
  public:
-  // `threads`: 1 or 2.
-  BandPipeline(const HilbertTiling& tiling, const StreamSource& source, int level, int threads);
+  // `threads`: 1 or 2. `leaves`: hash every tile for the hash tree.
+  BandPipeline(const HilbertTiling& tiling, const StreamSource& source, int level, int threads, bool leaves);
 
   // Encodes bands [first, first + count) into out[0, count).
   Failure run(uint32_t first, uint32_t count, std::vector<EncodedBand>* out);

@@ -229,6 +229,7 @@ Napi::Value ReadPngInfo(const Napi::CallbackInfo& info) {
     }
     out.Set("texts", texts);
     out.Set("hasBandIndex", reader.band_index() != nullptr);
+    out.Set("hasHashTree", reader.hash_tree().length > 0);
     return out;
   });
 }
@@ -536,6 +537,7 @@ bool ReadEncodeOptions(Args* args, const Napi::Object& o, codec::EncodeParams* p
   p->grid = static_cast<uint32_t>(args->option_integer(o, "grid", 1, PngReader::kMaxGrid, 0, false));
   p->level = static_cast<int>(args->option_integer(o, "level", 0, 12, 6, false));
   p->band_index = args->option_bool(o, "bandIndex", true);
+  p->hash_tree = args->option_bool(o, "hashTree", true);
   p->threads = static_cast<int>(args->option_integer(o, "threads", 0, 2, 0, false));
   if (!args->ok()) return false;
   Napi::Value texts = o.Get("texts");

@@ -9,6 +9,8 @@
 #include <cstring>
 #include <system_error>
 
+#include "common/sha256.h"
+
 namespace pixelrts::codec {
 
 namespace {
@@ -20,6 +22,18 @@ Failure CacheFailure(const std::string& path, const std::string& what, int e) {
   if (e == ENOSPC || e == EDQUOT) hint = " Free some space there (pixelrts cache prune) or set PIXELRTS_CACHE_DIR to another disk.";
   return Failure::make(e == ENOSPC || e == EDQUOT ? "ERR_PIXELRTS_NO_SPACE" : "ERR_PIXELRTS_IO",
                        "the decoded cache in " + dir + ": cannot " + what + " (" + std::strerror(e) + ")." + hint);
+}
+
+bool PreadAll(int fd, uint8_t* p, size_t n, uint64_t pos) {
+  while (n > 0) {
+    const ssize_t r = ::pread(fd, p, n, static_cast<off_t>(pos));
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return false;
+    p += r;
+    n -= static_cast<size_t>(r);
+    pos += static_cast<uint64_t>(r);
+  }
+  return true;
 }
 
 int PwriteAll(int fd, const uint8_t* p, size_t n, uint64_t pos) {
@@ -67,6 +81,10 @@ Failure DecodedCache::Open(const std::string& png_path, const std::string& cache
                                                       " bytes the image holds: the metadata is wrong");
   }
   self->gather_ = std::make_unique<BandGather>(*self->tiling_, static_cast<size_t>(self->png_.stride()));
+  if (self->png_.hash_tree().length > 0) {
+    f = self->open_hash_tree();
+    if (!f.ok()) return f;
+  }
 
   // The data file: sparse, exactly the payload's size. One of another size belongs to nothing
   // this entry can trust: start it over, band map included.
@@ -113,6 +131,68 @@ DecodedCache::~DecodedCache() {
   readahead_wanted_.notify_all();
   changed_.notify_all();
   if (readahead_.joinable()) readahead_.join();
+}
+
+Failure DecodedCache::open_hash_tree() {
+  const HashTreeSpan& span = png_.hash_tree();
+  auto corrupt = [&](const std::string& why) {
+    return Failure::make("ERR_PIXELRTS_HASH_TREE", png_path_ + ": the hash tree (pxHT chunk at byte " +
+                                                       std::to_string(span.offset - 8) + ") is unusable: " + why +
+                                                       ". The file is damaged; convert it again from its source.");
+  };
+  if (!Sha256::Available()) {
+    return Failure::make("ERR_PIXELRTS_HASH_TREE", png_path_ + ": the file carries a hash tree but no SHA-256 "
+                                                               "(OpenSSL's libcrypto) was found to check it");
+  }
+  uint8_t header[HashTreeLayout::kHeaderBytes];
+  if (span.length < sizeof header || !PreadAll(png_fd_.get(), header, sizeof header, span.offset)) {
+    return corrupt("it is shorter than its header");
+  }
+  std::string why;
+  if (!HashTreeLayout::Parse(header, span.length, static_cast<uint32_t>(tiling_->tile_pixels() * 4), tiling_->bands(),
+                             tiling_->tiles_per_side(), &tree_, &why)) {
+    return corrupt(why);
+  }
+  std::vector<uint8_t> hashes(size_t{tree_.bands} * Sha256::kSize + Sha256::kSize);
+  if (!PreadAll(png_fd_.get(), hashes.data(), hashes.size(), span.offset + tree_.band_hashes_offset())) {
+    return corrupt("it cannot be read");
+  }
+  uint8_t root[Sha256::kSize];
+  Sha256::Digest(hashes.data(), hashes.size() - Sha256::kSize, root);
+  if (std::memcmp(root, hashes.data() + hashes.size() - Sha256::kSize, Sha256::kSize) != 0) {
+    return corrupt("its band hashes do not give its root");
+  }
+  hashes.resize(hashes.size() - Sha256::kSize);
+  band_hashes_ = std::move(hashes);
+  verified_ = true;
+  return Failure::none();
+}
+
+Failure DecodedCache::verify(uint32_t band, Worker* worker) {
+  const uint64_t tile_bytes = tiling_->tile_pixels() * 4;
+  const uint32_t m = tiling_->tiles_per_side();
+  std::vector<uint8_t>& leaves = worker->leaves;
+  leaves.resize(size_t{m} * Sha256::kSize);
+  const std::string where = png_path_ + ": band " + std::to_string(band);
+  if (!PreadAll(png_fd_.get(), leaves.data(), leaves.size(), png_.hash_tree().offset + tree_.leaves_offset(band))) {
+    return Failure::make("ERR_PIXELRTS_IO", where + ": cannot read its hashes");
+  }
+  uint8_t digest[Sha256::kSize];
+  Sha256::Digest(leaves.data(), leaves.size(), digest);
+  if (std::memcmp(digest, band_hashes_.data() + size_t{band} * Sha256::kSize, Sha256::kSize) != 0) {
+    return Failure::make("ERR_PIXELRTS_HASH", where + ": its leaves in the hash tree do not match its hash: the file is corrupt");
+  }
+  const TilePlacement* tiles = tiling_->band_tiles(band, &worker->placements);
+  for (uint32_t tx = 0; tx < m; tx++) {
+    Sha256::Digest(worker->staged.data() + tx * tile_bytes, static_cast<size_t>(tile_bytes), digest);
+    if (std::memcmp(digest, leaves.data() + size_t{tx} * Sha256::kSize, Sha256::kSize) != 0) {
+      const uint64_t at = uint64_t{tiles[tx].curve_tile} * tile_bytes;
+      return Failure::make("ERR_PIXELRTS_HASH", png_path_ + ": payload bytes [" + std::to_string(at) + ", " +
+                                                    std::to_string(at + tile_bytes) +
+                                                    ") do not match the hash tree: the file is corrupt");
+    }
+  }
+  return Failure::none();
 }
 
 int DecodedCache::wait_ready(uint64_t offset, uint64_t length) {
@@ -206,6 +286,10 @@ Failure DecodedCache::fill(uint32_t band, Worker* worker) {
   Failure f = worker->decoder->decode(band, nullptr);
   if (!f.ok()) return Failure::make(f.code, png_path_ + ": " + f.message);
   gather_->gather_staged(band, worker->decoder->row(0), worker->staged.data());
+  if (verified_) {
+    f = verify(band, worker);
+    if (!f.ok()) return f;
+  }
   const uint64_t tile_bytes = tiling_->tile_pixels() * 4;
   const TilePlacement* tiles = tiling_->band_tiles(band, &worker->placements);
   for (uint32_t tx = 0; tx < tiling_->tiles_per_side(); tx++) {

@@ -12,6 +12,11 @@
 // same band write the same bytes. A band that cannot be decoded (a damaged chunk: CRC, inflate)
 // fails its readers with EIO and says why in failure(); the other bands still serve.
 //
+// Verified reads: when the file carries the hash tree (hash_tree.h), every tile a band decodes
+// to is checked against its leaf, and the band's leaves against the band's hash, before
+// anything reaches the cache file; a tile that does not match fails the band like a damaged
+// chunk. So every byte served has been checked, without hashing the whole payload first.
+//
 // Sequential readers (a guest booting from the disk, dd, a whole-file hash) get readahead: once
 // a read continues where the previous one ended, the bands of the next kReadahead bytes are
 // decoded on a thread of the cache's own, so decoding runs on a second core ahead of the reader.
@@ -30,6 +35,7 @@
 #include "codec/band_decoder.h"
 #include "codec/band_gather.h"
 #include "codec/byte_buffer.h"
+#include "codec/hash_tree.h"
 #include "codec/hilbert.h"
 #include "codec/png_reader.h"
 #include "common/failure.h"
@@ -69,9 +75,13 @@ class DecodedCache final : public PayloadSource {
     std::unique_ptr<BandDecoder> decoder;
     ByteBuffer staged;
     std::vector<TilePlacement> placements;  // band_tiles' scratch
+    std::vector<uint8_t> leaves;            // the band's leaves of the hash tree
   };
 
   Failure fill(uint32_t band, Worker* worker);
+  // Checks the band's tiles (staged by fill) against the hash tree.
+  Failure verify(uint32_t band, Worker* worker);
+  Failure open_hash_tree();
   // Makes every band touched by [offset, offset + length) present: 0, EIO or EINTR. Readers
   // take the bands in ascending order, readahead in descending order, so when both want the
   // same range they work from its two ends instead of queueing behind each other.
@@ -91,6 +101,9 @@ class DecodedCache final : public PayloadSource {
   PngReader png_;
   std::unique_ptr<HilbertTiling> tiling_;
   std::unique_ptr<BandGather> gather_;
+  bool verified_ = false;            // the file has a hash tree, and it checks out
+  HashTreeLayout tree_;
+  std::vector<uint8_t> band_hashes_;  // bands() × 32, checked against the root at open
 
   mutable std::mutex mu_;
   std::condition_variable changed_;

@@ -12,7 +12,9 @@
 #include "codec/band_index.h"
 #include "codec/big_endian.h"
 #include "codec/deflater.h"
+#include "codec/hash_tree.h"
 #include "codec/hilbert.h"
+#include "common/sha256.h"
 
 namespace pixelrts::codec {
 
@@ -24,6 +26,18 @@ Failure WriteFailure(const std::string& name, int e) {
                                                       "; nothing was written. Free some space there or write elsewhere.");
   }
   return Failure::make("ERR_PIXELRTS_IO", "cannot write " + name + " (" + std::strerror(e) + ")");
+}
+
+Failure PwriteAll(int fd, const uint8_t* p, size_t n, uint64_t pos, const std::string& name) {
+  while (n > 0) {
+    const ssize_t w = ::pwrite(fd, p, n, static_cast<off_t>(pos));
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0) return WriteFailure(name, errno);
+    p += w;
+    n -= static_cast<size_t>(w);
+    pos += static_cast<uint64_t>(w);
+  }
+  return Failure::none();
 }
 
 // Writes the file sequentially, cutting the zlib stream into IDAT chunks of PngWriter::kIdatChunk
@@ -58,6 +72,13 @@ class ChunkedFile {
         if (!f.ok()) return f;
       }
     }
+    return Failure::none();
+  }
+
+  // Leaves a hole of n bytes, filled later with pwrite.
+  Failure skip(uint64_t n) {
+    if (::lseek(fd_, static_cast<off_t>(n), SEEK_CUR) < 0) return WriteFailure(name_, errno);
+    pos_ += n;
     return Failure::none();
   }
 
@@ -117,12 +138,33 @@ Failure PngFileWriter::Write(const StreamSource& source, const EncodeParams& par
     if (!f.ok()) return f;
   }
 
+  // The hash tree's chunk too: its header now, the rest (leaves as bands are encoded, then the
+  // band hashes, the root and the CRC) into the hole left for it.
+  const bool tree = PngWriter::WantsHashTree(params);
+  const HashTreeLayout layout{static_cast<uint32_t>(tiling.tile_pixels() * 4), bands, tiling.tiles_per_side()};
+  uint64_t tree_at = 0;  // where the chunk's data starts in the file
+  uint32_t tree_crc = 0;
+  std::vector<uint8_t> band_hashes;
+  if (tree) {
+    uint8_t head8[8];
+    PutBe32(head8, static_cast<uint32_t>(layout.data_size()));
+    std::memcpy(head8 + 4, HashTreeLayout::kChunkType, 4);
+    const std::vector<uint8_t> header = layout.Header();
+    f = out.raw(head8, 8);
+    tree_at = out.position();
+    if (f.ok()) f = out.raw(header.data(), header.size());
+    if (f.ok()) f = out.skip(layout.data_size() - header.size() + 4);
+    if (!f.ok()) return f;
+    tree_crc = libdeflate_crc32(libdeflate_crc32(0, head8 + 4, 4), header.data(), header.size());
+    band_hashes.resize(size_t{bands} * Sha256::kSize);
+  }
+
   uint8_t zlib_header[2];
   Deflater(params.level).zlib_header(zlib_header);
   f = out.idat(zlib_header, 2);
   if (!f.ok()) return f;
 
-  BandPipeline pipeline(tiling, source, params.level, threads);
+  BandPipeline pipeline(tiling, source, params.level, threads, tree);
   const uint64_t band_bytes = (uint64_t{grid} * 4 + 1) * tiling.tile_side();
   const uint32_t batch = static_cast<uint32_t>(threads) * 2;
   std::vector<EncodedBand> encoded;
@@ -138,6 +180,13 @@ Failure PngFileWriter::Write(const StreamSource& source, const EncodeParams& par
       if (!f.ok()) return f;
       zpos += encoded[i].bytes.size();
       adler = Adler32Combine(adler, encoded[i].adler, band_bytes);
+      if (tree) {
+        const std::vector<uint8_t>& leaves = encoded[i].leaves;
+        f = PwriteAll(fd, leaves.data(), leaves.size(), tree_at + layout.leaves_offset(first + i), name);
+        if (!f.ok()) return f;
+        tree_crc = libdeflate_crc32(tree_crc, leaves.data(), leaves.size());
+        Sha256::Digest(leaves.data(), leaves.size(), band_hashes.data() + size_t{first + i} * Sha256::kSize);
+      }
     }
     if (progress) progress(source.size() * (first + count) / bands, source.size());
   }
@@ -153,13 +202,18 @@ Failure PngFileWriter::Write(const StreamSource& source, const EncodeParams& par
     std::vector<uint8_t> chunk;
     const std::vector<uint8_t> data = index.Serialize();
     PngWriter::AppendChunk(&chunk, BandIndex::kChunkType, data.data(), data.size());
-    size_t done = 0;
-    while (done < chunk.size()) {
-      const ssize_t w = ::pwrite(fd, chunk.data() + done, chunk.size() - done, static_cast<off_t>(index_at + done));
-      if (w < 0 && errno == EINTR) continue;
-      if (w < 0) return WriteFailure(name, errno);
-      done += static_cast<size_t>(w);
-    }
+    f = PwriteAll(fd, chunk.data(), chunk.size(), index_at, name);
+    if (!f.ok()) return f;
+  }
+  if (tree) {
+    std::vector<uint8_t> rest(band_hashes);
+    rest.resize(rest.size() + Sha256::kSize);
+    Sha256::Digest(band_hashes.data(), band_hashes.size(), rest.data() + band_hashes.size());  // the root
+    tree_crc = libdeflate_crc32(tree_crc, rest.data(), rest.size());
+    rest.resize(rest.size() + 4);
+    PutBe32(rest.data() + rest.size() - 4, tree_crc);
+    f = PwriteAll(fd, rest.data(), rest.size(), tree_at + layout.band_hashes_offset(), name);
+    if (!f.ok()) return f;
   }
   return Failure::none();
 }

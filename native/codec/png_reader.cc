@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "codec/big_endian.h"
+#include "codec/hash_tree.h"
 #include "codec/inflater.h"
 
 namespace pixelrts::codec {
@@ -146,8 +147,10 @@ Failure PngReader::parse_chunks(uint64_t size, bool read_texts, Bytes&& bytes) {
     }
     const bool is_idat = name == "IDAT";
     // A file's image data is read, and its chunks' CRCs checked, only where a decode needs it
-    // (read_idat); everything else is read and checked now.
-    const bool deferred = is_idat && fd_ >= 0;
+    // (read_idat); so is the hash tree (its hashes check the data); everything else is read and
+    // checked now.
+    const bool is_tree = name == HashTreeLayout::kChunkType;
+    const bool deferred = (is_idat || is_tree) && fd_ >= 0;
     const uint8_t* body = nullptr;
     if (!deferred) {
       f = bytes(pos + 8, size_t{length} + 4, &body);
@@ -184,6 +187,8 @@ Failure PngReader::parse_chunks(uint64_t size, bool read_texts, Bytes&& bytes) {
         f = parse_text(name.c_str(), body, length, static_cast<size_t>(pos));
         if (!f.ok()) return f;
       }
+    } else if (is_tree) {
+      hash_tree_ = HashTreeSpan{pos + 8, length};
     } else if (name == BandIndex::kChunkType) {
       band_index_chunk.assign(body, body + length);
       has_band_index_chunk = true;

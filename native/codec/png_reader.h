@@ -21,6 +21,12 @@ struct PngText {
   std::string text;     // UTF-8 (tEXt/zTXt are Latin-1 in the file)
 };
 
+// Where the hash tree chunk's data lies in the file (length 0: there is none).
+struct HashTreeSpan {
+  uint64_t offset = 0;
+  uint32_t length = 0;
+};
+
 // Where one IDAT chunk's data lies in the file.
 struct IdatSpan {
   size_t offset;
@@ -68,6 +74,8 @@ class PngReader {
 
   const std::vector<PngText>& texts() const { return texts_; }
   const BandIndex* band_index() const { return has_band_index_ ? &band_index_ : nullptr; }
+  // The pxHT chunk (hash_tree.h); after parse_file() neither read nor CRC-checked.
+  const HashTreeSpan& hash_tree() const { return hash_tree_; }
   // Why a present pxBI chunk is not used (empty when absent or fine).
   const std::string& band_index_problem() const { return band_index_problem_; }
 
@@ -90,6 +98,7 @@ class PngReader {
   std::vector<PngText> texts_;
   BandIndex band_index_;
   bool has_band_index_ = false;
+  HashTreeSpan hash_tree_;
   std::string band_index_problem_;
 };
 

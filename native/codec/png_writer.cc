@@ -11,8 +11,10 @@
 #include "codec/band_gather.h"
 #include "codec/band_index.h"
 #include "codec/deflater.h"
+#include "codec/hash_tree.h"
 #include "codec/hilbert.h"
 #include "codec/png_reader.h"
+#include "common/sha256.h"
 
 namespace pixelrts::codec {
 
@@ -71,11 +73,24 @@ class ChunkSink {
 // Compresses the image band by band with full flushes; false when that did not work out
 // (the caller then writes a plain stream).
 bool CompressBanded(const HilbertTiling& tiling, const uint8_t* stream, uint64_t stream_size, int level,
-                    int threads, ByteBuffer* zstream, size_t* zsize, BandIndex* index) {
+                    int threads, bool hash_tree, ByteBuffer* zstream, size_t* zsize, BandIndex* index,
+                    std::vector<uint8_t>* tree) {
   MemorySource source(stream, stream_size);
-  BandPipeline pipeline(tiling, source, level, threads);
+  BandPipeline pipeline(tiling, source, level, threads, hash_tree);
   std::vector<EncodedBand> bands;
   if (!pipeline.run(0, tiling.bands(), &bands).ok()) return false;
+  if (hash_tree) {
+    HashTreeLayout layout{static_cast<uint32_t>(tiling.tile_pixels() * 4), tiling.bands(), tiling.tiles_per_side()};
+    *tree = layout.Header();
+    std::vector<uint8_t> band_hashes(size_t{tiling.bands()} * Sha256::kSize);
+    for (uint32_t b = 0; b < tiling.bands(); b++) {
+      tree->insert(tree->end(), bands[b].leaves.begin(), bands[b].leaves.end());
+      Sha256::Digest(bands[b].leaves.data(), bands[b].leaves.size(), band_hashes.data() + size_t{b} * Sha256::kSize);
+    }
+    tree->insert(tree->end(), band_hashes.begin(), band_hashes.end());
+    tree->resize(tree->size() + Sha256::kSize);
+    Sha256::Digest(band_hashes.data(), band_hashes.size(), tree->data() + tree->size() - Sha256::kSize);
+  }
   Deflater header_source(level);
   uint64_t total = 2 + 4;
   for (const EncodedBand& b : bands) total += b.bytes.size();
@@ -166,6 +181,10 @@ Failure PngWriter::Validate(uint64_t stream_size, const EncodeParams& params) {
   return Failure::none();
 }
 
+bool PngWriter::WantsHashTree(const EncodeParams& params) {
+  return params.band_index && params.hash_tree && Sha256::Available();
+}
+
 int PngWriter::Threads(const EncodeParams& params) {
   if (params.threads > 0) return std::min(params.threads, 2);
   return std::thread::hardware_concurrency() >= 2 ? 2 : 1;
@@ -211,9 +230,11 @@ Failure PngWriter::Encode(const uint8_t* stream, uint64_t stream_size, const Enc
   ByteBuffer zstream;
   size_t zsize = 0;
   BandIndex index;
+  std::vector<uint8_t> tree;
   bool banded = false;
   if (params.band_index) {
-    banded = CompressBanded(tiling, stream, stream_size, params.level, Threads(params), &zstream, &zsize, &index);
+    banded = CompressBanded(tiling, stream, stream_size, params.level, Threads(params), WantsHashTree(params), &zstream,
+                            &zsize, &index, &tree);
   }
   if (!banded) {
     f = CompressPlain(tiling, stream, stream_size, params.level, &zstream, &zsize);
@@ -226,6 +247,7 @@ Failure PngWriter::Encode(const uint8_t* stream, uint64_t stream_size, const Enc
 
   size_t total = head.size() + 12;
   if (banded) total += index_data.size() + 12;
+  if (!tree.empty()) total += tree.size() + 12;
   const size_t idat_chunks = std::max<size_t>(1, (zsize + kIdatChunk - 1) / kIdatChunk);
   total += zsize + 12 * idat_chunks;
   if (!out->allocate(total)) {
@@ -234,6 +256,7 @@ Failure PngWriter::Encode(const uint8_t* stream, uint64_t stream_size, const Enc
   ChunkSink sink(out->data());
   sink.raw(head.data(), head.size());
   if (banded) sink.chunk(BandIndex::kChunkType, index_data.data(), index_data.size());
+  if (!tree.empty()) sink.chunk(HashTreeLayout::kChunkType, tree.data(), tree.size());
   for (size_t i = 0; i < idat_chunks; i++) {
     const size_t begin = i * kIdatChunk;
     sink.chunk("IDAT", zstream.data() + begin, std::min(kIdatChunk, zsize - begin));

@@ -27,6 +27,7 @@ struct EncodeParams {
   int level = 6;      // libdeflate 0–12
   std::vector<PngTextEntry> texts;
   bool band_index = true;
+  bool hash_tree = true;  // with the band index: the pxHT chunk (hash_tree.h), when SHA-256 is at hand
   int threads = 0;  // 0: both cores when the band index is written
 };
 
@@ -39,6 +40,9 @@ class PngWriter {
 
   // Checks the parameters against the stream size (grid, level, text keywords and bytes).
   static Failure Validate(uint64_t stream_size, const EncodeParams& params);
+
+  // Whether the file gets the hash tree: asked for, with the band index, and SHA-256 at hand.
+  static bool WantsHashTree(const EncodeParams& params);
 
   // Encoding threads for `params` (1 or 2).
   static int Threads(const EncodeParams& params);

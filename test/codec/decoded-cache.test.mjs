@@ -5,6 +5,7 @@
 // band, a full cache disk is an error naming the directory.
 import test from 'ava';
 import fs from 'node:fs';
+import zlib from 'node:zlib';
 import os from 'node:os';
 import path from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
@@ -321,4 +322,82 @@ test('random reads get no readahead', (t) => {
     t.is(p.bandsDecoded, p.bandsDone);
     t.true(p.bandsDone <= 4, `${p.bandsDone} bands decoded for four 4 KiB reads`);
   });
+});
+
+/** CRC-32 of a chunk's type and data, as PNG computes it. */
+function chunkCrc(png, at, length) {
+  return zlib.crc32(png.subarray(at + 4, at + 8 + length));
+}
+
+/** Offsets of every chunk: [{ type, at (its length field), length }]. */
+function chunkOffsets(png) {
+  const out = [];
+  for (let at = 8; at < png.length;) {
+    const length = png.readUInt32BE(at);
+    out.push({ type: png.toString('latin1', at + 4, at + 8), at, length });
+    at += 12 + length;
+  }
+  return out;
+}
+
+test('verified reads: bytes changed behind a valid CRC fail their band against the hash tree; a damaged tree is refused', async (t) => {
+  // Stored deflate blocks (level 0): a changed byte of image data still inflates, to a changed
+  // pixel, which only the hash tree can tell. The IDAT CRC is recomputed, as a tool that
+  // rewrote the file (or bitrot before the CRC was written) would leave it.
+  const plain = path.join(root, `stored-${process.pid}.rts.png`);
+  await px.writeContainer(plain, { path: source }, { level: 0, name: 'disk' });
+  const c0 = await px.open(plain, { cacheDir: cacheDir() });
+  t.true(c0.verifiedReads);
+  t.true((await c0.verify()).ok);
+  const png = fs.readFileSync(plain);
+  const chunks = chunkOffsets(png);
+  const idats = chunks.filter((c) => c.type === 'IDAT');
+  const mid = idats[Math.floor(idats.length / 2)];
+  const damaged = Buffer.from(png);
+  const at = mid.at + 8 + Math.floor(mid.length / 2);
+  damaged[at] ^= 0x55;
+  damaged.writeUInt32BE(chunkCrc(damaged, mid.at, mid.length), mid.at + 8 + mid.length);
+  const file = path.join(root, `tampered-${process.pid}.rts.png`);
+  fs.writeFileSync(file, damaged);
+  fs.copyFileSync(`${plain}.meta.json`, `${file}.meta.json`);
+  const c = await px.open(file, { cacheDir: cacheDir() });
+  const h = c.payload();
+  let failed = 0;
+  let served = 0;
+  for (let o = 0; o < SIZE; o += 1 << 20) {
+    try {
+      t.true(native().payloadRead(h, o, 4096).equals(sourceBytes(o, 4096)), `[${o}, ${o + 4096}) was served wrong`);
+      served++;
+    } catch (err) {
+      t.is(err.code, 'ERR_PIXELRTS_DECODE');
+      t.regex(err.message, /tampered-\d+\.rts\.png: payload bytes \[\d+, \d+\) do not match the hash tree/);
+      failed++;
+    }
+  }
+  t.log(`${failed} of ${failed + served} reads failed against the hash tree, the rest served right`);
+  t.true(failed > 0 && served > failed);
+
+  // A leaf changed (its chunk's CRC made right again): that band fails, naming its hashes.
+  const tree = chunks.find((c) => c.type === 'pxHT');
+  const leafy = Buffer.from(png);
+  leafy[tree.at + 8 + 16 + 40] ^= 1;  // band 0's second leaf
+  leafy.writeUInt32BE(chunkCrc(leafy, tree.at, tree.length), tree.at + 8 + tree.length);
+  const leafFile = path.join(root, `leaf-${process.pid}.rts.png`);
+  fs.writeFileSync(leafFile, leafy);
+  fs.copyFileSync(`${plain}.meta.json`, `${leafFile}.meta.json`);
+  const cl = await px.open(leafFile, { cacheDir: cacheDir() });
+  const err = t.throws(() => native().payloadRead(cl.payload(), 0, 4096));  // tile 0 lies in band 0
+  t.regex(err.message, /band 0: its leaves in the hash tree do not match its hash/);
+
+  // The root changed: the tree cannot be trusted at all, and the payload is not served.
+  const rooted = Buffer.from(png);
+  rooted[tree.at + 8 + tree.length - 1] ^= 1;
+  rooted.writeUInt32BE(chunkCrc(rooted, tree.at, tree.length), tree.at + 8 + tree.length);
+  const rootFile = path.join(root, `root-${process.pid}.rts.png`);
+  fs.writeFileSync(rootFile, rooted);
+  fs.copyFileSync(`${plain}.meta.json`, `${rootFile}.meta.json`);
+  const cr = await px.open(rootFile, { cacheDir: cacheDir() });
+  const rootErr = t.throws(() => cr.payload());
+  t.is(rootErr.code, 'ERR_PIXELRTS_HASH_TREE');
+  t.regex(rootErr.message, /band hashes do not give its root/);
 });
