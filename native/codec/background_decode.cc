@@ -24,6 +24,7 @@ Failure BackgroundDecode::Start(const std::string& path, const Options& options,
   Failure f = self->file_.open(path);
   if (!f.ok()) return f;
   f = self->png_.parse(self->file_.data(), self->file_.size(), false);
+  if (f.ok()) f = self->png_.check_inflatable();
   if (!f.ok()) return Failure::make(f.code, path + ": " + f.message);
   const uint64_t capacity = uint64_t{self->png_.grid()} * self->png_.grid() * 4;
   if (options.stored_size > capacity) {

@@ -81,12 +81,25 @@ Failure PngReader::parse_file(int fd, uint64_t size, const std::string& name, bo
   fd_ = fd;
   name_ = name;
   std::vector<uint8_t> scratch;
-  return parse_chunks(size, read_texts, [&](uint64_t pos, size_t n, const uint8_t** out) {
+  Failure f = parse_chunks(size, read_texts, [&](uint64_t pos, size_t n, const uint8_t** out) {
     scratch.resize(n);
-    Failure f = pread_all(pos, n, scratch.data());
+    Failure r = pread_all(pos, n, scratch.data());
     *out = scratch.data();
-    return f;
+    return r;
   });
+  return f.ok() ? check_inflatable() : f;
+}
+
+Failure PngReader::check_inflatable() const {
+  // Deflate cannot expand data more than 1032:1 (258 bytes from a code of at least 2 bits): a
+  // header claiming more scanlines than the image data could hold is refused before a decoder
+  // sizes anything by it.
+  if (raw_size() <= idat_size_ * kMaxInflateRatio + 65536) return Failure::none();
+  return Failure::make("ERR_PIXELRTS_PNG_TRUNCATED",
+                       "PNG: the header claims a " + std::to_string(width_) + "x" + std::to_string(height_) +
+                           " image (" + std::to_string(raw_size()) + " bytes of scanlines) but the file holds " +
+                           std::to_string(idat_size_) + " bytes of image data, which cannot inflate to that: the "
+                           "file is truncated or forged");
 }
 
 Failure PngReader::pread_all(uint64_t pos, size_t n, uint8_t* out) const {

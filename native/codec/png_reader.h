@@ -40,6 +40,8 @@ class PngReader {
   // Largest decompressed zTXt/iTXt text accepted.
   static constexpr size_t kMaxText = size_t{256} << 20;
 
+  // The most deflate can expand its input (258 bytes from a 2-bit code, with slack).
+  static constexpr uint64_t kMaxInflateRatio = 1040;
   // IDAT chunks up to this size are read whole by read_idat() so their CRC can be checked.
   static constexpr uint32_t kMaxCheckedChunk = uint32_t{16} << 20;
 
@@ -50,6 +52,11 @@ class PngReader {
   // but the image data: memory and time do not grow with the image. IDAT chunks are read, and
   // their CRCs checked, by read_idat() when a decode needs them. `name` is for messages.
   Failure parse_file(int fd, uint64_t size, const std::string& name, bool read_texts);
+
+  // ERR_PIXELRTS_PNG_TRUNCATED when the image data is too short to inflate to the scanlines the
+  // header claims (parse_file checks it; a decoder of a parse()d file calls it before sizing
+  // anything by the header, since parse() also serves head-only checks).
+  Failure check_inflatable() const;
 
   uint32_t width() const { return width_; }
   uint32_t height() const { return height_; }

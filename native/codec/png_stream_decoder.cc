@@ -127,6 +127,8 @@ Failure PngStreamDecoder::decode(uint64_t offset, uint64_t length, uint8_t* out,
 Failure PngStreamDecoder::decode_one_call(uint64_t offset, uint64_t length, uint8_t* out,
                                           const std::vector<uint8_t>& needed, int64_t last_band,
                                           BandObserver* observer) {
+  Failure f = png_.check_inflatable();
+  if (!f.ok()) return f;
   const size_t stride = static_cast<size_t>(png_.stride());
   const uint64_t raw_size = png_.raw_size();
   ByteBuffer joined;
@@ -136,7 +138,7 @@ Failure PngStreamDecoder::decode_one_call(uint64_t offset, uint64_t length, uint
       return Failure::make("ERR_PIXELRTS_NO_MEMORY", "out of memory joining " + std::to_string(png_.idat_size()) +
                                                          " bytes of IDAT data");
     }
-    Failure f = png_.read_idat(0, png_.idat_size(), joined.data());
+    f = png_.read_idat(0, png_.idat_size(), joined.data());
     if (!f.ok()) return f;
     zdata = joined.data();
   }
@@ -148,7 +150,7 @@ Failure PngStreamDecoder::decode_one_call(uint64_t offset, uint64_t length, uint
   }
   {
     Inflater inflater;
-    Failure f = inflater.zlib_exact(zdata, static_cast<size_t>(png_.idat_size()), raw.data(),
+    f = inflater.zlib_exact(zdata, static_cast<size_t>(png_.idat_size()), raw.data(),
                                     static_cast<size_t>(raw_size), "PNG: the image data (IDAT)");
     if (!f.ok()) return f;
   }

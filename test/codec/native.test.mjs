@@ -707,3 +707,21 @@ test('startPayload: cancel wakes waiters with EINTR; exiting mid-decode leaves n
   t.is(r.signal, null);
   t.log(`child exited after ${Date.now() - started} ms`);
 });
+
+test('a header claiming far more scanlines than the image data could inflate to is refused before anything is sized by it', (t) => {
+  const png = Buffer.from(addon.encodePng(prng('forged', 5000), { texts: [] }));
+  // Claim 16384x16384 (1 GiB of scanlines) over the same few KiB of image data.
+  png.writeUInt32BE(16384, 16);
+  png.writeUInt32BE(16384, 20);
+  png.writeUInt32BE(zlib.crc32(png.subarray(12, 29)), 29);
+  const before = process.memoryUsage().rss;
+  const err = rejectsWith(t, () => addon.gatherStream(png, { length: 4096 }), 'ERR_PIXELRTS_PNG_TRUNCATED');
+  t.regex(err.message, /claims a 16384x16384 image \(1073758208 bytes of scanlines\) but the file holds \d+ bytes of image data/);
+  const file = path.join(os.tmpdir(), `pixelrts-forged-${process.pid}.png`);
+  fs.writeFileSync(file, png);
+  t.teardown(() => fs.rmSync(file, { force: true }));
+  rejectsWith(t, () => addon.startPayload(file, { storedSize: 5000, payloadSize: 5000, compression: 'none' }), 'ERR_PIXELRTS_PNG_TRUNCATED');
+  rejectsWith(t, () => addon.openDecodedCache(file, { cachePath: `${file}.cache`, payloadSize: 5000 }), 'ERR_PIXELRTS_PNG_TRUNCATED');
+  t.false(fs.existsSync(`${file}.cache`));
+  t.true(process.memoryUsage().rss - before < 64 << 20);
+});
