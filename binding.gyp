@@ -68,7 +68,7 @@
       ],
       "cflags_cc": [ "-std=c++17", "-O2", "-Wall", "-Wextra", "-fvisibility=hidden" ],
       "cflags_cc!": [ "-fno-exceptions", "-std=gnu++14", "-std=gnu++1y" ],
-      "libraries": [ "-ldeflate", "-lzstd", "-lpthread" ],
+      "libraries": [ "-ldeflate", "-lzstd", "-lz", "-lpthread" ],
       "conditions": [
         [ "OS=='linux'", { "libraries": [ "-lfuse3", "-lopenh264", "-ldl" ] } ],
         [ "OS=='mac'", {

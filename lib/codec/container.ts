@@ -225,8 +225,7 @@ export class Container {
       this.payloadSize = plan.mode === 'raw' ? plan.capacity : plan.payloadSize!;
       // Only pixelrts writes the band index chunk, and it writes only the standard curve.
       if (info.hasBandIndex) this.orientationKnown = true;
-      if (info.hasBandIndex && plan.mode === 'dense' && !plan.compressed && this.payloadSize >= DISK_CACHE_MIN &&
-          this.cacheDir !== false) {
+      if (plan.mode === 'dense' && !plan.compressed && this.payloadSize >= DISK_CACHE_MIN && this.cacheDir !== false) {
         try {
           this.cacheEntry = await cacheEntryFor(this.path, this.payloadSize, this.cacheDir);
         } catch (err) {

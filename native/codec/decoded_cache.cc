@@ -9,6 +9,8 @@
 #include <cstring>
 #include <system_error>
 
+#include "codec/png_unfilter.h"
+#include "codec/zlib_inflate.h"
 #include "common/sha256.h"
 
 namespace pixelrts::codec {
@@ -71,10 +73,8 @@ Failure DecodedCache::Open(const std::string& png_path, const std::string& cache
   const uint32_t grid = self->png_.grid();
   self->tiling_ = std::make_unique<HilbertTiling>(grid, false);
   const BandIndex* index = self->png_.band_index();
-  if (index == nullptr || index->rows_per_band != self->tiling_->tile_side() || index->band_count() != self->tiling_->bands()) {
-    return Failure::make("ERR_PIXELRTS_BAND_INDEX", png_path + ": the file has no usable band index, so it cannot be "
-                                                               "decoded band by band");
-  }
+  self->sequential_ = index == nullptr || index->rows_per_band != self->tiling_->tile_side() ||
+                      index->band_count() != self->tiling_->bands();
   if (payload_size > uint64_t{grid} * grid * 4) {
     return Failure::make("ERR_PIXELRTS_ARGUMENT", png_path + ": payloadSize " + std::to_string(payload_size) +
                                                       " exceeds the " + std::to_string(uint64_t{grid} * grid * 4) +
@@ -131,6 +131,7 @@ DecodedCache::~DecodedCache() {
   readahead_wanted_.notify_all();
   changed_.notify_all();
   if (readahead_.joinable()) readahead_.join();
+  if (sequential_thread_.joinable()) sequential_thread_.join();
 }
 
 Failure DecodedCache::open_hash_tree() {
@@ -212,6 +213,21 @@ int DecodedCache::ensure(uint64_t offset, uint64_t length, bool backwards) {
     const int64_t b = backwards ? last - i : i;
     if (!needed[static_cast<size_t>(b)]) continue;
     const auto band = static_cast<uint32_t>(b);
+    if (sequential_) {
+      std::unique_lock<std::mutex> lock(mu_);
+      if (state_[band] == kMissing && !sequential_thread_.joinable()) {
+        try {
+          sequential_thread_ = std::thread([this] { sequential_loop(); });
+        } catch (const std::system_error& e) {
+          if (failure_.empty()) failure_ = png_path_ + ": cannot start the decode thread (" + e.what() + ")";
+          return EIO;
+        }
+      }
+      changed_.wait(lock, [&] { return cancelled_ || (state_[band] != kMissing && state_[band] != kFilling); });
+      if (cancelled_) return EINTR;
+      if (state_[band] == kFailed) return EIO;
+      continue;
+    }
     {
       std::unique_lock<std::mutex> lock(mu_);
       changed_.wait(lock, [&] { return cancelled_ || state_[band] != kFilling; });
@@ -246,7 +262,7 @@ void DecodedCache::note_read(uint64_t offset, uint64_t end) {
   const bool sequential = last_end_ != UINT64_MAX && offset <= last_end_ + (uint64_t{1} << 20) &&
                           offset + (uint64_t{1} << 20) >= last_end_;
   last_end_ = end;
-  if (!sequential || readahead_failed_ || cancelled_ || end >= payload_size_) return;
+  if (!sequential || sequential_ || readahead_failed_ || cancelled_ || end >= payload_size_) return;
   // Ask again only once the reader has used up half of what was read ahead of it.
   const bool covered = end >= ahead_start_ && end <= ahead_done_;
   if (covered && ahead_done_ - end > kReadahead / 2) return;
@@ -290,13 +306,17 @@ Failure DecodedCache::fill(uint32_t band, Worker* worker) {
     f = verify(band, worker);
     if (!f.ok()) return f;
   }
+  return store(band, worker->staged.data(), &worker->placements);
+}
+
+Failure DecodedCache::store(uint32_t band, const uint8_t* staged, std::vector<TilePlacement>* placements) {
   const uint64_t tile_bytes = tiling_->tile_pixels() * 4;
-  const TilePlacement* tiles = tiling_->band_tiles(band, &worker->placements);
+  const TilePlacement* tiles = tiling_->band_tiles(band, placements);
   for (uint32_t tx = 0; tx < tiling_->tiles_per_side(); tx++) {
     const uint64_t begin = uint64_t{tiles[tx].curve_tile} * tile_bytes;
     if (begin >= payload_size_) continue;  // the encoder's unused pixels
     const size_t n = static_cast<size_t>(std::min(tile_bytes, payload_size_ - begin));
-    const int e = PwriteAll(cache_fd_.get(), worker->staged.data() + tx * tile_bytes, n, begin);
+    const int e = PwriteAll(cache_fd_.get(), staged + tx * tile_bytes, n, begin);
     if (e != 0) return CacheFailure(cache_path_, "write " + cache_path_, e);
   }
   // Only now does the entry say the band is there.
@@ -304,6 +324,112 @@ Failure DecodedCache::fill(uint32_t band, Worker* worker) {
   const int e = PwriteAll(bands_fd_.get(), &one, 1, band);
   if (e != 0) return CacheFailure(cache_path_, "write " + cache_path_ + ".bands", e);
   return Failure::none();
+}
+
+void DecodedCache::sequential_loop() {
+  Failure f = decode_sequentially();
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!f.ok() && f.code != "ERR_PIXELRTS_CANCELLED") {
+    for (uint8_t& st : state_) {
+      if (st == kMissing || st == kFilling) st = kFailed;
+    }
+    if (failure_.empty()) failure_ = f.message;
+  }
+  changed_.notify_all();
+}
+
+Failure DecodedCache::decode_sequentially() {
+  const size_t stride = static_cast<size_t>(png_.stride());
+  const size_t band_bytes = stride * tiling_->tile_side();
+  const uint64_t tile_bytes = tiling_->tile_pixels() * 4;
+  ByteBuffer rows, staged;
+  std::vector<uint8_t> input(size_t{1} << 20);
+  std::vector<TilePlacement> placements;
+  // Slot 0 of `rows` holds the row above the band (all zero above the first).
+  if (!rows.allocate(band_bytes + stride) || !staged.allocate(size_t{tiling_->tiles_per_side()} * tile_bytes)) {
+    return Failure::make("ERR_PIXELRTS_NO_MEMORY", png_path_ + ": out of memory for a band's buffers");
+  }
+  std::memset(rows.data(), 0, stride);
+  ZlibInflate zs;
+  if (!zs.ok()) return Failure::make("ERR_PIXELRTS_NO_MEMORY", png_path_ + ": cannot start zlib's inflate");
+  uint64_t in_pos = 0;
+  // Feeds zlib the next MiB of image data (each IDAT chunk read CRC-checked).
+  auto refill = [&]() -> Failure {
+    const uint64_t n = std::min<uint64_t>(input.size(), png_.idat_size() - in_pos);
+    Failure f = png_.read_idat(in_pos, in_pos + n, input.data());
+    if (!f.ok()) return Failure::make(f.code, png_path_ + ": " + f.message);
+    zs->next_in = input.data();
+    zs->avail_in = static_cast<uInt>(n);
+    in_pos += n;
+    return Failure::none();
+  };
+  auto bad_stream = [&](const std::string& why) {
+    return Failure::make("ERR_PIXELRTS_INFLATE", png_path_ + ": PNG: the image data (IDAT) " + why);
+  };
+  for (uint32_t band = 0; band < tiling_->bands(); band++) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (cancelled_) return Failure::make("ERR_PIXELRTS_CANCELLED", "cancelled");
+    }
+    uint8_t* first = rows.data() + stride;
+    zs->next_out = first;
+    zs->avail_out = static_cast<uInt>(band_bytes);
+    while (zs->avail_out > 0) {
+      if (zs->avail_in == 0) {
+        if (in_pos == png_.idat_size()) return bad_stream("ends in band " + std::to_string(band) + ", before the scanlines the header implies");
+        Failure f = refill();
+        if (!f.ok()) return f;
+      }
+      const int r = inflate(zs.get(), Z_NO_FLUSH);
+      if (r == Z_STREAM_END && zs->avail_out > 0) {
+        return bad_stream("ends in band " + std::to_string(band) + ", before the scanlines the header implies");
+      }
+      if (r != Z_OK && r != Z_STREAM_END) {
+        return bad_stream("is not a valid zlib stream (" + std::string(zs->msg != nullptr ? zs->msg : "error " + std::to_string(r)) + ")");
+      }
+    }
+    for (uint32_t r = 0; r < tiling_->tile_side(); r++) {
+      uint8_t* row = first + size_t{r} * stride;
+      if (!RowUnfilter::Apply(row[0], row + 1, row - stride + 1, stride - 1)) {
+        return Failure::make("ERR_PIXELRTS_PNG_FILTER", png_path_ + ": PNG: scanline " +
+                                                            std::to_string(uint64_t{band} * tiling_->tile_side() + r) +
+                                                            " has filter type " + std::to_string(row[0]) +
+                                                            ", expected 0 to 4: the image data is corrupt");
+      }
+    }
+    bool wanted;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      wanted = state_[band] == kMissing;
+    }
+    if (wanted) {
+      gather_->gather_staged(band, first + 1, staged.data());
+      Failure f = store(band, staged.data(), &placements);
+      if (!f.ok()) return f;
+      std::lock_guard<std::mutex> lock(mu_);
+      state_[band] = kPresent;
+      present_++;
+      decoded_++;
+      changed_.notify_all();
+    }
+    std::memcpy(rows.data(), first + band_bytes - stride, stride);  // the next band's row above
+  }
+  // The stream must end exactly here; zlib checks its adler-32 as it ends.
+  uint8_t extra = 0;
+  zs->next_out = &extra;
+  zs->avail_out = 1;
+  for (;;) {
+    const int r = inflate(zs.get(), Z_NO_FLUSH);
+    if (r == Z_STREAM_END && zs->avail_out == 1) return Failure::none();
+    if (zs->avail_out == 0) return bad_stream("holds more than the scanlines the header implies");
+    if ((r == Z_OK || r == Z_BUF_ERROR) && zs->avail_in == 0 && in_pos < png_.idat_size()) {
+      Failure f = refill();
+      if (!f.ok()) return f;
+      continue;
+    }
+    return bad_stream("does not end as a zlib stream should (" +
+                      std::string(zs->msg != nullptr ? zs->msg : "a bad checksum, or cut short") + ")");
+  }
 }
 
 std::unique_ptr<DecodedCache::Worker> DecodedCache::take_worker() {

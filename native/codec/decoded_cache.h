@@ -17,6 +17,11 @@
 // anything reaches the cache file; a tile that does not match fails the band like a damaged
 // chunk. So every byte served has been checked, without hashing the whole payload first.
 //
+// Files without a usable band index (the original's: one zlib stream, adaptive filters) cannot
+// be decoded from the middle: a thread of the source's own decodes them front to back with
+// zlib's streaming inflate (a band and a row in memory), publishing each band as it is done;
+// a read waits for its bands. Bands already in the cache are decoded past, not written again.
+//
 // Sequential readers (a guest booting from the disk, dd, a whole-file hash) get readahead: once
 // a read continues where the previous one ended, the bands of the next kReadahead bytes are
 // decoded on a thread of the cache's own, so decoding runs on a second core ahead of the reader.
@@ -46,7 +51,7 @@ namespace pixelrts::codec {
 
 class DecodedCache final : public PayloadSource {
  public:
-  // Opens the container `png_path` (which must have a usable band index) and the cache entry
+  // Opens the container `png_path` and the cache entry
   // `cache_path` (created when missing; made anew when its size does not match) for a payload
   // of `payload_size` bytes stored uncompressed.
   static Failure Open(const std::string& png_path, const std::string& cache_path, uint64_t payload_size,
@@ -79,6 +84,9 @@ class DecodedCache final : public PayloadSource {
   };
 
   Failure fill(uint32_t band, Worker* worker);
+  // Writes a band's gathered tiles (`staged`, as gather_staged lays them out) where they lie in
+  // the payload, then marks the band present in the entry.
+  Failure store(uint32_t band, const uint8_t* staged, std::vector<TilePlacement>* placements);
   // Checks the band's tiles (staged by fill) against the hash tree.
   Failure verify(uint32_t band, Worker* worker);
   Failure open_hash_tree();
@@ -89,6 +97,9 @@ class DecodedCache final : public PayloadSource {
   // Asks the readahead thread for [from, from + kReadahead) when the reader is sequential.
   void note_read(uint64_t offset, uint64_t end);
   void readahead_loop();
+  // Files without a band index: decodes every band in order (the front-to-back thread).
+  void sequential_loop();
+  Failure decode_sequentially();
   std::unique_ptr<Worker> take_worker();
   void give_back(std::unique_ptr<Worker> worker);
 
@@ -101,6 +112,8 @@ class DecodedCache final : public PayloadSource {
   PngReader png_;
   std::unique_ptr<HilbertTiling> tiling_;
   std::unique_ptr<BandGather> gather_;
+  bool sequential_ = false;          // no usable band index: decoded front to back
+  std::thread sequential_thread_;
   bool verified_ = false;            // the file has a hash tree, and it checks out
   HashTreeLayout tree_;
   std::vector<uint8_t> band_hashes_;  // bands() × 32, checked against the root at open

@@ -14,7 +14,7 @@ import { inCI, needs, repoRoot } from '../helpers/prereq.mjs';
 import { PEAK_KIB } from '../helpers/child.mjs';
 import { fuseMissing, tempDir } from '../helpers/fuse.mjs';
 import { readChunks } from '../helpers/png-js.mjs';
-import { d2xy, prng } from '../helpers/reference-codec.mjs';
+import { d2xy, encodeLikeOriginal, prng } from '../helpers/reference-codec.mjs';
 
 const require = createRequire(import.meta.url);
 const px = require('../../dist/index.js');
@@ -400,4 +400,54 @@ test('verified reads: bytes changed behind a valid CRC fail their band against t
   const rootErr = t.throws(() => cr.payload());
   t.is(rootErr.code, 'ERR_PIXELRTS_HASH_TREE');
   t.regex(rootErr.message, /band hashes do not give its root/);
+});
+
+test('files written like the original (one zlib stream, adaptive filters) are decoded front to back into the cache, in bounded memory', async (t) => {
+  const size = 64 * 1024 * 1024 + 777;
+  const payload = Buffer.alloc(size);
+  const block = prng('original-style', 1 << 20);
+  for (let at = 0, i = 0; at < size; at += block.length, i++) {
+    block.writeUInt32LE(i, 0);
+    block.copy(payload, at, 0, Math.min(block.length, size - at));
+  }
+  const file = path.join(root, `original-${process.pid}.rts.png`);
+  fs.writeFileSync(file, encodeLikeOriginal(payload, { metadata: { name: 'orig' } }));
+  const dir = cacheDir();
+  const c = await px.open(file, { cacheDir: dir });
+  t.false(c.verifiedReads);
+  const h = c.payload();
+  // The last bytes first: the whole stream is inflated to reach them, band by band into the cache.
+  t.true(native().payloadRead(h, size - 777, 777).equals(payload.subarray(size - 777)));
+  const p = native().payloadProgress(h);
+  t.true(p.finished);
+  t.is(p.bandsDecoded, p.bands);
+  for (let o = 3, step = 1; o < size - 70000; o += 9_999_991 + step, step *= 3) {
+    t.true(native().payloadRead(h, o, 65537).equals(payload.subarray(o, o + 65537)), `[${o}, ${o + 65537})`);
+  }
+  // Another process reads the same entry, decodes nothing, and its peak RSS shows no payload.
+  const script = `const px = require(${JSON.stringify(path.join(repoRoot, 'dist', 'index.js'))});
+    const { native } = require(${JSON.stringify(path.join(repoRoot, 'dist', 'native.js'))});
+    px.open(${JSON.stringify(file)}, { cacheDir: ${JSON.stringify(dir)} }).then(async (c) => {
+      const before = ${PEAK_KIB};
+      const r = await c.verify();
+      console.log(JSON.stringify({ ok: r.ok, added: ${PEAK_KIB} - before, progress: native().payloadProgress(c.payload()) }));
+    })`;
+  const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' });
+  t.is(r.status, 0, r.stderr);
+  const second = JSON.parse(r.stdout);
+  t.true(second.ok);
+  t.is(second.progress.bandsDecoded, 0);
+  t.true(second.added * 1024 < 24 * 1024 * 1024, `verify added ${second.added} KiB of RSS`);
+  // Damaged image data: the bands before the damage are served, the rest fail with the CRC named.
+  const png = fs.readFileSync(file);
+  const idats = chunkOffsets(png).filter((ch) => ch.type === 'IDAT');
+  const last = idats[idats.length - 1];
+  png[last.at + 8 + Math.floor(last.length / 2)] ^= 1;
+  const damaged = path.join(root, `original-damaged-${process.pid}.rts.png`);
+  fs.writeFileSync(damaged, png);
+  const d = await px.open(damaged, { cacheDir: cacheDir() });
+  const err = t.throws(() => native().payloadRead(d.payload(), size - 10, 10));
+  t.is(err.code, 'ERR_PIXELRTS_DECODE');
+  t.regex(err.message, /original-damaged-\d+\.rts\.png: PNG: .*chunk IDAT at byte \d+ has CRC/);
+  t.true(native().payloadRead(d.payload(), 0, 4096).equals(payload.subarray(0, 4096)));
 });
