@@ -18,7 +18,7 @@ import {
   classifyName, containerStem, findMetadata, metadataError, PixelRTSMetadata, readSidecar, sha256HexAsync,
   sidecarDifferences, SegmentInfo,
 } from './metadata';
-import { cacheEntryFor, DISK_CACHE_MIN } from './decoded-cache';
+import { cacheEntryFor, DISK_CACHE_MIN, markVerified, wasVerified } from './decoded-cache';
 import { native, PayloadHandle } from '../native';
 
 const { EINTR } = os.constants.errno;
@@ -106,6 +106,8 @@ export class Container {
   private cacheEntry?: string;
   /** The file carries the hash tree. */
   private readonly hashTree: boolean;
+  /** The decoded cache entry was checked whole against data_hash (by an earlier verify). */
+  private cacheVerified = false;
   /** Which curve the pixels use, once known: files pixelrts writes (band index) and a hash check tell. */
   private transposed = false;
   private orientationKnown = false;
@@ -126,13 +128,14 @@ export class Container {
   }
 
   /**
-   * True when every block of the payload is checked against the file's hash tree as it is
-   * decoded (files pixelrts writes, decoded through the decoded cache): a read never returns a
-   * byte that was not checked, so the payload need not be verified whole before it is used
-   * (boot skips that step). verify() still hashes the whole payload against data_hash.
+   * True when a read never returns a byte that was not checked, so the payload need not be
+   * verified whole before it is used (boot skips that step): the payload is served from the
+   * decoded cache, and either every block is checked against the file's hash tree as it is
+   * decoded (files pixelrts writes), or the whole entry was checked against data_hash by an
+   * earlier verify() (files without the tree). verify() itself always hashes the payload.
    */
   get verifiedReads(): boolean {
-    return this.cacheEntry !== undefined && this.hashTree;
+    return this.cacheEntry !== undefined && (this.hashTree || this.cacheVerified);
   }
 
   /**
@@ -228,6 +231,7 @@ export class Container {
       if (plan.mode === 'dense' && !plan.compressed && this.payloadSize >= DISK_CACHE_MIN && this.cacheDir !== false) {
         try {
           this.cacheEntry = await cacheEntryFor(this.path, this.payloadSize, this.cacheDir);
+          this.cacheVerified = plan.dataHash !== undefined && await wasVerified(this.cacheEntry, plan.dataHash);
         } catch (err) {
           this.warn({ code: 'WARN_PIXELRTS_CACHE',
             message: `${this.path}: the decoded cache cannot be used (${(err as Error).message}); the payload is decoded in memory instead. Set PIXELRTS_CACHE_DIR to a writable directory.` });
@@ -412,6 +416,12 @@ export class Container {
       }
       // A matching data_hash (or matching file hashes) confirms the standard curve.
       if (result.consistent && (this.plan.dataHash !== undefined || result.files.size > 0)) this.orientationKnown = true;
+      if (result.consistent && this.cacheEntry !== undefined && result.dataHash !== undefined && !this.cacheVerified) {
+        // Every byte of the cache entry was just checked against data_hash: remember it, so the
+        // next open (the next boot) trusts the entry instead of hashing it all again.
+        await markVerified(this.cacheEntry, result.dataHash).catch(() => undefined);
+        this.cacheVerified = true;
+      }
       return result;
     })();
     this.hashes.catch(() => { this.hashes = undefined; });

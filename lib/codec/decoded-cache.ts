@@ -7,8 +7,9 @@
  * An entry is three files in the cache directory, named by a key made of the container file's
  * identity (device, inode, size, modification time), so a container that is replaced or
  * changed never reads another's bytes: `KEY.payload` (the decoded payload, sparse until
- * filled), `KEY.payload.bands` (which bands are in) and `KEY.json` (what it belongs to, for
- * `pixelrts cache`).
+ * filled), `KEY.payload.bands` (which bands are in), `KEY.json` (what it belongs to, for
+ * `pixelrts cache`) and, once a verify() has hashed the whole entry against the container's
+ * data_hash, `KEY.verified` (that hash).
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
@@ -59,6 +60,17 @@ export async function cacheEntryFor(pngPath: string, payloadSize: number, dir = 
   return path.join(dir, `${key}.payload`);
 }
 
+/** Records that the whole entry whose data file is `entry` matched `dataHash`. */
+export async function markVerified(entry: string, dataHash: string): Promise<void> {
+  await writeFileAtomic(entry.replace(/\.payload$/, '.verified'), `${dataHash}\n`, 0o600, { durable: false });
+}
+
+/** Whether the entry was recorded as matching `dataHash` (see markVerified). */
+export async function wasVerified(entry: string, dataHash: string): Promise<boolean> {
+  const text = await fs.readFile(entry.replace(/\.payload$/, '.verified'), 'utf8').catch(() => '');
+  return text.trim() === dataHash;
+}
+
 /** One entry of the decoded cache, as `pixelrts cache` lists it. */
 export interface CacheEntry extends CacheEntryInfo {
   key: string;
@@ -90,7 +102,8 @@ export async function listCacheEntries(dir = decodedCacheDir()): Promise<CacheEn
     const current = st !== null && Number(st.dev) === info.dev && Number(st.ino) === info.ino &&
       Number(st.size) === info.size && st.mtimeNs.toString() === info.mtimeNs;
     const payload = path.join(dir, `${key}.payload`);
-    const diskBytes = (await diskUse(payload)) + (await diskUse(`${payload}.bands`)) + (await diskUse(path.join(dir, name)));
+    const diskBytes = (await diskUse(payload)) + (await diskUse(`${payload}.bands`)) + (await diskUse(path.join(dir, `${key}.verified`))) +
+      (await diskUse(path.join(dir, name)));
     entries.push({ ...info, key, diskBytes, status: current ? 'current' : 'stale' });
   }
   return entries.sort((a, b) => a.created.localeCompare(b.created));
@@ -106,7 +119,7 @@ export async function pruneCache(options: { all?: boolean; dir?: string } = {}):
   for (const e of await listCacheEntries(dir)) {
     if (!options.all && e.status === 'current') continue;
     // The description goes last: an entry without one is invisible, never half-described.
-    for (const f of [`${e.key}.payload`, `${e.key}.payload.bands`, `${e.key}.json`]) {
+    for (const f of [`${e.key}.payload`, `${e.key}.payload.bands`, `${e.key}.verified`, `${e.key}.json`]) {
       await fs.rm(path.join(dir, f), { force: true });
     }
     removed.push(e);
@@ -115,7 +128,7 @@ export async function pruneCache(options: { all?: boolean; dir?: string } = {}):
   // entry anyone can find again: descriptions are written before their data files.
   const names = await fs.readdir(dir).catch(() => [] as string[]);
   for (const name of names) {
-    const m = /^([0-9a-f]{32})\.payload(\.bands)?$/.exec(name);
+    const m = /^([0-9a-f]{32})\.(payload|payload\.bands|verified)$/.exec(name);
     if (m && !names.includes(`${m[1]}.json`)) await fs.rm(path.join(dir, name), { force: true });
   }
   return removed;
