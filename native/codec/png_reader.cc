@@ -90,6 +90,40 @@ Failure PngReader::parse_file(int fd, uint64_t size, const std::string& name, bo
   return f.ok() ? check_inflatable() : f;
 }
 
+bool PngReader::uniform_idat_run(uint64_t pos, uint32_t length, uint64_t size) {
+  // Encoders cut the image data into chunks of one size (the last one shorter) with IEND right
+  // after: pixelrts 1 MiB, Pillow 64 KiB. Where the file's size fits that, the run is laid out
+  // from the first chunk and the last, without reading the thousands of headers between them
+  // (8 GiB is 8192 of pixelrts' chunks); read_idat checks each chunk's header when it reads it.
+  if (length == 0 || length > kMaxCheckedChunk || size < pos + 12) return false;
+  const uint64_t region = size - 12 - pos;  // from this chunk to IEND
+  const uint64_t step = uint64_t{length} + 12;
+  uint64_t count = region / step;
+  uint32_t last = length;
+  if (region % step != 0) {
+    const uint64_t rest = region % step;
+    uint8_t header[8];
+    if (rest < 13 || !pread_all(pos + count * step, 8, header).ok() || Be32(header) != rest - 12 ||
+        std::memcmp(header + 4, "IDAT", 4) != 0) {
+      return false;
+    }
+    last = static_cast<uint32_t>(rest - 12);
+    count++;
+  }
+  uint8_t iend[8];
+  if (!pread_all(size - 12, 8, iend).ok() || Be32(iend) != 0 || std::memcmp(iend + 4, "IEND", 4) != 0) return false;
+  idat_.reserve(static_cast<size_t>(count));
+  idat_starts_.reserve(static_cast<size_t>(count));
+  for (uint64_t k = 0; k < count; k++) {
+    const uint32_t n = k + 1 == count ? last : length;
+    idat_starts_.push_back(idat_size_);
+    idat_.push_back(IdatSpan{static_cast<size_t>(pos + k * step + 8), n});
+    idat_size_ += n;
+  }
+  headers_unread_ = true;
+  return true;
+}
+
 Failure PngReader::check_inflatable() const {
   // Deflate cannot expand data more than 1032:1 (258 bytes from a code of at least 2 bits): a
   // header claiming more scanlines than the image data could hold is refused before a decoder
@@ -189,6 +223,10 @@ Failure PngReader::parse_chunks(uint64_t size, bool read_texts, Bytes&& bytes) {
       if (idat_done) {
         return Failure::make("ERR_PIXELRTS_PNG_CHUNK", "PNG: IDAT chunk at byte " + std::to_string(pos) +
                                                            " follows other chunks after the IDAT run; IDAT chunks must be consecutive");
+      }
+      if (fd_ >= 0 && idat_.empty() && uniform_idat_run(pos, length, size)) {
+        pos = size - 12;  // on to the IEND chunk, read and checked as usual
+        continue;
       }
       idat_starts_.push_back(idat_size_);
       idat_.push_back(IdatSpan{static_cast<size_t>(pos + 8), length});
@@ -328,19 +366,26 @@ Failure PngReader::read_idat(uint64_t begin, uint64_t end, uint8_t* out) const {
     const uint64_t in_span = begin - idat_starts_[i];
     const uint64_t n = std::min<uint64_t>(span.length - in_span, end - begin);
     if (span.length <= kMaxCheckedChunk) {
-      // The whole chunk, so its CRC can be checked: a damaged file never yields wrong bytes.
-      chunk.resize(span.length + 4);
-      Failure f = pread_all(span.offset, chunk.size(), chunk.data());
+      // The whole chunk with its header, so both can be checked: a damaged file never yields
+      // wrong bytes, and a run laid out without reading its headers is confirmed as it is read.
+      chunk.resize(span.length + 12);
+      Failure f = pread_all(span.offset - 8, chunk.size(), chunk.data());
       if (!f.ok()) return f;
-      static const uint8_t kIdat[4] = {'I', 'D', 'A', 'T'};
-      const uint32_t crc = libdeflate_crc32(libdeflate_crc32(0, kIdat, 4), chunk.data(), span.length);
-      if (crc != Be32(chunk.data() + span.length)) {
+      const uint8_t* body = chunk.data() + 8;
+      if (headers_unread_ && (Be32(chunk.data()) != span.length || std::memcmp(chunk.data() + 4, "IDAT", 4) != 0)) {
+        return Failure::make("ERR_PIXELRTS_PNG_CHUNK", "PNG: " + name_ + ": the chunk at byte " +
+                                                           std::to_string(span.offset - 8) + " is not the " +
+                                                           std::to_string(span.length) +
+                                                           "-byte IDAT chunk the image data's layout implies: the file is corrupt");
+      }
+      const uint32_t crc = libdeflate_crc32(0, chunk.data() + 4, span.length + 4);
+      if (crc != Be32(body + span.length)) {
         return Failure::make("ERR_PIXELRTS_PNG_CRC", "PNG: " + name_ + ": chunk IDAT at byte " +
                                                          std::to_string(span.offset - 8) + " has CRC " +
-                                                         Hex32(Be32(chunk.data() + span.length)) +
+                                                         Hex32(Be32(body + span.length)) +
                                                          " but its bytes give " + Hex32(crc) + ": the file is corrupt");
       }
-      std::memcpy(out, chunk.data() + in_span, static_cast<size_t>(n));
+      std::memcpy(out, body + in_span, static_cast<size_t>(n));
     } else {
       Failure f = pread_all(span.offset + in_span, static_cast<size_t>(n), out);
       if (!f.ok()) return f;

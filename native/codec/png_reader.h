@@ -93,10 +93,14 @@ class PngReader {
   template <typename Bytes>
   Failure parse_chunks(uint64_t size, bool read_texts, Bytes&& bytes);
   Failure pread_all(uint64_t pos, size_t n, uint8_t* out) const;
+  // parse_file at the first IDAT chunk (at pos, `length` bytes): lays out the whole run when the
+  // file's size says it is chunks of that length (the last shorter) up to IEND; false otherwise.
+  bool uniform_idat_run(uint64_t pos, uint32_t length, uint64_t size);
 
   const uint8_t* data_ = nullptr;
   int fd_ = -1;
   std::string name_;
+  bool headers_unread_ = false;  // the IDAT run was laid out by uniform_idat_run
   uint32_t width_ = 0, height_ = 0;
   uint8_t bit_depth_ = 0, color_type_ = 0, interlace_ = 0;
   std::vector<IdatSpan> idat_;

@@ -454,3 +454,21 @@ test('files written like the original (one zlib stream, adaptive filters) are de
   t.regex(err.message, /original-damaged-\d+\.rts\.png: PNG: .*chunk IDAT at byte \d+ has CRC/);
   t.true(native().payloadRead(d.payload(), 0, 4096).equals(payload.subarray(0, 4096)));
 });
+
+test('the IDAT run is laid out from its first and last chunks; a chunk in between that is not what the layout says fails its band', async (t) => {
+  const png = fs.readFileSync(container);
+  const idats = chunkOffsets(png).filter((c) => c.type === 'IDAT');
+  t.true(idats.length > 10);
+  const mid = idats[Math.floor(idats.length / 2)];
+  const broken = Buffer.from(png);
+  broken.write('IDAx', mid.at + 4, 'latin1');  // a header the layout does not expect (the CRC is the chunk's problem)
+  const file = path.join(root, `layout-${process.pid}.rts.png`);
+  fs.writeFileSync(file, broken);
+  fs.copyFileSync(`${container}.meta.json`, `${file}.meta.json`);
+  const c = await px.open(file, { cacheDir: cacheDir() });
+  const h = c.payload();
+  t.true(native().payloadRead(h, 0, 4096).equals(sourceBytes(0, 4096)));
+  const err = await c.verify().catch((e) => e);
+  t.is(err.code, 'ERR_PIXELRTS_DECODE');
+  t.regex(err.message, new RegExp(`the chunk at byte ${mid.at} is not the ${mid.length}-byte IDAT chunk the image data's layout implies`));
+});
