@@ -63,8 +63,8 @@ export interface OpenOptions {
   onWarning?: (warning: PixelrtsWarning) => void;
   /**
    * The decoded cache's directory (default: PIXELRTS_CACHE_DIR, else ~/.cache/pixelrts/decoded),
-   * where payloads of 64 MiB and more that pixelrts wrote are decoded on demand; false keeps
-   * every payload in memory.
+   * where payloads of 64 MiB and more stored uncompressed are decoded (on demand, band by band,
+   * for files pixelrts wrote); false keeps every payload in memory.
    */
   cacheDir?: string | false;
 }
