@@ -201,9 +201,39 @@ int DecodedCache::wait_ready(uint64_t offset, uint64_t length) {
     std::lock_guard<std::mutex> lock(mu_);
     return cancelled_ ? EINTR : 0;
   }
+  if (!sequential_) share_with_helper(offset, offset + length);
   const int rc = ensure(offset, length, /*backwards=*/false);
   if (rc == 0) note_read(offset, offset + length);
   return rc;
+}
+
+void DecodedCache::share_with_helper(uint64_t offset, uint64_t end) {
+  // A read that needs several missing bands (a 128 KiB read of a 32768² image needs about eight
+  // 4 MiB bands) gets the helper thread's core too: it takes the bands from the top while this
+  // thread takes them from the bottom.
+  std::vector<uint8_t> needed;
+  const int64_t last = tiling_->bands_touched(offset, end, &needed);
+  std::lock_guard<std::mutex> lock(mu_);
+  int missing = 0;
+  for (int64_t b = 0; b <= last && missing < 2; b++) {
+    if (needed[static_cast<size_t>(b)] && state_[static_cast<size_t>(b)] == kMissing) missing++;
+  }
+  if (missing < 2 || readahead_failed_ || cancelled_) return;
+  ahead_from_ = offset;
+  ahead_to_ = end;
+  if (!start_helper_locked()) return;
+  readahead_wanted_.notify_one();
+}
+
+bool DecodedCache::start_helper_locked() {
+  if (readahead_.joinable()) return true;
+  try {
+    readahead_ = std::thread([this] { readahead_loop(); });
+    return true;
+  } catch (const std::system_error&) {
+    readahead_failed_ = true;  // reads still decode on demand, on their own thread
+    return false;
+  }
 }
 
 int DecodedCache::ensure(uint64_t offset, uint64_t length, bool backwards) {
@@ -272,14 +302,7 @@ void DecodedCache::note_read(uint64_t offset, uint64_t end) {
   if (!covered) ahead_start_ = ahead_done_ = end;
   ahead_from_ = from;
   ahead_to_ = to;
-  if (!readahead_.joinable()) {
-    try {
-      readahead_ = std::thread([this] { readahead_loop(); });
-    } catch (const std::system_error&) {
-      readahead_failed_ = true;  // reads still decode on demand
-      return;
-    }
-  }
+  if (!start_helper_locked()) return;
   readahead_wanted_.notify_one();
 }
 

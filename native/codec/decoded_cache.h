@@ -26,7 +26,8 @@
 // a read continues where the previous one ended, the bands of the next kReadahead bytes are
 // decoded on a thread of the cache's own, so decoding runs on a second core ahead of the reader.
 // Random reads get none: a payload range touches bands all over the image (the Hilbert curve),
-// so speculative decoding would cost far more than the read.
+// so speculative decoding would cost far more than the read. A read that needs several bands
+// itself has the same thread help with them, from the other end.
 #pragma once
 
 #include <condition_variable>
@@ -96,6 +97,9 @@ class DecodedCache final : public PayloadSource {
   int ensure(uint64_t offset, uint64_t length, bool backwards);
   // Asks the readahead thread for [from, from + kReadahead) when the reader is sequential.
   void note_read(uint64_t offset, uint64_t end);
+  // Has the readahead thread help with [offset, end) when it needs two bands or more.
+  void share_with_helper(uint64_t offset, uint64_t end);
+  bool start_helper_locked();
   void readahead_loop();
   // Files without a band index: decodes every band in order (the front-to-back thread).
   void sequential_loop();
