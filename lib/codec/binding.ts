@@ -127,6 +127,12 @@ declare module '../native' {
     startPayload(path: string, options: StartPayloadOptions): PayloadHandle;
     /** Waits until [offset, offset+length) of the payload is ready, then returns a copy (blocks: for tests and tools). Throws ERR_PIXELRTS_DECODE after a failed decode, ERR_PIXELRTS_CANCELLED after a cancel. */
     payloadRead(handle: PayloadHandle, offset: number, length: number): Buffer;
+    /**
+     * Writes the payload's `extents` to `path`, a few MiB at a time, atomically, hashing them on
+     * the way; with `expectedSha256`, a mismatch writes nothing (written: false).
+     */
+    payloadToFile(handle: PayloadHandle, path: string, extents: Array<[number, number]>, expectedSha256?: string):
+      Promise<{ size: number; sha256: string; written: boolean }>;
     /** Stops a background decode; waiting and later reads fail with EINTR / ERR_PIXELRTS_CANCELLED. */
     payloadCancel(handle: PayloadHandle): void;
     /** Progress of a startPayload() decode (for tests and tools); throws for other handles. */

@@ -12,6 +12,7 @@ import type { PngInfo } from './binding';
 import {
   decodeWithPlanAsync, DecodePlan, DecodeResult, gridOf, hashError, looksCompressed, planDecode, PixelrtsWarning, readInfo,
 } from './codec';
+import { writeFileAtomic } from '../atomic-write';
 import { PixelrtsError } from '../errors';
 import { InfiniteMap, isInfiniteMap, parseInfiniteMap } from './infinite-map';
 import {
@@ -516,6 +517,37 @@ export class Container {
       if (found !== file.sha256) throw fileHashError(this.path, file, found);
     }
     return bytes;
+  }
+
+  /**
+   * Writes one file (or, without a name, the whole payload) to `target`: a few MiB at a time
+   * whatever its size, checked on the way against its sha256 (data_hash for the payload), and
+   * atomically: the file appears complete and right, or not at all (a mismatch is
+   * ERR_PIXELRTS_HASH and writes nothing). Returns its size and sha256.
+   */
+  async extractTo(target: string, name?: string): Promise<{ size: number; sha256: string }> {
+    const file = name === undefined ? undefined : this.file(name);
+    if (!this.sharedDecode) {
+      const bytes = file ? await this.read(file.name) : await this.readPayload();
+      try {
+        await writeFileAtomic(target, bytes);
+      } catch (err) {
+        throw new PixelrtsError('ERR_PIXELRTS_IO', `cannot write ${target}: ${(err as Error).message}.`, { cause: err });
+      }
+      return { size: bytes.length, sha256: crypto.createHash('sha256').update(bytes).digest('hex') };
+    }
+    // Settle the curve first: extracting on a guessed one would write the wrong bytes.
+    if (!this.orientationKnown) await this.checked();
+    const extents = file ? file.extents : [[0, this.payloadSize] as [number, number]];
+    const expected = file ? file.sha256 : this.plan.dataHash;
+    const r = await native().payloadToFile(this.payload(), target, extents, expected).catch((err: { code?: string }) => {
+      throw err.code === 'ERR_PIXELRTS_DECODE' || err.code === 'ERR_PIXELRTS_CANCELLED'
+        ? new PixelrtsError(err.code, `${this.path}: ${(err as Error).message}`, { cause: err }) : err;
+    });
+    if (!r.written) {
+      throw file ? fileHashError(this.path, file, r.sha256) : hashError(this.path, expected!, r.sha256, 'payload (data_hash)');
+    }
+    return { size: r.size, sha256: r.sha256 };
   }
 
   /**

@@ -29,6 +29,7 @@
 #include "codec/stream_decompressor.h"
 #include "common/atomic_file.h"
 #include "common/js_error.h"
+#include "common/sha256.h"
 #include "common/modules.h"
 #include "common/payload_handle.h"
 
@@ -880,6 +881,137 @@ Napi::Value PayloadRead(const Napi::CallbackInfo& info) {
   });
 }
 
+// JS: payloadToFile(handle, path, extents, expectedSha256?) -> Promise<{ size, sha256, written }>:
+// the bytes of `extents` ([offset, length] ranges of the payload, in order) written to `path`
+// atomically (common/atomic_file.h), a few MiB at a time, whatever their total, and hashed on
+// the way; with expectedSha256, a mismatch writes nothing (written: false).
+class PayloadToFileWorker final : public PromiseWorker {
+ public:
+  PayloadToFileWorker(Napi::Env env, std::shared_ptr<PayloadSource> source, std::string path,
+                      std::vector<std::pair<uint64_t, uint64_t>> extents, std::string expected)
+      : PromiseWorker(env, "payloadToFile"),
+        source_(std::move(source)),
+        path_(std::move(path)),
+        extents_(std::move(extents)),
+        expected_(std::move(expected)) {}
+
+ protected:
+  const char* Name() const override { return "payloadToFile"; }
+
+  Failure run() override {
+    if (!Sha256::Available()) {
+      return Failure::make("ERR_PIXELRTS_INTERNAL", "payloadToFile: no SHA-256 (OpenSSL's libcrypto) was found");
+    }
+    Sha256 hash;
+    if (!hash.ok()) return OutOfMemory("payloadToFile");
+    AtomicFile file;
+    Failure f = file.create(path_);
+    if (!f.ok()) return f;
+    ByteBuffer buffer;
+    constexpr size_t kStep = size_t{4} << 20;
+    if (!buffer.allocate(kStep)) return OutOfMemory("payloadToFile");
+    for (const auto& [offset, length] : extents_) {
+      for (uint64_t done = 0; done < length;) {
+        const size_t n = static_cast<size_t>(std::min<uint64_t>(kStep, length - done));
+        const int rc = source_->wait_ready(offset + done, n);
+        if (rc != 0) {
+          const std::string why = source_->failure();
+          return Failure::make(rc == EINTR ? "ERR_PIXELRTS_CANCELLED" : "ERR_PIXELRTS_DECODE",
+                               why.empty() ? std::string("the decode was cancelled") : why);
+        }
+        const int err = CopyOut(*source_, offset + done, buffer.data(), n);
+        if (err != 0) return Failure::make("ERR_PIXELRTS_IO", std::string("cannot read the decoded payload (") + std::strerror(err) + ")");
+        hash.Update(buffer.data(), n);
+        for (size_t w = 0; w < n;) {
+          const ssize_t r = ::write(file.fd(), buffer.data() + w, n - w);
+          if (r < 0 && errno == EINTR) continue;
+          if (r < 0) {
+            const int e = errno;
+            return Failure::make(e == ENOSPC || e == EDQUOT ? "ERR_PIXELRTS_NO_SPACE" : "ERR_PIXELRTS_IO",
+                                 "cannot write " + path_ + " (" + std::strerror(e) + "); nothing was written.");
+          }
+          w += static_cast<size_t>(r);
+        }
+        done += n;
+        size_ += n;
+      }
+    }
+    uint8_t digest[Sha256::kSize];
+    hash.Final(digest);
+    static const char* kHex = "0123456789abcdef";
+    for (uint8_t b : digest) {
+      sha256_.push_back(kHex[b >> 4]);
+      sha256_.push_back(kHex[b & 15]);
+    }
+    written_ = expected_.empty() || expected_ == sha256_;
+    return written_ ? file.commit() : Failure::none();  // a mismatch: the unnamed file just goes away
+  }
+
+  Napi::Value result(Napi::Env env) override {
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("size", Napi::Number::New(env, static_cast<double>(size_)));
+    out.Set("sha256", sha256_);
+    out.Set("written", written_);
+    return out;
+  }
+
+ private:
+  std::shared_ptr<PayloadSource> source_;
+  std::string path_;
+  std::vector<std::pair<uint64_t, uint64_t>> extents_;
+  std::string expected_;
+  uint64_t size_ = 0;
+  std::string sha256_;
+  bool written_ = false;
+};
+
+Napi::Value PayloadToFile(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return Guarded(env, "payloadToFile", [&]() -> Napi::Value {
+    auto deferred = Napi::Promise::Deferred::New(env);
+    auto reject = [&](const Failure& f) {
+      deferred.Reject(MakeJsError(env, f).Value());
+      return deferred.Promise();
+    };
+    std::shared_ptr<PayloadSource> source = info.Length() > 0 ? PayloadHandle::From(info[0]) : nullptr;
+    if (!source) return reject(ArgError("payloadToFile", "handle must be a PayloadHandle"));
+    Args args(info, "payloadToFile");
+    std::string path = args.string(1, "path");
+    std::vector<std::pair<uint64_t, uint64_t>> extents;
+    if (args.ok() && (info.Length() < 3 || !info[2].IsArray())) args.fail("extents must be an array of [offset, length]");
+    if (args.ok()) {
+      Napi::Array arr = info[2].As<Napi::Array>();
+      for (uint32_t i = 0; i < arr.Length() && args.ok(); i++) {
+        Napi::Value e = arr.Get(i);
+        if (!e.IsArray() || e.As<Napi::Array>().Length() != 2) {
+          args.fail("extents[" + std::to_string(i) + "] must be [offset, length]");
+          break;
+        }
+        Napi::Array pair = e.As<Napi::Array>();
+        Napi::Value o = pair.Get(0u), n = pair.Get(1u);
+        if (!o.IsNumber() || !n.IsNumber()) {
+          args.fail("extents[" + std::to_string(i) + "] must hold two numbers");
+          break;
+        }
+        const double off = o.As<Napi::Number>().DoubleValue(), len = n.As<Napi::Number>().DoubleValue();
+        if (!(off >= 0 && len >= 0 && std::floor(off) == off && std::floor(len) == len && off + len <= static_cast<double>(source->size()))) {
+          return reject(Failure::make("ERR_PIXELRTS_RANGE", "payloadToFile: extents[" + std::to_string(i) +
+                                                                "] lies outside the " + std::to_string(source->size()) +
+                                                                "-byte payload"));
+        }
+        extents.emplace_back(static_cast<uint64_t>(off), static_cast<uint64_t>(len));
+      }
+    }
+    std::string expected;
+    if (args.ok() && info.Length() > 3 && !info[3].IsUndefined()) expected = args.string(3, "expectedSha256");
+    if (!args.ok()) return reject(args.failure);
+    auto* worker = new PayloadToFileWorker(env, std::move(source), std::move(path), std::move(extents), std::move(expected));
+    Napi::Promise p = worker->promise();
+    worker->Queue();
+    return p;
+  });
+}
+
 // JS: payloadCancel(handle): stops the decode; waiters and later waits get EINTR.
 Napi::Value PayloadCancel(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -907,6 +1039,7 @@ void InitCodec(Napi::Env env, Napi::Object exports) {
   exports.Set("startPayload", Napi::Function::New(env, StartPayload, "startPayload"));
   exports.Set("payloadProgress", Napi::Function::New(env, PayloadProgress, "payloadProgress"));
   exports.Set("payloadRead", Napi::Function::New(env, PayloadRead, "payloadRead"));
+  exports.Set("payloadToFile", Napi::Function::New(env, PayloadToFile, "payloadToFile"));
   exports.Set("payloadCancel", Napi::Function::New(env, PayloadCancel, "payloadCancel"));
 }
 

@@ -19,6 +19,18 @@ class Sha256 {
 
   // out = SHA-256(data[0, n)). Available() must be true.
   static void Digest(const uint8_t* data, size_t n, uint8_t out[kSize]);
+
+  // The streaming form, for data that passes by in pieces. Available() must be true.
+  Sha256();
+  ~Sha256();
+  Sha256(const Sha256&) = delete;
+  Sha256& operator=(const Sha256&) = delete;
+  bool ok() const { return ctx_ != nullptr; }
+  void Update(const uint8_t* data, size_t n);
+  void Final(uint8_t out[kSize]);
+
+ private:
+  void* ctx_ = nullptr;  // an EVP_MD_CTX
 };
 
 }  // namespace pixelrts

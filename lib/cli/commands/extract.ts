@@ -37,16 +37,14 @@ function safeRelative(name: string, source: string): string {
   return norm;
 }
 
-async function writeOut(out: string, bytes: Buffer): Promise<void> {
+/** Writes one file (or the whole payload) to `out`, or to standard output for '-'. */
+async function writeOut(c: Container, out: string, name?: string): Promise<number> {
   if (out === '-') {
+    const bytes = name === undefined ? await c.readPayload() : await c.read(name);
     await new Promise<void>((resolve, reject) => process.stdout.write(bytes, (err) => (err ? reject(err) : resolve())));
-    return;
+    return bytes.length;
   }
-  try {
-    await fs.writeFile(out, bytes);
-  } catch (err) {
-    throw new PixelrtsError('ERR_PIXELRTS_IO', `cannot write ${out}: ${(err as Error).message}.`, { cause: err });
-  }
+  return (await c.extractTo(out, name)).size;
 }
 
 export const extract: Command = {
@@ -75,21 +73,15 @@ export const extract: Command = {
           await fs.mkdir(path.dirname(target), { recursive: true }).catch((err: Error) => {
             throw new PixelrtsError('ERR_PIXELRTS_IO', `cannot create ${path.dirname(target)}: ${err.message}.`, { cause: err });
           });
-          const bytes = await c.read(f.name);
-          await writeOut(target, bytes);
-          written.push({ name: f.name, path: target, size: bytes.length });
+          written.push({ name: f.name, path: target, size: await writeOut(c, target, f.name) });
         }
       } else if (options.segment !== undefined) {
         const f = c.file(options.segment);
         const out = options.out ?? path.posix.basename(safeRelative(f.name, c.path));
-        const bytes = await c.read(f.name);
-        await writeOut(out, bytes);
-        written.push({ name: f.name, path: out, size: bytes.length });
+        written.push({ name: f.name, path: out, size: await writeOut(c, out, f.name) });
       } else {
         const out = options.out ?? `${containerStem(c.path)}.bin`;
-        const bytes = await c.readPayload();
-        await writeOut(out, bytes);
-        written.push({ name: '(payload)', path: out, size: bytes.length });
+        written.push({ name: '(payload)', path: out, size: await writeOut(c, out) });
       }
     });
     if (options.json) {
