@@ -86,8 +86,9 @@ btest.serial('a large container boots at once: no whole-payload verify, each blo
   await writeContainer(file, [{ name: 'kernel', path: demo.kernelPath }, { name: 'initrd', path: demo.initrdPath },
     { name: 'disk', path: disk }], { cmdline: demo.cmdline, level: 1 });
   const cache = path.join(path.dirname(disk), 'cache');
+  const savedCacheDir = process.env.PIXELRTS_CACHE_DIR;
   process.env.PIXELRTS_CACHE_DIR = cache;
-  t.teardown(() => { delete process.env.PIXELRTS_CACHE_DIR; });
+  t.teardown(() => { process.env.PIXELRTS_CACHE_DIR = savedCacheDir; });
   await withRuntimeRoot(t, async () => {
     const stages = [];
     const vm = await boot(file, { append: 'pixelrts.demo=oneshot', accel: 'tcg', onStage: (e) => stages.push(e) });

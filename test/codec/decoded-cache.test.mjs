@@ -86,8 +86,9 @@ needs(test, fuseMissing())('random reads through a real FUSE mount equal the sou
   const dir = cacheDir();
   const mnt = path.join(tempDir(t), 'm');
   fs.mkdirSync(mnt);
+  const savedCacheDir = process.env.PIXELRTS_CACHE_DIR;
   process.env.PIXELRTS_CACHE_DIR = dir;
-  t.teardown(() => { delete process.env.PIXELRTS_CACHE_DIR; });
+  t.teardown(() => { process.env.PIXELRTS_CACHE_DIR = savedCacheDir; });
   const m = await px.mount(container, mnt);
   t.teardown(() => m.unmount());
   const fd = fs.openSync(path.join(mnt, 'disk'), 'r');
@@ -212,8 +213,9 @@ test('a damaged chunk fails exactly its band: the API names the file, the mount 
   if (fuseMissing() !== null) return;
   const mnt = path.join(tempDir(t), 'm');
   fs.mkdirSync(mnt);
+  const savedCacheDir = process.env.PIXELRTS_CACHE_DIR;
   process.env.PIXELRTS_CACHE_DIR = cacheDir();
-  t.teardown(() => { delete process.env.PIXELRTS_CACHE_DIR; });
+  t.teardown(() => { process.env.PIXELRTS_CACHE_DIR = savedCacheDir; });
   const m = await px.mount(file, mnt).catch((e) => e);
   if (m instanceof Error) return t.fail(`mount: ${m.message}`);
   t.teardown(() => m.unmount());
