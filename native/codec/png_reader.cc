@@ -65,6 +65,12 @@ Failure TruncatedAt(size_t offset, size_t size, const std::string& what) {
                                                          " bytes): the file is truncated or a chunk length is corrupt");
 }
 
+Failure TextTooLarge(const std::string& where) {
+  return Failure::make("ERR_PIXELRTS_TOO_LARGE", "PNG: with the " + where + ", the text chunks hold more than the " +
+                                                     std::to_string(PngReader::kMaxText >> 20) +
+                                                     " MiB of text allowed in all: the file is malformed or hostile");
+}
+
 }  // namespace
 
 Failure PngReader::parse(const uint8_t* data, size_t size, bool read_texts) {
@@ -340,16 +346,21 @@ Failure PngReader::parse_text(const char* type, const uint8_t* p, uint32_t lengt
     utf8 = true;
   }
   const size_t n = static_cast<size_t>(end - rest);
+  // The cap holds for all the text chunks together: many chunks each under it would otherwise
+  // add up to any size (eight 256 MiB zTXt chunks in a 2 MB file).
+  const size_t budget = kMaxText - text_bytes_;
+  size_t produced = n;
   if (!compressed) {
+    if (n > budget) return TextTooLarge(where);
     t.text = utf8 ? std::string(reinterpret_cast<const char*>(rest), n) : Latin1ToUtf8(rest, n);
   } else {
     Inflater inflater;
     ByteBuffer out;
-    size_t produced = 0;
-    Failure f = inflater.zlib_bounded(rest, n, kMaxText, &out, &produced, "PNG: the text of the " + where);
-    if (!f.ok()) return f;
+    Failure f = inflater.zlib_bounded(rest, n, budget, &out, &produced, "PNG: the text of the " + where);
+    if (!f.ok()) return f.code == "ERR_PIXELRTS_TOO_LARGE" && budget < kMaxText ? TextTooLarge(where) : f;
     t.text = utf8 ? std::string(reinterpret_cast<const char*>(out.data()), produced) : Latin1ToUtf8(out.data(), produced);
   }
+  text_bytes_ += produced;
   texts_.push_back(std::move(t));
   return Failure::none();
 }

@@ -37,7 +37,7 @@ class PngReader {
  public:
   // Largest grid side accepted: 65536² pixels is a 16 GiB stream (a 16 GB disk image fits).
   static constexpr uint32_t kMaxGrid = 65536;
-  // Largest decompressed zTXt/iTXt text accepted.
+  // Largest text accepted, decompressed, in all the text chunks together.
   static constexpr size_t kMaxText = size_t{256} << 20;
 
   // The most deflate can expand its input (258 bytes from a 2-bit code, with slack).
@@ -107,6 +107,7 @@ class PngReader {
   std::vector<uint64_t> idat_starts_;  // offset of each span inside the concatenated data
   uint64_t idat_size_ = 0;
   std::vector<PngText> texts_;
+  size_t text_bytes_ = 0;  // text decoded so far, against kMaxText
   BandIndex band_index_;
   bool has_band_index_ = false;
   HashTreeSpan hash_tree_;

@@ -557,6 +557,11 @@ test('text chunks: tEXt (Latin-1), zTXt and iTXt decoded; malformed and bomb tex
   // 300 MiB of text behind a small zTXt: refused at the cap, without allocating it all.
   const bomb = chunk('zTXt', Buffer.concat([Buffer.from('k\0\0'), zlib.deflateSync(Buffer.alloc(300 << 20, 0x41), { level: 9 })]));
   rejectsWith(t, () => addon.readPngInfo(pngFromRaw(4, raw, { extra: [bomb] })), 'ERR_PIXELRTS_TOO_LARGE');
+  // The cap holds for all text chunks together: three of 100 MiB each are refused at the third.
+  const part = chunk('zTXt', Buffer.concat([Buffer.from('k\0\0'), zlib.deflateSync(Buffer.alloc(100 << 20, 0x41), { level: 9 })]));
+  const many = rejectsWith(t, () => addon.readPngInfo(pngFromRaw(4, raw, { extra: [part, part, part] })), 'ERR_PIXELRTS_TOO_LARGE');
+  t.regex(many.message, /the text chunks hold more than the 256 MiB of text allowed in all/);
+  t.is(addon.readPngInfo(pngFromRaw(4, raw, { extra: [part, part] })).texts.length, 2);
 });
 
 test('arguments are validated before anything runs', (t) => {
