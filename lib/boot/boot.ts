@@ -112,8 +112,23 @@ export function composeCmdline(fromContainer: string | undefined, options: Pick<
   const right = arch === 'aarch64' ? 'ttyAMA' : 'ttyS';
   words = words.map((w) => w.replace(wrong, (_, n: string, rest: string) => `console=${right}${n || '0'}${rest}`));
   if (!words.some((w) => /^console=(ttyS|ttyAMA|hvc)/.test(w))) words.push(`console=${consoleDevice(arch)}`);
-  return words.join(' ');
+  const cmdline = words.join(' ');
+  // Checked here, not left to the kernel (which truncates) or to spawn (which throws a bare
+  // TypeError on a NUL and E2BIG on a huge argument list).
+  if (cmdline.includes('\0')) {
+    const source = options.cmdline?.includes('\0') ? 'the cmdline option' : options.append?.includes('\0') ? 'the append option'
+      : 'the container\'s metadata ("cmdline")';
+    throw new PixelrtsError('ERR_PIXELRTS_ARGUMENT', `the kernel command line contains a NUL character, from ${source}; remove it.`);
+  }
+  if (Buffer.byteLength(cmdline) > MAX_CMDLINE) {
+    throw new PixelrtsError('ERR_PIXELRTS_ARGUMENT',
+      `the kernel command line is ${Buffer.byteLength(cmdline)} bytes; Linux takes at most ${MAX_CMDLINE} on x86_64 and aarch64 (COMMAND_LINE_SIZE) and would cut the rest. Shorten --cmdline, --append or the container's "cmdline".`);
+  }
+  return cmdline;
 }
+
+/** Linux's COMMAND_LINE_SIZE on x86_64 and arm64, with the terminating NUL. */
+const MAX_CMDLINE = 2047;
 
 interface BootFiles {
   kernel: string;

@@ -41,6 +41,20 @@ test('kernel command line: replace, append, console fitted to the architecture',
   t.is(composeCmdline('console=ttyS1', {}, 'x86_64'), 'console=ttyS1');
 });
 
+test('kernel command line: a NUL or more than Linux takes is refused with its source named (#16, finding 8)', (t) => {
+  for (const [stored, options, source] of [['quiet\0x', {}, /container's metadata/], ['quiet', { append: 'a\0b' }, /append option/],
+    ['quiet', { cmdline: 'x\0' }, /cmdline option/]]) {
+    const err = t.throws(() => composeCmdline(stored, options, 'x86_64'));
+    t.is(err.code, 'ERR_PIXELRTS_ARGUMENT');
+    t.regex(err.message, /contains a NUL character/);
+    t.regex(err.message, source);
+  }
+  const long = t.throws(() => composeCmdline('quiet', { append: 'x'.repeat(200_000) }, 'x86_64'));
+  t.is(long.code, 'ERR_PIXELRTS_ARGUMENT');
+  t.regex(long.message, /is 200\d{3} bytes; Linux takes at most 2047/);
+  t.is(composeCmdline('quiet', { append: 'y'.repeat(2000) }, 'x86_64').length, 6 + 2000 + 14);
+});
+
 test('exit codes: powered off 0, QEMU status, signal 128+n, reset 1', (t) => {
   t.is(describeExit({ code: 0, signal: null, poweredOff: true }).exitCode, 0);
   t.is(describeExit({ code: 3, signal: null, poweredOff: false }).exitCode, 3);

@@ -6,11 +6,13 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { needs, repoRoot, vectorsDir, vectorsMissing } from '../helpers/prereq.mjs';
 import { decodePixelRTS, encodeLikeOriginal, prng } from '../helpers/reference-codec.mjs';
 
 const vtest = needs(test, vectorsMissing());
 const cli = path.join(repoRoot, 'dist', 'cli', 'main.js');
+const { writeContainer } = createRequire(import.meta.url)('../../dist/codec/writer.js');
 const sha256 = (b) => crypto.createHash('sha256').update(b).digest('hex');
 
 let tmp;
@@ -166,4 +168,27 @@ test('usage mistakes exit 2 with the usage; failures exit 1 with the file named;
     t.is(h.code, 0);
     t.regex(h.out, new RegExp(`Usage: pixelrts ${name}`));
   }
+});
+
+test('names and metadata reach the terminal escaped; 200,000 segments list without a crash (#16, finding 8)', async (t) => {
+  const d = dir('hostile-names');
+  await writeContainer(path.join(d, 'evil.rts.png'), [{ name: 'k\x1b]0;pwned\x07', data: Buffer.from('kernel') },
+    { name: 'line\nforged', data: Buffer.from('x') }], { name: 'ev\x1b[2Jil', cmdline: 'quiet\r\x1b[31mred' });
+  const r = run(['info', 'evil.rts.png'], d);
+  t.is(r.code, 0, r.err);
+  t.false(/[\x00-\x08\x0b-\x1f\x7f]/.test(r.out), JSON.stringify(r.out));
+  t.regex(r.out, /name\s+ev\\x1b\[2Jil/);
+  t.regex(r.out, /cmdline\s+quiet\\r\\x1b\[31mred/);
+  t.regex(r.out, /k\\x1b\]0;pwned\\x07\s+data\s+6/);
+  t.regex(r.out, /line\\nforged\s+data\s+1/);
+  const all = run(['extract', 'evil.rts.png', '--all', '-d', 'out'], d);
+  t.is(all.code, 0, all.err);
+  t.false(/[\x00-\x08\x0b-\x1f\x7f]/.test(all.out), JSON.stringify(all.out));
+
+  const segments = Array.from({ length: 200_000 }, (_, i) => ({ name: `s${i}`, data: Buffer.from([i & 0xff]) }));
+  await writeContainer(path.join(d, 'many.rts.png'), segments, { level: 1 });
+  const many = spawnSync(process.execPath, [cli, 'info', 'many.rts.png'], { cwd: d, encoding: 'utf8', maxBuffer: 256 << 20, timeout: 120_000 });
+  t.is(many.status, 0, many.stderr.slice(0, 2000));
+  t.regex(many.stdout, /files \(200000\):/);
+  t.regex(many.stdout, /s199999\s+data\s+1\s+199999/);
 });

@@ -1,5 +1,7 @@
 /** `pixelrts cache [list|prune]`: the decoded cache of large containers. */
 import { parseArgs } from '../args';
+import { printable } from '../printable';
+import { tableLines } from '../table';
 import { formatBytes } from '../../format';
 import { CacheEntry, decodedCacheDir, listCacheEntries, pruneCache } from '../../codec/decoded-cache';
 import { UsageError } from '../../errors';
@@ -22,12 +24,7 @@ Options:
   --json   NDJSON: one object per entry ({type: "entry" | "removed", time, ...})`;
 
 function row(e: CacheEntry): string[] {
-  return [e.key, e.status, `${formatBytes(e.diskBytes)} / ${formatBytes(e.payloadSize)}`, e.container];
-}
-
-function table(rows: string[][]): string {
-  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]))).join('  ')).join('\n');
+  return [e.key, e.status, `${formatBytes(e.diskBytes)} / ${formatBytes(e.payloadSize)}`, printable(e.container)];
 }
 
 function ndjson(type: string, e: CacheEntry): string {
@@ -51,7 +48,7 @@ export const cache: Command = {
         process.stdout.write(`the decoded cache (${dir}) is empty\n`);
       } else {
         const total = entries.reduce((n, e) => n + e.diskBytes, 0);
-        process.stdout.write(`${table([['KEY', 'STATUS', 'DECODED / PAYLOAD', 'CONTAINER'], ...entries.map(row)])}\n` +
+        process.stdout.write(`${tableLines([['KEY', 'STATUS', 'DECODED / PAYLOAD', 'CONTAINER'], ...entries.map(row)]).join('\n')}\n` +
           `${entries.length} entries, ${formatBytes(total)} on disk in ${dir}\n`);
       }
       return 0;

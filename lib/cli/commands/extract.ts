@@ -2,6 +2,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from '../args';
+import { printable } from '../printable';
 import { withProgress } from '../progress';
 import { Container, open } from '../../codec/container';
 import { PixelrtsError, UsageError } from '../../errors';
@@ -87,7 +88,7 @@ export const extract: Command = {
     if (options.json) {
       process.stdout.write(`${JSON.stringify({ path: c.path, written }, null, 2)}\n`);
     } else if (options.out !== '-') {
-      for (const w of written) process.stdout.write(`wrote ${w.path} (${w.name}, ${w.size} bytes)\n`);
+      for (const w of written) process.stdout.write(`wrote ${printable(w.path)} (${printable(w.name)}, ${w.size} bytes)\n`);
     }
     return 0;
   },

@@ -2,6 +2,8 @@
 import type { PixelrtsWarning } from '../../codec/codec';
 import type { Container, Footprint } from '../../codec/container';
 import { formatBytes } from '../../format';
+import { printable } from '../printable';
+import { tableLines } from '../table';
 import type { Command } from './command';
 import { openFromArgs, printWarnings } from './container-args';
 
@@ -33,12 +35,6 @@ export function describeContainer(c: Container, warnings: PixelrtsWarning[], foo
   };
 }
 
-function table(rows: string[][]): string[] {
-  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-  return rows.map((r) => r.map((cell, i) => (i === 2 || i === 3 ? cell.padStart(widths[i]) : cell.padEnd(widths[i])))
-    .join('  ').trimEnd());
-}
-
 export const info: Command = {
   summary: 'show what a .rts.png container holds',
   usage,
@@ -50,8 +46,8 @@ export const info: Command = {
     }
     printWarnings('info', warnings);
     const m = c.metadata ?? {};
-    const lines = [`${c.path}: ${c.kind === 'infinite-map' ? 'Infinite Map v2 container' : `${m.format ?? 'PixelRTS'} container`}`];
-    const field = (k: string, v: unknown) => { if (v !== undefined && v !== null && v !== '') lines.push(`  ${k.padEnd(12)}${String(v)}`); };
+    const lines = [`${printable(c.path)}: ${c.kind === 'infinite-map' ? 'Infinite Map v2 container' : `${printable(String(m.format ?? 'PixelRTS'))} container`}`];
+    const field = (k: string, v: unknown) => { if (v !== undefined && v !== null && v !== '') lines.push(`  ${k.padEnd(12)}${printable(String(v))}`); };
     field('grid', `${c.grid}x${c.grid} (${c.grid * c.grid * 4} bytes)`);
     field('payload', `${c.payloadSize} bytes${m.data_hash ? `, sha256 ${m.data_hash}` : ''}`);
     field('encoding', m.encoding?.type ?? (c.kind === 'infinite-map' ? 'superblock + VAT clusters' : 'unknown (no metadata)'));
@@ -73,8 +69,8 @@ export const info: Command = {
     }
     lines.push('', `files (${c.files.length}):`);
     const rows = [['NAME', 'TYPE', 'SIZE', 'OFFSET', 'SHA256']];
-    for (const f of c.files) rows.push([f.name, f.type, String(f.size), String(f.offset), f.sha256 ?? '-']);
-    lines.push(...table(rows).map((l) => `  ${l}`));
+    for (const f of c.files) rows.push([printable(f.name), printable(f.type), String(f.size), String(f.offset), printable(f.sha256 ?? '-')]);
+    for (const l of tableLines(rows, [2, 3])) lines.push(`  ${l}`);
     process.stdout.write(`${lines.join('\n')}\n`);
     return 0;
   },

@@ -1,5 +1,7 @@
 /** `pixelrts mount <file> <mountpoint>`: serve a container's files until Ctrl-C or SIGTERM. */
 import { parseArgs } from '../args';
+import { printable } from '../printable';
+import { tableLines } from '../table';
 import { formatBytes } from '../../format';
 import { mount as mountContainer } from '../../fuse/mount';
 import type { Command } from './command';
@@ -54,9 +56,9 @@ export const mount: Command = {
     if (json) {
       process.stdout.write(`${JSON.stringify({ event: 'mounted', file, mountpoint: m.mountpoint, files: m.files, warnings: m.warnings })}\n`);
     } else {
-      const width = Math.max(...m.files.map((f) => f.path.length));
-      process.stdout.write(`Mounted ${file} at ${m.mountpoint}:\n` +
-        m.files.map((f) => `  ${f.path.padEnd(width)}  ${formatBytes(f.size)}\n`).join('') +
+      const rows = m.files.map((f) => [printable(f.path), formatBytes(f.size)]);
+      process.stdout.write(`Mounted ${printable(file)} at ${printable(m.mountpoint)}:\n` +
+        (rows.length > 0 ? tableLines(rows).map((l) => `  ${l}\n`).join('') : '') +
         'Press Ctrl-C to unmount.\n');
     }
     const reason = await ended;

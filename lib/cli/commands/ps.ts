@@ -1,5 +1,6 @@
 /** `pixelrts ps`: the VMs pixelrts runs for this user. */
 import { parseArgs } from '../args';
+import { tableLines } from '../table';
 import { listVms, type VmStatus } from '../../boot/registry';
 import type { Command } from './command';
 
@@ -27,8 +28,7 @@ function table(vms: VmStatus[]): string {
     rows.push([v.id, String(v.pid), String(v.qemuPid), formatUptime(v.uptimeMs), v.detached ? 'detached' : 'terminal',
       v.image, `qmp=${v.qmpSocket} channel=${v.channelSocket} control=${v.controlSocket}`]);
   }
-  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]))).join('  ')).join('\n');
+  return tableLines(rows).join('\n');
 }
 
 export const ps: Command = {
