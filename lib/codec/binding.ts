@@ -119,8 +119,10 @@ declare module '../native' {
     writePngFile(path: string, pieces: StreamPiece[], options: EncodeOptions,
       onProgress?: (done: number, total: number) => void): Promise<{ size: number }>;
     /**
-     * The payload of a file pixelrts wrote (band index, stored uncompressed), decoded band by
-     * band on demand into the cache file `cachePath` (and `cachePath.bands`) and served from it.
+     * A payload stored uncompressed, decoded into the cache file `cachePath` (and
+     * `cachePath.bands`) and served from it: band by band on demand for files with a band
+     * index, front to back for the others; every tile checked against the hash tree when the
+     * file has one.
      */
     openDecodedCache(path: string, options: { cachePath: string; payloadSize: number }): PayloadHandle;
     /** Maps the PNG file at `path` and decodes its payload in a background thread; returns at once. */

@@ -825,9 +825,9 @@ Napi::Value PayloadProgress(const Napi::CallbackInfo& info) {
   return out;
 }
 
-// JS: openDecodedCache(path, { cachePath, payloadSize }) -> PayloadHandle: the payload of a
-// container pixelrts wrote (band index, stored uncompressed), decoded band by band on demand
-// into the cache file `cachePath` and served from it (decoded_cache.h).
+// JS: openDecodedCache(path, { cachePath, payloadSize }) -> PayloadHandle: a payload stored
+// uncompressed, decoded into the cache file `cachePath` (band by band on demand with a band
+// index, front to back without) and served from it (decoded_cache.h).
 Napi::Value OpenDecodedCache(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return Guarded(env, "openDecodedCache", [&]() -> Napi::Value {
