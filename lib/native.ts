@@ -32,6 +32,8 @@ export interface PayloadHandle {
 
 export interface NativeAddon {
   abiVersion: number;
+  /** Replaces `path` with `data`, written into an unnamed file beside it first (see atomic-write.ts). */
+  writeFileAtomic(path: string, data: Buffer, options: { mode: number; durable: boolean }): Promise<void>;
   /** A PayloadHandle over a copy of `bytes`, every range ready at once. */
   payloadFromBuffer(bytes: Buffer): PayloadHandle;
 }

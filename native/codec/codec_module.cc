@@ -4,7 +4,10 @@
 // maximum. Failures become JS Errors with ERR_PIXELRTS_* codes; no C++ exception crosses into
 // Node-API (the few that the standard library can throw are caught at each entry point).
 #include <napi.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include <cstdio>
 
 #include <cerrno>
 #include <cmath>
@@ -1012,6 +1015,90 @@ Napi::Value PayloadToFile(const Napi::CallbackInfo& info) {
   });
 }
 
+// JS: writeFileAtomic(path, data, { mode, durable }) -> Promise<void>: `data` written into an
+// unnamed file beside `path` that replaces it once complete (common/atomic_file.h), so a crash
+// or SIGKILL at any point leaves the old file and nothing else.
+class WriteFileAtomicWorker final : public PromiseWorker {
+ public:
+  WriteFileAtomicWorker(Napi::Env env, std::string path, Napi::Buffer<uint8_t> data, uint32_t mode, bool durable)
+      : PromiseWorker(env, "writeFileAtomic"),
+        path_(std::move(path)),
+        data_ref_(Napi::Persistent(data)),
+        data_(data.Data()),
+        size_(data.Length()),
+        mode_(mode),
+        durable_(durable) {}
+
+ protected:
+  const char* Name() const override { return "writeFileAtomic"; }
+  Failure run() override {
+    AtomicFile file;
+    Failure f = file.create(path_);
+    if (!f.ok()) return f;
+    for (size_t done = 0; done < size_;) {
+      const ssize_t w = ::write(file.fd(), data_ + done, size_ - done);
+      if (w < 0 && errno == EINTR) continue;
+      if (w < 0) {
+        const int e = errno;
+        return Failure::make(e == ENOSPC || e == EDQUOT ? "ERR_PIXELRTS_NO_SPACE" : "ERR_PIXELRTS_IO",
+                             "cannot write " + path_ + " (" + std::strerror(e) + ")");
+      }
+      done += static_cast<size_t>(w);
+    }
+    if (::fchmod(file.fd(), mode_ & ~CurrentUmask()) != 0) {
+      return Failure::make("ERR_PIXELRTS_IO", "cannot set the mode of " + path_ + " (" + std::strerror(errno) + ")");
+    }
+    return file.commit(durable_);
+  }
+  Napi::Value result(Napi::Env env) override { return env.Undefined(); }
+
+ private:
+  // The umask, read without changing it for other threads (/proc), else the usual 022.
+  static mode_t CurrentUmask() {
+    FILE* f = std::fopen("/proc/self/status", "r");
+    mode_t mask = 022;
+    if (f == nullptr) return mask;
+    char line[256];
+    while (std::fgets(line, sizeof line, f) != nullptr) {
+      unsigned m = 0;
+      if (std::sscanf(line, "Umask: %o", &m) == 1) {
+        mask = static_cast<mode_t>(m);
+        break;
+      }
+    }
+    std::fclose(f);
+    return mask;
+  }
+
+  std::string path_;
+  Napi::Reference<Napi::Buffer<uint8_t>> data_ref_;
+  const uint8_t* data_;
+  size_t size_;
+  uint32_t mode_;
+  bool durable_;
+};
+
+Napi::Value WriteFileAtomic(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return Guarded(env, "writeFileAtomic", [&]() -> Napi::Value {
+    Args args(info, "writeFileAtomic");
+    std::string path = args.string(0, "path");
+    auto data = args.buffer(1, "data");
+    Napi::Object o = args.object(2, "options", true);
+    const auto mode = static_cast<uint32_t>(args.option_integer(o, "mode", 0, 07777, 0666, false));
+    const bool durable = args.option_bool(o, "durable", true);
+    auto deferred = Napi::Promise::Deferred::New(env);
+    if (!args.ok()) {
+      deferred.Reject(MakeJsError(env, args.failure).Value());
+      return deferred.Promise();
+    }
+    auto* worker = new WriteFileAtomicWorker(env, std::move(path), data, mode, durable);
+    Napi::Promise p = worker->promise();
+    worker->Queue();
+    return p;
+  });
+}
+
 // JS: payloadCancel(handle): stops the decode; waiters and later waits get EINTR.
 Napi::Value PayloadCancel(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -1040,6 +1127,7 @@ void InitCodec(Napi::Env env, Napi::Object exports) {
   exports.Set("payloadProgress", Napi::Function::New(env, PayloadProgress, "payloadProgress"));
   exports.Set("payloadRead", Napi::Function::New(env, PayloadRead, "payloadRead"));
   exports.Set("payloadToFile", Napi::Function::New(env, PayloadToFile, "payloadToFile"));
+  exports.Set("writeFileAtomic", Napi::Function::New(env, WriteFileAtomic, "writeFileAtomic"));
   exports.Set("payloadCancel", Napi::Function::New(env, PayloadCancel, "payloadCancel"));
 }
 

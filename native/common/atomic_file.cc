@@ -65,8 +65,8 @@ Failure AtomicFile::create(const std::string& target) {
   return Failure::none();
 }
 
-Failure AtomicFile::commit() {
-  if (::fsync(fd_.get()) != 0) return IoFailure("write", target_, errno);
+Failure AtomicFile::commit(bool durable) {
+  if (durable && ::fsync(fd_.get()) != 0) return IoFailure("write", target_, errno);
   if (temp_.empty()) {
     // Give the unnamed file a temporary name, then rename it over the target (linkat cannot
     // replace an existing file).
@@ -80,6 +80,7 @@ Failure AtomicFile::commit() {
   if (::rename(temp_.c_str(), target_.c_str()) != 0) return IoFailure("rename the file written to", target_, errno);
   committed_ = true;
   fd_.reset();
+  if (!durable) return Failure::none();
   UniqueFd dir(::open(DirectoryOf(target_).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (dir.valid()) ::fsync(dir.get());  // the rename is durable; a failure here loses nothing written
   return Failure::none();

@@ -26,8 +26,9 @@ class AtomicFile {
 
   int fd() const { return fd_.get(); }
 
-  // fsync, then put the file in place of the target and fsync the directory.
-  Failure commit();
+  // fsync (unless `durable` is false: for files a crash may lose, never half-write), then put
+  // the file in place of the target and fsync the directory.
+  Failure commit(bool durable = true);
 
  private:
   std::string target_;

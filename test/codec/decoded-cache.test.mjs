@@ -506,7 +506,8 @@ test('extract writes a large file a few MiB at a time, checked and atomically: b
     if (now.toString() === 'old') {
       if (signal === 'SIGKILL') killedMidway++;
     } else {
-      t.is(code, 0);
+      // Replaced (the kill may land after the rename, while the command prints): then whole.
+      t.true(code === 0 || signal === 'SIGKILL');
       t.true(now.equals(fs.readFileSync(source)));
       break;
     }

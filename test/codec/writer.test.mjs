@@ -138,7 +138,9 @@ test('SIGKILL while convert replaces a container leaves the old one or the whole
     if (now.equals(old)) {
       if (signal === 'SIGKILL') killedMidway++;
     } else {
-      t.is(code, 0, `delay ${delay}: the container changed although convert did not finish`);
+      // Replaced (the kill may land after the rename, while the sidecar is written or the
+      // command prints): then the new container is whole.
+      t.true(code === 0 || signal === 'SIGKILL', `delay ${delay}: exit ${code} ${signal}`);
       t.true((await (await px.open(out)).verify()).ok);
     }
     t.deepEqual(fs.readdirSync(dir).sort(), ['disk.img', 'disk.rts.png', 'disk.rts.png.meta.json'], `delay ${delay}`);
