@@ -1,10 +1,12 @@
 #include "frames/frame_server.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <unordered_set>
 
@@ -49,6 +51,7 @@ FrameServer::FrameServer(ServerOptions options, ServerEventSink* sink) : options
 FrameServer::~FrameServer() { Stop(); }
 
 bool FrameServer::Start(std::string* error) {
+  if (!options_.record_dir.empty() && !OpenRecordDir(error)) return false;
   for (const ListenSpec& spec : options_.listen) {
     auto l = std::make_unique<Listener>();
     if (!l->Open(spec, error)) {
@@ -609,11 +612,44 @@ void FrameServer::PublishJob(const std::shared_ptr<Scanout>& s, int64_t pts, con
   FrameEncoded(0, s->id, frame.layout, pic, pts, t);
 }
 
+bool FrameServer::OpenRecordDir(std::string* error) {
+  // Recordings go into a directory only this user can change: in one that others can write to,
+  // another user could plant conn-N.h264 as a link to a file of ours and have it overwritten.
+  const std::string& dir = options_.record_dir;
+  record_dir_ = UniqueFd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  struct stat st;
+  if (!record_dir_.valid() || fstat(record_dir_.get(), &st) != 0) {
+    *error = "record: cannot open the directory " + dir + ": " + Errno(errno) + " (a symbolic link is refused too)";
+    return false;
+  }
+  if (st.st_uid != geteuid()) {
+    *error = "record: refusing to record into " + dir + ": it belongs to uid " + std::to_string(st.st_uid) +
+             ", not to this user; record into a directory of your own (mkdir -m 700 DIR)";
+    return false;
+  }
+  if ((st.st_mode & 022) != 0) {
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+    *error = "record: refusing to record into " + dir + ": others can write to it (mode " + mode +
+             "); record into a directory only you can write to (chmod go-w, or mkdir -m 700 DIR)";
+    return false;
+  }
+  return true;
+}
+
 void FrameServer::Record(Connection& c, const std::vector<uint8_t>& annexb) {
   if (options_.record_dir.empty() || c.record_failed) return;
-  const std::string path = options_.record_dir + "/conn-" + std::to_string(c.id) + ".h264";
+  const std::string name = "conn-" + std::to_string(c.id) + ".h264";
+  const std::string path = options_.record_dir + "/" + name;
   if (!c.record.valid()) {
-    c.record = UniqueFd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+    // A file of that name (an earlier run's, or anything else) is replaced, never followed or
+    // written through: removed, then created anew, private to this user.
+    if (::unlinkat(record_dir_.get(), name.c_str(), 0) != 0 && errno != ENOENT) {
+      c.record_failed = true;
+      ReportError(c.id, "ERR_PIXELRTS_FRAMES_RECORD", "cannot replace " + path + ": " + Errno(errno));
+      return;
+    }
+    c.record = UniqueFd(::openat(record_dir_.get(), name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
     if (!c.record.valid()) {
       c.record_failed = true;
       ReportError(c.id, "ERR_PIXELRTS_FRAMES_RECORD", "cannot record to " + path + ": " + Errno(errno) +

@@ -34,7 +34,7 @@ struct ServerOptions {
   std::vector<ListenSpec> listen;
   uint32_t max_clients = 16;
   uint64_t max_frame_bytes = 64ull << 20;
-  std::string record_dir;  // empty: no recording
+  std::string record_dir;  // empty: no recording; else a directory of this user's only others cannot write to
   bool resolver = false;   // FRAME_REQUESTs naming a resource are passed to JavaScript
 };
 
@@ -112,6 +112,8 @@ class FrameServer {
   void FrameAnswered(const std::shared_ptr<Connection>& c);
   void PublishJob(const std::shared_ptr<Scanout>& s, int64_t pts, const RawFrame& frame);
   void Record(Connection& c, const std::vector<uint8_t>& annexb);
+  // Opens options_.record_dir, refusing one that is a link, another user's, or writable by others.
+  bool OpenRecordDir(std::string* error);
   // Counts an encoded frame and, when someone listens, reports it as a kFrame event.
   void FrameEncoded(uint64_t connection, int64_t scanout, const hxfr::PixelLayout& layout, const EncodedPicture& pic,
                     int64_t pts, const EncodingSession::Timing& t);
@@ -119,6 +121,7 @@ class FrameServer {
   void ReportError(uint64_t connection, const std::string& code, const std::string& message);
 
   const ServerOptions options_;
+  UniqueFd record_dir_;  // options_.record_dir, opened once and checked (OpenRecordDir)
   ServerEventSink* const sink_;
   std::vector<std::unique_ptr<Listener>> listeners_;
   Poller poller_;

@@ -158,7 +158,9 @@ class FrameServerWrap : public Napi::ObjectWrap<FrameServerWrap>, public frames:
     if (!server_->Start(&error)) {
       Shutdown();
       const bool vsock = error.find("AF_VSOCK") != std::string::npos;
-      ThrowJs(env, vsock ? "ERR_PIXELRTS_FRAMES_VSOCK" : "ERR_PIXELRTS_FRAMES_LISTEN", error);
+      const bool record = error.rfind("record: ", 0) == 0;
+      ThrowJs(env, record ? "ERR_PIXELRTS_FRAMES_RECORD" : vsock ? "ERR_PIXELRTS_FRAMES_VSOCK" : "ERR_PIXELRTS_FRAMES_LISTEN",
+              record ? error.substr(8) : error);
       return;
     }
     env_ = env;

@@ -25,7 +25,7 @@ Options:
 
 Examples:
   pixelrts frames serve
-  pixelrts frames serve --tcp 0.0.0.0:15937 --record /tmp/frames
+  pixelrts frames serve --tcp 0.0.0.0:15937 --record ./frames
   pixelrts frames serve --unix /run/hxfr.sock --vsock 5000 --json`;
 
 const serveSpec = {
@@ -65,7 +65,7 @@ async function serve(argv: string[]): Promise<number> {
   const { options, json } = parseServe(argv);
   if (options.record !== undefined) {
     options.record = path.resolve(options.record);
-    fs.mkdirSync(options.record, { recursive: true });
+    fs.mkdirSync(options.record, { recursive: true, mode: 0o700 });
   }
   const server = await createFrameServer(options);
   const out = (obj: Record<string, unknown>): void => {
