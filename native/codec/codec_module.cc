@@ -4,10 +4,7 @@
 // maximum. Failures become JS Errors with ERR_PIXELRTS_* codes; no C++ exception crosses into
 // Node-API (the few that the standard library can throw are caught at each entry point).
 #include <napi.h>
-#include <sys/stat.h>
 #include <unistd.h>
-
-#include <cstdio>
 
 #include <cerrno>
 #include <cmath>
@@ -345,6 +342,21 @@ class PromiseWorker : public Napi::AsyncWorker {
   Napi::Promise::Deferred deferred_;
 };
 
+// A promise already rejected with `f`: how the promise-returning functions report bad arguments.
+Napi::Value Rejected(Napi::Env env, const Failure& f) {
+  auto deferred = Napi::Promise::Deferred::New(env);
+  deferred.Reject(MakeJsError(env, f).Value());
+  return deferred.Promise();
+}
+
+// Queues `worker` and returns the promise it settles.
+template <typename Worker>
+Napi::Value Queued(Worker* worker) {
+  Napi::Promise p = worker->promise();
+  worker->Queue();
+  return p;
+}
+
 class GatherWorker final : public PromiseWorker {
  public:
   GatherWorker(Napi::Env env, Napi::Buffer<uint8_t> png, Napi::Buffer<uint8_t> out, GatherRequest request)
@@ -377,21 +389,18 @@ Napi::Value GatherStreamAsync(const Napi::CallbackInfo& info) {
     auto png = args.buffer(0, "png");
     Napi::Object o = args.object(1, "options", false);
     GatherRequest r = ReadGatherOptions(&args, o);
-    auto deferred = Napi::Promise::Deferred::New(env);
     Failure f = args.ok() ? CheckRangeAgainstHeader(png.Data(), png.Length(), r, "gatherStreamAsync") : args.failure;
-    if (!f.ok()) {
-      deferred.Reject(MakeJsError(env, f).Value());
-      return deferred.Promise();
-    }
+    if (!f.ok()) return Rejected(env, f);
     Napi::Buffer<uint8_t> out;
     if (!OutputBuffer(env, o, static_cast<size_t>(r.length), &out, "gatherStreamAsync")) {
-      deferred.Reject(env.GetAndClearPendingException().Value());
+      // The error is pending; a promise can only be made once it is taken off.
+      Napi::Error error = env.GetAndClearPendingException();
+      auto deferred = Napi::Promise::Deferred::New(env);
+      deferred.Reject(error.Value());
       return deferred.Promise();
     }
     auto* worker = new GatherWorker(env, png, out, r);
-    Napi::Promise p = worker->promise();
-    worker->Queue();
-    return p;
+    return Queued(worker);
   });
 }
 
@@ -610,16 +619,10 @@ Napi::Value EncodePngAsync(const Napi::CallbackInfo& info) {
     auto stream = args.buffer(0, "stream");
     Napi::Object o = args.object(1, "options", false);
     codec::EncodeParams params;
-    auto deferred = Napi::Promise::Deferred::New(env);
     Failure f = ReadEncodeOptions(&args, o, &params) ? PngWriter::Validate(stream.Length(), params) : args.failure;
-    if (!f.ok()) {
-      deferred.Reject(MakeJsError(env, f).Value());
-      return deferred.Promise();
-    }
+    if (!f.ok()) return Rejected(env, f);
     auto* worker = new EncodeWorker(env, stream, std::move(params));
-    Napi::Promise p = worker->promise();
-    worker->Queue();
-    return p;
+    return Queued(worker);
   });
 }
 
@@ -773,17 +776,11 @@ Napi::Value WritePngFile(const Napi::CallbackInfo& info) {
       if (!info[3].IsFunction()) args.fail("onProgress must be a function");
       else on_progress = info[3].As<Napi::Function>();
     }
-    auto deferred = Napi::Promise::Deferred::New(env);
     Failure f = args.ok() && ReadEncodeOptions(&args, o, &params) ? PngWriter::Validate(total, params) : args.failure;
-    if (!f.ok()) {
-      deferred.Reject(MakeJsError(env, f).Value());
-      return deferred.Promise();
-    }
+    if (!f.ok()) return Rejected(env, f);
     auto* worker = new WritePngFileWorker(env, on_progress, std::move(path), std::move(pieces), std::move(keep),
                                           std::move(params));
-    Napi::Promise p = worker->promise();
-    worker->Queue();
-    return p;
+    return Queued(worker);
   });
 }
 
@@ -925,16 +922,8 @@ class PayloadToFileWorker final : public PromiseWorker {
         const int err = CopyOut(*source_, offset + done, buffer.data(), n);
         if (err != 0) return Failure::make("ERR_PIXELRTS_IO", std::string("cannot read the decoded payload (") + std::strerror(err) + ")");
         hash.Update(buffer.data(), n);
-        for (size_t w = 0; w < n;) {
-          const ssize_t r = ::write(file.fd(), buffer.data() + w, n - w);
-          if (r < 0 && errno == EINTR) continue;
-          if (r < 0) {
-            const int e = errno;
-            return Failure::make(e == ENOSPC || e == EDQUOT ? "ERR_PIXELRTS_NO_SPACE" : "ERR_PIXELRTS_IO",
-                                 "cannot write " + path_ + " (" + std::strerror(e) + "); nothing was written.");
-          }
-          w += static_cast<size_t>(r);
-        }
+        f = file.write(buffer.data(), n);
+        if (!f.ok()) return f;
         done += n;
         size_ += n;
       }
@@ -971,13 +960,8 @@ class PayloadToFileWorker final : public PromiseWorker {
 Napi::Value PayloadToFile(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return Guarded(env, "payloadToFile", [&]() -> Napi::Value {
-    auto deferred = Napi::Promise::Deferred::New(env);
-    auto reject = [&](const Failure& f) {
-      deferred.Reject(MakeJsError(env, f).Value());
-      return deferred.Promise();
-    };
     std::shared_ptr<PayloadSource> source = info.Length() > 0 ? PayloadHandle::From(info[0]) : nullptr;
-    if (!source) return reject(ArgError("payloadToFile", "handle must be a PayloadHandle"));
+    if (!source) return Rejected(env, ArgError("payloadToFile", "handle must be a PayloadHandle"));
     Args args(info, "payloadToFile");
     std::string path = args.string(1, "path");
     std::vector<std::pair<uint64_t, uint64_t>> extents;
@@ -998,7 +982,7 @@ Napi::Value PayloadToFile(const Napi::CallbackInfo& info) {
         }
         const double off = o.As<Napi::Number>().DoubleValue(), len = n.As<Napi::Number>().DoubleValue();
         if (!(off >= 0 && len >= 0 && std::floor(off) == off && std::floor(len) == len && off + len <= static_cast<double>(source->size()))) {
-          return reject(Failure::make("ERR_PIXELRTS_RANGE", "payloadToFile: extents[" + std::to_string(i) +
+          return Rejected(env, Failure::make("ERR_PIXELRTS_RANGE", "payloadToFile: extents[" + std::to_string(i) +
                                                                 "] lies outside the " + std::to_string(source->size()) +
                                                                 "-byte payload"));
         }
@@ -1007,11 +991,9 @@ Napi::Value PayloadToFile(const Napi::CallbackInfo& info) {
     }
     std::string expected;
     if (args.ok() && info.Length() > 3 && !info[3].IsUndefined()) expected = args.string(3, "expectedSha256");
-    if (!args.ok()) return reject(args.failure);
+    if (!args.ok()) return Rejected(env, args.failure);
     auto* worker = new PayloadToFileWorker(env, std::move(source), std::move(path), std::move(extents), std::move(expected));
-    Napi::Promise p = worker->promise();
-    worker->Queue();
-    return p;
+    return Queued(worker);
   });
 }
 
@@ -1033,43 +1015,13 @@ class WriteFileAtomicWorker final : public PromiseWorker {
   const char* Name() const override { return "writeFileAtomic"; }
   Failure run() override {
     AtomicFile file;
-    Failure f = file.create(path_);
-    if (!f.ok()) return f;
-    for (size_t done = 0; done < size_;) {
-      const ssize_t w = ::write(file.fd(), data_ + done, size_ - done);
-      if (w < 0 && errno == EINTR) continue;
-      if (w < 0) {
-        const int e = errno;
-        return Failure::make(e == ENOSPC || e == EDQUOT ? "ERR_PIXELRTS_NO_SPACE" : "ERR_PIXELRTS_IO",
-                             "cannot write " + path_ + " (" + std::strerror(e) + ")");
-      }
-      done += static_cast<size_t>(w);
-    }
-    if (::fchmod(file.fd(), mode_ & ~CurrentUmask()) != 0) {
-      return Failure::make("ERR_PIXELRTS_IO", "cannot set the mode of " + path_ + " (" + std::strerror(errno) + ")");
-    }
-    return file.commit(durable_);
+    Failure f = file.create(path_, static_cast<mode_t>(mode_));
+    if (f.ok()) f = file.write(data_, size_);
+    return f.ok() ? file.commit(durable_) : f;
   }
   Napi::Value result(Napi::Env env) override { return env.Undefined(); }
 
  private:
-  // The umask, read without changing it for other threads (/proc), else the usual 022.
-  static mode_t CurrentUmask() {
-    FILE* f = std::fopen("/proc/self/status", "r");
-    mode_t mask = 022;
-    if (f == nullptr) return mask;
-    char line[256];
-    while (std::fgets(line, sizeof line, f) != nullptr) {
-      unsigned m = 0;
-      if (std::sscanf(line, "Umask: %o", &m) == 1) {
-        mask = static_cast<mode_t>(m);
-        break;
-      }
-    }
-    std::fclose(f);
-    return mask;
-  }
-
   std::string path_;
   Napi::Reference<Napi::Buffer<uint8_t>> data_ref_;
   const uint8_t* data_;
@@ -1087,15 +1039,9 @@ Napi::Value WriteFileAtomic(const Napi::CallbackInfo& info) {
     Napi::Object o = args.object(2, "options", true);
     const auto mode = static_cast<uint32_t>(args.option_integer(o, "mode", 0, 07777, 0666, false));
     const bool durable = args.option_bool(o, "durable", true);
-    auto deferred = Napi::Promise::Deferred::New(env);
-    if (!args.ok()) {
-      deferred.Reject(MakeJsError(env, args.failure).Value());
-      return deferred.Promise();
-    }
+    if (!args.ok()) return Rejected(env, args.failure);
     auto* worker = new WriteFileAtomicWorker(env, std::move(path), data, mode, durable);
-    Napi::Promise p = worker->promise();
-    worker->Queue();
-    return p;
+    return Queued(worker);
   });
 }
 

@@ -2,11 +2,12 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+
+#include "common/full_io.h"
 
 namespace pixelrts::codec {
 
@@ -70,22 +71,17 @@ Failure ConcatSource::read(uint64_t offset, uint8_t* dst, size_t n) const {
     if (p.data != nullptr) {
       std::memcpy(dst, p.data + within, take);
     } else {
-      size_t done = 0;
-      while (done < take) {
-        const ssize_t r = ::pread(fds_[i].get(), dst + done, take - done, static_cast<off_t>(within + done));
-        if (r < 0 && errno == EINTR) continue;
-        if (r < 0) {
-          return Failure::make("ERR_PIXELRTS_IO", "input " + p.path + ": cannot read at byte " +
-                                                      std::to_string(within + done) + " (" + std::strerror(errno) + ")");
-        }
-        if (r == 0) {
-          return Failure::make("ERR_PIXELRTS_INPUT_CHANGED", "input " + p.path + " ended at byte " +
-                                                                 std::to_string(within + done) + " although it had " +
-                                                                 std::to_string(p.size) +
-                                                                 " when it was hashed; nothing was written. Convert "
-                                                                 "it again once nothing writes to it.");
-        }
-        done += static_cast<size_t>(r);
+      const int err = PreadFull(fds_[i].get(), dst, take, within);
+      if (err == kEndOfFile) {
+        return Failure::make("ERR_PIXELRTS_INPUT_CHANGED", "input " + p.path + " ended before byte " +
+                                                               std::to_string(within + take) + " although it had " +
+                                                               std::to_string(p.size) +
+                                                               " when it was hashed; nothing was written. Convert "
+                                                               "it again once nothing writes to it.");
+      }
+      if (err != 0) {
+        return Failure::make("ERR_PIXELRTS_IO", "input " + p.path + ": cannot read at byte " + std::to_string(within) +
+                                                    " (" + std::strerror(err) + ")");
       }
     }
     dst += take;

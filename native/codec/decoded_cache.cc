@@ -11,6 +11,7 @@
 
 #include "codec/png_unfilter.h"
 #include "codec/zlib_inflate.h"
+#include "common/full_io.h"
 #include "common/sha256.h"
 
 namespace pixelrts::codec {
@@ -24,30 +25,6 @@ Failure CacheFailure(const std::string& path, const std::string& what, int e) {
   if (e == ENOSPC || e == EDQUOT) hint = " Free some space there (pixelrts cache prune) or set PIXELRTS_CACHE_DIR to another disk.";
   return Failure::make(e == ENOSPC || e == EDQUOT ? "ERR_PIXELRTS_NO_SPACE" : "ERR_PIXELRTS_IO",
                        "the decoded cache in " + dir + ": cannot " + what + " (" + std::strerror(e) + ")." + hint);
-}
-
-bool PreadAll(int fd, uint8_t* p, size_t n, uint64_t pos) {
-  while (n > 0) {
-    const ssize_t r = ::pread(fd, p, n, static_cast<off_t>(pos));
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) return false;
-    p += r;
-    n -= static_cast<size_t>(r);
-    pos += static_cast<uint64_t>(r);
-  }
-  return true;
-}
-
-int PwriteAll(int fd, const uint8_t* p, size_t n, uint64_t pos) {
-  while (n > 0) {
-    const ssize_t w = ::pwrite(fd, p, n, static_cast<off_t>(pos));
-    if (w < 0 && errno == EINTR) continue;
-    if (w < 0) return errno;
-    p += w;
-    n -= static_cast<size_t>(w);
-    pos += static_cast<uint64_t>(w);
-  }
-  return 0;
 }
 
 }  // namespace
@@ -146,7 +123,7 @@ Failure DecodedCache::open_hash_tree() {
                                                                "(OpenSSL's libcrypto) was found to check it");
   }
   uint8_t header[HashTreeLayout::kHeaderBytes];
-  if (span.length < sizeof header || !PreadAll(png_fd_.get(), header, sizeof header, span.offset)) {
+  if (span.length < sizeof header || PreadFull(png_fd_.get(), header, sizeof header, span.offset) != 0) {
     return corrupt("it is shorter than its header");
   }
   std::string why;
@@ -155,7 +132,7 @@ Failure DecodedCache::open_hash_tree() {
     return corrupt(why);
   }
   std::vector<uint8_t> hashes(size_t{tree_.bands} * Sha256::kSize + Sha256::kSize);
-  if (!PreadAll(png_fd_.get(), hashes.data(), hashes.size(), span.offset + tree_.band_hashes_offset())) {
+  if (PreadFull(png_fd_.get(), hashes.data(), hashes.size(), span.offset + tree_.band_hashes_offset()) != 0) {
     return corrupt("it cannot be read");
   }
   uint8_t root[Sha256::kSize];
@@ -175,7 +152,7 @@ Failure DecodedCache::verify(uint32_t band, Worker* worker) {
   std::vector<uint8_t>& leaves = worker->leaves;
   leaves.resize(size_t{m} * Sha256::kSize);
   const std::string where = png_path_ + ": band " + std::to_string(band);
-  if (!PreadAll(png_fd_.get(), leaves.data(), leaves.size(), png_.hash_tree().offset + tree_.leaves_offset(band))) {
+  if (PreadFull(png_fd_.get(), leaves.data(), leaves.size(), png_.hash_tree().offset + tree_.leaves_offset(band)) != 0) {
     return Failure::make("ERR_PIXELRTS_IO", where + ": cannot read its hashes");
   }
   uint8_t digest[Sha256::kSize];
@@ -339,12 +316,12 @@ Failure DecodedCache::store(uint32_t band, const uint8_t* staged, std::vector<Ti
     const uint64_t begin = uint64_t{tiles[tx].curve_tile} * tile_bytes;
     if (begin >= payload_size_) continue;  // the encoder's unused pixels
     const size_t n = static_cast<size_t>(std::min(tile_bytes, payload_size_ - begin));
-    const int e = PwriteAll(cache_fd_.get(), staged + tx * tile_bytes, n, begin);
+    const int e = PwriteFull(cache_fd_.get(), staged + tx * tile_bytes, n, begin);
     if (e != 0) return CacheFailure(cache_path_, "write " + cache_path_, e);
   }
   // Only now does the entry say the band is there.
   const uint8_t one = 1;
-  const int e = PwriteAll(bands_fd_.get(), &one, 1, band);
+  const int e = PwriteFull(bands_fd_.get(), &one, 1, band);
   if (e != 0) return CacheFailure(cache_path_, "write " + cache_path_ + ".bands", e);
   return Failure::none();
 }

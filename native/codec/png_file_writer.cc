@@ -14,6 +14,7 @@
 #include "codec/deflater.h"
 #include "codec/hash_tree.h"
 #include "codec/hilbert.h"
+#include "common/full_io.h"
 #include "common/sha256.h"
 
 namespace pixelrts::codec {
@@ -29,15 +30,8 @@ Failure WriteFailure(const std::string& name, int e) {
 }
 
 Failure PwriteAll(int fd, const uint8_t* p, size_t n, uint64_t pos, const std::string& name) {
-  while (n > 0) {
-    const ssize_t w = ::pwrite(fd, p, n, static_cast<off_t>(pos));
-    if (w < 0 && errno == EINTR) continue;
-    if (w < 0) return WriteFailure(name, errno);
-    p += w;
-    n -= static_cast<size_t>(w);
-    pos += static_cast<uint64_t>(w);
-  }
-  return Failure::none();
+  const int err = PwriteFull(fd, p, n, pos);
+  return err == 0 ? Failure::none() : WriteFailure(name, err);
 }
 
 // Writes the file sequentially, cutting the zlib stream into IDAT chunks of PngWriter::kIdatChunk
@@ -49,14 +43,9 @@ class ChunkedFile {
   uint64_t position() const { return pos_; }
 
   Failure raw(const uint8_t* p, size_t n) {
-    while (n > 0) {
-      const ssize_t w = ::write(fd_, p, n);
-      if (w < 0 && errno == EINTR) continue;
-      if (w < 0) return WriteFailure(name_, errno);
-      p += w;
-      n -= static_cast<size_t>(w);
-      pos_ += static_cast<uint64_t>(w);
-    }
+    const int err = WriteFull(fd_, p, n);
+    if (err != 0) return WriteFailure(name_, err);
+    pos_ += n;
     return Failure::none();
   }
 

@@ -2,15 +2,13 @@
 
 #include <libdeflate.h>
 
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
 #include <cstring>
 
 #include "codec/big_endian.h"
 #include "codec/hash_tree.h"
 #include "codec/inflater.h"
+#include "common/full_io.h"
 
 namespace pixelrts::codec {
 
@@ -143,18 +141,11 @@ Failure PngReader::check_inflatable() const {
 }
 
 Failure PngReader::pread_all(uint64_t pos, size_t n, uint8_t* out) const {
-  size_t done = 0;
-  while (done < n) {
-    const ssize_t r = ::pread(fd_, out + done, n - done, static_cast<off_t>(pos + done));
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) {
-      return Failure::make("ERR_PIXELRTS_IO", name_ + ": cannot read " + std::to_string(n) + " bytes at byte " +
-                                                  std::to_string(pos) + " (" +
-                                                  (r == 0 ? std::string("the file is shorter than it was") : std::strerror(errno)) + ")");
-    }
-    done += static_cast<size_t>(r);
-  }
-  return Failure::none();
+  const int err = PreadFull(fd_, out, n, pos);
+  if (err == 0) return Failure::none();
+  return Failure::make("ERR_PIXELRTS_IO", name_ + ": cannot read " + std::to_string(n) + " bytes at byte " +
+                                              std::to_string(pos) + " (" +
+                                              (err == kEndOfFile ? std::string("the file is shorter than it was") : std::strerror(err)) + ")");
 }
 
 template <typename Bytes>

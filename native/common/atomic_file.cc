@@ -9,6 +9,8 @@
 #include <cstring>
 #include <random>
 
+#include "common/full_io.h"
+
 namespace pixelrts {
 
 namespace {
@@ -44,11 +46,11 @@ AtomicFile::~AtomicFile() {
   if (!committed_ && !temp_.empty()) ::unlink(temp_.c_str());
 }
 
-Failure AtomicFile::create(const std::string& target) {
+Failure AtomicFile::create(const std::string& target, mode_t mode) {
   target_ = target;
   const std::string dir = DirectoryOf(target);
 #ifdef O_TMPFILE
-  fd_.reset(::open(dir.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0666));
+  fd_.reset(::open(dir.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, mode));
   if (fd_.valid()) return Failure::none();
   const int e = errno;
   // Filesystems without unnamed files answer EOPNOTSUPP (or EISDIR/EINVAL on old kernels);
@@ -56,13 +58,18 @@ Failure AtomicFile::create(const std::string& target) {
   if (e != EOPNOTSUPP && e != EISDIR && e != EINVAL) return IoFailure("create a file in", dir, e);
 #endif
   temp_ = TempNameFor(target);
-  fd_.reset(::open(temp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666));
+  fd_.reset(::open(temp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode));
   if (!fd_.valid()) {
     const int err = errno;
     temp_.clear();
     return IoFailure("create a file in", dir, err);
   }
   return Failure::none();
+}
+
+Failure AtomicFile::write(const uint8_t* data, size_t n) {
+  const int err = WriteFull(fd_.get(), data, n);
+  return err == 0 ? Failure::none() : IoFailure("write", target_, err);
 }
 
 Failure AtomicFile::commit(bool durable) {

@@ -7,6 +7,10 @@
 // (only a SIGKILL can then leave it behind).
 #pragma once
 
+#include <sys/types.h>
+
+#include <cstddef>
+#include <cstdint>
 #include <string>
 
 #include "common/failure.h"
@@ -21,10 +25,13 @@ class AtomicFile {
   AtomicFile(const AtomicFile&) = delete;
   AtomicFile& operator=(const AtomicFile&) = delete;
 
-  // Creates the file that will become `target` (mode 0666 less the umask, like open(2)).
-  Failure create(const std::string& target);
+  // Creates the file that will become `target` (`mode` less the umask, like open(2)).
+  Failure create(const std::string& target, mode_t mode = 0666);
 
   int fd() const { return fd_.get(); }
+
+  // Appends all of data[0, n) (ERR_PIXELRTS_NO_SPACE on a full disk, naming the target).
+  Failure write(const uint8_t* data, size_t n);
 
   // fsync (unless `durable` is false: for files a crash may lose, never half-write), then put
   // the file in place of the target and fsync the directory.

@@ -3,13 +3,13 @@
 // block only until that range is ready, not until the whole image is decoded.
 #pragma once
 
-#include <unistd.h>
-
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <string>
+
+#include "common/full_io.h"
 
 namespace pixelrts {
 
@@ -56,15 +56,8 @@ inline int CopyOut(const PayloadSource& source, uint64_t offset, uint8_t* dst, s
     std::memcpy(dst, p + offset, n);
     return 0;
   }
-  size_t done = 0;
-  while (done < n) {
-    const ssize_t r = ::pread(source.backing_fd(), dst + done, n - done, static_cast<off_t>(offset + done));
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0) return errno;
-    if (r == 0) return EIO;
-    done += static_cast<size_t>(r);
-  }
-  return 0;
+  const int err = PreadFull(source.backing_fd(), dst, n, offset);
+  return err == kEndOfFile ? EIO : err;
 }
 
 }  // namespace pixelrts
