@@ -4,7 +4,7 @@
 #   --dev   also the tools the tests, fuzzers and benchmarks use (ffmpeg, clang, cpio, ...)
 set -euo pipefail
 
-runtime=(libdeflate-dev libzstd-dev zlib1g-dev libfuse3-dev fuse3 libopenh264-dev qemu-system-x86 busybox-static pkg-config cmake g++ make)
+runtime=(libdeflate-dev libzstd-dev zlib1g-dev libfuse3-dev fuse3 libopenh264-dev qemu-system-x86 busybox-static socat pkg-config cmake g++ make)
 dev=(ffmpeg clang libclang-rt-14-dev cpio zstd python3)
 
 want=("${runtime[@]}")

@@ -15,7 +15,8 @@ import { PixelrtsError } from '../errors';
 import { initrdFile, kernelFile, open, type Container } from '../codec/container';
 import { mount, type Mount } from '../fuse/mount';
 import {
-  consoleDevice, detectAccel, hostArch as qemuHostArch, requireQemu, type AccelChoice, type AccelPreference, type Arch,
+  consoleDevice, detectAccel, hostArch as qemuHostArch, loopbackForward, requireQemu,
+  type AccelChoice, type AccelPreference, type Arch, type NetworkOptions,
 } from '../vm/qemu';
 import { launchVm, type VM, type VmExit } from '../vm/vm';
 import { createRuntimeDir, idBase, removeRuntimeDir, runtimeRoot, startCleanupWatcher, type CleanupWatcher } from './runtime-dir';
@@ -56,14 +57,26 @@ export interface BootOptions {
   append?: string;
   /** Skip checking the payload's hashes before booting. */
   noVerify?: boolean;
-  /** VNC display for the guest's screen, e.g. `':1'` (default: no display). */
-  vnc?: string;
+  /**
+   * Show the guest's screen over VNC: `true` on a Unix socket in the runtime directory (only
+   * this user can connect); a display like `'127.0.0.1:1'` over TCP with a random password
+   * (`vm.vnc`). Default: no display.
+   */
+  vnc?: true | string;
   /** Extra QEMU arguments, appended as given. */
   qemuArgs?: string[];
   /** Also write everything the guest prints on its console to this file. */
   serialLog?: string;
-  /** Give the guest user-mode networking (it reaches the host at 10.0.2.2). */
+  /**
+   * Give the guest a NATed user-mode network: it reaches every service on the host's loopback
+   * (at 10.0.2.2) and whatever the host can reach. Default: no network.
+   */
   network?: boolean;
+  /**
+   * TCP ports on the host's loopback the guest reaches at EXPOSED_ADDRESS:PORT (10.0.2.100).
+   * Without `network` they are all it reaches: an isolated user-mode network. Needs socat.
+   */
+  expose?: number[];
   /**
    * An existing, empty, private (0700) directory to use as the runtime directory instead of a
    * new one under the per-user runtime root. It is removed when the VM exits.
@@ -98,6 +111,20 @@ export type BootedVm = Omit<VM, 'exited'> & {
   /** Duration in ms of each finished stage. */
   readonly stages: Partial<Record<BootStage, number>>;
 };
+
+/**
+ * Where the guest reaches the host ports of BootOptions.expose: an address of its user-mode
+ * network that is not the host's (10.0.2.2, which QEMU reserves for the host's loopback and
+ * will not forward from).
+ */
+export const EXPOSED_ADDRESS = '10.0.2.100';
+
+/** The network `options` ask for, as launchVm takes it; null for none. */
+function guestNetwork(options: Pick<BootOptions, 'network' | 'expose'>): { network: NetworkOptions } | null {
+  if (!options.network && !options.expose?.length) return null;
+  const guestfwd = (options.expose ?? []).map((port) => loopbackForward(EXPOSED_ADDRESS, port));
+  return { network: { user: true, restrict: !options.network, guestfwd } };
+}
 
 /**
  * The kernel command line: `cmdline` replaces the container's, `append` is added, and the
@@ -276,6 +303,7 @@ export async function boot(file: string, options: BootOptions = {}): Promise<Boo
     if (arch !== guessedArch) accelChoice = probe(arch);
     // What is quick to check goes first: a missing QEMU or kernel is found in milliseconds.
     requireQemu(arch);
+    const network = guestNetwork(options);
     const files = findBootFiles(container, image);
     const cmdline = composeCmdline(typeof meta.cmdline === 'string' ? meta.cmdline : undefined, options, arch);
 
@@ -326,7 +354,7 @@ export async function boot(file: string, options: BootOptions = {}): Promise<Boo
       ...(options.vnc !== undefined ? { vnc: options.vnc } : {}),
       ...(options.qemuArgs ? { qemuArgs: options.qemuArgs } : {}),
       ...(options.serialLog !== undefined ? { serialLog: options.serialLog } : {}),
-      ...(options.network ? { network: { user: true as const } } : {}),
+      ...(network ?? {}),
     }).catch((err: Error & { code?: string }) => {
       // QEMU's own words say what it disliked; say what it was given.
       if (err.code === 'ERR_PIXELRTS_QEMU_FAILED') err.message += ` (booting the ${what})`;

@@ -5,7 +5,11 @@
  * `console.log` in the same directory. `pixelrts ps/stop/send/qmp` reach the supervisor
  * through the registry (registry.ts) and its control socket (control.ts).
  *
- * This file is also the supervisor's entry point: `node boot/detach.js <json>`.
+ * This file is also the supervisor's entry point: `node boot/detach.js`. Its job comes over the
+ * IPC channel, not on its command line, which every local user can read in /proc (the kernel
+ * command line may hold secrets). Until the parent has taken the VM's id (`adopted`), the
+ * supervisor belongs to it: if the parent goes away first, killed or interrupted, nobody knows
+ * the VM exists, so the supervisor forces it off and cleans up.
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -16,7 +20,7 @@ import { runSession } from './session';
 import { createRuntimeDir, idBase, removeRuntimeDir, runtimeRoot } from './runtime-dir';
 import type { VmRecord } from './registry';
 
-/** What the parent hands the supervisor (as JSON on its command line). */
+/** What the parent hands the supervisor (its first IPC message). */
 interface SupervisorJob {
   image: string;
   runtimeDir: string;
@@ -33,12 +37,17 @@ type SupervisorMessage =
   | { type: 'ready'; record: VmRecord }
   | { type: 'error'; code: string; message: string };
 
+/** Messages from the parent to the supervisor: its job, then that the VM's id was taken. */
+type ParentMessage = { type: 'job'; job: SupervisorJob } | { type: 'adopted' };
+
 /** How long the parent waits for the supervisor to report that QEMU runs. */
 const START_TIMEOUT_MS = 120_000;
 
 /**
  * Starts a detached supervisor that boots `image`; resolves with the VM's record once QEMU
- * runs, or rejects with the boot's error (the supervisor is gone by then).
+ * runs, or rejects with the boot's error (the supervisor is gone by then). A SIGINT, SIGTERM
+ * or SIGHUP before that stops the VM; the rejection (ERR_PIXELRTS_INTERRUPTED, with `signal`)
+ * comes once the supervisor has cleaned up.
  */
 export async function startDetached(image: string, options: DetachOptions): Promise<VmRecord> {
   const abs = path.resolve(image);
@@ -51,15 +60,23 @@ export async function startDetached(image: string, options: DetachOptions): Prom
   try {
     logFd = fs.openSync(log, 'a', 0o600);
     const job: SupervisorJob = { ...options, image: abs, runtimeDir };
-    const child = spawn(process.execPath, [__filename, JSON.stringify(job)], {
+    const child = spawn(process.execPath, [__filename], {
       detached: true,
       stdio: ['ignore', logFd, logFd, 'ipc'],
       cwd: '/',
     });
     fs.closeSync(logFd);
     logFd = undefined;
-    // Ctrl-C while the VM is starting: nobody will learn its id, so it must not stay behind.
-    const abandon = (sig: NodeJS.Signals): void => { child.kill(sig); };
+    const tell = (msg: ParentMessage): void => { if (child.connected) child.send(msg); };
+    tell({ type: 'job', job });
+    // Ctrl-C while the VM is starting: nobody will learn its id, so it must not stay behind,
+    // and this command must not print an id or succeed. The supervisor is told to stop; what
+    // it says afterwards (even `ready`) is only waited out.
+    let interrupted: NodeJS.Signals | undefined;
+    const abandon = (sig: NodeJS.Signals): void => {
+      interrupted ??= sig;
+      child.kill(sig);
+    };
     const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
     for (const sig of signals) process.on(sig, abandon);
     return await new Promise<VmRecord>((resolve, reject) => {
@@ -68,9 +85,12 @@ export async function startDetached(image: string, options: DetachOptions): Prom
         reject(new PixelrtsError('ERR_PIXELRTS_DETACH', `the supervisor did not start the VM within ${START_TIMEOUT_MS / 1000} s; see ${log}.`));
       }, START_TIMEOUT_MS);
       child.on('message', (msg: SupervisorMessage) => {
+        if (interrupted) return;
         clearTimeout(timer);
         if (msg.type === 'ready') {
-          // Let it run on its own: no IPC channel, no reference from this process.
+          // The id is ours now: let the supervisor run on its own (no IPC channel, no reference
+          // from this process).
+          tell({ type: 'adopted' });
           child.disconnect();
           child.unref();
           resolve(msg.record);
@@ -84,6 +104,11 @@ export async function startDetached(image: string, options: DetachOptions): Prom
       });
       child.on('exit', (code, signal) => {
         clearTimeout(timer);
+        if (interrupted) {
+          reject(Object.assign(new PixelrtsError('ERR_PIXELRTS_INTERRUPTED',
+            `${interrupted} received while the VM was starting: it was stopped and nothing of it is left.`), { signal: interrupted }));
+          return;
+        }
         let tail = '';
         try {
           tail = fs.readFileSync(log, 'utf8').trim().split('\n').slice(-5).join('\n');
@@ -108,13 +133,14 @@ export async function startDetached(image: string, options: DetachOptions): Prom
   }
 }
 
-/** The supervisor: boots the job, reports to the parent, runs the VM until it exits. */
-async function supervise(job: SupervisorJob): Promise<number> {
+/**
+ * The supervisor: boots the job, reports to the parent, runs the VM until it exits. `orphaned`
+ * aborts when the parent went away before it took the VM's id.
+ */
+async function supervise(job: SupervisorJob, orphaned: AbortSignal): Promise<number> {
   const tell = (msg: SupervisorMessage): void => {
     if (process.connected) process.send?.(msg);
   };
-  // The parent going away is normal (it exits once the VM runs): keep running.
-  process.on('disconnect', () => undefined);
   try {
     return await runSession(job.image, {
       boot: { ...job.boot, runtimeDir: job.runtimeDir },
@@ -124,6 +150,7 @@ async function supervise(job: SupervisorJob): Promise<number> {
       ...(job.timeoutSeconds !== undefined ? { timeoutSeconds: job.timeoutSeconds } : {}),
       ...(job.frameExport !== undefined ? { frameExport: job.frameExport } : {}),
       onReady: (record) => tell({ type: 'ready', record }),
+      abort: orphaned,
     });
   } catch (err) {
     const e = err as Error & { code?: string };
@@ -134,10 +161,22 @@ async function supervise(job: SupervisorJob): Promise<number> {
 }
 
 if (require.main === module) {
-  const job = JSON.parse(process.argv[2] ?? '{}') as SupervisorJob;
-  supervise(job).then((code) => {
-    process.exitCode = code;
-    // Leave once the parent has had the last message (the IPC channel may still be open).
-    if (process.connected) process.disconnect();
+  const orphaned = new AbortController();
+  let adopted = false;
+  process.on('message', (msg: ParentMessage) => {
+    if (msg.type === 'adopted') {
+      adopted = true;
+    } else if (msg.type === 'job') {
+      supervise(msg.job, orphaned.signal).then((code) => {
+        process.exitCode = code;
+        // Leave once the parent has had the last message (the IPC channel may still be open).
+        if (process.connected) process.disconnect();
+      });
+    }
+  });
+  // The parent going away after it took the id is normal (it exits once the VM runs); before
+  // that, nobody knows this VM: stop it.
+  process.on('disconnect', () => {
+    if (!adopted) orphaned.abort(new Error('the command that started this VM went away before it reported the VM'));
   });
 }

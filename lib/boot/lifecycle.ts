@@ -7,8 +7,11 @@
  */
 import os from 'node:os';
 
-/** Why a stop was requested (`output`: the reader of stdout went away). */
-export type StopReason = 'signal' | 'escape' | 'timeout' | 'control' | 'output';
+/**
+ * Why a stop was requested (`output`: the reader of stdout went away; `abort`: the session's
+ * owner gave it up, e.g. the command that started a detached VM died before reporting it).
+ */
+export type StopReason = 'signal' | 'escape' | 'timeout' | 'control' | 'output' | 'abort';
 
 /** What a stop needs from the VM. */
 export interface Stoppable {
@@ -99,7 +102,7 @@ export class StopController {
       const n = (os.constants.signals as Record<string, number>)[this.firstDetail];
       return n ? 128 + n : 1;
     }
-    if (this.firstReason === 'timeout') return 1;
+    if (this.firstReason === 'timeout' || this.firstReason === 'abort') return 1;
     if (this.firstReason === 'output') return 128 + os.constants.signals.SIGPIPE;
     // Ctrl-a x or `pixelrts stop`: the VM ended because the user asked, however it went down
     // (powered off, QMP quit, or killed when forced); only QEMU's own error status is kept.

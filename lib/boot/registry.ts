@@ -8,6 +8,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { PixelrtsError } from '../errors';
+import type { VncEndpoint } from '../vm/vm';
 import { hasMountsUnder, removeRuntimeDir, runtimeRoot } from './runtime-dir';
 
 /** The record file's name inside a VM's runtime directory. */
@@ -38,6 +39,8 @@ export interface VmRecord {
   consoleLog: string | null;
   accel: string;
   cmdline: string;
+  /** Where the guest's screen is served (with its password for a TCP display), or null. */
+  vnc: VncEndpoint | null;
 }
 
 /** A record with what `ps` computes. */

@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
-import { boot, type BootOptions, type BootedVm, type BootExit } from './boot';
+import { boot, EXPOSED_ADDRESS, type BootOptions, type BootedVm, type BootExit } from './boot';
 import { PixelrtsError } from '../errors';
 import type { FrameServer } from '../frames/server';
 import { attachConsole, type AttachedConsole } from './console';
@@ -33,14 +33,16 @@ export interface SessionOptions {
   /** True for the detached supervisor (recorded in the registry). */
   detached?: boolean;
   /**
-   * Serve HXFR frame export on 127.0.0.1:PORT while the VM runs, and give the guest user-mode
-   * networking so it reaches the server at 10.0.2.2:PORT.
+   * Serve HXFR frame export on 127.0.0.1:PORT while the VM runs. The guest reaches the server
+   * at 10.0.2.100:PORT and, unless `boot.network` asks for more, nothing else (BootOptions.expose).
    */
   frameExport?: number;
   /** Budget of a graceful stop in ms (default 10000; see StopController). */
   shutdownTimeoutMs?: number;
   /** Told once the VM runs and its record is written (the supervisor reports to its parent). */
   onReady?: (record: VmRecord) => void;
+  /** Aborting it forces the VM off (as soon as QEMU is up, when it comes during the boot). */
+  abort?: AbortSignal;
   /** Where console text or NDJSON goes (default process.stdout). */
   stdout?: Writable;
   /** Where progress and notes go (default process.stderr). */
@@ -82,7 +84,15 @@ export async function runSession(image: string, options: SessionOptions): Promis
   stdout.on('error', onOutputError);
   stderr.on('error', () => { /* progress is best effort: a closed stderr must not stop anything */ });
 
+  // The owner gave the session up (a detached VM whose starter died before reporting it).
+  const abortReason = (): string => (options.abort?.reason as Error | undefined)?.message ?? 'aborted';
+  options.abort?.addEventListener('abort', () => {
+    if (stopper) stopper.force('abort', abortReason());
+    else say(`${abortReason()}: stopping as soon as QEMU is up`);
+  }, { once: true });
+
   let frames: FrameServer | undefined;
+  let framesPort: number | undefined;
   let vm: BootedVm;
   try {
     // The frame server listens before the guest can look for it.
@@ -95,12 +105,13 @@ export async function runSession(image: string, options: SessionOptions): Promis
           { cause: err });
       });
       frames = server;
-      if (events) events.write('frame-export', { host: '127.0.0.1', port, guest: `10.0.2.2:${port}` });
-      else reporter.note(`frame export: HXFR on 127.0.0.1:${port}; the guest reaches it at 10.0.2.2:${port}`);
+      framesPort = port;
+      if (events) events.write('frame-export', { host: '127.0.0.1', port, guest: `${EXPOSED_ADDRESS}:${port}` });
+      else reporter.note(`frame export: HXFR on 127.0.0.1:${port}; the guest reaches it at ${EXPOSED_ADDRESS}:${port} (and nothing else${options.boot.network ? ' but the NATed network' : ''})`);
     }
     vm = await boot(image, {
       ...options.boot,
-      ...(frames ? { network: true } : {}),
+      ...(framesPort !== undefined ? { expose: [...(options.boot.expose ?? []), framesPort] } : {}),
       onStage: (ev) => {
         if (events) events.write('stage', { ...ev });
         else reporter.stage(ev);
@@ -123,7 +134,7 @@ export async function runSession(image: string, options: SessionOptions): Promis
         return;
       }
       const why = reason === 'signal' ? detail : reason === 'timeout' ? `--timeout ${detail} reached` :
-        reason === 'escape' ? 'Ctrl-a x' : reason === 'output' ? detail : 'stop requested';
+        reason === 'escape' ? 'Ctrl-a x' : reason === 'output' || reason === 'abort' ? detail : 'stop requested';
       const line = forced ? `${why}: forcing the VM off` :
         `${why}: shutting the VM down (${reason === 'escape' ? 'Ctrl-a x' : 'Ctrl-C'} again to force)`;
       reporter.clear();
@@ -133,6 +144,7 @@ export async function runSession(image: string, options: SessionOptions): Promis
   stopper.handleSignals();
   if (options.timeoutSeconds !== undefined) stopper.armTimeout(options.timeoutSeconds);
   if (early) stopper.force('signal', early);
+  else if (options.abort?.aborted) stopper.force('abort', abortReason());
   else if (outputClosed) stopper.stop('output', 'the output was closed');
 
   // The console: terminal, printed lines, NDJSON events, or a log file (detached).
@@ -182,6 +194,7 @@ export async function runSession(image: string, options: SessionOptions): Promis
     consoleLog: typeof options.console === 'object' ? options.console.log : null,
     accel: vm.accel,
     cmdline: vm.cmdline,
+    vnc: vm.vnc,
   };
   const control = await serveControl(controlSocket, {
     // The channel validates the message (ERR_PIXELRTS_MESSAGE names the bad field).
@@ -199,8 +212,12 @@ export async function runSession(image: string, options: SessionOptions): Promis
     events.write('ready', {
       id: record.id, pid: record.qemuPid, runtimeDir: record.runtimeDir, mountpoint: vm.mountpoint,
       qmpSocket: record.qmpSocket, channelSocket: record.channelSocket, controlSocket: record.controlSocket,
-      accel: record.accel, cmdline: record.cmdline,
+      accel: record.accel, cmdline: record.cmdline, ...(vm.vnc ? { vnc: vm.vnc } : {}),
     });
+  } else if (vm.vnc) {
+    say('socket' in vm.vnc
+      ? `the screen: VNC on the Unix socket ${vm.vnc.socket} (only you can open it; e.g. remote-viewer vnc+unix://${vm.vnc.socket})`
+      : `the screen: VNC on ${vm.vnc.host}:${vm.vnc.port} (display :${vm.vnc.port - 5900}), password ${vm.vnc.password}`);
   }
   options.onReady?.(record);
 

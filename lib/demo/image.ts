@@ -7,7 +7,7 @@
  * unpacked with `dpkg-deb`): made for VMs, LZ4-compressed, it reaches init in about 1.5 s under
  * TCG where the generic XZ-compressed kernel needs about 4 s. The initrd (newc cpio, gzip) is
  * written here in JS: busybox from busybox-static, its applet links, /init, the agent, and the
- * modules the ACPI power button and virtio-serial need (DEMO_MODULES, from the same package).
+ * modules the ACPI power button, virtio-serial and virtio-net need (DEMO_MODULES, same package).
  *
  * ```ts
  * const demo = await buildDemoImage({ cacheDir: defaultCacheDir(), onProgress: console.log });
@@ -26,13 +26,15 @@ import { PixelrtsError } from '../errors';
 const run = promisify(execFile);
 
 /**
- * Modules the demo initrd carries, in load order (each after its dependencies): the ACPI
- * power button, and virtio-serial for the command channel's virtio transport.
+ * Modules the demo initrd carries (paths under the kernel's module tree), in load order, each
+ * after its dependencies: the ACPI power button; virtio-serial for the command channel's
+ * virtio transport; virtio-net for a guest given a network (`--frame-export`, `--network`).
  */
 const DEMO_MODULES = [
-  'acpi/button', 'input/evdev',
-  'virtio/virtio_ring', 'virtio/virtio', 'virtio/virtio_pci_legacy_dev', 'virtio/virtio_pci_modern_dev',
-  'virtio/virtio_pci', 'char/virtio_console',
+  'drivers/acpi/button', 'drivers/input/evdev',
+  'drivers/virtio/virtio_ring', 'drivers/virtio/virtio', 'drivers/virtio/virtio_pci_legacy_dev',
+  'drivers/virtio/virtio_pci_modern_dev', 'drivers/virtio/virtio_pci', 'drivers/char/virtio_console',
+  'net/core/failover', 'drivers/net/net_failover', 'drivers/net/virtio_net',
 ];
 const moduleFile = (m: string) => `${path.basename(m)}.ko`;
 
@@ -278,10 +280,10 @@ async function fetchKernel(dir: string, progress: (l: string) => void): Promise<
     progress(`$ dpkg-deb -x ${deb} (vmlinuz and ${DEMO_MODULES.length} modules)`);
     // Extract only what we need: the whole package unpacks to ~100 MB of modules.
     await run('sh', ['-c', 'deb=$1; dir=$2; shift 2; dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$dir" --wildcards "./boot/vmlinuz-*" "$@"',
-      'sh', debPath, work, ...DEMO_MODULES.map((m) => `*/kernel/drivers/${m}.ko`)]);
+      'sh', debPath, work, ...DEMO_MODULES.map((m) => `*/kernel/${m}.ko`)]);
     const kdir = path.join(dir, `kernel-${release}`);
     fs.mkdirSync(kdir, { recursive: true });
-    const modDir = path.join(work, 'lib', 'modules', release, 'kernel', 'drivers');
+    const modDir = path.join(work, 'lib', 'modules', release, 'kernel');
     const install = (src: string, name: string) => replaceFile(path.join(kdir, name), (tmp) => fs.copyFileSync(src, tmp));
     install(path.join(work, 'boot', `vmlinuz-${release}`), 'vmlinuz');
     for (const m of DEMO_MODULES) install(path.join(modDir, `${m}.ko`), moduleFile(m));
@@ -342,6 +344,7 @@ export async function buildDemoImage(options: BuildDemoOptions = {}): Promise<De
     const kdir = kdirOf(release);
     const hash = crypto.createHash('sha256');
     for (const f of ['init', 'agent.sh']) hash.update(fs.readFileSync(path.join(assetsDir(), 'demo', f)));
+    hash.update(DEMO_MODULES.join('\0'));
     const bbStat = fs.statSync(busybox);
     hash.update(`${release}\0${busybox}\0${bbStat.size}\0${bbStat.mtimeMs}`);
     const initrdPath = path.join(kdir, `initrd-${hash.digest('hex').slice(0, 16)}.cpio.gz`);

@@ -4,9 +4,9 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { PixelrtsError } from '../errors';
+import { anonymousFile } from './anonymous-file';
 
 export type Accel = 'kvm' | 'hvf' | 'tcg';
 export type AccelPreference = 'auto' | Accel;
@@ -53,6 +53,22 @@ export function requireQemu(arch: Arch): string {
 }
 
 /**
+ * A guest forward that joins the guest's connection to TCP `port` on the host's loopback,
+ * through socat (QEMU runs it per connection, its stdin and stdout being the connection; its
+ * own messages would reach the guest too, so they go to /dev/null). Throws a clear error
+ * when socat is not installed.
+ */
+export function loopbackForward(guestAddress: string, port: number): GuestForward {
+  const socat = onPath('socat');
+  if (!socat) {
+    throw new PixelrtsError('ERR_PIXELRTS_DEPENDENCY',
+      `socat not found on PATH: it joins the guest's connections to 127.0.0.1:${port} on an isolated network. ` +
+      'Install it (Debian: apt-get install socat; macOS: brew install socat), or run scripts/install-deps.sh');
+  }
+  return { guestAddress, guestPort: port, command: [socat, '-lf', '/dev/null', 'STDIO', `TCP:127.0.0.1:${port}`] };
+}
+
+/**
  * The x86 probe guest, assembled from assets/kvm-probe/probe.S (a test checks the two agree).
  * Loaded at F000:0000 of a 64 KiB BIOS image; the reset vector jumps to it. It enters and
  * leaves protected mode, programs the local APIC, 8259 and 8254, and waits in HLT for a timer
@@ -79,16 +95,16 @@ export const PROBE_TIMEOUT_MS = 800;
  * when it ran to completion, or with the reason it did not.
  */
 export async function probeAccel(accel: 'kvm' | 'tcg', timeoutMs = PROBE_TIMEOUT_MS): Promise<string | null> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pixelrts-probe-'));
+  // The firmware is a nameless file QEMU reads as /dev/fd/3: a boot killed while the probe
+  // runs (its first ~250 ms) leaves no temporary file behind.
+  const bios = anonymousFile(kvmProbeImage());
   try {
-    const bios = path.join(dir, 'probe.bin');
-    fs.writeFileSync(bios, kvmProbeImage());
     const args = ['-accel', accel, '-cpu', accel === 'kvm' ? 'host' : 'max', '-machine', 'pc', '-nodefaults',
-      '-no-user-config', '-display', 'none', '-m', '16M', '-bios', bios,
+      '-no-user-config', '-display', 'none', '-m', '16M', '-bios', '/dev/fd/3',
       '-device', 'isa-debug-exit,iobase=0xf4,iosize=1'];
     const started = Date.now();
     return await new Promise<string | null>((resolve) => {
-      const child = spawnWithParentDeath(qemuBinary('x86_64'), args, { stdio: ['ignore', 'ignore', 'pipe'] });
+      const child = spawnWithParentDeath(qemuBinary('x86_64'), args, { stdio: ['ignore', 'ignore', 'pipe', bios] });
       let stderr = '';
       child.stderr?.setEncoding('utf8').on('data', (d: string) => { if (stderr.length < 4096) stderr += d; });
       const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
@@ -104,7 +120,7 @@ export async function probeAccel(accel: 'kvm' | 'tcg', timeoutMs = PROBE_TIMEOUT
       });
     });
   } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
+    fs.closeSync(bios);
   }
 }
 
@@ -176,11 +192,27 @@ export function withConsole(cmdline: string, arch: Arch): string {
   return `${cmdline.trim()} console=${consoleDevice(arch)}`.trim();
 }
 
+/** A host program the guest reaches by connecting to an address of its user-mode network. */
+export interface GuestForward {
+  /** The address the guest connects to, e.g. `10.0.2.2` (the host's side of the network). */
+  guestAddress: string;
+  guestPort: number;
+  /** The program QEMU runs for each connection, its stdin and stdout joined to it (argv). */
+  command: string[];
+}
+
 /** User-mode networking for the guest (`-netdev user`). */
 export interface NetworkOptions {
   user: true;
+  /**
+   * Isolates the guest (QEMU's `restrict=on`): it reaches neither the host's loopback nor
+   * anything beyond the host, only the `guestfwd` programs (and `hostfwd` ports reach it).
+   */
+  restrict?: boolean;
   /** Port forwards, e.g. `{ protocol: 'tcp', hostPort: 5900, guestPort: 5900 }` (host side binds 127.0.0.1). */
   hostfwd?: { protocol?: 'tcp' | 'udp'; hostAddress?: string; hostPort: number; guestPort: number }[];
+  /** Guest connections handed to host programs (the only way out of a restricted network). */
+  guestfwd?: GuestForward[];
 }
 
 /**
@@ -200,6 +232,11 @@ export interface QemuArgsOptions {
   initrd?: string;
   /** The kernel command line, passed as is (see withConsole). */
   cmdline: string;
+  /**
+   * A `-readconfig` file holding the command line (cmdlineConfigText's text): then the command
+   * line is not on QEMU's own, which every local user can read in /proc/PID/cmdline.
+   */
+  cmdlineConfig?: string;
   /** Guest memory in QEMU syntax (default 512M). */
   memory?: string;
   cpus?: number;
@@ -213,6 +250,16 @@ export interface QemuArgsOptions {
   network?: NetworkOptions;
   /** Extra arguments appended verbatim. */
   extra?: string[];
+}
+
+/**
+ * The `-readconfig` text that gives QEMU the kernel command line `cmdline`, or null when QEMU's
+ * config syntax cannot hold it (a double quote, or over 1023 bytes: its parser's limits), in
+ * which case it goes on QEMU's command line.
+ */
+export function cmdlineConfigText(cmdline: string): string | null {
+  if (cmdline.includes('"') || /[\r\n]/.test(cmdline) || Buffer.byteLength(cmdline) > 1023) return null;
+  return `# the kernel command line, kept out of /proc/PID/cmdline\n[machine]\n  append = "${cmdline}"\n`;
 }
 
 /** The default channel kind for `arch`. */
@@ -234,7 +281,8 @@ export function qemuArgs(o: QemuArgsOptions): string[] {
   args.push('-m', o.memory ?? '512M', '-smp', String(o.cpus ?? 1));
   args.push('-kernel', o.kernel);
   if (o.initrd) args.push('-initrd', o.initrd);
-  args.push('-append', o.cmdline);
+  if (o.cmdlineConfig) args.push('-readconfig', o.cmdlineConfig);
+  else args.push('-append', o.cmdline);
   // The console: the first UART on QEMU's stdin/stdout. signal=off: a ^C typed into the
   // console goes to the guest; the host process decides about its own signals.
   args.push('-chardev', 'stdio,id=pxcon,signal=off', '-serial', 'chardev:pxcon');
@@ -257,7 +305,12 @@ export function qemuArgs(o: QemuArgsOptions): string[] {
   if (o.network) {
     const fwd = (o.network.hostfwd ?? []).map((f) =>
       `,hostfwd=${f.protocol ?? 'tcp'}:${f.hostAddress ?? '127.0.0.1'}:${f.hostPort}-:${f.guestPort}`).join('');
-    args.push('-netdev', `user,id=pxnet${fwd}`, '-device', 'virtio-net-pci,netdev=pxnet');
+    // QEMU splits the program's command line like a shell does (GLib's g_shell_parse_argv).
+    const shellWord = (a: string) => `'${a.replace(/'/g, "'\\''")}'`;
+    const gfwd = (o.network.guestfwd ?? []).map((g) =>
+      `,guestfwd=tcp:${g.guestAddress}:${g.guestPort}-cmd:${opt(g.command.map(shellWord).join(' '))}`).join('');
+    args.push('-netdev', `user,id=pxnet${o.network.restrict ? ',restrict=on' : ''}${fwd}${gfwd}`,
+      '-device', 'virtio-net-pci,netdev=pxnet');
   }
   if (o.extra) args.push(...o.extra);
   return args;

@@ -11,6 +11,7 @@
  * ```
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import crypto from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -21,7 +22,7 @@ import { PixelrtsError } from '../errors';
 import type { InvalidMessage, OutgoingMessage, VmMessage } from './messages';
 import { QmpClient, type QmpEvent } from './qmp';
 import {
-  detectAccel, hostArch, qemuArgs, requireQemu, spawnQemu, withConsole,
+  cmdlineConfigText, detectAccel, hostArch, qemuArgs, requireQemu, spawnQemu, withConsole,
   type Accel, type AccelPreference, type Arch, type ChannelKind, type NetworkOptions,
 } from './qemu';
 
@@ -43,8 +44,13 @@ export interface LaunchOptions {
   cpus?: number;
   accel?: AccelPreference;
   arch?: Arch;
-  /** VNC display, e.g. ':1'. */
-  vnc?: string;
+  /**
+   * Show the guest's screen over VNC. `true`: on the Unix socket `vnc.sock` in the runtime
+   * directory, which only this user can open. A display (`'127.0.0.1:1'`, `':1'` for
+   * 127.0.0.1:1, `'0.0.0.0:1'` to listen beyond this machine): over TCP, with a random
+   * password QEMU asks every client for (`vm.vnc.password`). Default: no display.
+   */
+  vnc?: true | string;
   /** Extra QEMU arguments, appended verbatim. */
   qemuArgs?: string[];
   /** Also append everything the guest prints on its console to this file. */
@@ -60,6 +66,11 @@ export interface LaunchOptions {
   heartbeatTimeout?: number;
   onStage?: (stage: LaunchStage) => void;
 }
+
+/** Where the guest's screen is served (see LaunchOptions.vnc). */
+export type VncEndpoint =
+  | { socket: string }
+  | { host: string; port: number; password: string };
 
 /** How the VM ended. */
 export interface VmExit {
@@ -125,6 +136,8 @@ export class VM extends EventEmitter {
   readonly arch: Arch;
   /** The full QEMU command line (binary first). */
   readonly commandLine: string[];
+  /** Where the guest's screen is served, or null without a display. */
+  readonly vnc: VncEndpoint | null;
   readonly console: Console;
   readonly channel: Channel;
   /** Settles when QEMU has exited and everything is cleaned up. */
@@ -140,6 +153,7 @@ export class VM extends EventEmitter {
   constructor(init: {
     child: ChildProcess; runtimeDir: string; ownsRuntimeDir: boolean; qmpSocket: string; channelSocket: string;
     accel: Accel; accelReason: string; arch: Arch; commandLine: string[]; serialLog?: string; heartbeatTimeout?: number;
+    vnc: VncEndpoint | null; files: string[];
   }) {
     super();
     this.child = init.child;
@@ -151,6 +165,7 @@ export class VM extends EventEmitter {
     this.accelReason = init.accelReason;
     this.arch = init.arch;
     this.commandLine = init.commandLine;
+    this.vnc = init.vnc;
     const janitor = init.ownsRuntimeDir ? startJanitor(init.runtimeDir) : null;
     // Console output is held until someone listens to it (or to the VM's messages), so
     // listeners attached after `await launchVm(...)` still see the first lines.
@@ -201,7 +216,7 @@ export class VM extends EventEmitter {
           this.exitInfo = info;
           if (init.ownsRuntimeDir) fs.rmSync(init.runtimeDir, { recursive: true, force: true });
           janitor?.stdin?.end();
-          if (!init.ownsRuntimeDir) for (const s of [init.qmpSocket, init.channelSocket]) fs.rmSync(s, { force: true });
+          if (!init.ownsRuntimeDir) for (const s of init.files) fs.rmSync(s, { force: true });
           this.emit('exit', info);
           resolve(info);
         };
@@ -279,6 +294,21 @@ export class VM extends EventEmitter {
 }
 
 /**
+ * A VNC password: 8 characters (all the VNC protocol's DES challenge uses) from 62, drawn
+ * from the system's CSPRNG, about 47 bits.
+ */
+function vncPassword(): string {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+  let out = '';
+  while (out.length < 8) {
+    for (const b of crypto.randomBytes(16)) {
+      if (b < 248 && out.length < 8) out += alphabet[b % 62];  // 248 = 4 × 62: no bias
+    }
+  }
+  return out;
+}
+
+/**
  * Starts QEMU for a direct kernel boot and resolves, with a VM, once QMP is connected (the
  * command channel connects in the background). On failure QEMU is killed, the runtime
  * directory removed, and the error carries QEMU's own message.
@@ -303,14 +333,43 @@ export async function launchVm(options: LaunchOptions): Promise<VM> {
   if (!ownsRuntimeDir) fs.mkdirSync(runtimeDir, { recursive: true, mode: 0o700 });
   const qmpSocket = path.join(runtimeDir, 'qmp.sock');
   const channelSocket = path.join(runtimeDir, 'channel.sock');
-  if (Buffer.byteLength(qmpSocket) > 107 || Buffer.byteLength(channelSocket) > 107) {
+  const vncSocket = path.join(runtimeDir, 'vnc.sock');
+  const fail = (err: Error): never => {
     if (ownsRuntimeDir) fs.rmSync(runtimeDir, { recursive: true, force: true });
-    throw new PixelrtsError('ERR_PIXELRTS_VM_INPUT', `runtime directory path ${runtimeDir} is too long for Unix sockets (max 107 bytes per socket path): choose a shorter runtimeDir`);
+    throw err;
+  };
+  if ([qmpSocket, channelSocket, vncSocket].some((s) => Buffer.byteLength(s) > 107)) {
+    fail(new PixelrtsError('ERR_PIXELRTS_VM_INPUT', `runtime directory path ${runtimeDir} is too long for Unix sockets (max 107 bytes per socket path): choose a shorter runtimeDir`));
+  }
+  const files = [qmpSocket, channelSocket];
+  let vnc: VncEndpoint | null = null;
+  let vncArg: string | undefined;
+  if (options.vnc === true) {
+    vnc = { socket: vncSocket };
+    vncArg = `unix:${vncSocket.replace(/,/g, ',,')}`;
+    files.push(vncSocket);
+  } else if (options.vnc !== undefined) {
+    const m = /^([\w.-]*):(\d{1,4})$/.exec(options.vnc.includes(':') ? options.vnc : `:${options.vnc}`);
+    if (!m || Number(m[2]) > 99) {
+      fail(new PixelrtsError('ERR_PIXELRTS_VM_INPUT', `vnc: expected true (a Unix socket) or a display like '127.0.0.1:1', found '${options.vnc}'`));
+    }
+    const host = (m as RegExpExecArray)[1] || '127.0.0.1';
+    const display = Number((m as RegExpExecArray)[2]);
+    vnc = { host, port: 5900 + display, password: vncPassword() };
+    vncArg = `${host}:${display},password=on`;
+  }
+  // The kernel command line may hold secrets: it goes to QEMU in a private file, not in argv.
+  const cmdline = withConsole(options.cmdline ?? '', arch);
+  const config = cmdlineConfigText(cmdline);
+  const cmdlineFile = config === null ? undefined : path.join(runtimeDir, 'cmdline.cfg');
+  if (cmdlineFile) {
+    fs.writeFileSync(cmdlineFile, config as string, { mode: 0o600, flag: 'wx' });
+    files.push(cmdlineFile);
   }
   const args = qemuArgs({
     arch, accel: accel.accel, kernel: options.kernel, initrd: options.initrd,
-    cmdline: withConsole(options.cmdline ?? '', arch), memory: options.memory, cpus: options.cpus,
-    qmpSocket, channelSocket, channel: options.channel, vnc: options.vnc, network: options.network, extra: options.qemuArgs,
+    cmdline, cmdlineConfig: cmdlineFile, memory: options.memory, cpus: options.cpus,
+    qmpSocket, channelSocket, channel: options.channel, vnc: vncArg, network: options.network, extra: options.qemuArgs,
   });
 
   t = Date.now();
@@ -320,7 +379,7 @@ export async function launchVm(options: LaunchOptions): Promise<VM> {
   const commandLine = [child.spawnfile, ...child.spawnargs.slice(1)];
   const vm = new VM({
     child, runtimeDir, ownsRuntimeDir, qmpSocket, channelSocket, accel: accel.accel, accelReason: accel.reason,
-    arch, commandLine, serialLog: options.serialLog, heartbeatTimeout: options.heartbeatTimeout,
+    arch, commandLine, serialLog: options.serialLog, heartbeatTimeout: options.heartbeatTimeout, vnc, files,
   });
   options.onStage?.({ stage: 'spawn', ms: Date.now() - t, detail: `pid ${child.pid}` });
   if (child.pid === undefined) {
@@ -333,6 +392,8 @@ export async function launchVm(options: LaunchOptions): Promise<VM> {
   try {
     const qmp = await QmpClient.connect(qmpSocket, { timeout: options.startTimeout ?? 10000, abort });
     vm.attachQmp(qmp);
+    // Until a password is set QEMU refuses every VNC client; set it before anyone is told the port.
+    if (vnc && 'password' in vnc) await qmp.execute('set_password', { protocol: 'vnc', password: vnc.password });
   } catch (err) {
     await vm.kill();
     const stderr = vm.stderr.trim();

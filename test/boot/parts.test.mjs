@@ -198,11 +198,17 @@ test('stop controller: first request graceful, second forces; exit codes follow 
   t.is(s3.exitCode(2), 2, 'QEMU failing on its own is still reported');
 });
 
-test('boot options: dash values, the optional --frame-export port, sizes', (t) => {
+test('boot options: dash values, the optional --frame-export port and --vnc display, sizes', (t) => {
   t.deepEqual(joinDashValues(['a.png', '--qemu-arg', '-no-hpet', '--append', '-x', '--frame-export', 'a.png']),
     ['a.png', '--qemu-arg=-no-hpet', '--append=-x', '--frame-export=15937', 'a.png']);
   t.deepEqual(joinDashValues(['--frame-export', '7000', 'a.png']), ['--frame-export=7000', 'a.png']);
   t.deepEqual(joinDashValues(['--', '--qemu-arg', 'x']), ['--', '--qemu-arg', 'x']);
+  t.deepEqual(joinDashValues(['a.png', '--vnc']), ['a.png', '--vnc=unix']);
+  t.deepEqual(joinDashValues(['--vnc', 'a.png']), ['--vnc=unix', 'a.png']);
+  t.deepEqual(joinDashValues(['--vnc', ':2', 'a.png']), ['--vnc=:2', 'a.png']);
+  t.is(bootOptionsFrom({ vnc: 'unix' }).boot.vnc, true, 'no display: a private Unix socket');
+  t.true(bootOptionsFrom({ network: 'nat' }).boot.network);
+  t.is(bootOptionsFrom({ network: 'none' }).boot.network, undefined);
   const p = bootOptionsFrom({ memory: '1.5G', cpus: '2', vnc: '1', 'qemu-arg': ['-s'], 'frame-export': '0', 'no-verify': true });
   t.is(p.boot.memory, '1536M');
   t.is(p.boot.cpus, 2);
@@ -223,7 +229,8 @@ test('CLI usage errors exit 2 and name the fix', (t) => {
     [['boot', 'x.rts.png', '--arch', 'riscv'], /--arch: expected one of x86_64, aarch64/],
     [['boot', 'x.rts.png', '--timeout', 'soon'], /--timeout: expected a number of seconds/],
     [['boot', 'x.rts.png', '--frame-export=99999'], /--frame-export: expected a TCP port from 0 \(any free port\) to 65535/],
-    [['boot', 'x.rts.png', '--vnc', 'screen'], /--vnc: expected a display like :1/],
+    [['boot', 'x.rts.png', '--vnc=screen'], /--vnc: expected nothing \(a private Unix socket\) or a display like :1/],
+    [['boot', 'x.rts.png', '--network', 'bridge'], /--network: expected one of none, nat, found 'bridge'/],
     [['boot', 'x.rts.png', '--memory', '8K'], /whole MiB, at least 16M/],
     [['send', 'id', '{not json'], /not valid JSON.*Quote it/],
     [['qmp', 'id'], /missing <id> <command>/],

@@ -61,6 +61,18 @@ test('qemuArgs: direct kernel boot, console and channel per architecture', (t) =
   t.false(k.includes('-initrd'));
   t.is(after(k, '-vnc'), ':3');
   t.is(after(k, '-netdev'), 'user,id=pxnet,hostfwd=tcp:127.0.0.1:8000-:80');
+  // An isolated network: restrict=on, and a program per connection for each forward, its argv
+  // quoted for GLib's shell-like split, commas doubled for QEMU's option parser.
+  const r = qemu.qemuArgs({ ...base, arch: 'x86_64', network: { user: true, restrict: true, guestfwd: [{ guestAddress: '10.0.2.100', guestPort: 7, command: ['/bin/socat', "it's,odd"] }] } });
+  t.is(after(r, '-netdev'), "user,id=pxnet,restrict=on,guestfwd=tcp:10.0.2.100:7-cmd:'/bin/socat' 'it'\\''s,,odd'");
+  // The command line through a private config file instead of argv, when QEMU's syntax holds it.
+  const c = qemu.qemuArgs({ ...base, arch: 'x86_64', cmdline: 'quiet secret=1', cmdlineConfig: '/r/cmdline.cfg' });
+  t.false(c.includes('-append'));
+  t.false(c.some((a) => a.includes('secret=1')));
+  t.is(after(c, '-readconfig'), '/r/cmdline.cfg');
+  t.is(qemu.cmdlineConfigText('quiet secret=1'), '# the kernel command line, kept out of /proc/PID/cmdline\n[machine]\n  append = "quiet secret=1"\n');
+  t.is(qemu.cmdlineConfigText('say="a b"'), null, 'a double quote does not fit the config syntax');
+  t.is(qemu.cmdlineConfigText('x'.repeat(1024)), null, 'nor over 1023 bytes');
   const a = qemu.qemuArgs({ ...base, arch: 'aarch64' });
   t.is(after(a, '-machine'), 'virt');
   t.true(a.includes('virtserialport,chardev=pxch,name=org.pixelrts.channel'));

@@ -1,8 +1,10 @@
 /** `pixelrts boot <file>`: boots a container in QEMU with one command. */
+import os from 'node:os';
 import { parseArgs } from '../args';
 import { UsageError } from '../../errors';
 import type { BootAccel, BootArch, BootOptions } from '../../boot/boot';
 import { startDetached } from '../../boot/detach';
+import type { VmRecord } from '../../boot/registry';
 import { runSession } from '../../boot/session';
 import type { Command } from './command';
 
@@ -21,8 +23,12 @@ Options:
   --cmdline "..."        replace the kernel command line stored in the container
   --append "..."         append to the kernel command line
   --no-verify            boot without checking the container's hashes first
-  --vnc :N               show the guest's screen on VNC display N, on 127.0.0.1
-                         (HOST:N to listen elsewhere; default: no display)
+  --vnc [:N]             show the guest's screen over VNC: alone, on a Unix socket in
+                         the VM's private runtime directory (only you can connect);
+                         :N for TCP display N on 127.0.0.1 (HOST:N elsewhere), which
+                         asks for a random password printed at start (default: none)
+  --network nat          give the guest a NATed network: it reaches the internet and
+                         every service on this host's loopback (default: no network)
   --qemu-arg ARG         pass ARG to QEMU (repeatable; may start with '-')
   --serial-log FILE      also write the guest's console output to FILE
   --timeout SECONDS      shut the VM down after SECONDS and exit 1
@@ -31,8 +37,8 @@ Options:
   --detach               run in the background and print the VM's id
                          (then: pixelrts ps | stop | send | qmp)
   --frame-export [PORT]  serve H.264 frame export (HXFR) on 127.0.0.1:PORT (default
-                         15937; 0 picks a free port) and give the guest user-mode
-                         networking: it reaches the server at 10.0.2.2:PORT
+                         15937; 0 picks a free port); the guest reaches it at
+                         10.0.2.100:PORT and nothing else (needs socat)
 
 Console: when stdin is a terminal the guest's serial console is interactive (keys go to
 the guest, Ctrl-C included). Ctrl-a x quits (shuts the VM down; again to force it off),
@@ -58,6 +64,7 @@ export const bootOptionSpec = {
   append: { type: 'string' },
   'no-verify': { type: 'boolean' },
   vnc: { type: 'string' },
+  network: { type: 'string' },
   'qemu-arg': { type: 'string', multiple: true },
   'serial-log': { type: 'string' },
   timeout: { type: 'string' },
@@ -75,8 +82,9 @@ export const FRAME_EXPORT_PORT = 15937;
 
 /**
  * Rewrites what node's parser cannot read: `--opt value` becomes `--opt=value` for options
- * whose value may start with '-', and `--frame-export [PORT]` (an optional value) becomes
- * `--frame-export=PORT` with the default port when none follows.
+ * whose value may start with '-'; `--frame-export [PORT]` (an optional value) becomes
+ * `--frame-export=PORT` with the default port when none follows, and `--vnc [DISPLAY]`
+ * becomes `--vnc=unix` when no display follows.
  */
 export function joinDashValues(argv: string[]): string[] {
   const out: string[] = [];
@@ -91,12 +99,17 @@ export function joinDashValues(argv: string[]): string[] {
     } else if (argv[i] === '--frame-export') {
       const port = /^\d+$/.test(argv[i + 1] ?? '') ? argv[++i] : String(FRAME_EXPORT_PORT);
       out.push(`--frame-export=${port}`);
+    } else if (argv[i] === '--vnc') {
+      out.push(`--vnc=${VNC_DISPLAY.test(argv[i + 1] ?? '') || argv[i + 1] === 'unix' ? argv[++i] : 'unix'}`);
     } else {
       out.push(argv[i]);
     }
   }
   return out;
 }
+
+/** A VNC display: `N`, `:N` or `HOST:N`. */
+const VNC_DISPLAY = /^(?:[\w.-]*:)?\d{1,2}$/;
 
 const SIZE_UNITS: Record<string, number> = { K: 1 / 1024, M: 1, G: 1024, T: 1024 * 1024 };
 
@@ -150,13 +163,16 @@ export function bootOptionsFrom(o: Record<string, unknown>): ParsedBoot {
   if (str('append') !== undefined) boot.append = str('append');
   if (o['no-verify'] === true) boot.noVerify = true;
   const vnc = str('vnc');
-  if (vnc !== undefined) {
-    if (!/^(?:[\w.-]*:)?\d{1,4}$/.test(vnc)) throw new UsageError(`--vnc: expected a display like :1 or 127.0.0.1:1, found '${vnc}'.`);
+  if (vnc === 'unix') {
+    boot.vnc = true;
+  } else if (vnc !== undefined) {
+    if (!VNC_DISPLAY.test(vnc)) throw new UsageError(`--vnc: expected nothing (a private Unix socket) or a display like :1 or 127.0.0.1:1, found '${vnc}'.`);
     // QEMU's ":N" listens on every interface; a guest's screen stays on this machine unless a
     // host is named.
     const display = vnc.includes(':') ? vnc : `:${vnc}`;
     boot.vnc = display.startsWith(':') ? `127.0.0.1${display}` : display;
   }
+  if (parseChoice(str('network'), '--network', ['none', 'nat']) === 'nat') boot.network = true;
   const qemuArgs = o['qemu-arg'];
   if (Array.isArray(qemuArgs) && qemuArgs.length > 0) boot.qemuArgs = qemuArgs as string[];
   if (str('serial-log') !== undefined) boot.serialLog = str('serial-log');
@@ -189,11 +205,20 @@ export function bootOptionsFrom(o: Record<string, unknown>): ParsedBoot {
 /** Runs a parsed boot of `image`: detached, or in the foreground on this terminal. */
 export async function runBoot(image: string, parsed: ParsedBoot): Promise<number> {
   if (parsed.detach) {
-    const record = await startDetached(image, {
-      boot: parsed.boot,
-      ...(parsed.timeoutSeconds !== undefined ? { timeoutSeconds: parsed.timeoutSeconds } : {}),
-      ...(parsed.frameExport !== undefined ? { frameExport: parsed.frameExport } : {}),
-    });
+    let record: VmRecord;
+    try {
+      record = await startDetached(image, {
+        boot: parsed.boot,
+        ...(parsed.timeoutSeconds !== undefined ? { timeoutSeconds: parsed.timeoutSeconds } : {}),
+        ...(parsed.frameExport !== undefined ? { frameExport: parsed.frameExport } : {}),
+      });
+    } catch (err) {
+      // Interrupted while starting: the VM is gone; exit as the signal would (130 for Ctrl-C).
+      const signal = (err as { code?: string; signal?: NodeJS.Signals }).signal;
+      if ((err as { code?: string }).code !== 'ERR_PIXELRTS_INTERRUPTED' || !signal) throw err;
+      process.stderr.write(`pixelrts boot: ${(err as Error).message}\n`);
+      return 128 + os.constants.signals[signal];
+    }
     if (parsed.json) {
       process.stdout.write(`${JSON.stringify(record)}\n`);
     } else {

@@ -12,7 +12,8 @@ timeout) and waits until it is gone: QEMU exited, the container unmounted, the r
 directory removed. The id is from \`pixelrts ps\` (a unique prefix is enough).
 
 Options:
-  --force             force the VM off at once
+  --force             force the VM off at once (an owner that does not answer
+                      within 1 s, e.g. a stopped one, is killed)
   --timeout SECONDS   how long to wait for the VM to be gone (default 30); after that its
                       owner process is killed and the safety nets clean up`;
 
@@ -36,27 +37,37 @@ export const stop: Command = {
     const force = options.force === true;
     const waitMs = (options.timeout ?? 30) * 1000;
     try {
-      await controlRequest(vm.controlSocket, { op: 'stop', force }, 5000);
+      await controlRequest(vm.controlSocket, { op: 'stop', force }, force ? 1000 : 5000);
     } catch {
-      // The owner does not answer: signal it (its handler shuts down; twice forces).
+      if (force) {
+        // --force promises "at once": an owner that does not answer within a second (stopped,
+        // hung) is killed; QEMU dies with it and the safety nets clean up (see below).
+        return killOwner(vm, `its owner (pid ${vm.pid}) did not answer within 1 s and was killed`);
+      }
+      // The owner does not answer: signal it (its handler shuts down).
       process.kill(vm.pid, 'SIGTERM');
-      if (force) setTimeout(() => { try { process.kill(vm.pid, 'SIGTERM'); } catch { /* gone */ } }, 100).unref();
     }
     if (await waitGone(vm, waitMs)) {
       process.stderr.write(`pixelrts: stopped ${vm.id}\n`);
       return 0;
     }
-    // Hung owner: SIGKILL it; QEMU dies with it (parent-death signal), the mount unmounts
-    // itself (auto_unmount) and the cleanup watcher removes the directory.
-    try {
-      process.kill(vm.pid, 'SIGKILL');
-    } catch {
-      // exited just now
-    }
-    if (await waitGone(vm, 5000)) {
-      process.stderr.write(`pixelrts: ${vm.id} did not stop within ${waitMs / 1000} s; its owner (pid ${vm.pid}) was killed\n`);
-      return 0;
-    }
-    throw new PixelrtsError('ERR_PIXELRTS_STOP', `VM ${vm.id} (owner pid ${vm.pid}) is still running after SIGKILL; check \`ps -p ${vm.pid}\`.`);
+    return killOwner(vm, `it did not stop within ${waitMs / 1000} s; its owner (pid ${vm.pid}) was killed`);
   },
 };
+
+/**
+ * SIGKILLs the owner of a VM that would not stop: QEMU dies with it (parent-death signal), the
+ * mount unmounts itself (auto_unmount) and the cleanup watcher removes the directory.
+ */
+async function killOwner(vm: VmStatus, why: string): Promise<number> {
+  try {
+    if (isAlive(vm)) process.kill(vm.pid, 'SIGKILL');
+  } catch {
+    // exited just now
+  }
+  if (await waitGone(vm, 5000)) {
+    process.stderr.write(`pixelrts: stopped ${vm.id}: ${why}\n`);
+    return 0;
+  }
+  throw new PixelrtsError('ERR_PIXELRTS_STOP', `VM ${vm.id} (owner pid ${vm.pid}) is still running after SIGKILL; check \`ps -p ${vm.pid}\`.`);
+}
