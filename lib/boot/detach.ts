@@ -11,7 +11,7 @@
  * supervisor belongs to it: if the parent goes away first, killed or interrupted, nobody knows
  * the VM exists, so the supervisor forces it off and cleans up.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { PixelrtsError } from '../errors';
@@ -54,55 +54,58 @@ export async function startDetached(image: string, options: DetachOptions): Prom
   if (!fs.existsSync(abs)) {
     throw new PixelrtsError('ERR_PIXELRTS_NOT_FOUND', `${abs}: no such file. Check the path of the container to boot.`);
   }
+  // Ctrl-C while the VM is starting: nobody will learn its id, so it must not stay behind,
+  // and this command must not print an id or succeed. The supervisor is told to stop; what it
+  // says afterwards (even `ready`) is only waited out. Handled from before the runtime
+  // directory exists: the default action would leave it.
+  let interrupted: NodeJS.Signals | undefined;
+  let child: ChildProcess | undefined;
+  const abandon = (sig: NodeJS.Signals): void => {
+    interrupted ??= sig;
+    child?.kill(sig);
+  };
+  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+  for (const sig of signals) process.on(sig, abandon);
   const runtimeDir = createRuntimeDir(runtimeRoot(), idBase(abs));
   const log = path.join(runtimeDir, 'supervisor.log');
   let logFd: number | undefined;
   try {
     logFd = fs.openSync(log, 'a', 0o600);
     const job: SupervisorJob = { ...options, image: abs, runtimeDir };
-    const child = spawn(process.execPath, [__filename], {
+    const supervisor = spawn(process.execPath, [__filename], {
       detached: true,
       stdio: ['ignore', logFd, logFd, 'ipc'],
       cwd: '/',
     });
+    child = supervisor;
     fs.closeSync(logFd);
     logFd = undefined;
-    const tell = (msg: ParentMessage): void => { if (child.connected) child.send(msg); };
+    const tell = (msg: ParentMessage): void => { if (supervisor.connected) supervisor.send(msg); };
     tell({ type: 'job', job });
-    // Ctrl-C while the VM is starting: nobody will learn its id, so it must not stay behind,
-    // and this command must not print an id or succeed. The supervisor is told to stop; what
-    // it says afterwards (even `ready`) is only waited out.
-    let interrupted: NodeJS.Signals | undefined;
-    const abandon = (sig: NodeJS.Signals): void => {
-      interrupted ??= sig;
-      child.kill(sig);
-    };
-    const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
-    for (const sig of signals) process.on(sig, abandon);
     return await new Promise<VmRecord>((resolve, reject) => {
       const timer = setTimeout(() => {
-        child.kill('SIGTERM');
+        supervisor.kill('SIGTERM');
         reject(new PixelrtsError('ERR_PIXELRTS_DETACH', `the supervisor did not start the VM within ${START_TIMEOUT_MS / 1000} s; see ${log}.`));
       }, START_TIMEOUT_MS);
-      child.on('message', (msg: SupervisorMessage) => {
+      supervisor.on('message', (msg: SupervisorMessage) => {
         if (interrupted) return;
         clearTimeout(timer);
         if (msg.type === 'ready') {
           // The id is ours now: let the supervisor run on its own (no IPC channel, no reference
           // from this process).
           tell({ type: 'adopted' });
-          child.disconnect();
-          child.unref();
+          supervisor.disconnect();
+          supervisor.unref();
           resolve(msg.record);
         } else {
           reject(new PixelrtsError(msg.code, msg.message));
         }
       });
-      child.on('error', (err) => {
+      supervisor.on('error', (err) => {
         clearTimeout(timer);
         reject(new PixelrtsError('ERR_PIXELRTS_DETACH', `cannot start the supervisor (${process.execPath}): ${err.message}.`, { cause: err }));
       });
-      child.on('exit', (code, signal) => {
+      supervisor.on('exit', (code, signal) => {
         clearTimeout(timer);
         if (interrupted) {
           reject(Object.assign(new PixelrtsError('ERR_PIXELRTS_INTERRUPTED',
@@ -118,8 +121,6 @@ export async function startDetached(image: string, options: DetachOptions): Prom
         reject(new PixelrtsError('ERR_PIXELRTS_DETACH',
           `the supervisor exited (${signal ?? `status ${code}`}) before the VM started${tail ? `:\n${tail}` : ''}`));
       });
-    }).finally(() => {
-      for (const sig of signals) process.off(sig, abandon);
     });
   } catch (err) {
     if (logFd !== undefined) fs.closeSync(logFd);
@@ -130,6 +131,8 @@ export async function startDetached(image: string, options: DetachOptions): Prom
       // something is still mounted there: the supervisor's cleanup watcher finishes the job
     }
     throw err;
+  } finally {
+    for (const sig of signals) process.off(sig, abandon);
   }
 }
 

@@ -232,7 +232,7 @@ btest.serial('--frame-export: an HXFR server answers while the VM runs, QEMU has
   const fe = JSON.parse(await run.waitLine(/"type":"frame-export"/));
   t.is(fe.host, '127.0.0.1');
   t.true(fe.port > 0);
-  t.is(fe.guest, `10.0.2.2:${fe.port}`);
+  t.is(fe.guest, `10.0.2.100:${fe.port}`);
   const ready = JSON.parse(await run.waitLine(/"type":"ready"/));
   const qemuArgv = fs.readFileSync(`/proc/${ready.pid}/cmdline`, 'utf8').split('\0');
   t.true(qemuArgv.some((a) => /^user,id=/.test(a)), qemuArgv.join(' '));
@@ -321,7 +321,7 @@ btest.serial('--vnc :N shows the guest screen over VNC on 127.0.0.1 only', async
   const run = startCli(t, ['boot', await demoContainer(), '--json', '--accel', 'tcg', '--vnc', `:${display}`], env);
   const ready = JSON.parse(await run.waitLine(/"type":"ready"/));
   const qemuArgv = fs.readFileSync(`/proc/${ready.pid}/cmdline`, 'utf8').split('\0');
-  t.true(qemuArgv.includes(`127.0.0.1:${display}`), qemuArgv.join(' '));
+  t.true(qemuArgv.includes(`127.0.0.1:${display},password=on`), qemuArgv.join(' '));
   const banner = await new Promise((resolve, reject) => {
     const sock = net.connect(5900 + display, '127.0.0.1');
     sock.once('data', (d) => { sock.destroy(); resolve(d.toString('latin1')); });
