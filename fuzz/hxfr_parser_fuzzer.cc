@@ -60,7 +60,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const size_t chunk = data[0] == 0 ? size : data[0];
   data++;
   size--;
-  HxfrParser parser(1 << 20);  // a 1 MiB frame limit keeps allocations small
+  HxfrParser parser(1 << 20, "maxFrameBytes");  // a 1 MiB frame limit keeps allocations small
   CheckingSink sink;
   while (size > 0 && !parser.failed()) {
     const size_t n = chunk < size ? chunk : size;

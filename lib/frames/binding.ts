@@ -11,6 +11,10 @@ export interface NativeFrameServerOptions {
   vsock?: { port: number; cid?: number };
   maxClients?: number;
   maxFrameBytes?: number;
+  memoryBudget?: number;
+  stallTimeout?: number;
+  /** How error messages name those settings (default: the option names). */
+  settingNames?: { maxClients: string; maxFrameBytes: string; stallTimeout: string };
   /** Write each request-mode connection's H.264 elementary stream to recordDir/conn-N.h264. */
   recordDir?: string;
 }

@@ -27,6 +27,25 @@ export const DEFAULT_TCP = { host: '127.0.0.1', port: 15937 };
 /** vsockenc's default AF_VSOCK port. */
 export const DEFAULT_VSOCK_PORT = 5000;
 
+/**
+ * Default limits. maxFrameBytes admits the largest frame the spec allows (8192x8192 at 4 bytes a
+ * pixel); the memory budget bounds what all clients together can make the server hold.
+ */
+export const FRAME_LIMITS = {
+  maxClients: 16,
+  maxFrameBytes: 8192 * 8192 * 4,
+  memoryBudget: 2 ** 30,
+  stallTimeout: 10_000,
+} as const;
+
+/** The command-line flags behind the options, for messages a `pixelrts` user reads. */
+export const FRAME_LIMIT_FLAGS = {
+  maxClients: '--max-clients',
+  maxFrameBytes: '--max-frame-bytes',
+  memoryBudget: '--memory-budget',
+  stallTimeout: '--stall-timeout',
+} as const;
+
 export interface FrameServerOptions {
   /** TCP listener: "HOST:PORT", "PORT", `{ host, port }` or true for 127.0.0.1:15937; port 0 = any free port. */
   tcp?: string | number | boolean | { host?: string; port?: number };
@@ -36,8 +55,27 @@ export interface FrameServerOptions {
   vsock?: number | boolean | { port?: number; cid?: number };
   /** Most clients at once; more are sent ERROR -99 and closed (default 16). */
   maxClients?: number;
-  /** Largest pixel payload accepted per frame (default 64 MiB); larger ones get ERROR -1 and a close. */
+  /**
+   * Largest pixel payload accepted per frame (default 256 MiB, 8192x8192 at 4 bytes a pixel);
+   * a larger frame gets ERROR -1, its pixels are skipped unread and the connection stays usable.
+   */
   maxFrameBytes?: number;
+  /**
+   * Bytes of frames being received and answers waiting to be written, all clients together
+   * (default 1 GiB; at least twice maxFrameBytes). A frame that does not fit waits, its client
+   * unread, until room frees; waiting clients are served in turn.
+   */
+  memoryBudget?: number;
+  /**
+   * Milliseconds a client may send nothing before its first whole message, or in the middle of
+   * one, before it is dropped (default 10000). Silence between messages is never timed out.
+   */
+  stallTimeout?: number;
+  /**
+   * How messages name the limits above: 'options' (maxFrameBytes, the default) or 'flags'
+   * (--max-frame-bytes, for servers the pixelrts command line starts).
+   */
+  settingNames?: 'options' | 'flags';
   /** Directory to write each request-mode connection's H.264 stream to (DIR/conn-N.h264). */
   record?: string;
 }
@@ -345,11 +383,22 @@ export async function createFrameServer(options: FrameServerOptions = {}): Promi
   if (!tcp && options.unix === undefined && !vsock) tcp = { ...DEFAULT_TCP };
   if (tcp) checkPort('tcp', tcp.port, 65535);
   if (vsock) checkPort('vsock', vsock.port, 0xffffffff);
-  for (const key of ['maxClients', 'maxFrameBytes'] as const) {
+  const names = options.settingNames === 'flags' ? FRAME_LIMIT_FLAGS
+    : { maxClients: 'maxClients', maxFrameBytes: 'maxFrameBytes', memoryBudget: 'memoryBudget', stallTimeout: 'stallTimeout' };
+  for (const key of ['maxClients', 'maxFrameBytes', 'memoryBudget', 'stallTimeout'] as const) {
     const v = options[key];
-    if (v !== undefined && (!Number.isInteger(v) || v < 1)) {
-      throw new PixelrtsError('ERR_PIXELRTS_FRAMES_OPTIONS', `${key} must be a positive integer, found ${v}`);
+    if (v !== undefined && (!Number.isSafeInteger(v) || v < 1)) {
+      throw new PixelrtsError('ERR_PIXELRTS_FRAMES_OPTIONS', `${names[key]} must be a positive integer, found ${v}`);
     }
+  }
+  const maxFrameBytes = options.maxFrameBytes ?? FRAME_LIMITS.maxFrameBytes;
+  const memoryBudget = options.memoryBudget ?? FRAME_LIMITS.memoryBudget;
+  if (memoryBudget < 2 * maxFrameBytes) {
+    // A largest frame must fit beside the answers other clients leave unread (up to a quarter of
+    // the budget), or its client could wait for room forever.
+    throw new PixelrtsError('ERR_PIXELRTS_FRAMES_OPTIONS',
+      `${names.memoryBudget} ${memoryBudget} is less than twice ${names.maxFrameBytes} ${maxFrameBytes}: ` +
+      `raise ${names.memoryBudget} to at least ${2 * maxFrameBytes} or lower ${names.maxFrameBytes}`);
   }
   // The event callback holds the server weakly, so an unreferenced (unref'd) server can be collected.
   let ref: WeakRef<FrameServer> | null = null;
@@ -362,7 +411,10 @@ export async function createFrameServer(options: FrameServerOptions = {}): Promi
       ...(options.unix !== undefined ? { unix: options.unix } : {}),
       ...(vsock ? { vsock } : {}),
       ...(options.maxClients !== undefined ? { maxClients: options.maxClients } : {}),
-      ...(options.maxFrameBytes !== undefined ? { maxFrameBytes: options.maxFrameBytes } : {}),
+      maxFrameBytes,
+      memoryBudget,
+      ...(options.stallTimeout !== undefined ? { stallTimeout: options.stallTimeout } : {}),
+      settingNames: names,
       ...(options.record !== undefined ? { recordDir: options.record } : {}),
     }, onEvent);
   } catch (err) {
@@ -383,11 +435,12 @@ const finalizers = new FinalizationRegistry<NativeFrameServer>((handle) => handl
 /**
  * Starts the server `pixelrts boot --frame-export` needs: TCP on 127.0.0.1:`port` (default
  * 15937; a QEMU guest with user-mode networking reaches it as 10.0.2.2:port). Resolves to the
- * server and the port it listens on.
+ * server and the port it listens on. Its messages name the command-line flags unless
+ * `settingNames` says otherwise.
  */
 export async function startFrameExport(port = DEFAULT_TCP.port, options: Omit<FrameServerOptions, 'tcp'> = {}):
   Promise<{ server: FrameServer; port: number }> {
-  const server = await createFrameServer({ ...options, tcp: { host: DEFAULT_TCP.host, port } });
+  const server = await createFrameServer({ settingNames: 'flags', ...options, tcp: { host: DEFAULT_TCP.host, port } });
   const addr = server.address();
   return { server, port: addr && addr.transport === 'tcp' ? addr.port : port };
 }

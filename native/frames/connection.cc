@@ -7,9 +7,12 @@
 
 namespace pixelrts::frames {
 
+OutputQueue::~OutputQueue() { budget_->Release(bytes_); }
+
 void OutputQueue::Push(MessageBytes m) {
   std::lock_guard<std::mutex> lock(mu_);
   bytes_ += m->size();
+  budget_->Add(m->size());
   entries_.push_back({std::move(m), false});
 }
 
@@ -18,6 +21,7 @@ bool OutputQueue::PushDroppable(MessageBytes m, size_t max_pushes) {
   if (pushes_ >= max_pushes) return false;
   pushes_++;
   bytes_ += m->size();
+  budget_->Add(m->size());
   entries_.push_back({std::move(m), true});
   return true;
 }
@@ -38,6 +42,7 @@ bool OutputQueue::Flush(int fd, int* err) {
     }
     offset_ += static_cast<size_t>(n);
     bytes_ -= static_cast<size_t>(n);
+    budget_->Release(static_cast<size_t>(n));
     if (offset_ == m.size()) {
       if (entries_.front().droppable) pushes_--;
       entries_.pop_front();

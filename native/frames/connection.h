@@ -15,6 +15,7 @@
 #include "frames/encoder_pool.h"
 #include "frames/encoding_session.h"
 #include "frames/hxfr_parser.h"
+#include "frames/memory_budget.h"
 #include "common/unique_fd.h"
 
 namespace pixelrts::frames {
@@ -22,9 +23,15 @@ namespace pixelrts::frames {
 using MessageBytes = std::shared_ptr<const std::vector<uint8_t>>;
 
 // Whole messages waiting to be written. The front one may be partly written (`offset_`),
-// so a client never receives half a message followed by another one.
+// so a client never receives half a message followed by another one. Unwritten bytes count
+// against the server's memory budget.
 class OutputQueue {
  public:
+  explicit OutputQueue(std::shared_ptr<MemoryBudget> budget) : budget_(std::move(budget)) {}
+  ~OutputQueue();
+  OutputQueue(const OutputQueue&) = delete;
+  OutputQueue& operator=(const OutputQueue&) = delete;
+
   // Appends unconditionally (responses the client asked for: bounded by the loop's backpressure).
   void Push(MessageBytes m);
   // Appends a pushed (subscribe-mode) frame unless `max_pushes` of them already wait; false = dropped.
@@ -39,6 +46,7 @@ class OutputQueue {
     MessageBytes bytes;
     bool droppable;
   };
+  const std::shared_ptr<MemoryBudget> budget_;
   std::mutex mu_;
   std::deque<Entry> entries_;
   size_t offset_ = 0;   // bytes of entries_.front() already written
@@ -47,9 +55,10 @@ class OutputQueue {
 };
 
 struct Connection {
-  Connection(uint64_t id_, UniqueFd fd_, std::string transport_, std::string peer_, uint64_t max_frame_bytes)
+  Connection(uint64_t id_, UniqueFd fd_, std::string transport_, std::string peer_, uint64_t max_frame_bytes,
+             std::string max_frame_bytes_name, std::shared_ptr<MemoryBudget> budget)
       : id(id_), fd(std::move(fd_)), transport(std::move(transport_)), peer(std::move(peer_)),
-        parser(max_frame_bytes) {}
+        parser(max_frame_bytes, std::move(max_frame_bytes_name)), out(std::move(budget)) {}
 
   const uint64_t id;
   // --- event loop thread only ---
@@ -65,6 +74,13 @@ struct Connection {
   bool closing = false;
   bool draining = false;
   std::chrono::steady_clock::time_point close_deadline;
+  // Stall timeout: a client that has not completed a message yet, or is in the middle of one,
+  // and sends nothing until this deadline while the loop reads it, is dropped. Between
+  // messages a client may stay silent forever (subscribers wait for frames; the spec wants no
+  // idle timeout).
+  bool greeted = false;  // a whole message has been received
+  std::chrono::steady_clock::time_point stall_deadline;
+  bool awaiting_room = false;  // its next frame waits for room in the memory budget
   // --- shared ---
   OutputQueue out;
   std::atomic<bool> closed{false};

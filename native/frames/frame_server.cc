@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -17,8 +18,10 @@ namespace {
 // Frames a connection may have waiting for the encoder before the loop stops reading it:
 // one being encoded and one received ahead, which hides the network time of the next frame.
 constexpr int kMaxQueuedFrames = 2;
-// Unwritten output above which the loop stops reading a client that does not read (PING floods).
+// Unwritten output above which the loop stops reading a client that does not read (PING floods),
+// unless a quarter of the memory budget shared among max_clients is less.
 constexpr size_t kOutputHighWater = 8u << 20;
+constexpr size_t kMinOutputHighWater = 64u << 10;
 // Pushed frames a subscriber may have waiting; more are dropped for that subscriber only.
 constexpr size_t kMaxQueuedPushes = 4;
 // Published frames a scanout may have waiting for its encoder; more are dropped.
@@ -30,6 +33,14 @@ constexpr uint64_t kWakeToken = 0;
 constexpr uint64_t kListenerTag = 1ull << 63;
 
 std::string Errno(int e) { return std::string(strerror(e)) + " (errno " + std::to_string(e) + ")"; }
+
+// "1 client", "16 clients".
+std::string Count(uint64_t n, const char* noun) { return std::to_string(n) + " " + noun + (n == 1 ? "" : "s"); }
+
+size_t OutputHighWater(const ServerOptions& o) {
+  const uint64_t share = o.memory_budget / (4 * std::max<uint64_t>(o.max_clients, 1));
+  return static_cast<size_t>(std::clamp<uint64_t>(share, kMinOutputHighWater, kOutputHighWater));
+}
 
 }  // namespace
 
@@ -44,7 +55,16 @@ class FrameServer::ConnectionSink : public hxfr::MessageSink {
   std::shared_ptr<Connection> c_;
 };
 
-FrameServer::FrameServer(ServerOptions options, ServerEventSink* sink) : options_(std::move(options)), sink_(sink) {
+FrameServer::FrameServer(ServerOptions options, ServerEventSink* sink)
+    : options_(std::move(options)),
+      sink_(sink),
+      output_high_water_(OutputHighWater(options_)),
+      stall_timeout_(options_.stall_timeout_ms),
+      // Runs on whichever thread frees memory: only flags the loop, which admits the waiters.
+      budget_(std::make_shared<MemoryBudget>(options_.memory_budget, [this] {
+        room_freed_ = true;
+        Wake();
+      })) {
   resolver_enabled_ = options_.resolver;
 }
 
@@ -124,7 +144,7 @@ void FrameServer::ReportError(uint64_t connection, const std::string& code, cons
 void FrameServer::Loop() {
   Poller::Event events[64];
   while (!stopping_) {
-    const int n = poller_.Wait(events, 64, closing_ > 0 ? 200 : -1);
+    const int n = poller_.Wait(events, 64, WaitTimeoutMs());
     if (n < 0) {
       if (errno == EINTR) continue;
       ReportError(0, "ERR_PIXELRTS_FRAMES_INTERNAL", "frame server: waiting for events failed: " + Errno(errno));
@@ -151,17 +171,55 @@ void FrameServer::Loop() {
         }
       }
     }
-    if (closing_ > 0) CloseExpired();
+    if (std::chrono::steady_clock::now() >= next_timer_) CheckTimers();
   }
 }
 
-void FrameServer::CloseExpired() {
+int FrameServer::WaitTimeoutMs() const {
+  if (next_timer_ == std::chrono::steady_clock::time_point::max()) return -1;
+  const auto left = std::chrono::ceil<std::chrono::milliseconds>(next_timer_ - std::chrono::steady_clock::now());
+  return static_cast<int>(std::clamp<int64_t>(left.count(), 0, 60000));
+}
+
+void FrameServer::ArmTimer(std::chrono::steady_clock::time_point deadline) {
+  if (deadline < next_timer_) next_timer_ = deadline;
+}
+
+void FrameServer::CheckTimers() {
   const auto now = std::chrono::steady_clock::now();
-  std::vector<std::shared_ptr<Connection>> expired;
+  next_timer_ = std::chrono::steady_clock::time_point::max();
+  std::vector<std::pair<std::shared_ptr<Connection>, std::string>> expired;
   for (auto& [id, c] : connections_) {
-    if (c->closing && now >= c->close_deadline) expired.push_back(c);
+    if (c->closing) {
+      if (now >= c->close_deadline) {
+        expired.emplace_back(c, "closed after a fatal protocol error");
+      } else {
+        ArmTimer(c->close_deadline);
+      }
+      continue;
+    }
+    // Only while the loop reads it: a client held back by the server is not stalling.
+    if (!(c->interest & Poller::kRead) || (c->greeted && !c->parser.mid_message())) continue;
+    if (now < c->stall_deadline) {
+      ArmTimer(c->stall_deadline);
+      continue;
+    }
+    const std::string ms = std::to_string(stall_timeout_.count()) + " ms (" + options_.names.stall_timeout + ")";
+    expired.emplace_back(c, "sent nothing for " + ms +
+                                (c->greeted ? " in the middle of a message" : " before completing a first message"));
   }
-  for (auto& c : expired) CloseConnection(c, "closed after a fatal protocol error");
+  for (auto& [c, reason] : expired) {
+    if (!c->closing) {
+      // Best effort: tells a slow but honest client why; an idle socket's buffer has room.
+      const auto msg = hxfr::BuildError(0, hxfr::kInvalidMsg, "closing: the client " + reason);
+      if (::send(c->fd.get(), msg.data(), msg.size(), kSendFlags) < 0) {
+      }
+      errors_++;
+      ReportError(c->id, "ERR_PIXELRTS_FRAMES_PROTOCOL", "connection " + std::to_string(c->id) + " (" + c->peer +
+                                                             "): dropped: it " + reason);
+    }
+    CloseConnection(c, c->closing ? reason : "dropped: it " + reason);
+  }
 }
 
 void FrameServer::Drain(const std::shared_ptr<Connection>& c) {
@@ -177,6 +235,7 @@ void FrameServer::Drain(const std::shared_ptr<Connection>& c) {
 }
 
 void FrameServer::HandleCommands() {
+  if (room_freed_.exchange(false)) AdmitWaiters();
   std::vector<uint64_t> ids;
   {
     std::lock_guard<std::mutex> lock(command_mu_);
@@ -199,8 +258,8 @@ void FrameServer::AcceptAll(size_t index) {
     UniqueFd fd(l.Accept(&peer));
     if (!fd.valid()) return;
     if (connections_.size() >= options_.max_clients) {
-      const std::string text = "server full: " + std::to_string(options_.max_clients) +
-                               " clients are connected (maxClients); try again later";
+      const std::string text = "server full: " + Count(options_.max_clients, "client") +
+                               " connected, the most it takes (" + options_.names.max_clients + "); try again later";
       const auto msg = hxfr::BuildError(0, hxfr::kInternal, text);
       // A fresh socket's buffer takes 272 bytes; if not, the client is gone anyway.
       if (::send(fd.get(), msg.data(), msg.size(), kSendFlags) < 0) {
@@ -210,12 +269,15 @@ void FrameServer::AcceptAll(size_t index) {
       continue;  // fd closes here
     }
     const uint64_t id = next_id_++;
-    auto c = std::make_shared<Connection>(id, std::move(fd), l.transport(), peer, options_.max_frame_bytes);
+    auto c = std::make_shared<Connection>(id, std::move(fd), l.transport(), peer, options_.max_frame_bytes,
+                                          options_.names.max_frame_bytes, budget_);
     if (!poller_.Add(c->fd.get(), id, Poller::kRead)) {
       ReportError(0, "ERR_PIXELRTS_FRAMES_INTERNAL", "frame server: cannot watch a new client: " + Errno(errno));
       continue;
     }
     c->interest = Poller::kRead;
+    c->stall_deadline = std::chrono::steady_clock::now() + stall_timeout_;
+    ArmTimer(c->stall_deadline);
     connections_[id] = c;
     clients_++;
     connections_total_++;
@@ -238,13 +300,16 @@ void FrameServer::ReadFrom(const std::shared_ptr<Connection>& c) {
   size_t budget = 32u << 20;
   auto should_read = [&] {
     return !c->parser.failed() && !c->close_requested && c->queued_frames < kMaxQueuedFrames &&
-           c->out.bytes() < kOutputHighWater;
+           c->out.bytes() < output_high_water_;
   };
+  bool received = false;
   while (budget > 0 && c->fd.valid() && should_read()) {
+    if (c->parser.pixels_wanted() > 0 && !AdmitPixels(c)) break;
     size_t cap = 0;
     uint8_t* buf = c->parser.NextBuffer(&cap);
     const ssize_t n = ::recv(c->fd.get(), buf, cap, 0);
     if (n > 0) {
+      received = true;
       bytes_in_ += static_cast<uint64_t>(n);
       budget -= std::min(budget, static_cast<size_t>(n));
       c->parser.Commit(static_cast<size_t>(n), sink);
@@ -260,7 +325,36 @@ void FrameServer::ReadFrom(const std::shared_ptr<Connection>& c) {
     CloseConnection(c, "read failed: " + Errno(errno));
     return;
   }
+  if (received && c->fd.valid()) {
+    c->stall_deadline = std::chrono::steady_clock::now() + stall_timeout_;
+    ArmTimer(c->stall_deadline);
+  }
   FlushAndUpdate(c);
+}
+
+bool FrameServer::AdmitPixels(const std::shared_ptr<Connection>& c) {
+  const uint64_t n = c->parser.pixels_wanted();
+  if (!budget_->TryReserve(c->id, n)) {
+    c->awaiting_room = true;
+    return false;
+  }
+  c->awaiting_room = false;
+  std::shared_ptr<MemoryBudget> budget = budget_;
+  c->parser.AllocatePixels([budget, n] { budget->Release(n); });
+  return true;
+}
+
+void FrameServer::AdmitWaiters() {
+  for (uint64_t id : budget_->Waiters()) {
+    auto it = connections_.find(id);
+    if (it == connections_.end()) {
+      budget_->Forget(id);
+      continue;
+    }
+    const std::shared_ptr<Connection> c = it->second;
+    ReadFrom(c);
+    if (c->awaiting_room) return;  // first in line and still no room: the others wait behind it
+  }
 }
 
 void FrameServer::FlushAndUpdate(const std::shared_ptr<Connection>& c) {
@@ -275,7 +369,7 @@ void FrameServer::FlushAndUpdate(const std::shared_ptr<Connection>& c) {
     if (!c->closing) {
       c->closing = true;
       c->close_deadline = std::chrono::steady_clock::now() + kLingerTime;
-      closing_++;
+      ArmTimer(c->close_deadline);
     }
     if (!c->draining && !c->write_blocked && c->out.empty()) {
       // The ERROR that explains the close is in the socket: end our side, then drain theirs.
@@ -283,9 +377,14 @@ void FrameServer::FlushAndUpdate(const std::shared_ptr<Connection>& c) {
       c->draining = true;
     }
   }
-  const bool read = c->draining || (!c->closing && !c->parser.failed() && c->queued_frames < kMaxQueuedFrames &&
-                                    c->out.bytes() < kOutputHighWater);
+  const bool read = c->draining || (!c->closing && !c->parser.failed() && !c->awaiting_room &&
+                                    c->queued_frames < kMaxQueuedFrames && c->out.bytes() < output_high_water_);
   const uint32_t want = (read ? Poller::kRead : 0u) | (c->write_blocked ? Poller::kWrite : 0u);
+  if (read && !(c->interest & Poller::kRead)) {
+    // Reading resumes: the time the server held the client back does not count as stalling.
+    c->stall_deadline = std::chrono::steady_clock::now() + stall_timeout_;
+    ArmTimer(c->stall_deadline);
+  }
   if (want != c->interest) {
     poller_.Modify(c->fd.get(), c->id, c->interest, want);
     c->interest = want;
@@ -297,9 +396,9 @@ void FrameServer::CloseConnection(const std::shared_ptr<Connection>& c, const st
   poller_.Remove(c->fd.get(), c->interest);
   c->fd.reset();
   c->closed = true;
-  if (c->closing) closing_--;
   connections_.erase(c->id);
   clients_--;
+  budget_->Forget(c->id);
   pool_->Clear(c->strand);
   {
     std::lock_guard<std::mutex> lock(resolve_mu_);
@@ -316,6 +415,7 @@ void FrameServer::CloseConnection(const std::shared_ptr<Connection>& c, const st
 }
 
 void FrameServer::HandleProblem(const std::shared_ptr<Connection>& c, hxfr::ParseProblem&& p) {
+  if (!p.fatal) c->greeted = true;  // a whole message, if a wrong one
   ReportError(c->id, "ERR_PIXELRTS_FRAMES_PROTOCOL",
               "connection " + std::to_string(c->id) + " (" + c->peer + "): " + p.message);
   const bool frame = p.header.type == hxfr::kFrameRequest && !p.fatal;
@@ -329,6 +429,7 @@ void FrameServer::HandleProblem(const std::shared_ptr<Connection>& c, hxfr::Pars
 }
 
 void FrameServer::HandleMessage(const std::shared_ptr<Connection>& c, hxfr::Message&& m) {
+  c->greeted = true;
   const hxfr::Header h = m.header;
   switch (h.type) {
     case hxfr::kFrameRequest: {

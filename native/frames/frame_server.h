@@ -10,6 +10,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -24,16 +25,32 @@
 #include "frames/encoding_session.h"
 #include "frames/hxfr_parser.h"
 #include "frames/listener.h"
+#include "frames/memory_budget.h"
 #include "frames/poller.h"
 #include "frames/server_events.h"
 #include "common/unique_fd.h"
 
 namespace pixelrts::frames {
 
+// How messages name the settings below: the API options by default; the command line
+// passes its flags (--max-frame-bytes), so each user is told the knob they can turn.
+struct SettingNames {
+  std::string max_clients = "maxClients";
+  std::string max_frame_bytes = "maxFrameBytes";
+  std::string stall_timeout = "stallTimeout";
+};
+
 struct ServerOptions {
   std::vector<ListenSpec> listen;
   uint32_t max_clients = 16;
-  uint64_t max_frame_bytes = 64ull << 20;
+  // The largest frame the spec allows: 8192x8192 at 4 bytes a pixel (AR24/AB24). The memory
+  // budget, not this, bounds what clients together can make the server hold.
+  uint64_t max_frame_bytes = 8192ull * 8192 * 4;
+  // Frame bytes being received plus answers waiting to be written, all connections together.
+  uint64_t memory_budget = 1ull << 30;
+  // A client silent this long before its first whole message, or in the middle of one, is dropped.
+  uint32_t stall_timeout_ms = 10000;
+  SettingNames names;
   std::string record_dir;  // empty: no recording; else a directory of this user's only others cannot write to
   bool resolver = false;   // FRAME_REQUESTs naming a resource are passed to JavaScript
 };
@@ -99,7 +116,16 @@ class FrameServer {
   void FlushAndUpdate(const std::shared_ptr<Connection>& c);
   void CloseConnection(const std::shared_ptr<Connection>& c, const std::string& reason);
   void Drain(const std::shared_ptr<Connection>& c);
-  void CloseExpired();
+  // Takes room in the memory budget for the frame `c`'s parser waits to receive; false (and
+  // `c` waits in line) when there is none.
+  bool AdmitPixels(const std::shared_ptr<Connection>& c);
+  // Room was freed: the connections waiting for it read on, in order, while it lasts.
+  void AdmitWaiters();
+  // `c` may be timed out at `deadline` (stall timeout or lingering close): wakes the loop by then.
+  void ArmTimer(std::chrono::steady_clock::time_point deadline);
+  // Closes lingering connections past their deadline and stalled ones; sets the next timer.
+  void CheckTimers();
+  int WaitTimeoutMs() const;
   // From any thread: `c` has output (or its read backpressure changed); the loop looks at it.
   void MarkDirty(uint64_t id);
 
@@ -132,10 +158,17 @@ class FrameServer {
   bool stopped_ = false;
   std::atomic<bool> resolver_enabled_{false};
 
+  // Unwritten output above which the loop stops reading a client that does not read.
+  const size_t output_high_water_;
+  const std::chrono::milliseconds stall_timeout_;
+  std::atomic<bool> room_freed_{false};  // set by the budget when waiting connections may fit
+  const std::shared_ptr<MemoryBudget> budget_;
+
   // Loop thread only.
   std::unordered_map<uint64_t, std::shared_ptr<Connection>> connections_;
   uint64_t next_id_ = 1;
-  int closing_ = 0;  // connections with `closing` set
+  // No deadline of any connection is earlier than this (max: none).
+  std::chrono::steady_clock::time_point next_timer_ = std::chrono::steady_clock::time_point::max();
 
   std::mutex command_mu_;
   std::vector<uint64_t> dirty_;  // connection ids with output or changed backpressure

@@ -111,13 +111,34 @@ class FrameServerWrap : public Napi::ObjectWrap<FrameServerWrap>, public frames:
     frames::ServerOptions options;
     std::string error;
     uint64_t max_clients = options.max_clients, max_frame = options.max_frame_bytes;
+    uint64_t budget = options.memory_budget, stall = options.stall_timeout_ms;
     if (!GetUint(o, "maxClients", 65536, &max_clients, &error) ||
-        !GetUint(o, "maxFrameBytes", 1ull << 32, &max_frame, &error)) {
+        !GetUint(o, "maxFrameBytes", 1ull << 32, &max_frame, &error) ||
+        !GetUint(o, "memoryBudget", 1ull << 53, &budget, &error) ||
+        !GetUint(o, "stallTimeout", 0x7FFFFFFF, &stall, &error)) {
       ThrowJs(env, "ERR_PIXELRTS_FRAMES_OPTIONS", error);
+      return;
+    }
+    // lib/frames/server.ts checks these with friendlier messages; this guards the native side.
+    // A largest frame must fit beside the answers other clients leave unread (a quarter of the
+    // budget at most), or its client could wait forever.
+    if (max_clients == 0 || max_frame == 0 || stall == 0 || budget / 2 < max_frame) {
+      ThrowJs(env, "ERR_PIXELRTS_FRAMES_OPTIONS",
+              "maxClients, maxFrameBytes and stallTimeout must be positive and memoryBudget at least twice maxFrameBytes");
       return;
     }
     options.max_clients = static_cast<uint32_t>(max_clients);
     options.max_frame_bytes = max_frame;
+    options.memory_budget = budget;
+    options.stall_timeout_ms = static_cast<uint32_t>(stall);
+    if (o.Get("settingNames").IsObject()) {
+      Napi::Object n = o.Get("settingNames").As<Napi::Object>();
+      for (auto [key, field] : {std::pair{"maxClients", &frames::SettingNames::max_clients},
+                                std::pair{"maxFrameBytes", &frames::SettingNames::max_frame_bytes},
+                                std::pair{"stallTimeout", &frames::SettingNames::stall_timeout}}) {
+        if (n.Get(key).IsString()) options.names.*field = n.Get(key).As<Napi::String>().Utf8Value();
+      }
+    }
     if (o.Get("tcp").IsObject()) {
       Napi::Object t = o.Get("tcp").As<Napi::Object>();
       frames::ListenSpec spec;

@@ -50,6 +50,7 @@ uint8_t* HxfrParser::NextBuffer(size_t* capacity) {
     case State::kDiscard:
       *capacity = static_cast<size_t>(std::min<uint64_t>(discard_left_, sizeof scratch_));
       return scratch_;
+    case State::kAwaitRoom:
     case State::kFailed:
       break;
   }
@@ -57,8 +58,16 @@ uint8_t* HxfrParser::NextBuffer(size_t* capacity) {
   return nullptr;
 }
 
+void HxfrParser::AllocatePixels(std::function<void()> on_free) {
+  if (state_ != State::kAwaitRoom) return;
+  current_.pixels = ByteBuffer::Allocate(need_, std::move(on_free));
+  got_ = 0;
+  state_ = State::kPixels;
+}
+
 void HxfrParser::Feed(const uint8_t* data, size_t size, MessageSink& sink) {
   while (size > 0 && !failed()) {
+    if (pixels_wanted() > 0) AllocatePixels({});
     size_t cap = 0;
     uint8_t* dst = NextBuffer(&cap);
     const size_t n = std::min(cap, size);
@@ -90,6 +99,7 @@ void HxfrParser::Commit(size_t n, MessageSink& sink) {
         got_ = 0;
       }
       break;
+    case State::kAwaitRoom:
     case State::kFailed:
       break;
   }
@@ -133,15 +143,13 @@ void HxfrParser::OnHeader(MessageSink& sink) {
     return;
   }
   uint64_t pixel_bytes = 0;
+  oversize_ = 0;
   if (h.type == kFrameRequest && (h.flags & kFlagPixelData) && h.payload_size > kFrameRequestBody) {
     pixel_bytes = h.payload_size - kFrameRequestBody;
-    if (pixel_bytes > max_frame_bytes_) {
-      // Cannot tell an honest huge frame from a lying length; neither is read.
-      Fail(sink, "FRAME_REQUEST payload_size " + std::to_string(h.payload_size) + " carries " +
-                     std::to_string(pixel_bytes) + " pixel bytes, over the server's maxFrameBytes limit of " +
-                     std::to_string(max_frame_bytes_) + "; closing (raise maxFrameBytes for larger frames)");
-      return;
-    }
+    // Too large (an honest huge frame or a lying length): answered with an ERROR after the
+    // body, and the pixels skipped without being stored, so the connection stays in sync.
+    // Closing instead would leave vsockenc resending the frame on a new socket and hanging.
+    if (pixel_bytes > max_frame_bytes_) oversize_ = pixel_bytes;
   }
   need_ = std::min<uint64_t>(h.payload_size, static_cast<uint64_t>(body));
   surplus_ = h.payload_size - need_ - pixel_bytes;
@@ -165,6 +173,18 @@ void HxfrParser::OnBody(MessageSink& sink) {
     sink.OnProblem(std::move(p));
     return;
   }
+  if (oversize_ > 0) {
+    ParseProblem p;
+    p.header = h;
+    p.message = "FRAME_REQUEST carries " + std::to_string(oversize_) + " pixel bytes, over this server's limit of " +
+                std::to_string(max_frame_bytes_) + " (" + limit_name_ +
+                "); the pixels were skipped. Send smaller frames or raise " + limit_name_ + " on the host";
+    StartDiscard(oversize_ + surplus_);
+    surplus_ = 0;
+    oversize_ = 0;
+    sink.OnProblem(std::move(p));
+    return;
+  }
   if (h.type == kFrameRequest && (h.flags & kFlagPixelData)) {
     const uint64_t pixel_bytes = h.payload_size - kFrameRequestBody;
     const FrameRequest r = ParseFrameRequest(current_.body);
@@ -177,10 +197,10 @@ void HxfrParser::OnBody(MessageSink& sink) {
       sink.OnProblem(std::move(p));
       return;
     }
-    current_.pixels = ByteBuffer::Allocate(static_cast<size_t>(pixel_bytes));
+    // The owner allocates when there is room (AllocatePixels): nothing is read meanwhile.
     need_ = static_cast<size_t>(pixel_bytes);
     got_ = 0;
-    state_ = State::kPixels;
+    state_ = State::kAwaitRoom;
     return;
   }
   Finish(sink);

@@ -123,8 +123,8 @@ function checkQuadrants(t, yuv, width, height, pw, ph, label) {
 }
 
 async function setup(t) {
-  // The largest frames here (8192x8192 NV12 is 96 MiB) exceed the default 64 MiB limit.
-  const server = await createFrameServer({ tcp: 0, maxFrameBytes: 128 << 20 });
+  // The defaults: they admit every frame the spec allows (8192x8192 NV12 is 96 MiB).
+  const server = await createFrameServer({ tcp: 0 });
   t.teardown(() => server.close());
   const c = await HxfrClient.connect({ port: server.address().port });
   t.teardown(() => c.close());
@@ -221,4 +221,22 @@ withFfmpeg('subscribe mode: a published 6016x3384 frame is pushed downscaled to 
     aus.push(m.au);
   }
   await checkStream(t, aus, 6016, 3384, 'published 6016x3384');
+});
+
+test('the default limits admit 8192x8192 NV12 and 8192x4320 and 8192x8192 BGRx (AR24), the largest frames there are', async (t) => {
+  const { server, c } = await setup(t);
+  const events = [];
+  server.on('frame', (e) => events.push(e));
+  // Flat frames: only whether they are accepted matters here (the pictures are checked above).
+  const frames = [
+    { width: 8192, height: 8192, format: 'NV12', data: Buffer.alloc(8192 * 8192 * 3 / 2, 0x80) },
+    { width: 8192, height: 4320, format: 'AR24', data: Buffer.alloc(8192 * 4320 * 4, 0x40) },
+    { width: 8192, height: 8192, format: 'AR24', data: Buffer.alloc(8192 * 8192 * 4, 0x40) },  // 256 MiB
+  ];
+  for (const [i, frame] of frames.entries()) {
+    const r = await c.request({ ...frame, pts: BigInt(i) }, 60000);
+    t.is(r.type, T.FRAME_RESPONSE, `${frame.format} ${frame.width}x${frame.height}: ${r.message}`);
+  }
+  t.deepEqual(events.map((e) => `${e.width}x${e.height} -> ${e.encodedWidth}x${e.encodedHeight}`),
+    ['8192x8192 -> 2048x2048', '8192x4320 -> 4096x2160', '8192x8192 -> 2048x2048']);
 });

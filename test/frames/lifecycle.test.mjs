@@ -209,3 +209,48 @@ test('`pixelrts frames` usage errors exit 2', async (t) => {
     t.regex(err, /Usage: pixelrts frames serve/);
   }
 });
+
+test('messages from `pixelrts frames serve` name its flags (--max-frame-bytes), and count "1 client"', async (t) => {
+  const cli = path.join(repoRoot, 'dist', 'cli', 'main.js');
+  const p = spawn(process.execPath, [cli, 'frames', 'serve', '--tcp', '127.0.0.1:0', '--max-clients', '1',
+    '--max-frame-bytes', '1048576', '--memory-budget', '4194304', '--stall-timeout', '5000'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  t.teardown(() => { if (p.exitCode === null) p.kill('SIGKILL'); });
+  let err = '';
+  const port = await new Promise((resolve) => {
+    p.stderr.on('data', (d) => {
+      err += d;
+      const m = /listening on tcp 127\.0\.0\.1:(\d+)/.exec(err);
+      if (m) resolve(Number(m[1]));
+    });
+  });
+  const exited = new Promise((r) => p.on('close', (code) => r(code)));
+  const c = await HxfrClient.connect({ port });
+  const e = await c.request(solidFrame('AR24', 1024, 512, [1, 2, 3]));  // 2 MiB of pixels
+  t.is(e.message, "FRAME_REQUEST carries 2097152 pixel bytes, over this server's limit of 1048576 (--max-frame-bytes); " +
+    'the pixels were skipped. Send smaller frames or raise --max-frame-bytes on the host');
+  const second = await HxfrClient.connect({ port });
+  t.is((await second.next()).message, 'server full: 1 client connected, the most it takes (--max-clients); try again later');
+  await c.close();
+  await new Promise((r) => setTimeout(r, 100));
+  p.kill('SIGINT');
+  t.is(await exited, 0);
+  t.notRegex(err, /maxFrameBytes|maxClients|client\(s\)/);
+  t.regex(err, /stopped after 1 client and 0 frames/);
+
+  // Limits that cannot work together are refused before anything listens, naming the flags.
+  const bad = spawn(process.execPath, [cli, 'frames', 'serve', '--tcp', '127.0.0.1:0', '--memory-budget', '1000'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let badErr = '';
+  bad.stderr.on('data', (d) => { badErr += d; });
+  t.is(await new Promise((r) => bad.on('close', r)), 1);
+  t.regex(badErr, /--memory-budget 1000 is less than twice --max-frame-bytes 268435456: raise --memory-budget to at least 536870912/);
+});
+
+test('startFrameExport (pixelrts boot --frame-export) names the flags; createFrameServer the options', async (t) => {
+  const { server } = await startFrameExport(0, { maxFrameBytes: 1 << 20, memoryBudget: 4 << 20 });
+  t.teardown(() => server.close());
+  const c = await HxfrClient.connect({ port: server.address().port });
+  t.teardown(() => c.close());
+  t.regex((await c.request(solidFrame('AR24', 1024, 512, [1, 2, 3]))).message, /\(--max-frame-bytes\).*raise --max-frame-bytes/);
+  await t.throwsAsync(createFrameServer({ tcp: 0, memoryBudget: 1000 }),
+    { code: 'ERR_PIXELRTS_FRAMES_OPTIONS', message: /^memoryBudget 1000 is less than twice maxFrameBytes 268435456/ });
+});

@@ -4,7 +4,9 @@ import path from 'node:path';
 import type { Command } from './command';
 import { UsageError } from '../../errors';
 import { parseArgs, type OptionSpec } from '../args';
-import { createFrameServer, DEFAULT_TCP, DEFAULT_VSOCK_PORT, type FrameServerAddress, type FrameServerOptions } from '../../frames/server';
+import {
+  createFrameServer, DEFAULT_TCP, DEFAULT_VSOCK_PORT, FRAME_LIMITS, type FrameServerAddress, type FrameServerOptions,
+} from '../../frames/server';
 
 const usage = `Usage: pixelrts frames serve [options]
 
@@ -18,8 +20,13 @@ Options:
   --unix PATH             listen on a Unix socket
   --vsock PORT            listen on AF_VSOCK (Linux; vsockenc's default port is ${DEFAULT_VSOCK_PORT})
   --record DIR            write each connection's H.264 stream to DIR/conn-N.h264
-  --max-clients N         refuse clients beyond N (default 16)
-  --max-frame-bytes N     largest frame accepted, in bytes (default 67108864)
+  --max-clients N         refuse clients beyond N (default ${FRAME_LIMITS.maxClients})
+  --max-frame-bytes N     largest frame accepted, in bytes (default ${FRAME_LIMITS.maxFrameBytes}: 8192x8192
+                          at 4 bytes a pixel); a larger one is answered ERROR, its pixels skipped
+  --memory-budget N       bytes of frames and answers held for all clients together (default
+                          ${FRAME_LIMITS.memoryBudget}; at least twice --max-frame-bytes)
+  --stall-timeout MS      drop a client silent this long before its first whole message or in
+                          the middle of one (default ${FRAME_LIMITS.stallTimeout}); never between messages
   --json                  one JSON object per line on stdout (listening, connection, frame, ...)
   -h, --help              show this help
 
@@ -35,6 +42,8 @@ const serveSpec = {
   record: { type: 'string' },
   'max-clients': { type: 'integer', min: 1, max: 65536 },
   'max-frame-bytes': { type: 'integer', min: 1, max: 2 ** 32 },
+  'memory-budget': { type: 'integer', min: 1, max: Number.MAX_SAFE_INTEGER },
+  'stall-timeout': { type: 'integer', min: 1, max: 0x7fffffff },
   json: { type: 'boolean' },
 } as const satisfies OptionSpec;
 
@@ -43,14 +52,22 @@ function parseServe(argv: string[]): { options: FrameServerOptions; json: boolea
   if (o.tcp !== undefined && !/^(?:.+:)?\d+$/.test(o.tcp)) {
     throw new UsageError(`--tcp expects HOST:PORT or PORT, found '${o.tcp}'`);
   }
-  const options: FrameServerOptions = {};
+  // Messages name the flags a user of this command can change, not the API's option names.
+  const options: FrameServerOptions = { settingNames: 'flags' };
   if (o.tcp !== undefined) options.tcp = o.tcp;
   if (o.unix !== undefined) options.unix = o.unix;
   if (o.vsock !== undefined) options.vsock = o.vsock;
   if (o.record !== undefined) options.record = o.record;
   if (o['max-clients'] !== undefined) options.maxClients = o['max-clients'];
   if (o['max-frame-bytes'] !== undefined) options.maxFrameBytes = o['max-frame-bytes'];
+  if (o['memory-budget'] !== undefined) options.memoryBudget = o['memory-budget'];
+  if (o['stall-timeout'] !== undefined) options.stallTimeout = o['stall-timeout'];
   return { options, json: o.json === true };
+}
+
+/** "1 client", "2 clients". */
+function count(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`;
 }
 
 function describe(a: FrameServerAddress): string {
@@ -99,7 +116,7 @@ async function serve(argv: string[]): Promise<number> {
   const timer = tty
     ? setInterval(() => {
       const s = server.stats();
-      process.stderr.write(`\r${s.clients} client(s), ${s.frames} frames, ${(s.bytesOut / 1e6).toFixed(1)} MB out, ` +
+      process.stderr.write(`\r${count(s.clients, 'client')}, ${count(s.frames, 'frame')}, ${(s.bytesOut / 1e6).toFixed(1)} MB out, ` +
         `${s.encodeMs.toFixed(1)} ms/frame, ${s.drops} dropped   `);
     }, 1000)
     : null;
@@ -116,7 +133,7 @@ async function serve(argv: string[]): Promise<number> {
   const stats = server.stats();
   await server.close();
   if (json) out({ event: 'close', stats });
-  else say(`stopped after ${stats.connections} client(s) and ${stats.frames} frames`);
+  else say(`stopped after ${count(stats.connections, 'client')} and ${count(stats.frames, 'frame')}`);
   return 0;
 }
 
