@@ -22,9 +22,9 @@ export { mount, mountTable, containerTable, unmountPath, findFusermount, Mount }
 export type { MountOptions, MountedFile, FileTable } from './fuse/mount';
 export type { FuseFileSpec } from './fuse/binding';
 export { launchVm, VM } from './vm/vm';
-export type { LaunchOptions, LaunchStage, VmExit, ShutdownOptions } from './vm/vm';
-export { detectAccel, qemuArgs, withConsole, consoleDevice } from './vm/qemu';
-export type { Accel, AccelPreference, AccelChoice, Arch, ChannelKind, NetworkOptions, QemuArgsOptions } from './vm/qemu';
+export type { LaunchOptions, LaunchStage, VmExit, ShutdownOptions, VncEndpoint } from './vm/vm';
+export { detectAccel, qemuArgs, withConsole, consoleDevice, loopbackForward, cmdlineConfigText } from './vm/qemu';
+export type { Accel, AccelPreference, AccelChoice, Arch, ChannelKind, GuestForward, NetworkOptions, QemuArgsOptions } from './vm/qemu';
 export { QmpClient, QmpError } from './vm/qmp';
 export type { QmpEvent, QmpGreeting, QmpConnectOptions, QmpExecuteOptions } from './vm/qmp';
 export { Console } from './vm/console';
@@ -35,12 +35,12 @@ export { MESSAGE_TYPES, validateMessage, parseMessageLine, stripEscapes } from '
 export type { VmMessage, OutgoingMessage, MessageType, MessageDirection, ValidationResult, InvalidMessage } from './vm/messages';
 export { buildDemoImage, buildDemoContainer, defaultCacheDir, DEMO_MARKER, DEMO_CMDLINE } from './demo/image';
 export type { DemoImage, DemoContainer, BuildDemoOptions } from './demo/image';
-export { boot, composeCmdline, describeExit } from './boot/boot';
+export { boot, composeCmdline, describeExit, EXPOSED_ADDRESS } from './boot/boot';
 export type { BootOptions, BootedVm, BootExit, BootStage, BootStageEvent, BootAccel, BootArch } from './boot/boot';
 export { listVms, findVm } from './boot/registry';
 export type { VmRecord, VmStatus } from './boot/registry';
 export {
-  createFrameServer, startFrameExport, FrameServer, FOURCC, DEFAULT_TCP, DEFAULT_VSOCK_PORT,
+  createFrameServer, startFrameExport, FrameServer, FOURCC, DEFAULT_TCP, DEFAULT_VSOCK_PORT, FRAME_LIMITS, FRAME_LIMIT_FLAGS,
 } from './frames/server';
 export type {
   FrameServerOptions, FrameServerStats, FrameServerAddress, FrameEvent, ScanoutEvent, RawFrame, FrameFormat,
