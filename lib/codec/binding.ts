@@ -124,7 +124,7 @@ declare module '../native' {
      * index, front to back for the others; every tile checked against the hash tree when the
      * file has one.
      */
-    openDecodedCache(path: string, options: { cachePath: string; payloadSize: number }): PayloadHandle;
+    openDecodedCache(path: string, options: { cachePath: string; payloadSize: number; transposed?: boolean }): PayloadHandle;
     /** Maps the PNG file at `path` and decodes its payload in a background thread; returns at once. */
     startPayload(path: string, options: StartPayloadOptions): PayloadHandle;
     /** Waits until [offset, offset+length) of the payload is ready, then returns a copy (blocks: for tests and tools). Throws ERR_PIXELRTS_DECODE after a failed decode, ERR_PIXELRTS_CANCELLED after a cancel. */

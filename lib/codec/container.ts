@@ -6,6 +6,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
+import nodePath from 'node:path';
 import zlib from 'node:zlib';
 import './binding';
 import type { PngInfo } from './binding';
@@ -105,6 +106,8 @@ export class Container {
   private pngRead?: Promise<Buffer>;
   /** The decoded cache entry's data file, when the payload is decoded there (see startDecode()). */
   private cacheEntry?: string;
+  /** The decoded cache entry of the legacy transposed curve, made once a decode needs it. */
+  private transposedCacheEntry?: string;
   /** The file carries the hash tree. */
   private readonly hashTree: boolean;
   /** The decoded cache entry was checked whole against data_hash (by an earlier verify). */
@@ -365,8 +368,9 @@ export class Container {
    * else in the background into memory.
    */
   private startDecode(transposed: boolean): PayloadHandle {
-    if (this.cacheEntry !== undefined && !transposed) {
-      return native().openDecodedCache(this.path, { cachePath: this.cacheEntry, payloadSize: this.payloadSize });
+    const entry = transposed ? this.transposedCacheEntry : this.cacheEntry;
+    if (entry !== undefined) {
+      return native().openDecodedCache(this.path, { cachePath: entry, payloadSize: this.payloadSize, transposed });
     }
     return native().startPayload(this.path, {
       storedSize: this.plan.storedSize,
@@ -397,7 +401,7 @@ export class Container {
         });
       } catch (err) {
         if (this.orientationKnown) throw err;
-        const other = this.startDecode(true);
+        const other = await this.startTransposedDecode();
         const alternative = await this.hashPayload(other).catch(() => undefined);
         if (!alternative || !alternative.consistent) throw err;
         this.shared = other;
@@ -405,7 +409,7 @@ export class Container {
         return alternative;
       }
       if (!result.consistent && !this.orientationKnown) {
-        const other = this.startDecode(true);
+        const other = await this.startTransposedDecode();
         const alternative = await this.hashPayload(other).catch(() => undefined);
         if (alternative?.consistent) {
           native().payloadCancel(first);
@@ -427,6 +431,17 @@ export class Container {
     })();
     this.hashes.catch(() => { this.hashes = undefined; });
     return this.hashes;
+  }
+
+  /**
+   * A decode along the legacy transposed curve. A payload large enough for the decoded cache is
+   * decoded into an entry of its own there, like the standard curve's: never into memory.
+   */
+  private async startTransposedDecode(): Promise<PayloadHandle> {
+    if (this.cacheEntry !== undefined && this.transposedCacheEntry === undefined) {
+      this.transposedCacheEntry = await cacheEntryFor(this.path, this.payloadSize, nodePath.dirname(this.cacheEntry), { transposed: true });
+    }
+    return this.startDecode(true);
   }
 
   /** Hashes the payload of `handle` and every file with a recorded sha256, as the decode delivers bytes. */

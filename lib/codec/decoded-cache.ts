@@ -30,6 +30,8 @@ export interface CacheEntryInfo {
   dev: number;
   ino: number;
   payloadSize: number;
+  /** The entry holds the payload read along the legacy transposed curve (see Container). */
+  transposed?: boolean;
   created: string;
 }
 
@@ -45,15 +47,17 @@ export function decodedCacheDir(): string {
  * description when new). The directory is made private (0700): decoded payloads are the
  * user's data.
  */
-export async function cacheEntryFor(pngPath: string, payloadSize: number, dir = decodedCacheDir()): Promise<string> {
+export async function cacheEntryFor(pngPath: string, payloadSize: number, dir = decodedCacheDir(),
+  options: { transposed?: boolean } = {}): Promise<string> {
   const st = await fs.stat(pngPath, { bigint: true });
   const identity = { dev: Number(st.dev), ino: Number(st.ino), size: Number(st.size), mtimeNs: st.mtimeNs.toString() };
-  const key = crypto.createHash('sha256').update(JSON.stringify({ ...identity, payloadSize })).digest('hex').slice(0, 32);
+  const curve = options.transposed ? { transposed: true } : {};
+  const key = crypto.createHash('sha256').update(JSON.stringify({ ...identity, payloadSize, ...curve })).digest('hex').slice(0, 32);
   await fs.mkdir(dir, { recursive: true, mode: 0o700 });
   const description = path.join(dir, `${key}.json`);
   const exists = await fs.stat(description).then(() => true, () => false);
   if (!exists) {
-    const info: CacheEntryInfo = { container: path.resolve(pngPath), ...identity, payloadSize, created: new Date().toISOString() };
+    const info: CacheEntryInfo = { container: path.resolve(pngPath), ...identity, payloadSize, ...curve, created: new Date().toISOString() };
     // Not flushed to disk: the entry is a cache, and one that loses its description is pruned.
     await writeFileAtomic(description, `${JSON.stringify(info, null, 2)}\n`, 0o600, { durable: false });
   }

@@ -825,7 +825,7 @@ Napi::Value PayloadProgress(const Napi::CallbackInfo& info) {
   return out;
 }
 
-// JS: openDecodedCache(path, { cachePath, payloadSize }) -> PayloadHandle: a payload stored
+// JS: openDecodedCache(path, { cachePath, payloadSize, transposed? }) -> PayloadHandle: a payload stored
 // uncompressed, decoded into the cache file `cachePath` (band by band on demand with a band
 // index, front to back without) and served from it (decoded_cache.h).
 Napi::Value OpenDecodedCache(const Napi::CallbackInfo& info) {
@@ -841,9 +841,10 @@ Napi::Value OpenDecodedCache(const Napi::CallbackInfo& info) {
       else cache_path = c.As<Napi::String>().Utf8Value();
     }
     const auto payload_size = static_cast<uint64_t>(args.option_integer(o, "payloadSize", 0, kMaxBufferBytes * 4, 0, true));
+    const bool transposed = args.option_bool(o, "transposed", false);
     if (!args.ok()) return ThrowJs(env, args.failure);
     std::shared_ptr<codec::DecodedCache> source;
-    Failure f = codec::DecodedCache::Open(path, cache_path, payload_size, &source);
+    Failure f = codec::DecodedCache::Open(path, cache_path, payload_size, transposed, &source);
     if (!f.ok()) return ThrowJs(env, f);
     return PayloadHandle::New(env, std::move(source));
   });

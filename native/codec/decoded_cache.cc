@@ -30,7 +30,7 @@ Failure CacheFailure(const std::string& path, const std::string& what, int e) {
 }  // namespace
 
 Failure DecodedCache::Open(const std::string& png_path, const std::string& cache_path, uint64_t payload_size,
-                           std::shared_ptr<DecodedCache>* out) {
+                           bool transposed, std::shared_ptr<DecodedCache>* out) {
   auto self = std::make_shared<DecodedCache>();
   self->png_path_ = png_path;
   self->cache_path_ = cache_path;
@@ -48,7 +48,7 @@ Failure DecodedCache::Open(const std::string& png_path, const std::string& cache
   Failure f = self->png_.parse_file(self->png_fd_.get(), static_cast<uint64_t>(st.st_size), png_path, false);
   if (!f.ok()) return Failure::make(f.code, f.message.rfind(png_path, 0) == 0 ? f.message : png_path + ": " + f.message);
   const uint32_t grid = self->png_.grid();
-  self->tiling_ = std::make_unique<HilbertTiling>(grid, false);
+  self->tiling_ = std::make_unique<HilbertTiling>(grid, transposed);
   const BandIndex* index = self->png_.band_index();
   self->sequential_ = index == nullptr || index->rows_per_band != self->tiling_->tile_side() ||
                       index->band_count() != self->tiling_->bands();

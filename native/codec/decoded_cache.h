@@ -54,9 +54,10 @@ class DecodedCache final : public PayloadSource {
  public:
   // Opens the container `png_path` and the cache entry
   // `cache_path` (created when missing; made anew when its size does not match) for a payload
-  // of `payload_size` bytes stored uncompressed.
+  // of `payload_size` bytes stored uncompressed, laid along the standard curve or, `transposed`,
+  // the legacy one (an entry holds one curve's bytes: the two need two entries).
   static Failure Open(const std::string& png_path, const std::string& cache_path, uint64_t payload_size,
-                      std::shared_ptr<DecodedCache>* out);
+                      bool transposed, std::shared_ptr<DecodedCache>* out);
 
   // Bytes decoded ahead of a sequential reader.
   static constexpr uint64_t kReadahead = uint64_t{8} << 20;

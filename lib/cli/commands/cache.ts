@@ -24,7 +24,7 @@ Options:
   --json   NDJSON: one object per entry ({type: "entry" | "removed", time, ...})`;
 
 function row(e: CacheEntry): string[] {
-  return [e.key, e.status, `${formatBytes(e.diskBytes)} / ${formatBytes(e.payloadSize)}`, printable(e.container)];
+  return [e.key, e.status, `${formatBytes(e.diskBytes)} / ${formatBytes(e.payloadSize)}`, `${printable(e.container)}${e.transposed ? ' (legacy transposed curve)' : ''}`];
 }
 
 function ndjson(type: string, e: CacheEntry): string {
