@@ -8,12 +8,13 @@ import path from 'node:path';
 import { createRequire } from 'node:module';
 import { needs, commandMissing } from '../helpers/prereq.mjs';
 import { HxfrClient, solidFrame } from '../helpers/hxfr-client.mjs';
+import { otherUser, otherUserMissing, runAsOtherUser } from '../helpers/other-user.mjs';
 
 const require = createRequire(import.meta.url);
 const { createFrameServer } = require('../../dist/frames/server.js');
 
 const withFfmpeg = needs(test, commandMissing('ffprobe', 'ffmpeg'));
-const asRoot = needs(test, process.getuid?.() === 0 ? null : 'giving a directory to another user (chown) needs root');
+const asOther = needs(test, otherUserMissing());
 
 function tempDir(t) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pixelrts-frames-record-'));
@@ -57,12 +58,20 @@ test('a record directory others can write to, or a link to one, is refused befor
   t.regex(linkErr.message, /a symbolic link is refused/);
 });
 
-asRoot('a record directory that belongs to another user is refused', async (t) => {
+asOther('another local user\'s record directory, with a link planted in it, is refused and nothing is written', async (t) => {
   const dir = tempDir(t);
-  const theirs = path.join(dir, 'theirs');
-  fs.mkdirSync(theirs, { mode: 0o700 });
-  fs.chownSync(theirs, 65534, 65534);  // nobody
+  fs.chmodSync(dir, 0o1777);  // shared like /tmp
+  const victim = path.join(dir, 'precious');
+  fs.writeFileSync(victim, 'precious bytes');
+  // The other user makes the directory the CLI's example names and plants the link in it.
+  const theirs = path.join(dir, 'frames');
+  const planted = await runAsOtherUser(`const fs = require('fs');
+    fs.mkdirSync(process.argv[1], { mode: 0o755 });
+    fs.symlinkSync(process.argv[2], process.argv[1] + '/conn-1.h264');
+    console.log('planted');`, [theirs, victim]);
+  t.is(planted.stdout.trim(), 'planted', planted.stderr);
   const err = await t.throwsAsync(createFrameServer({ tcp: 0, record: theirs }));
   t.is(err.code, 'ERR_PIXELRTS_FRAMES_RECORD');
-  t.regex(err.message, /belongs to uid 65534, not to this user/);
+  t.regex(err.message, new RegExp(`belongs to uid ${otherUser().uid}, not to this user`));
+  t.is(fs.readFileSync(victim, 'utf8'), 'precious bytes');
 });
