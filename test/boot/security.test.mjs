@@ -62,6 +62,21 @@ function processesOf(xdg) {
   return pids.filter((p) => p !== process.pid);
 }
 
+/**
+ * A fresh runtime directory for a test whose VM may outlive its command (detached): whatever
+ * runs there is SIGKILLed when the test ends, pass or fail (its supervisor first; QEMU follows
+ * it by its parent-death signal, and the mount unmounts itself).
+ */
+function detachEnv(t) {
+  const env = runtimeEnv(t);
+  t.teardown(async () => {
+    const pids = processesOf(env.xdg);
+    for (const pid of pids) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+    if (pids.length > 0) await leftovers(env.root, [], 5000);
+  });
+  return env;
+}
+
 async function nothingLeft(t, xdg, root, ms) {
   const deadline = Date.now() + ms;
   while (processesOf(xdg).length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
@@ -174,12 +189,11 @@ asOther('--vnc :N: another local user is asked for a password and refused withou
 });
 
 asOther('the kernel command line is not in /proc/PID/cmdline of QEMU or of the detached supervisor; stop --force ends a stopped owner at once (#16, findings 8 and 7)', async (t) => {
-  const { xdg, root, env } = runtimeEnv(t);
+  const { xdg, root, env } = detachEnv(t);
   const run = startCli(t, ['boot', await demoContainer(), '--detach', '--json', '--accel', 'tcg', '--append', 'pixelrts.secret=hunter2-7f3a'], env);
   const r = await run.done;
   t.is(r.code, 0, r.stderr);
   const record = JSON.parse(r.stdout);
-  t.teardown(() => { for (const pid of [record.pid, record.qemuPid]) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } });
   t.regex(record.cmdline, /pixelrts\.secret=hunter2-7f3a/, 'the guest got it');
   const other = await runAsOtherUser(`for (const pid of process.argv.slice(1)) {
       const argv = require('fs').readFileSync('/proc/' + pid + '/cmdline', 'latin1');
@@ -221,7 +235,7 @@ btest.serial('the KVM probe leaves no file behind when its process is SIGKILLed 
 btest.serial('boot --detach: a launcher SIGKILLed before the VM is reported leaves no VM running (#16, finding 7)', async (t) => {
   // The VM is reported about 0.3 s after its runtime directory appears (idle machine): each kill lands before.
   for (const delayMs of [0, 120]) {
-    const { xdg, root, env } = runtimeEnv(t);
+    const { xdg, root, env } = detachEnv(t);
     const child = spawn(process.execPath, [cli, 'boot', await demoContainer(), '--detach', '--accel', 'tcg'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'ignore'] });
     const closed = new Promise((r) => child.once('close', r));
     let out = '';
@@ -237,7 +251,7 @@ btest.serial('boot --detach: a launcher SIGKILLed before the VM is reported leav
 
 btest.serial('boot --detach interrupted while starting: exit 130, no id printed, nothing left (#16, finding 7)', async (t) => {
   for (const delayMs of [0, 120]) {
-    const { xdg, root, env } = runtimeEnv(t);
+    const { xdg, root, env } = detachEnv(t);
     const run = startCli(t, ['boot', await demoContainer(), '--detach', '--accel', 'tcg'], env);
     while (runtimeDirs(root).length === 0 && run.child.exitCode === null) await new Promise((r) => setTimeout(r, 10));
     await new Promise((r) => setTimeout(r, delayMs));
