@@ -326,8 +326,11 @@ export async function boot(file: string, options: BootOptions = {}): Promise<Boo
       if (!container.curveKnown) await verified;
     }
 
-    runtimeDir ??= createRuntimeDir(runtimeRoot(), idBase(image));
-    watcher = startCleanupWatcher(runtimeDir);
+    if (runtimeDir === undefined) {
+      ({ dir: runtimeDir, watcher } = await createRuntimeDir(runtimeRoot(), idBase(image)));
+    } else {
+      watcher = startCleanupWatcher(runtimeDir);
+    }
     const mountpoint = path.join(runtimeDir, 'mnt');
     const id = path.basename(runtimeDir);
     fs.mkdirSync(mountpoint, { mode: 0o700 });

@@ -57,7 +57,7 @@ export async function startDetached(image: string, options: DetachOptions): Prom
   // Ctrl-C while the VM is starting: nobody will learn its id, so it must not stay behind,
   // and this command must not print an id or succeed. The supervisor is told to stop; what it
   // says afterwards (even `ready`) is only waited out. Handled from before the runtime
-  // directory exists: the default action would leave it.
+  // directory exists.
   let interrupted: NodeJS.Signals | undefined;
   let child: ChildProcess | undefined;
   const abandon = (sig: NodeJS.Signals): void => {
@@ -66,10 +66,17 @@ export async function startDetached(image: string, options: DetachOptions): Prom
   };
   const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
   for (const sig of signals) process.on(sig, abandon);
-  const runtimeDir = createRuntimeDir(runtimeRoot(), idBase(abs));
+  // The directory is watched from birth: if this process dies before the supervisor has its
+  // own watcher (until `ready`), this one removes it.
+  const { dir: runtimeDir, watcher } = await createRuntimeDir(runtimeRoot(), idBase(abs)).catch((err: unknown) => {
+    for (const sig of signals) process.off(sig, abandon);
+    throw err;
+  });
+  let disowned = false;
   const log = path.join(runtimeDir, 'supervisor.log');
   let logFd: number | undefined;
   try {
+    if (interrupted) throw interruptedError(interrupted);
     logFd = fs.openSync(log, 'a', 0o600);
     const job: SupervisorJob = { ...options, image: abs, runtimeDir };
     const supervisor = spawn(process.execPath, [__filename], {
@@ -92,7 +99,10 @@ export async function startDetached(image: string, options: DetachOptions): Prom
         clearTimeout(timer);
         if (msg.type === 'ready') {
           // The id is ours now: let the supervisor run on its own (no IPC channel, no reference
-          // from this process).
+          // from this process). The watcher goes first: dying between the two leaves a VM the
+          // supervisor still stops (not adopted), never a running VM without its directory.
+          watcher.disown();
+          disowned = true;
           tell({ type: 'adopted' });
           supervisor.disconnect();
           supervisor.unref();
@@ -108,8 +118,7 @@ export async function startDetached(image: string, options: DetachOptions): Prom
       supervisor.on('exit', (code, signal) => {
         clearTimeout(timer);
         if (interrupted) {
-          reject(Object.assign(new PixelrtsError('ERR_PIXELRTS_INTERRUPTED',
-            `${interrupted} received while the VM was starting: it was stopped and nothing of it is left.`), { signal: interrupted }));
+          reject(interruptedError(interrupted));
           return;
         }
         let tail = '';
@@ -133,7 +142,14 @@ export async function startDetached(image: string, options: DetachOptions): Prom
     throw err;
   } finally {
     for (const sig of signals) process.off(sig, abandon);
+    if (!disowned) watcher.release();
   }
+}
+
+/** The rejection of a start interrupted by `signal` (the CLI exits 128+n). */
+function interruptedError(signal: NodeJS.Signals): PixelrtsError & { signal: NodeJS.Signals } {
+  return Object.assign(new PixelrtsError('ERR_PIXELRTS_INTERRUPTED',
+    `${signal} received while the VM was starting: it was stopped and nothing of it is left.`), { signal });
 }
 
 /**

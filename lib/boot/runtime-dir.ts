@@ -61,21 +61,33 @@ export function idBase(image: string): string {
   return name.slice(0, 24) || 'vm';
 }
 
+/** A new runtime directory and the watcher that removes it if its owner dies (see below). */
+export interface WatchedDir {
+  dir: string;
+  watcher: CleanupWatcher;
+}
+
 /**
- * Creates a fresh private directory `<root>/<name>-<random>` and returns its path. Its name is
+ * Creates a fresh private directory `<root>/<name>-<random>` and returns it with its cleanup
+ * watcher. The watcher makes the directory itself, so there is no moment, however short, when
+ * the directory exists and nobody would remove it if this process were SIGKILLed. Its name is
  * the VM's id, so `name` should come from idBase().
  */
-export function createRuntimeDir(root: string, name: string): string {
+export async function createRuntimeDir(root: string, name: string): Promise<WatchedDir> {
   const base = name.replace(/[^A-Za-z0-9_.-]+/g, '-').replace(/^[-.]+/, '').slice(0, 24) || 'vm';
   for (let attempt = 0; ; attempt++) {
-    const id = `${base}-${Math.random().toString(16).slice(2, 6)}`;
-    const dir = path.join(root, id);
-    try {
+    const dir = path.join(root, `${base}-${Math.random().toString(16).slice(2, 6)}`);
+    const { watcher, created } = spawnWatcher(dir, true);
+    const outcome = await created;
+    if (outcome === 'created') return { dir, watcher };
+    if (outcome === 'exists' && attempt < 20) continue;
+    if (outcome === 'no-shell') {
+      // No /bin/sh to watch with: the directory is made here, and normal teardown removes it.
       fs.mkdirSync(dir, { mode: 0o700 });
-      return dir;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 20) throw err;
+      return { dir, watcher };
     }
+    throw new PixelrtsError('ERR_PIXELRTS_RUNTIME_DIR', `cannot create the runtime directory ${dir}: ${outcome}. ` +
+      'Set XDG_RUNTIME_DIR to a writable directory of yours.');
   }
 }
 
@@ -101,6 +113,11 @@ export function removeRuntimeDir(dir: string): void {
 export interface CleanupWatcher {
   /** The owner removed the directory itself: let the watcher exit without doing anything. */
   release(): void;
+  /**
+   * Another process has taken the directory over (with a watcher of its own): exit, and never
+   * remove it.
+   */
+  disown(): void;
 }
 
 /**
@@ -109,11 +126,31 @@ export interface CleanupWatcher {
  * means the owner is gone. It then waits up to 5 s for the FUSE mount below `dir` to
  * disappear (libfuse's auto_unmount does that) and QEMU to close its sockets, and removes the
  * directory with `--one-file-system` so it can never descend into a mount. (vm.ts's janitor
- * does the same for directories launchVm creates itself, which never hold a mount.)
+ * does the same for directories launchVm creates itself, which never hold a mount.) For a
+ * directory that exists already (handed in); createRuntimeDir makes new ones watched.
  */
 export function startCleanupWatcher(dir: string): CleanupWatcher {
+  return spawnWatcher(dir, false).watcher;
+}
+
+/**
+ * The watcher's process; with `create`, it first makes `dir` (0700) and says on its stdout
+ * whether it did: `created`, `exists`, or `failed <why>` (then it exits and removes nothing).
+ */
+function spawnWatcher(dir: string, create: boolean): { watcher: CleanupWatcher; created: Promise<string> } {
   const script = [
-    'read -r _ignored',
+    ...(create ? [
+      // An owner killed before it reads our answer must not take us with it (SIGPIPE).
+      "trap '' PIPE",
+      'if ! why=$(mkdir -m 700 -- "$1" 2>&1); then',
+      '  if [ -e "$1" ]; then echo exists; else echo "failed $why"; fi',
+      '  exit 0',
+      'fi',
+      'echo created',
+    ] : []),
+    // A line `keep` before EOF: disowned. EOF alone: the owner is gone (or released it).
+    'read -r verdict',
+    '[ "$verdict" = keep ] && exit 0',
     'i=0',
     // mountpoint(1) from util-linux; without it fall back to comparing device numbers.
     'while [ "$i" -lt 50 ]; do',
@@ -124,19 +161,42 @@ export function startCleanupWatcher(dir: string): CleanupWatcher {
     'exec rm -rf --one-file-system -- "$1"',
   ].join('\n');
   const child = spawn('/bin/sh', ['-c', script, 'pixelrts-cleanup', dir], {
-    stdio: ['pipe', 'ignore', 'ignore'],
+    stdio: ['pipe', create ? 'pipe' : 'ignore', 'ignore'],
     // Its own process group: a Ctrl-C on the terminal must not kill the watcher before the owner.
     detached: true,
   });
-  child.on('error', () => { /* no /bin/sh: nothing to watch with; normal teardown still runs */ });
+  let spawnFailed = false;
   child.stdin?.on('error', () => { /* the watcher exited early */ });
   child.unref();
   // The pipe must not keep the event loop alive either.
   (child.stdin as unknown as { unref?: () => void } | null)?.unref?.();
+  const created = new Promise<string>((resolve) => {
+    child.on('error', () => {
+      // No /bin/sh: nothing to watch with; normal teardown still runs.
+      spawnFailed = true;
+      resolve('no-shell');
+    });
+    if (!child.stdout) return resolve('created');
+    let line = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      line += d;
+      if (line.includes('\n')) {
+        child.stdout?.destroy();
+        resolve(line.slice(0, line.indexOf('\n')));
+      }
+    });
+    child.stdout.once('close', () => resolve(line.trim() || 'the watcher exited without a word'));
+  });
   return {
-    release(): void {
-      // EOF: the watcher finds the directory already gone and exits.
-      child.stdin?.end();
+    created,
+    watcher: {
+      release(): void {
+        // EOF: the watcher finds the directory already gone and exits.
+        if (!spawnFailed) child.stdin?.end();
+      },
+      disown(): void {
+        if (!spawnFailed) child.stdin?.end('keep\n');
+      },
     },
   };
 }

@@ -65,7 +65,7 @@ test('exit codes: powered off 0, QEMU status, signal 128+n, reset 1', (t) => {
   t.regex(describeExit({ code: 0, signal: null, poweredOff: false, shutdownReason: 'host-qmp-quit' }).reason, /without the guest powering off \(host-qmp-quit\)/);
 });
 
-test('runtime root: private 0700 directory under XDG_RUNTIME_DIR; refuses one open to others', (t) => {
+test('runtime root: private 0700 directory under XDG_RUNTIME_DIR; refuses one open to others', async (t) => {
   const xdg = tempRoot(t);
   const saved = process.env.XDG_RUNTIME_DIR;
   process.env.XDG_RUNTIME_DIR = xdg;
@@ -73,7 +73,8 @@ test('runtime root: private 0700 directory under XDG_RUNTIME_DIR; refuses one op
   const root = runtimeRoot();
   t.is(root, path.join(xdg, 'pixelrts'));
   t.is(fs.statSync(root).mode & 0o777, 0o700);
-  const dir = createRuntimeDir(root, 'my image!.rts');
+  const { dir, watcher } = await createRuntimeDir(root, 'my image!.rts');
+  t.teardown(() => watcher.release());
   t.regex(path.basename(dir), /^my-image-.rts-[0-9a-f]{1,4}$/);
   t.is(fs.statSync(dir).mode & 0o777, 0o700);
   t.is(idBase('/x/alpine-3.19.rts.png'), 'alpine');
@@ -88,40 +89,70 @@ test('runtime root: private 0700 directory under XDG_RUNTIME_DIR; refuses one op
 
 test('cleanup watcher removes the runtime directory within 2 s of its owner being SIGKILLed', async (t) => {
   const root = tempRoot(t);
+  // A directory createRuntimeDir made (watched from birth), and one handed in.
   const script = `
     const { createRuntimeDir, startCleanupWatcher } = require(${JSON.stringify(path.join(repoRoot, 'dist', 'boot/runtime-dir.js'))});
     const fs = require('node:fs');
-    const dir = createRuntimeDir(${JSON.stringify(root)}, 'victim');
-    fs.mkdirSync(dir + '/mnt');
-    fs.writeFileSync(dir + '/qmp.sock', '');
-    startCleanupWatcher(dir);
-    console.log(dir);
-    setInterval(() => {}, 1000);`;
+    createRuntimeDir(${JSON.stringify(root)}, 'victim').then(({ dir }) => {
+      fs.mkdirSync(dir + '/mnt');
+      fs.writeFileSync(dir + '/qmp.sock', '');
+      const handed = ${JSON.stringify(root)} + '/handed-in';
+      fs.mkdirSync(handed, { mode: 0o700 });
+      startCleanupWatcher(handed);
+      console.log(dir);
+      setInterval(() => {}, 1000);
+    });`;
   const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
   const dir = await firstLine(child);
   t.true(fs.existsSync(dir));
   child.kill('SIGKILL');
   const killedAt = Date.now();
-  while (fs.existsSync(dir) && Date.now() - killedAt < 2000) await new Promise((r) => setTimeout(r, 20));
-  t.false(fs.existsSync(dir), 'runtime directory still there 2 s after SIGKILL');
+  while (fs.readdirSync(root).length > 0 && Date.now() - killedAt < 2000) await new Promise((r) => setTimeout(r, 20));
+  t.deepEqual(fs.readdirSync(root), [], 'runtime directories still there 2 s after SIGKILL');
 });
 
-test('cleanup watcher: released by its owner it exits and removes nothing it should not', async (t) => {
+test('a runtime directory has no unwatched moment: its owner SIGKILLed while creating it leaves nothing', async (t) => {
   const root = tempRoot(t);
-  const dir = createRuntimeDir(root, 'kept');
-  const w = startCleanupWatcher(dir);
+  const script = `
+    const { createRuntimeDir } = require(${JSON.stringify(path.join(repoRoot, 'dist', 'boot/runtime-dir.js'))});
+    console.log('go');
+    createRuntimeDir(${JSON.stringify(root)}, 'racer');`;
+  for (const delayMs of [0, 1, 2, 4, 8]) {
+    const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    await firstLine(child);
+    await new Promise((r) => setTimeout(r, delayMs));
+    child.kill('SIGKILL');
+  }
+  const started = Date.now();
+  while (fs.readdirSync(root).length > 0 && Date.now() - started < 2000) await new Promise((r) => setTimeout(r, 20));
+  t.deepEqual(fs.readdirSync(root), []);
+});
+
+test('cleanup watcher: released by its owner it exits and removes nothing it should not; disowned it leaves the directory', async (t) => {
+  const root = tempRoot(t);
+  const { dir, watcher } = await createRuntimeDir(root, 'kept');
   fs.rmSync(dir, { recursive: true });
-  w.release();
+  watcher.release();
   await new Promise((r) => setTimeout(r, 300));
   t.false(fs.existsSync(dir));
   t.true(fs.existsSync(root));
   t.false(hasMountsUnder(root));
+  // Disowned (another process took the directory over): kept, also after its creator exits.
+  const script = `
+    const { createRuntimeDir } = require(${JSON.stringify(path.join(repoRoot, 'dist', 'boot/runtime-dir.js'))});
+    createRuntimeDir(${JSON.stringify(root)}, 'taken').then(({ dir, watcher }) => { watcher.disown(); console.log(dir); });`;
+  const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const taken = await firstLine(child);
+  await new Promise((r) => child.once('close', r));
+  await new Promise((r) => setTimeout(r, 300));
+  t.true(fs.existsSync(taken));
 });
 
-test('registry: live records are listed, dead ones pruned; ids match by unique prefix', (t) => {
+test('registry: live records are listed, dead ones pruned; ids match by unique prefix', async (t) => {
   const root = tempRoot(t);
-  const mk = (name, pid, pidStart) => {
-    const dir = createRuntimeDir(root, name);
+  const mk = async (name, pid, pidStart) => {
+    const { dir, watcher } = await createRuntimeDir(root, name);
+    t.teardown(() => watcher.release());
     const id = path.basename(dir);
     writeRecord({ id, image: `/images/${name}.rts.png`, pid, pidStart, qemuPid: 1, started: new Date().toISOString(),
       detached: true, runtimeDir: dir, qmpSocket: `${dir}/qmp.sock`, channelSocket: `${dir}/channel.sock`,
@@ -129,10 +160,10 @@ test('registry: live records are listed, dead ones pruned; ids match by unique p
     t.is(fs.statSync(path.join(dir, 'vm.json')).mode & 0o777, 0o600);
     return { id, dir };
   };
-  const live = mk('alive', process.pid, processStartTime(process.pid));
+  const live = await mk('alive', process.pid, processStartTime(process.pid));
   const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' });
-  const gone = mk('gone', Number(dead.stdout), '1');
-  const reused = mk('reused', process.pid, 'not-this-process');
+  const gone = await mk('gone', Number(dead.stdout), '1');
+  const reused = await mk('reused', process.pid, 'not-this-process');
   const vms = listVms({ root });
   t.deepEqual(vms.map((v) => v.id), [live.id]);
   t.true(vms[0].uptimeMs >= 0);
