@@ -12,12 +12,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { formatBytes } from '../format';
 import { PixelrtsError } from '../errors';
-import { initrdFile, kernelFile, open, type Container } from '../codec/container';
+import { initrdFile, kernelFile, open, type Container, type ContainerFile } from '../codec/container';
 import { mount, type Mount } from '../fuse/mount';
 import {
   consoleDevice, detectAccel, hostArch as qemuHostArch, loopbackForward, requireQemu,
-  type AccelChoice, type AccelPreference, type Arch, type NetworkOptions,
+  type AccelChoice, type AccelPreference, type Arch, type Drive, type FirmwareChoice, type NetworkOptions,
 } from '../vm/qemu';
+import { firmwareFor, identify, IDENTIFY_BYTES, isKernel, PARTITION_TABLE_BYTES } from './image-kind';
+import { prepareOverlay, requireQemuImg, type DiskOverlay } from './overlay';
 import { launchVm, type VM, type VmExit } from '../vm/vm';
 import { createRuntimeDir, idBase, removeRuntimeDir, runtimeRoot, startCleanupWatcher, type CleanupWatcher } from './runtime-dir';
 
@@ -28,7 +30,7 @@ export type BootArch = Arch;
 export type BootAccel = AccelPreference;
 
 /** The stages of a boot, in order. */
-export type BootStage = 'open' | 'verify' | 'mount' | 'accel' | 'qemu-start' | 'first-console-line' | 'exit';
+export type BootStage = 'open' | 'verify' | 'mount' | 'accel' | 'firmware' | 'qemu-start' | 'first-console-line' | 'exit';
 
 /** One stage starting, finishing, being skipped or failing. */
 export interface BootStageEvent {
@@ -82,9 +84,23 @@ export interface BootOptions {
    * new one under the per-user runtime root. It is removed when the VM exits.
    */
   runtimeDir?: string;
+  /**
+   * Firmware of a boot without a kernel (a disk or an ISO): `bios` (SeaBIOS), `uefi` (OVMF), or
+   * `auto` (default): UEFI for a disk with an EFI System Partition and no BIOS boot code.
+   */
+  firmware?: BootFirmware;
+  /**
+   * Keep the disks' changes: one qcow2 overlay file per disk segment, in order, made on the
+   * first boot and reused by the next (an overlay made for another disk is refused). Default:
+   * changes go to overlays in the runtime directory and are gone when the VM exits.
+   */
+  persist?: string[];
   /** Called as each stage starts and ends. */
   onStage?: (event: BootStageEvent) => void;
 }
+
+/** See BootOptions.firmware. */
+export type BootFirmware = 'auto' | 'bios' | 'uefi';
 
 /** How a booted VM ended, once everything was torn down. */
 export interface BootExit extends VmExit {
@@ -110,6 +126,8 @@ export type BootedVm = Omit<VM, 'exited'> & {
   readonly cmdline: string;
   /** Duration in ms of each finished stage. */
   readonly stages: Partial<Record<BootStage, number>>;
+  /** The container's disks as the guest has them: each one's overlay over its segment. */
+  readonly disks: DiskOverlay[];
 };
 
 /**
@@ -118,6 +136,19 @@ export type BootedVm = Omit<VM, 'exited'> & {
  * will not forward from).
  */
 export const EXPOSED_ADDRESS = '10.0.2.100';
+
+/** The container's `memory` default (e.g. "1024M"), when it records a valid one. */
+function metaMemory(meta: Record<string, unknown>): string | undefined {
+  const m = meta.memory;
+  if (typeof m === 'number' && Number.isInteger(m) && m >= 16) return `${m}M`;
+  return typeof m === 'string' && /^\d+[MG]$/.test(m) ? m : undefined;
+}
+
+/** The container's `cpus` default, when it records a valid one. */
+function metaCpus(meta: Record<string, unknown>): number | undefined {
+  const c = meta.cpus;
+  return typeof c === 'number' && Number.isInteger(c) && c >= 1 && c <= 255 ? c : undefined;
+}
 
 /** The network `options` ask for, as launchVm takes it; null for none. */
 function guestNetwork(options: Pick<BootOptions, 'network' | 'expose'>): { network: NetworkOptions } | null {
@@ -157,9 +188,15 @@ export function composeCmdline(fromContainer: string | undefined, options: Pick<
 /** Linux's COMMAND_LINE_SIZE on x86_64 and arm64, with the terminating NUL. */
 const MAX_CMDLINE = 2047;
 
+/** What a container gives a boot, by segment type (names of its files). */
 interface BootFiles {
-  kernel: string;
+  kernel?: string;
   initrd?: string;
+  /** Disks (type `disk`) and CD-ROMs (type `iso`), in the container's order. */
+  disks: ContainerFile[];
+  isos: ContainerFile[];
+  firmware?: string;
+  dtb?: string;
 }
 
 /** Describes a container's files for error messages: `a (2.1 MiB, kernel), b (512 B)`. */
@@ -168,16 +205,83 @@ function describeFiles(container: Container): string {
   return container.files.map((f) => `${f.name} (${formatBytes(f.size)}${f.type ? `, type ${f.type}` : ''})`).join(', ');
 }
 
-/** Finds the kernel and the initrd of a container; throws ERR_PIXELRTS_NO_KERNEL listing what it holds. */
+/**
+ * What to boot: a kernel (with its initrd, and any disks and CD-ROMs attached), or, without
+ * one, the disks and CD-ROMs through the firmware. Throws ERR_PIXELRTS_NO_KERNEL listing what
+ * the container holds when there is nothing bootable.
+ */
 function findBootFiles(container: Container, image: string): BootFiles {
-  const kernel = kernelFile(container)?.name;
-  if (!kernel) {
+  const ofType = (t: string) => container.files.filter((f) => f.type === t);
+  const files: BootFiles = {
+    kernel: kernelFile(container)?.name,
+    initrd: initrdFile(container)?.name,
+    disks: ofType('disk'),
+    isos: ofType('iso'),
+    firmware: ofType('firmware')[0]?.name,
+    dtb: ofType('dtb')[0]?.name,
+  };
+  if (!files.kernel && files.disks.length === 0 && files.isos.length === 0) {
     throw new PixelrtsError('ERR_PIXELRTS_NO_KERNEL',
-      `${image} holds no kernel: expected a segment of type kernel or named kernel, vmlinuz, vmlinux or bzImage, found ${describeFiles(container)}. ` +
-      'Make a bootable container with `pixelrts convert --segment kernel=path/to/vmlinuz --segment initrd=path/to/initrd out.rts.png`.');
+      `${image} holds nothing to boot: expected a kernel (a segment of type kernel, or named kernel, vmlinuz, vmlinux or bzImage), ` +
+      `or a disk or ISO segment, found ${describeFiles(container)}. ` +
+      'Make a bootable container with `pixelrts convert --segment kernel=vmlinuz --segment initrd=initrd.img [--segment disk=root.img] out.rts.png`, ' +
+      'or `pixelrts convert --segment iso=os.iso out.rts.png`.');
   }
-  const initrd = initrdFile(container)?.name;
-  return { kernel, initrd };
+  return files;
+}
+
+/** The first `n` bytes of `file` (fewer when it is shorter). */
+function readHead(file: string, n: number): Buffer {
+  const fd = fs.openSync(file, 'r');
+  try {
+    const buf = Buffer.alloc(n);
+    return buf.subarray(0, fs.readSync(fd, buf, 0, n, 0));
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/**
+ * Checks that the kernel segment is a kernel QEMU can boot directly; throws
+ * ERR_PIXELRTS_NOT_A_KERNEL naming the segment and what it looks like. Returns the
+ * architecture its header names.
+ */
+function checkKernel(file: string, name: string, image: string): Arch {
+  const found = identify(readHead(file, IDENTIFY_BYTES));
+  if (isKernel(found.kind) && found.arch) return found.arch;
+  const hint = found.kind === 'iso' ? ` To boot an ISO, pack it as --segment iso=${name}.iso (the firmware boots it).`
+    : found.kind === 'elf' ? ' QEMU boots the compressed kernel: pack vmlinuz (bzImage) or arch/arm64/boot/Image.'
+      : found.kind === 'cpio' || found.kind === 'gzip' || found.kind === 'zstd' || found.kind === 'xz' ? ' Is it the initrd? Pack it as --segment initrd=FILE.'
+        : found.kind === 'qcow2' || found.kind === 'mbr' ? ' To boot a disk, pack it as --segment disk=FILE (the firmware boots it).'
+          : '';
+  throw new PixelrtsError('ERR_PIXELRTS_NOT_A_KERNEL',
+    `segment "${name}" of ${image} is not a kernel QEMU can boot: it looks like ${found.description}, ` +
+    `where an x86 bzImage or an arm64 Image was expected.${hint}`);
+}
+
+/** The firmware of a boot without a kernel, and why. */
+function chooseFirmware(pref: BootFirmware, firstDisk: string | undefined, hasIso: boolean): { firmware: 'bios' | 'uefi'; reason: string } {
+  if (pref !== 'auto') return { firmware: pref, reason: `--firmware ${pref}` };
+  if (hasIso || firstDisk === undefined) return { firmware: 'bios', reason: 'an ISO boots with SeaBIOS (--firmware uefi for its EFI boot)' };
+  const head = readHead(firstDisk, PARTITION_TABLE_BYTES);
+  if (head.subarray(0, 4).toString('latin1') === 'QFI\xfb') return { firmware: 'bios', reason: 'a qcow2 disk (its partitions are not inspected; --firmware uefi for an EFI disk)' };
+  return firmwareFor(head);
+}
+
+/** OVMF's code and variable-store templates, as Debian (ovmf), Fedora (edk2-ovmf) and Homebrew (qemu) install them. */
+function ovmf(arch: Arch): { code: string; vars: string } {
+  const candidates = arch === 'aarch64'
+    ? [['/usr/share/AAVMF/AAVMF_CODE.fd', '/usr/share/AAVMF/AAVMF_VARS.fd'], ['/usr/share/edk2/aarch64/QEMU_EFI-pflash.raw', '/usr/share/edk2/aarch64/vars-template-pflash.raw']]
+    : [['/usr/share/OVMF/OVMF_CODE_4M.fd', '/usr/share/OVMF/OVMF_VARS_4M.fd'], ['/usr/share/OVMF/OVMF_CODE.fd', '/usr/share/OVMF/OVMF_VARS.fd'],
+      ['/usr/share/edk2/ovmf/OVMF_CODE.fd', '/usr/share/edk2/ovmf/OVMF_VARS.fd'],
+      ['/opt/homebrew/share/qemu/edk2-x86_64-code.fd', '/opt/homebrew/share/qemu/edk2-i386-vars.fd']];
+  const found = candidates.find(([code, vars]) => fs.existsSync(code) && fs.existsSync(vars));
+  if (!found) {
+    throw new PixelrtsError('ERR_PIXELRTS_DEPENDENCY',
+      `UEFI firmware (OVMF) for ${arch} not found: install it (Debian: apt-get install ${arch === 'aarch64' ? 'qemu-efi-aarch64' : 'ovmf'}; ` +
+      'Fedora: dnf install edk2-ovmf), or boot with --firmware bios.');
+  }
+  return { code: found[0], vars: found[1] };
 }
 
 /** Checks the payload's hashes; throws ERR_PIXELRTS_VERIFY naming the file, expected vs found, and the override. */
@@ -299,13 +403,18 @@ export async function boot(file: string, options: BootOptions = {}): Promise<Boo
     const container = await stage('open', () => open(image), (c) => `${c.files.length} file${c.files.length === 1 ? '' : 's'}`);
     const meta: Record<string, unknown> = container.metadata ?? {};
     const metaArch = meta.arch === 'aarch64' || meta.arch === 'arm64' ? 'aarch64' : meta.arch === 'x86_64' ? 'x86_64' : undefined;
-    const arch: BootArch = options.arch ?? metaArch ?? guessedArch;
+    let arch: BootArch = options.arch ?? metaArch ?? guessedArch;
     if (arch !== guessedArch) accelChoice = probe(arch);
     // What is quick to check goes first: a missing QEMU or kernel is found in milliseconds.
     requireQemu(arch);
     const network = guestNetwork(options);
     const files = findBootFiles(container, image);
-    const cmdline = composeCmdline(typeof meta.cmdline === 'string' ? meta.cmdline : undefined, options, arch);
+    if (files.disks.length > 0) requireQemuImg();
+    if ((options.persist?.length ?? 0) > files.disks.length) {
+      throw new PixelrtsError('ERR_PIXELRTS_USAGE',
+        `--persist names ${options.persist?.length} overlay files but ${image} holds ${files.disks.length} disk${files.disks.length === 1 ? '' : 's'}` +
+        `${files.disks.length ? ` (${files.disks.map((d) => d.name).join(', ')})` : ''}: give one per disk, in order.`);
+    }
 
     // Verify and mount share the container's one decode. When the curve is known without a
     // hash (files pixelrts writes) the mount serves exactly the bytes verify checks, so it is
@@ -338,19 +447,72 @@ export async function boot(file: string, options: BootOptions = {}): Promise<Boo
     await verified;
     // An explicit accelerator that does not work here fails now, before QEMU starts.
     await accelChoice;
-    const inMount = (name: string, alias: string): string => {
+    const inMount = (name: string, alias = name): string => {
       // The mount presents /kernel and /initrd (DIRECT-02); fall back to the segment's own name.
       const p = path.join(mountpoint, alias);
       return fs.existsSync(p) ? p : path.join(mountpoint, name);
     };
+    // The kernel's header says what it is and which architecture it is for.
+    if (files.kernel) {
+      const kernelArch = checkKernel(inMount(files.kernel, 'kernel'), files.kernel, image);
+      if (kernelArch !== arch) {
+        if (options.arch || metaArch) {
+          throw new PixelrtsError('ERR_PIXELRTS_ARCH',
+            `the kernel "${files.kernel}" of ${image} is for ${kernelArch}, but ${options.arch ? `--arch ${options.arch}` : `the container's metadata (arch: ${String(meta.arch)})`} ` +
+            `says ${arch}: ${options.arch ? `boot it with --arch ${kernelArch}` : `boot it with --arch ${kernelArch}, or fix the container's arch`}.`);
+        }
+        arch = kernelArch;
+        requireQemu(arch);
+        accelChoice = probe(arch);
+        await accelChoice;
+      }
+    }
+    const cmdline = composeCmdline(typeof meta.cmdline === 'string' ? meta.cmdline : undefined, options, arch);
+    const overlays: DiskOverlay[] = [];
+    for (const [i, disk] of files.disks.entries()) {
+      overlays.push(await prepareOverlay({
+        identity: { segment: disk.name, sha256: disk.sha256 ?? null, size: disk.size, container: image },
+        base: inMount(disk.name), runtimeDir: runtimeDir as string, index: i, persist: options.persist?.[i],
+      }));
+    }
+    const diskDrives: Drive[] = overlays.map((o) => ({ kind: 'disk', overlay: o.overlay, base: o.base, baseFormat: o.baseFormat }));
+    const cdDrives: Drive[] = files.isos.map((f) => ({ kind: 'cdrom', file: inMount(f.name) }));
+    let firmware: FirmwareChoice | undefined;
+    let firmwareReason = '';
+    if (files.firmware) {
+      firmware = { kind: 'file', path: inMount(files.firmware) };
+      firmwareReason = `the container's firmware "${files.firmware}"`;
+    } else if (!files.kernel) {
+      const choice = chooseFirmware(options.firmware ?? 'auto', overlays[0]?.base, cdDrives.length > 0);
+      firmwareReason = `${choice.firmware === 'uefi' ? 'UEFI (OVMF)' : 'BIOS (SeaBIOS)'}: ${choice.reason}`;
+      if (choice.firmware === 'uefi') {
+        const { code, vars } = ovmf(arch);
+        // The variable store is the guest's to write: a private copy per boot.
+        const ownVars = path.join(runtimeDir as string, 'efivars.fd');
+        fs.copyFileSync(vars, ownVars);
+        fs.chmodSync(ownVars, 0o600);
+        firmware = { kind: 'uefi', code, vars: ownVars };
+      } else {
+        firmware = { kind: 'bios' };
+      }
+      emit('firmware', 'done', performance.now(), firmwareReason);
+    }
+    // A boot from the firmware starts from an ISO when there is one (an installer or live
+    // system, disks attached to it), else from the first disk.
+    const drives = files.kernel ? [...diskDrives, ...cdDrives] : [...cdDrives, ...diskDrives];
 
-    const what = `kernel "${files.kernel}"${files.initrd ? ` and initrd "${files.initrd}"` : ''} of ${image}, for ${arch}`;
+    const what = files.kernel
+      ? `kernel "${files.kernel}"${files.initrd ? ` and initrd "${files.initrd}"` : ''} of ${image}, for ${arch}`
+      : `${drives.length} drive${drives.length === 1 ? '' : 's'} of ${image} with ${firmwareReason}, for ${arch}`;
     const vm = await stage('qemu-start', () => launchVm({
-      kernel: inMount(files.kernel, 'kernel'),
-      ...(files.initrd ? { initrd: inMount(files.initrd, 'initrd') } : {}),
+      ...(files.kernel ? { kernel: inMount(files.kernel, 'kernel') } : {}),
+      ...(files.kernel && files.initrd ? { initrd: inMount(files.initrd, 'initrd') } : {}),
+      ...(files.dtb ? { dtb: inMount(files.dtb) } : {}),
+      ...(drives.length ? { drives } : {}),
+      ...(firmware && firmware.kind !== 'bios' ? { firmware } : {}),
       cmdline,
-      memory: options.memory ?? '512M',
-      cpus: options.cpus ?? 1,
+      memory: options.memory ?? metaMemory(meta) ?? '512M',
+      cpus: options.cpus ?? metaCpus(meta) ?? 1,
       accel: options.accel ?? 'auto',
       arch,
       runtimeDir: runtimeDir as string,
@@ -388,7 +550,7 @@ export async function boot(file: string, options: BootOptions = {}): Promise<Boo
     });
     // `exited` now also covers the teardown; a VM field of the same name, redefined in place.
     Object.defineProperty(vm, 'exited', { value: exited, enumerable: true });
-    return Object.assign(vm, { id, image, mountpoint, cmdline, stages }) as unknown as BootedVm;
+    return Object.assign(vm, { id, image, mountpoint, cmdline, stages, disks: overlays }) as unknown as BootedVm;
   } catch (err) {
     // A probe still running is left to finish on its own (it cleans up after itself).
     await cleanup();

@@ -401,6 +401,29 @@ const KERNEL_NAMES = new Set(['kernel', 'vmlinuz', 'vmlinux', 'bzimage']);
 const INITRD_NAMES = new Set(['initrd', 'initramfs', 'initrd.img']);
 
 /**
+ * The segment types boot understands: a kernel and initrd for a direct kernel boot, disks (raw
+ * or qcow2, told by content), ISOs (CD-ROMs), firmware and a device tree; `data` is anything else.
+ */
+export const SEGMENT_KINDS = ['kernel', 'initrd', 'disk', 'iso', 'firmware', 'dtb', 'data'] as const;
+export type SegmentKind = typeof SEGMENT_KINDS[number];
+
+/**
+ * The segment type a name implies: kernel and initrd names (classifyName), `disk`, `disk2`, …,
+ * `iso`, `cdrom`, `firmware`, `bios`, `dtb`, and the extensions .iso, .qcow2 and .dtb; else null.
+ */
+export function segmentKindFromName(name: string): SegmentKind | null {
+  const byName = classifyName(name);
+  if (byName) return byName;
+  const base = name.split('/').pop()!.toLowerCase();
+  const stem = base.replace(/\d+$/, '');
+  if (stem === 'disk' || base.endsWith('.qcow2')) return 'disk';
+  if (stem === 'iso' || stem === 'cdrom' || base.endsWith('.iso')) return 'iso';
+  if (stem === 'firmware' || stem === 'bios') return 'firmware';
+  if (stem === 'dtb' || base.endsWith('.dtb')) return 'dtb';
+  return null;
+}
+
+/**
  * 'kernel' or 'initrd' when a file's name says so (spec §6: kernel, vmlinuz, vmlinux, bzImage;
  * initrd, initramfs, initrd.img), else null. Only the last path component counts, so Infinite
  * Map paths like `boot/vmlinuz` classify; a version suffix (`vmlinuz-6.1.0`) or an extension

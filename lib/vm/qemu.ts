@@ -225,13 +225,34 @@ export type ChannelKind = 'serial' | 'virtio';
 /** The name of the virtio-serial port of the command channel. */
 export const CHANNEL_PORT_NAME = 'org.pixelrts.channel';
 
+/**
+ * A drive of the guest, in boot order: a disk as a qcow2 overlay QEMU writes to over a
+ * read-only base (raw or qcow2) it never writes, or a read-only CD-ROM.
+ */
+export type Drive =
+  | { kind: 'disk'; overlay: string; base: string; baseFormat: 'raw' | 'qcow2' }
+  | { kind: 'cdrom'; file: string };
+
+/** The firmware of a boot without a kernel: SeaBIOS (QEMU's default), UEFI (OVMF), or a file. */
+export type FirmwareChoice =
+  | { kind: 'bios' }
+  | { kind: 'uefi'; code: string; vars: string }
+  | { kind: 'file'; path: string };
+
 export interface QemuArgsOptions {
   arch: Arch;
   accel: Accel;
-  kernel: string;
+  /** The kernel of a direct kernel boot; without one the firmware boots the first drive. */
+  kernel?: string;
   initrd?: string;
-  /** The kernel command line, passed as is (see withConsole). */
+  /** The kernel command line, passed as is (see withConsole); unused without a kernel. */
   cmdline: string;
+  /** Disks and CD-ROMs, the first one booted by the firmware (bootindex 0, 1, …). */
+  drives?: Drive[];
+  /** Firmware (default: QEMU's, SeaBIOS on x86). */
+  firmware?: FirmwareChoice;
+  /** A device tree blob (-dtb). */
+  dtb?: string;
   /**
    * A `-readconfig` file holding the command line (cmdlineConfigText's text): then the command
    * line is not on QEMU's own, which every local user can read in /proc/PID/cmdline.
@@ -262,6 +283,37 @@ export function cmdlineConfigText(cmdline: string): string | null {
   return `# the kernel command line, kept out of /proc/PID/cmdline\n[machine]\n  append = "${cmdline}"\n`;
 }
 
+/**
+ * -blockdev / -device arguments for `drives`, in boot order (`bootable`: the firmware boots
+ * them, so they get boot indexes; a direct kernel boot owns index 0 itself). Bases are opened
+ * read-only and without file locks (the FUSE mount serves them read-only, it has no locks).
+ */
+function driveArgs(drives: Drive[], arch: Arch, bootable: boolean): string[] {
+  const args: string[] = [];
+  const index = (i: number) => (bootable ? `,bootindex=${i}` : '');
+  const file = (filename: string) => ({ driver: 'file', filename, locking: 'off' });
+  let scsi = false;
+  drives.forEach((d, i) => {
+    if (d.kind === 'disk') {
+      const base = { 'node-name': `pxd${i}base`, driver: d.baseFormat, 'read-only': true, file: file(d.base), ...(d.baseFormat === 'qcow2' ? { backing: null } : {}) };
+      const top = { 'node-name': `pxd${i}`, driver: 'qcow2', file: { driver: 'file', filename: d.overlay }, backing: `pxd${i}base` };
+      args.push('-blockdev', JSON.stringify(base), '-blockdev', JSON.stringify(top),
+        '-device', `virtio-blk-pci,drive=pxd${i}${index(i)}`);
+    } else {
+      args.push('-blockdev', JSON.stringify({ 'node-name': `pxd${i}`, driver: 'raw', 'read-only': true, file: file(d.file) }));
+      if (arch === 'aarch64') {
+        // The virt machine has no IDE: a SCSI CD-ROM on virtio-scsi.
+        if (!scsi) args.push('-device', 'virtio-scsi-pci,id=pxscsi');
+        scsi = true;
+        args.push('-device', `scsi-cd,bus=pxscsi.0,drive=pxd${i}${index(i)}`);
+      } else {
+        args.push('-device', `ide-cd,drive=pxd${i}${index(i)}`);
+      }
+    }
+  });
+  return args;
+}
+
 /** The default channel kind for `arch`. */
 export function defaultChannel(arch: Arch): ChannelKind {
   return arch === 'aarch64' ? 'virtio' : 'serial';
@@ -279,10 +331,20 @@ export function qemuArgs(o: QemuArgsOptions): string[] {
   else args.push('-machine', 'pc');
   args.push('-accel', o.accel, '-cpu', o.accel === 'tcg' ? 'max' : 'host');
   args.push('-m', o.memory ?? '512M', '-smp', String(o.cpus ?? 1));
-  args.push('-kernel', o.kernel);
-  if (o.initrd) args.push('-initrd', o.initrd);
-  if (o.cmdlineConfig) args.push('-readconfig', o.cmdlineConfig);
-  else args.push('-append', o.cmdline);
+  if (o.kernel) {
+    args.push('-kernel', o.kernel);
+    if (o.initrd) args.push('-initrd', o.initrd);
+    if (o.cmdlineConfig) args.push('-readconfig', o.cmdlineConfig);
+    else args.push('-append', o.cmdline);
+  }
+  if (o.firmware?.kind === 'uefi') {
+    args.push('-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${opt(o.firmware.code)}`,
+      '-drive', `if=pflash,format=raw,unit=1,file=${opt(o.firmware.vars)}`);
+  } else if (o.firmware?.kind === 'file') {
+    args.push('-bios', o.firmware.path);
+  }
+  if (o.dtb) args.push('-dtb', o.dtb);
+  args.push(...driveArgs(o.drives ?? [], o.arch, !o.kernel));
   // The console: the first UART on QEMU's stdin/stdout. signal=off: a ^C typed into the
   // console goes to the guest; the host process decides about its own signals.
   args.push('-chardev', 'stdio,id=pxcon,signal=off', '-serial', 'chardev:pxcon');

@@ -23,7 +23,7 @@ import type { InvalidMessage, OutgoingMessage, VmMessage } from './messages';
 import { QmpClient, type QmpEvent } from './qmp';
 import {
   cmdlineConfigText, detectAccel, hostArch, qemuArgs, requireQemu, spawnQemu, withConsole,
-  type Accel, type AccelPreference, type Arch, type ChannelKind, type NetworkOptions,
+  type Accel, type AccelPreference, type Arch, type ChannelKind, type Drive, type FirmwareChoice, type NetworkOptions,
 } from './qemu';
 
 /** A stage of launching, reported through `onStage` (boot-cli prints them with timings). */
@@ -35,8 +35,15 @@ export interface LaunchStage {
 }
 
 export interface LaunchOptions {
-  kernel: string;
+  /** The kernel of a direct kernel boot; without one the firmware boots the first of `drives`. */
+  kernel?: string;
   initrd?: string;
+  /** Disks (copy-on-write overlays over read-only bases) and CD-ROMs, in boot order. */
+  drives?: Drive[];
+  /** Firmware: SeaBIOS by default on x86, UEFI (OVMF) or a firmware file. */
+  firmware?: FirmwareChoice;
+  /** A device tree blob for the guest (-dtb). */
+  dtb?: string;
   /** Kernel command line; `console=` for the architecture is added unless present. */
   cmdline?: string;
   /** Guest memory, QEMU syntax (default '512M'). */
@@ -315,7 +322,10 @@ function vncPassword(): string {
  */
 export async function launchVm(options: LaunchOptions): Promise<VM> {
   const arch = options.arch ?? hostArch() ?? 'x86_64';
-  for (const [what, file] of [['kernel', options.kernel], ['initrd', options.initrd]] as const) {
+  if (options.kernel === undefined && !options.drives?.length) {
+    throw new PixelrtsError('ERR_PIXELRTS_VM_INPUT', 'nothing to boot: give a kernel, or drives for the firmware to boot');
+  }
+  for (const [what, file] of [['kernel', options.kernel], ['initrd', options.initrd], ['device tree', options.dtb]] as const) {
     if (file === undefined) continue;
     try {
       fs.accessSync(file, fs.constants.R_OK);
@@ -360,7 +370,7 @@ export async function launchVm(options: LaunchOptions): Promise<VM> {
   }
   // The kernel command line may hold secrets: it goes to QEMU in a private file, not in argv.
   const cmdline = withConsole(options.cmdline ?? '', arch);
-  const config = cmdlineConfigText(cmdline);
+  const config = options.kernel === undefined ? null : cmdlineConfigText(cmdline);
   const cmdlineFile = config === null ? undefined : path.join(runtimeDir, 'cmdline.cfg');
   if (cmdlineFile) {
     fs.writeFileSync(cmdlineFile, config as string, { mode: 0o600, flag: 'wx' });
@@ -369,6 +379,7 @@ export async function launchVm(options: LaunchOptions): Promise<VM> {
   const args = qemuArgs({
     arch, accel: accel.accel, kernel: options.kernel, initrd: options.initrd,
     cmdline, cmdlineConfig: cmdlineFile, memory: options.memory, cpus: options.cpus,
+    drives: options.drives, firmware: options.firmware, dtb: options.dtb,
     qmpSocket, channelSocket, channel: options.channel, vnc: vncArg, network: options.network, extra: options.qemuArgs,
   });
 

@@ -2,7 +2,7 @@
 import os from 'node:os';
 import { parseArgs } from '../args';
 import { UsageError } from '../../errors';
-import type { BootAccel, BootArch, BootOptions } from '../../boot/boot';
+import type { BootAccel, BootArch, BootFirmware, BootOptions } from '../../boot/boot';
 import { startDetached } from '../../boot/detach';
 import type { VmRecord } from '../../boot/registry';
 import { runSession } from '../../boot/session';
@@ -10,9 +10,11 @@ import type { Command } from './command';
 
 const usage = `Usage: pixelrts boot <file.rts.png> [options]
 
-Boots the kernel (and initrd) inside a PixelRTS container in QEMU, straight from the
-container: it is verified, mounted read-only with FUSE in a private runtime directory and
-booted with QEMU's direct kernel boot. When QEMU exits the mount and the directory go away.
+Boots a PixelRTS container in QEMU, straight from the container: it is verified, mounted
+read-only with FUSE in a private runtime directory, and booted. A kernel (and initrd) boots
+directly, with the container's disks attached; without a kernel the firmware boots its ISO or
+first disk. Disks are copy-on-write: the guest's changes go to an overlay that is discarded at
+exit unless --persist keeps it. When QEMU exits the mount and the directory go away.
 
 Options:
   --memory SIZE          guest memory, e.g. 512M or 2G (default 512M)
@@ -23,6 +25,12 @@ Options:
   --cmdline "..."        replace the kernel command line stored in the container
   --append "..."         append to the kernel command line
   --no-verify            boot without checking the container's hashes first
+  --persist FILE.qcow2   keep the disk's changes in FILE.qcow2 (made on the first boot,
+                         reused by the next; one per disk, in order; an overlay made for
+                         another disk is refused). Default: changes are discarded
+  --firmware F           auto|bios|uefi: firmware of a boot without a kernel (default
+                         auto: UEFI for a disk with an EFI System Partition and no BIOS
+                         boot code, else SeaBIOS)
   --vnc [:N]             show the guest's screen over VNC: alone, on a Unix socket in
                          the VM's private runtime directory (only you can connect);
                          :N for TCP display N on 127.0.0.1 (HOST:N elsewhere), which
@@ -51,6 +59,7 @@ QEMU's own status when QEMU failed; 2 a usage mistake; 130 / 143 after Ctrl-C / 
 
 Examples:
   pixelrts boot alpine.rts.png
+  pixelrts boot debian.rts.png --persist debian-changes.qcow2
   pixelrts boot demo.rts.png --append pixelrts.demo=oneshot --json
   pixelrts boot os.rts.png --memory 2G --cpus 2 --detach`;
 
@@ -63,6 +72,8 @@ export const bootOptionSpec = {
   cmdline: { type: 'string' },
   append: { type: 'string' },
   'no-verify': { type: 'boolean' },
+  persist: { type: 'string', multiple: true },
+  firmware: { type: 'string' },
   vnc: { type: 'string' },
   network: { type: 'string' },
   'qemu-arg': { type: 'string', multiple: true },
@@ -162,6 +173,10 @@ export function bootOptionsFrom(o: Record<string, unknown>): ParsedBoot {
   if (str('cmdline') !== undefined) boot.cmdline = str('cmdline');
   if (str('append') !== undefined) boot.append = str('append');
   if (o['no-verify'] === true) boot.noVerify = true;
+  const persist = o.persist;
+  if (Array.isArray(persist) && persist.length > 0) boot.persist = persist as string[];
+  const firmware = parseChoice<BootFirmware>(str('firmware'), '--firmware', ['auto', 'bios', 'uefi']);
+  if (firmware) boot.firmware = firmware;
   const vnc = str('vnc');
   if (vnc === 'unix') {
     boot.vnc = true;

@@ -47,14 +47,19 @@ export const info: Command = {
     printWarnings('info', warnings);
     const m = c.metadata ?? {};
     const lines = [`${printable(c.path)}: ${c.kind === 'infinite-map' ? 'Infinite Map v2 container' : `${printable(String(m.format ?? 'PixelRTS'))} container`}`];
-    const field = (k: string, v: unknown) => { if (v !== undefined && v !== null && v !== '') lines.push(`  ${k.padEnd(12)}${printable(String(v))}`); };
+    const field = (k: string, v: unknown) => { if (v !== undefined && v !== null && v !== '') lines.push(`  ${k.padEnd(11)} ${printable(String(v))}`); };
     field('grid', `${c.grid}x${c.grid} (${c.grid * c.grid * 4} bytes)`);
     field('payload', `${c.payloadSize} bytes${m.data_hash ? `, sha256 ${m.data_hash}` : ''}`);
     field('encoding', m.encoding?.type ?? (c.kind === 'infinite-map' ? 'superblock + VAT clusters' : 'unknown (no metadata)'));
     if (m.compression) {
       field('compression', `${m.compression.type} level ${m.compression.level}: ${m.encoded_size ?? m.compression.compressed_size} bytes stored`);
     }
-    for (const k of ['name', 'type', 'description', 'content_version', 'cmdline']) field(k, typeof m[k] === 'string' ? m[k] : undefined);
+    for (const k of ['name', 'type', 'description', 'content_version', 'arch', 'cmdline']) field(k, typeof m[k] === 'string' ? m[k] : undefined);
+    // What `boot` uses unless told otherwise.
+    field('boot memory', typeof m.memory === 'string' || typeof m.memory === 'number' ? m.memory : undefined);
+    field('boot cpus', typeof m.cpus === 'number' ? m.cpus : undefined);
+    // Keys set with `convert --meta KEY=VALUE`.
+    for (const [k, v] of Object.entries((m as Record<string, unknown>).meta ?? {})) field(`meta ${k}`, typeof v === 'string' ? v : JSON.stringify(v));
     const fp = await c.footprint();
     if (fp.cache) {
       field('decode', `on demand into the decoded cache, ${formatBytes(fp.cache.diskBytes)} of ${formatBytes(fp.cache.payloadSize)} decoded so far`);
