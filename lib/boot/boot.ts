@@ -20,6 +20,7 @@ import {
 } from '../vm/qemu';
 import { firmwareFor, identify, IDENTIFY_BYTES, isKernel, PARTITION_TABLE_BYTES } from './image-kind';
 import { prepareOverlay, requireQemuImg, type DiskOverlay } from './overlay';
+import { commitDisks, pausedFor, type CommitOptions } from './commit';
 import { launchVm, type VM, type VmExit } from '../vm/vm';
 import { createRuntimeDir, idBase, removeRuntimeDir, runtimeRoot, startCleanupWatcher, type CleanupWatcher } from './runtime-dir';
 
@@ -128,6 +129,12 @@ export type BootedVm = Omit<VM, 'exited'> & {
   readonly stages: Partial<Record<BootStage, number>>;
   /** The container's disks as the guest has them: each one's overlay over its segment. */
   readonly disks: DiskOverlay[];
+  /**
+   * Writes a new container holding this VM's disks with their changes (and the container's
+   * other segments and metadata). The guest is paused while its disks are copied (QEMU flushes
+   * them when it stops) and resumed afterwards, unless it was paused already.
+   */
+  commit(output: string, options?: Omit<CommitOptions, 'mountpoint'>): Promise<Record<string, unknown>>;
 };
 
 /**
@@ -550,7 +557,11 @@ export async function boot(file: string, options: BootOptions = {}): Promise<Boo
     });
     // `exited` now also covers the teardown; a VM field of the same name, redefined in place.
     Object.defineProperty(vm, 'exited', { value: exited, enumerable: true });
-    return Object.assign(vm, { id, image, mountpoint, cmdline, stages, disks: overlays }) as unknown as BootedVm;
+    const commit = async (output: string, commitOptions: Omit<CommitOptions, 'mountpoint'> = {}): Promise<Record<string, unknown>> => {
+      if (overlays.length === 0) throw new PixelrtsError('ERR_PIXELRTS_COMMIT', `${image} has no disks: there is nothing to commit.`);
+      return pausedFor(vm.qmp, () => commitDisks(image, overlays, output, { ...commitOptions, mountpoint }));
+    };
+    return Object.assign(vm, { id, image, mountpoint, cmdline, stages, disks: overlays, commit }) as unknown as BootedVm;
   } catch (err) {
     // A probe still running is left to finish on its own (it cleans up after itself).
     await cleanup();

@@ -41,6 +41,8 @@ export interface VmRecord {
   cmdline: string;
   /** Where the guest's screen is served (with its password for a TCP display), or null. */
   vnc: VncEndpoint | null;
+  /** The container's disks: each one's overlay (`persistent` when --persist keeps it). */
+  disks?: Array<{ segment: string; overlay: string; persistent: boolean }>;
 }
 
 /** A record with what `ps` computes. */

@@ -195,6 +195,7 @@ export async function runSession(image: string, options: SessionOptions): Promis
     accel: vm.accel,
     cmdline: vm.cmdline,
     vnc: vm.vnc,
+    disks: vm.disks.map((d) => ({ segment: d.segment, overlay: d.overlay, persistent: d.persistent })),
   };
   const control = await serveControl(controlSocket, {
     // The channel validates the message (ERR_PIXELRTS_MESSAGE names the bad field).

@@ -2,6 +2,7 @@
 import type { Command } from './command';
 import { boot } from './boot';
 import { cache } from './cache';
+import { commit } from './commit';
 import { convert } from './convert';
 import { demo } from './demo';
 import { extract } from './extract';
@@ -25,6 +26,7 @@ export const commands: Record<string, Command> = {
   demo,
   ps,
   stop,
+  commit,
   send,
   qmp,
   mount,

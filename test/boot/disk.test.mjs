@@ -1,0 +1,148 @@
+// Whole machines (#13): a Debian root filesystem packed as kernel + initrd + disk boots to a
+// login prompt; its changes are discarded by default, kept with --persist, and committed into a
+// new container that boots with them; an ISO and a UEFI disk boot through the firmware; bad
+// input is refused before QEMU starts.
+import test from 'ava';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+import { needs } from '../helpers/prereq.mjs';
+import { cli, demoContainer, leftovers, parseNdjson, runtimeEnv } from '../helpers/boot.mjs';
+import { debianContainer, debianMissing, firmwareImagesMissing, isoContainer, uefiContainer } from '../helpers/machine-images.mjs';
+
+const require = createRequire(import.meta.url);
+const { boot } = require('../../dist/boot/boot.js');
+const { writeContainer } = require('../../dist/codec/writer.js');
+
+const dtest = needs(test, debianMissing());
+const ftest = needs(test, firmwareImagesMissing());
+
+function scratch(t) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pixelrts-disk-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/**
+ * Boots `file` until the marker unit has spoken and a login prompt is up, then shuts the guest
+ * down gracefully (ACPI power button; systemd powers off). Resolves with what the unit said.
+ */
+async function bootToLogin(t, file, options = {}) {
+  const vm = await boot(file, { accel: 'tcg', memory: '512M', ...options });
+  t.teardown(async () => { if (vm.running) await vm.kill(); await vm.exited; });
+  const marker = await vm.console.waitFor(/pixelrts-marker: (first|again)/, { timeout: 150_000 });
+  await vm.console.waitFor(/login: /, { timeout: 60_000 });
+  return { vm, marker: /(first|again)/.exec(marker)[1] };
+}
+
+async function shutDown(t, vm) {
+  await vm.shutdown({ timeout: 60_000 });
+  const exit = await vm.exited;
+  t.true(exit.poweredOff, `the guest powered off (${exit.reason})`);
+  t.deepEqual(exit.teardownErrors, []);
+}
+
+dtest.serial('a Debian root filesystem boots to a login prompt; its changes are gone at the next boot', async (t) => {
+  t.timeout(10 * 60_000);
+  const file = await debianContainer();
+  const first = await bootToLogin(t, file);
+  t.is(first.marker, 'first');
+  t.is(first.vm.disks.length, 1);
+  t.false(first.vm.disks[0].persistent);
+  t.true(first.vm.disks[0].overlay.startsWith(first.vm.runtimeDir), 'the overlay lives in the runtime directory');
+  await shutDown(t, first.vm);
+  t.false(fs.existsSync(first.vm.disks[0].overlay), 'and goes with it');
+  const second = await bootToLogin(t, file);
+  t.is(second.marker, 'first', 'the first boot\'s change was discarded');
+  await shutDown(t, second.vm);
+});
+
+dtest.serial('--persist keeps the changes; commit (running VM and overlay file) makes a container that boots with them', async (t) => {
+  t.timeout(12 * 60_000);
+  const file = await debianContainer();
+  const dir = scratch(t);
+  const overlay = path.join(dir, 'changes.qcow2');
+  const { root, env } = runtimeEnv(t);
+
+  // The CLI, first boot: the overlay is made, the unit runs for the first time.
+  const r = spawnSync(process.execPath, [cli, 'boot', file, '--accel', 'tcg', '--persist', overlay, '--append', 'pixelrts.poweroff', '--json', '--timeout', '240'],
+    { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 300_000, input: '' });
+  t.is(r.status, 0, r.stderr);
+  const events = parseNdjson(r.stdout);
+  t.true(events.some((e) => e.type === 'console' && /pixelrts-marker: first/.test(e.line)), r.stderr);
+  t.is(fs.statSync(overlay).mode & 0o777, 0o600);
+  t.deepEqual(await leftovers(root, [], 5000), []);
+  t.true(fs.existsSync(overlay), 'the --persist overlay outlives the VM');
+
+  // Second boot on the same overlay: the change is there. Committed while the VM runs.
+  const again = await bootToLogin(t, file, { persist: [overlay] });
+  t.is(again.marker, 'again');
+  t.true(again.vm.disks[0].reused);
+  const committed = path.join(dir, 'committed.rts.png');
+  await again.vm.commit(committed);
+  t.like(await again.vm.qmp.execute('query-status'), { running: true }, 'the guest runs again after the commit');
+  await shutDown(t, again.vm);
+
+  // The same overlay committed from the file, with the CLI: the same disk bytes.
+  const fromFile = path.join(dir, 'from-file.rts.png');
+  const c = spawnSync(process.execPath, [cli, 'commit', overlay, '-o', fromFile], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 300_000 });
+  t.is(c.status, 0, c.stderr);
+  t.regex(c.stdout, /wrote .*from-file\.rts\.png .*disk "disk"/);
+  // (Not the same bytes as the running VM's commit: the guest went on writing until it powered off.)
+  const diskHash = (f) => JSON.parse(fs.readFileSync(`${f}.meta.json`, 'utf8')).offsets.disk.sha256;
+  t.not(diskHash(committed), diskHash(file), 'the committed disk holds the changes');
+  t.not(diskHash(fromFile), diskHash(file));
+  const v = spawnSync(process.execPath, [cli, 'verify', fromFile], { encoding: 'utf8' });
+  t.is(v.status, 0, v.stderr);
+  const meta = JSON.parse(fs.readFileSync(`${committed}.meta.json`, 'utf8'));
+  t.is(meta.cmdline, 'console=ttyS0 root=/dev/vda rw quiet', 'the metadata is carried over');
+
+  // The committed container boots with the change, without the overlay.
+  const reborn = await bootToLogin(t, committed);
+  t.is(reborn.marker, 'again');
+  await shutDown(t, reborn.vm);
+
+  // An overlay made for another disk is refused before QEMU starts.
+  const err = await t.throwsAsync(boot(await uefiContainer(), { accel: 'tcg', persist: [overlay] }));
+  t.is(err.code, 'ERR_PIXELRTS_OVERLAY');
+  t.regex(err.message, /made for disk "disk" of .*debian.*not for disk "disk" of this container/);
+});
+
+ftest.serial('an ISO boots through SeaBIOS and a GPT disk with an EFI System Partition through OVMF, each chosen from the image', async (t) => {
+  const { root, env } = runtimeEnv(t);
+  for (const [file, firmware] of [[await isoContainer(), /BIOS \(SeaBIOS\): an ISO/], [await uefiContainer(), /UEFI \(OVMF\): the disk has an EFI System Partition/]]) {
+    const r = spawnSync(process.execPath, [cli, 'boot', file, '--accel', 'tcg', '--json', '--timeout', '120'],
+      { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 180_000 });
+    t.is(r.status, 0, r.stderr);
+    const events = parseNdjson(r.stdout);
+    const chosen = events.find((e) => e.type === 'stage' && e.stage === 'firmware');
+    t.regex(chosen?.detail ?? '', firmware);
+    t.true(events.some((e) => e.type === 'console' && e.line.includes('pixelrts-demo: init reached')), `${path.basename(file)}: ${r.stdout.slice(-2000)}`);
+    t.like(events.at(-1), { type: 'exit', exitCode: 0, poweredOff: true });
+  }
+  t.deepEqual(await leftovers(root, [], 2000), []);
+});
+
+ftest.serial('bad input: an ISO packed as the kernel, an unknown --firmware, more --persist files than disks', async (t) => {
+  const dir = scratch(t);
+  const { root, env } = runtimeEnv(t);
+  const isoBytes = path.join(dir, 'demo.iso');
+  // The ISO of isoContainer(), extracted, packed as the kernel.
+  const x = spawnSync(process.execPath, [cli, 'extract', await isoContainer(), '--segment', 'cdrom', '-o', isoBytes], { encoding: 'utf8' });
+  t.is(x.status, 0, x.stderr);
+  const wrong = path.join(dir, 'wrong.rts.png');
+  await writeContainer(wrong, [{ name: 'kernel', type: 'kernel', path: isoBytes }], { name: 'wrong', type: 'boot-bundle' });
+  const run = (...args) => spawnSync(process.execPath, [cli, 'boot', ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 60_000 });
+  const r = run(wrong, '--accel', 'tcg');
+  t.is(r.status, 1);
+  t.regex(r.stderr, /segment "kernel" of .*wrong\.rts\.png is not a kernel QEMU can boot: it looks like an ISO 9660 image \(a CD-ROM\).*--segment iso=/);
+  const f = run(await uefiContainer(), '--firmware', 'coreboot');
+  t.is(f.status, 2);
+  t.regex(f.stderr, /--firmware: expected one of auto, bios, uefi, found 'coreboot'/);
+  const p = run(await demoContainer(), '--accel', 'tcg', '--persist', path.join(dir, 'x.qcow2'));
+  t.is(p.status, 1);
+  t.regex(p.stderr, /--persist names 1 overlay files but .* holds 0 disks: give one per disk, in order/);
+  t.deepEqual(await leftovers(root, [], 2000), []);
+});
