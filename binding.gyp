@@ -38,6 +38,7 @@
         "native/fuse/fuse_module.cc",
         "native/fuse/fuse_session.cc",
         "native/fuse/kernel_mount.cc",
+        "native/fuse/libfuse.cc",
         "native/fuse/mount.cc",
         "native/fuse/read_only_fs.cc",
 
@@ -67,10 +68,16 @@
         "FUSE_USE_VERSION=35"
       ],
       "cflags_cc": [ "-std=c++17", "-O2", "-Wall", "-Wextra", "-fvisibility=hidden" ],
-      "cflags_cc!": [ "-fno-exceptions", "-std=gnu++14", "-std=gnu++1y" ],
+      # node-gyp's defaults turn off exceptions and RTTI. The sources catch exceptions, and RTTI stays on
+      # so this build accepts the same C++ as CMake's (a dynamic_cast once compiled there only).
+      "cflags_cc!": [ "-fno-exceptions", "-fno-rtti", "-std=gnu++14", "-std=gnu++1y", "-std=gnu++17" ],
       "libraries": [ "-ldeflate", "-lzstd", "-lz", "-lpthread" ],
       "conditions": [
-        [ "OS=='linux'", { "libraries": [ "-lfuse3", "-lopenh264", "-ldl" ] } ],
+        # No -lfuse3: native/fuse/libfuse.cc loads libfuse3 when a mount starts (see CMakeLists.txt).
+        [ "OS=='linux'", {
+          "libraries": [ "-lopenh264", "-ldl" ],
+          "ldflags": [ "-Wl,--version-script=<(module_root_dir)/native/exports.map" ]
+        } ],
         [ "OS=='mac'", {
           # macOS only: the VideoToolbox encoder replaces openh264 (same list as CMake's PIXELRTS_DARWIN_SOURCES).
           "sources": [

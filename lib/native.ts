@@ -40,6 +40,24 @@ export interface NativeAddon {
 
 let cached: NativeAddon | undefined;
 
+/**
+ * What to do when the addon did not load. In a checkout: build it. In an installed package:
+ * node-gyp-build found no prebuilt binary for this platform (prebuilds exist for linux-x64 with
+ * glibc) and none was compiled, or the one found does not load here; either way the fix is the
+ * system packages a compile needs, then a compile.
+ */
+function loadAdvice(root: string): string {
+  if (!root.split(path.sep).includes('node_modules')) {
+    return 'Run `npm run build` (needs the packages from scripts/install-deps.sh).';
+  }
+  return 'To build it from source, install a C++ compiler, make, Python 3 and the libraries\' headers: ' +
+    'on Debian/Ubuntu `apt-get install g++ make python3 libdeflate-dev libzstd-dev zlib1g-dev libfuse3-dev libopenh264-dev`, ' +
+    'on Fedora `dnf install gcc-c++ make python3 libdeflate-devel libzstd-devel zlib-devel fuse3-devel openh264-devel`, ' +
+    'on Arch `pacman -S base-devel python libdeflate zstd zlib fuse3 openh264`; ' +
+    `then run \`npm rebuild pixelrts --build-from-source\` (node-gyp compiles into ${path.join(root, 'build')}). ` +
+    'Prebuilt binaries exist for linux-x64 with glibc 2.34 and libstdc++ 12 (GLIBCXX_3.4.30) or newer.';
+}
+
 /** The loaded addon; throws ERR_PIXELRTS_ADDON with the fix when it cannot be loaded. */
 export function native(): NativeAddon {
   if (cached) return cached;
@@ -48,9 +66,8 @@ export function native(): NativeAddon {
     cached = nodeGypBuild(root) as NativeAddon;
   } catch (err) {
     throw new PixelrtsError('ERR_PIXELRTS_ADDON',
-      `pixelrts: the native addon could not be loaded from ${root} (${(err as Error).message}). ` +
-      'Run `npm run build` (needs the packages from scripts/install-deps.sh), or reinstall pixelrts ' +
-      'on a platform with a prebuilt binary (linux-x64).', { cause: err });
+      `pixelrts: the native addon could not be loaded from ${root} (${(err as Error).message.trim()}). ${loadAdvice(root)}`,
+      { cause: err });
   }
   return cached;
 }

@@ -5,10 +5,16 @@
 set -euo pipefail
 
 runtime=(libdeflate-dev libzstd-dev zlib1g-dev libfuse3-dev fuse3 libopenh264-dev qemu-system-x86 busybox-static socat pkg-config cmake g++ make)
-dev=(ffmpeg clang libclang-rt-14-dev cpio zstd python3)
+dev=(ffmpeg clang libclang-rt-14-dev cpio zstd python3 git binutils)
 
 want=("${runtime[@]}")
-if [[ "${1:-}" == "--dev" ]]; then want+=("${dev[@]}"); fi
+if [[ "${1:-}" == "--dev" ]]; then
+  want+=("${dev[@]}")
+  # test/package.test.mjs compiles the addon with node-gyp offline, from the running Node's
+  # headers: NodeSource's nodejs ships them, Debian's nodejs has them in libnode-dev.
+  node_prefix=$(dirname "$(dirname "$(readlink -f "$(command -v node)")")")
+  if [[ ! -f "$node_prefix/include/node/common.gypi" ]]; then want+=(libnode-dev); fi
+fi
 
 missing=()
 for p in "${want[@]}"; do

@@ -16,7 +16,7 @@ import path from 'node:path';
 import { Container, initrdFile, kernelFile, open } from '../codec/container';
 import './binding';
 import type { FuseEventKind, FuseFileSpec, FuseMountHandle } from './binding';
-import { PixelrtsError } from '../errors';
+import { PixelrtsError, isPixelrtsError } from '../errors';
 import { findMount } from './mount-table';
 import { native, PayloadHandle } from '../native';
 
@@ -290,10 +290,18 @@ async function start(table: FileTable, prepared: Prepared, options: MountOptions
   const ready = new Promise<void>((resolve, reject) => {
     state.settleMount = (err) => (err ? reject(err) : resolve());
   });
-  const handle = new addon.FuseMount!({
-    mountpoint: prepared.dir, helper: prepared.helper, fsname: options.fsname ?? table.fsname, mtimeMs: table.mtimeMs,
-    workers: options.workers, payload: table.payload, files: table.files,
-  }, (kind, code, message) => onMountEvent(state, kind, code, message));
+  let handle: FuseMountHandle;
+  try {
+    handle = new addon.FuseMount!({
+      mountpoint: prepared.dir, helper: prepared.helper, fsname: options.fsname ?? table.fsname, mtimeMs: table.mtimeMs,
+      workers: options.workers, payload: table.payload, files: table.files,
+    }, (kind, code, message) => onMountEvent(state, kind, code, message));
+  } catch (err) {
+    // The addon throws plain Errors carrying a code (e.g. ERR_PIXELRTS_FUSE_LIBRARY: libfuse3 is
+    // loaded only now); callers of mount() get a PixelrtsError like every other check here.
+    if (!isPixelrtsError(err)) throw err;
+    throw new PixelrtsError(err.code, err.message, { cause: err });
+  }
   const files = table.files
     .map((f) => ({ path: f.path.startsWith('/') ? f.path : `/${f.path}`,
       size: 'content' in f ? f.content.length : f.extents.reduce((n, [, len]) => n + len, 0) }))
@@ -346,7 +354,7 @@ export function containerTable(container: Container, mtimeMs: number): FileTable
  * `mountpoint`, an existing empty directory. Decoding starts at once in the background and
  * this resolves as soon as the mount is served: a read waits only for the bytes it asks for.
  * Errors (code ERR_PIXELRTS_*): FUSE_DEVICE (no /dev/fuse), FUSE_HELPER (no fusermount3:
- * install fuse3), MOUNTPOINT, MOUNTPOINT_BUSY, MOUNTPOINT_NOT_EMPTY, FUSE_MOUNT, and the
+ * install fuse3), FUSE_LIBRARY (libfuse3.so.3 cannot be loaded: install fuse3), MOUNTPOINT, MOUNTPOINT_BUSY, MOUNTPOINT_NOT_EMPTY, FUSE_MOUNT, and the
  * container's own errors. A stale mount at the target is cleaned away with a warning.
  *
  * @example

@@ -23,6 +23,7 @@
 #include "common/js_error.h"
 #include "common/payload_handle.h"
 #include "fuse/file_tree.h"
+#include "fuse/libfuse.h"
 #include "fuse/mount.h"
 
 namespace pixelrts {
@@ -279,6 +280,15 @@ class FuseMountHandle : public Napi::ObjectWrap<FuseMountHandle> {
       return;
     }
 
+    // Loaded here, on the JS thread, so a missing libfuse3 is thrown at once with the package
+    // to install, like the checks before it, rather than reported later as an event.
+    std::shared_ptr<const Libfuse> fuse;
+    failure = Libfuse::Load(&fuse);
+    if (!failure.ok()) {
+      ThrowJs(env, failure);
+      return;
+    }
+
     bridge_ = EventBridge::Create(env, info[1].As<Napi::Function>());
     if (!bridge_) {
       ThrowJs(env, "ERR_PIXELRTS_FUSE_SESSION", "could not create the event channel for the mount");
@@ -286,11 +296,12 @@ class FuseMountHandle : public Napi::ObjectWrap<FuseMountHandle> {
     }
     auto bridge = bridge_;
     try {
-      mount_ = std::make_shared<Mount>(std::move(config), builder.build(), std::move(source), [bridge](Mount::Event e) {
-        bool last = e.kind == Mount::Event::Kind::kExit;
-        bridge->post(std::move(e));
-        if (last) bridge->release();
-      });
+      mount_ = std::make_shared<Mount>(std::move(config), std::move(fuse), builder.build(), std::move(source),
+                                       [bridge](Mount::Event e) {
+                                         bool last = e.kind == Mount::Event::Kind::kExit;
+                                         bridge->post(std::move(e));
+                                         if (last) bridge->release();
+                                       });
     } catch (const std::system_error& e) {
       bridge_->release();
       ThrowJs(env, "ERR_PIXELRTS_FUSE_SESSION", std::string("could not start the mount's thread: ") + e.what());

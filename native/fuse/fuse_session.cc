@@ -17,8 +17,9 @@
 
 namespace pixelrts {
 
-Failure FuseSession::start(const fuse_lowlevel_ops& ops, void* userdata, UniqueFd fuse_fd, unsigned workers,
-                           std::function<void()> on_end, std::unique_ptr<FuseSession>* out) {
+Failure FuseSession::start(std::shared_ptr<const Libfuse> fuse, const fuse_lowlevel_ops& ops, void* userdata,
+                           UniqueFd fuse_fd, unsigned workers, std::function<void()> on_end,
+                           std::unique_ptr<FuseSession>* out) {
   UniqueFd stop_fd(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (!stop_fd.valid()) {
     return Failure::make("ERR_PIXELRTS_FUSE_SESSION", std::string("eventfd: ") + std::strerror(errno));
@@ -33,20 +34,20 @@ Failure FuseSession::start(const fuse_lowlevel_ops& ops, void* userdata, UniqueF
   char arg0[] = "pixelrts";
   char* argv[] = {arg0, nullptr};
   fuse_args args = FUSE_ARGS_INIT(1, argv);
-  fuse_session* se = fuse_session_new(&args, &ops, sizeof ops, userdata);
+  fuse_session* se = fuse->session_new(&args, &ops, sizeof ops, userdata);
   if (se == nullptr) {
     return Failure::make("ERR_PIXELRTS_FUSE_SESSION", "libfuse could not create a session (fuse_session_new failed)");
   }
   // The kernel mount already exists (fusermount3 made it); "/dev/fd/N" hands libfuse the
   // descriptor, which the session owns from here on and closes in fuse_session_destroy().
   std::string dev = "/dev/fd/" + std::to_string(fuse_fd.get());
-  if (fuse_session_mount(se, dev.c_str()) != 0) {
-    fuse_session_destroy(se);
+  if (fuse->session_mount(se, dev.c_str()) != 0) {
+    fuse->session_destroy(se);
     return Failure::make("ERR_PIXELRTS_FUSE_SESSION", "libfuse did not accept the /dev/fuse descriptor");
   }
   fuse_fd.release();
 
-  std::unique_ptr<FuseSession> session(new FuseSession(se, std::move(stop_fd), std::move(on_end)));
+  std::unique_ptr<FuseSession> session(new FuseSession(std::move(fuse), se, std::move(stop_fd), std::move(on_end)));
   try {
     for (unsigned i = 0; i < workers; i++) session->workers_.emplace_back([s = session.get()] { s->serve(); });
   } catch (const std::system_error& e) {
@@ -57,12 +58,14 @@ Failure FuseSession::start(const fuse_lowlevel_ops& ops, void* userdata, UniqueF
   return Failure::none();
 }
 
-FuseSession::FuseSession(fuse_session* session, UniqueFd stop_fd, std::function<void()> on_end)
-    : session_(session), stop_fd_(std::move(stop_fd)), on_end_(std::move(on_end)) {}
+FuseSession::FuseSession(std::shared_ptr<const Libfuse> fuse, fuse_session* session, UniqueFd stop_fd,
+                         std::function<void()> on_end)
+    : fuse_(std::move(fuse)),
+      session_(session), stop_fd_(std::move(stop_fd)), on_end_(std::move(on_end)) {}
 
 FuseSession::~FuseSession() {
   stop();
-  fuse_session_destroy(session_);
+  fuse_->session_destroy(session_);
 }
 
 void FuseSession::stop() {
@@ -78,7 +81,7 @@ void FuseSession::stop() {
 
 void FuseSession::serve() {
   pthread_setname_np(pthread_self(), "pixelrts-fuse");  // visible in ps -L and /proc/*/task/*/comm
-  const int dev = fuse_session_fd(session_);
+  const int dev = fuse_->session_fd(session_);
   // Each worker waits in its own epoll set: the device with EPOLLEXCLUSIVE, so a request wakes
   // one idle worker rather than all of them (poll would wake every worker, and all but one
   // would find nothing: wasted context switches on a small machine), and the stop eventfd
@@ -109,14 +112,14 @@ void FuseSession::serve() {
     bool stop = false;
     for (int i = 0; i < n; i++) stop = stop || ready[i].data.fd == stop_fd_.get();
     if (stop) break;
-    int got = fuse_session_receive_buf(session_, &buf);
+    int got = fuse_->session_receive_buf(session_, &buf);
     if (got == -EAGAIN || got == -EINTR) continue;  // another worker took the request
-    if (got <= 0 || fuse_session_exited(session_)) {
+    if (got <= 0 || fuse_->session_exited(session_)) {
       // 0 (ENODEV): the kernel ended the connection; anything else: the device failed.
       if (!ended_.exchange(true) && on_end_) on_end_();
       break;
     }
-    fuse_session_process_buf(session_, &buf);
+    fuse_->session_process_buf(session_, &buf);
   }
   free(buf.mem);
 }

@@ -5,8 +5,6 @@
 // ever cancelled and none is left blocked in read(2).
 #pragma once
 
-#include <fuse3/fuse_lowlevel.h>
-
 #include <atomic>
 #include <functional>
 #include <memory>
@@ -15,6 +13,7 @@
 
 #include "common/js_error.h"
 #include "common/unique_fd.h"
+#include "fuse/libfuse.h"
 
 namespace pixelrts {
 
@@ -22,8 +21,10 @@ class FuseSession {
  public:
   // `on_end` runs (once, on a worker thread) when the kernel ends the session: the mount was
   // unmounted or aborted by someone else. It must not block.
-  static Failure start(const fuse_lowlevel_ops& ops, void* userdata, UniqueFd fuse_fd, unsigned workers,
-                       std::function<void()> on_end, std::unique_ptr<FuseSession>* out);
+  // The session holds `fuse` until it is destroyed: its workers call into the library.
+  static Failure start(std::shared_ptr<const Libfuse> fuse, const fuse_lowlevel_ops& ops, void* userdata,
+                       UniqueFd fuse_fd, unsigned workers, std::function<void()> on_end,
+                       std::unique_ptr<FuseSession>* out);
 
   // Stops and joins the workers, then destroys the session (closing /dev/fuse, which makes
   // the kernel fail whatever still uses a lazily detached mount with ENOTCONN).
@@ -35,9 +36,11 @@ class FuseSession {
   void stop();
 
  private:
-  FuseSession(fuse_session* session, UniqueFd stop_fd, std::function<void()> on_end);
+  FuseSession(std::shared_ptr<const Libfuse> fuse, fuse_session* session, UniqueFd stop_fd,
+              std::function<void()> on_end);
   void serve();
 
+  std::shared_ptr<const Libfuse> fuse_;
   fuse_session* session_;
   UniqueFd stop_fd_;  // eventfd: readable once stop() was called
   std::function<void()> on_end_;

@@ -48,8 +48,13 @@ void WidenReadahead(const std::string& mountpoint) {
 
 }  // namespace
 
-Mount::Mount(Config config, std::shared_ptr<const FileTree> tree, std::shared_ptr<PayloadSource> source, EventSink sink)
-    : config_(std::move(config)), tree_(std::move(tree)), source_(std::move(source)), sink_(std::move(sink)) {
+Mount::Mount(Config config, std::shared_ptr<const Libfuse> fuse, std::shared_ptr<const FileTree> tree,
+             std::shared_ptr<PayloadSource> source, EventSink sink)
+    : config_(std::move(config)),
+      fuse_(std::move(fuse)),
+      tree_(std::move(tree)),
+      source_(std::move(source)),
+      sink_(std::move(sink)) {
   supervisor_ = std::thread([this] { supervise(); });
 }
 
@@ -93,7 +98,7 @@ void Mount::supervise() {
          "reads from " + config_.mountpoint + " fail with EIO: the container's payload could not be decoded: " + why);
   });
   std::unique_ptr<FuseSession> session;
-  f = FuseSession::start(ReadOnlyFs::operations(), &fs, kernel_mount->take_fuse_fd(), config_.workers,
+  f = FuseSession::start(fuse_, ReadOnlyFs::operations(), &fs, kernel_mount->take_fuse_fd(), config_.workers,
                          [this] {
                            std::lock_guard<std::mutex> lock(mutex_);
                            session_ended_ = true;

@@ -16,6 +16,7 @@
 
 #include "common/payload_source.h"
 #include "fuse/file_tree.h"
+#include "fuse/libfuse.h"
 
 namespace pixelrts {
 
@@ -38,8 +39,9 @@ class Mount {
 
   using EventSink = std::function<void(Event)>;
 
-  // Starts mounting at once on the supervisor thread.
-  Mount(Config config, std::shared_ptr<const FileTree> tree, std::shared_ptr<PayloadSource> source, EventSink sink);
+  // Starts mounting at once on the supervisor thread. `fuse` is held until the mount has ended.
+  Mount(Config config, std::shared_ptr<const Libfuse> fuse, std::shared_ptr<const FileTree> tree,
+        std::shared_ptr<PayloadSource> source, EventSink sink);
   // Requests an unmount and waits until every thread and descriptor is released.
   ~Mount();
   Mount(const Mount&) = delete;
@@ -57,6 +59,7 @@ class Mount {
   void emit(Event::Kind kind, std::string code, std::string message);
 
   Config config_;
+  std::shared_ptr<const Libfuse> fuse_;
   std::shared_ptr<const FileTree> tree_;
   std::shared_ptr<PayloadSource> source_;
   EventSink sink_;

@@ -19,6 +19,10 @@ namespace pixelrts {
 namespace {
 
 using Node = FileTree::Node;
+
+// Every function here runs as a FUSE callback, inside a session that holds the library.
+const Libfuse& Lib() { return Libfuse::Current(); }
+
 using Kind = FileTree::Kind;
 
 // Nothing on a mount ever changes, so the kernel may cache entries, negative lookups and
@@ -32,13 +36,13 @@ constexpr unsigned kMaxIo = 1u << 20;
 // already refuses most of these before they reach us; this answers the rest the same way.
 template <typename... Args>
 void ReadOnly(fuse_req_t req, Args...) {
-  fuse_reply_err(req, EROFS);
+  Lib().reply_err(req, EROFS);
 }
 
 // Operations with nothing to do on a read-only, memory-backed file system.
 template <typename... Args>
 void Nothing(fuse_req_t req, Args...) {
-  fuse_reply_err(req, 0);
+  Lib().reply_err(req, 0);
 }
 
 }  // namespace
@@ -142,60 +146,60 @@ fuse_entry_param ReadOnlyFs::entry(const Node& node) const {
 void ReadOnlyFs::Lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
   ReadOnlyFs& fs = self(req);
   const Node* dir = fs.tree_->find(parent);
-  if (dir == nullptr) return (void)fuse_reply_err(req, ESTALE);  // an inode this mount never issued
-  if (dir->kind != Kind::kDirectory) return (void)fuse_reply_err(req, ENOTDIR);
-  if (std::strlen(name) > NAME_MAX) return (void)fuse_reply_err(req, ENAMETOOLONG);
+  if (dir == nullptr) return (void)Lib().reply_err(req, ESTALE);  // an inode this mount never issued
+  if (dir->kind != Kind::kDirectory) return (void)Lib().reply_err(req, ENOTDIR);
+  if (std::strlen(name) > NAME_MAX) return (void)Lib().reply_err(req, ENAMETOOLONG);
   const Node* child = fs.tree_->lookup(*dir, name);
   if (child == nullptr) {
     // A negative entry (ino 0) with a timeout: the kernel caches "no such file" too.
     fuse_entry_param e;
     std::memset(&e, 0, sizeof e);
     e.entry_timeout = kCacheSeconds;
-    return (void)fuse_reply_entry(req, &e);
+    return (void)Lib().reply_entry(req, &e);
   }
   fuse_entry_param e = fs.entry(*child);
-  fuse_reply_entry(req, &e);
+  Lib().reply_entry(req, &e);
 }
 
 // Inodes live as long as the mount (the table is fixed), so lookup counts need no bookkeeping.
-void ReadOnlyFs::Forget(fuse_req_t req, fuse_ino_t /*ino*/, uint64_t /*nlookup*/) { fuse_reply_none(req); }
+void ReadOnlyFs::Forget(fuse_req_t req, fuse_ino_t /*ino*/, uint64_t /*nlookup*/) { Lib().reply_none(req); }
 
 void ReadOnlyFs::ForgetMulti(fuse_req_t req, size_t /*count*/, fuse_forget_data* /*forgets*/) {
-  fuse_reply_none(req);
+  Lib().reply_none(req);
 }
 
 void ReadOnlyFs::GetAttr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* /*fi*/) {
   ReadOnlyFs& fs = self(req);
   const Node* node = fs.tree_->find(ino);
-  if (node == nullptr) return (void)fuse_reply_err(req, ESTALE);
+  if (node == nullptr) return (void)Lib().reply_err(req, ESTALE);
   struct stat st = fs.attributes(*node);
-  fuse_reply_attr(req, &st, kCacheSeconds);
+  Lib().reply_attr(req, &st, kCacheSeconds);
 }
 
 // There are no symbolic links; readlink(2) of anything else is EINVAL.
-void ReadOnlyFs::ReadLink(fuse_req_t req, fuse_ino_t /*ino*/) { fuse_reply_err(req, EINVAL); }
+void ReadOnlyFs::ReadLink(fuse_req_t req, fuse_ino_t /*ino*/) { Lib().reply_err(req, EINVAL); }
 
 void ReadOnlyFs::Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   ReadOnlyFs& fs = self(req);
   const Node* node = fs.tree_->find(ino);
-  if (node == nullptr) return (void)fuse_reply_err(req, ESTALE);
-  if (node->kind == Kind::kDirectory) return (void)fuse_reply_err(req, EISDIR);
-  if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC) != 0) return (void)fuse_reply_err(req, EROFS);
+  if (node == nullptr) return (void)Lib().reply_err(req, ESTALE);
+  if (node->kind == Kind::kDirectory) return (void)Lib().reply_err(req, EISDIR);
+  if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC) != 0) return (void)Lib().reply_err(req, EROFS);
   fi->keep_cache = 1;  // the page cache stays valid from one open to the next: the bytes never change
   fi->noflush = 1;     // nothing to flush on close
-  fuse_reply_open(req, fi);
+  Lib().reply_open(req, fi);
 }
 
 void ReadOnlyFs::Read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset, fuse_file_info* /*fi*/) {
   ReadOnlyFs& fs = self(req);
   const Node* node = fs.tree_->find(ino);
-  if (node == nullptr) return (void)fuse_reply_err(req, ESTALE);
-  if (node->kind == Kind::kDirectory) return (void)fuse_reply_err(req, EISDIR);
-  if (offset < 0) return (void)fuse_reply_err(req, EINVAL);
+  if (node == nullptr) return (void)Lib().reply_err(req, ESTALE);
+  if (node->kind == Kind::kDirectory) return (void)Lib().reply_err(req, EISDIR);
+  if (offset < 0) return (void)Lib().reply_err(req, EINVAL);
   uint64_t off = static_cast<uint64_t>(offset);
-  if (off >= node->size || size == 0) return (void)fuse_reply_buf(req, nullptr, 0);
+  if (off >= node->size || size == 0) return (void)Lib().reply_buf(req, nullptr, 0);
   uint64_t n = std::min<uint64_t>(size, node->size - off);
-  if (node->kind == Kind::kInlineFile) return (void)fuse_reply_buf(req, node->content.data() + off, n);
+  if (node->kind == Kind::kInlineFile) return (void)Lib().reply_buf(req, node->content.data() + off, n);
   fs.read_extents(req, *node, off, n);
 }
 
@@ -216,7 +220,7 @@ void ReadOnlyFs::read_extents(fuse_req_t req, const Node& node, uint64_t offset,
     int rc = source_->wait_ready(e.offset + within, take);
     if (rc != 0) {
       if (rc == EIO) report_failure();
-      return (void)fuse_reply_err(req, rc);
+      return (void)Lib().reply_err(req, rc);
     }
     iov.push_back(iovec{const_cast<uint8_t*>(source_->data() + e.offset + within), static_cast<size_t>(take)});
     pos += take;
@@ -225,11 +229,11 @@ void ReadOnlyFs::read_extents(fuse_req_t req, const Node& node, uint64_t offset,
   }
   // libfuse adds one iovec for the reply header; writev takes at most IOV_MAX. Only a file cut
   // into hundreds of scattered tiny extents gets here: gather it into one buffer instead.
-  if (iov.size() < IOV_MAX) return (void)fuse_reply_iov(req, iov.data(), static_cast<int>(iov.size()));
+  if (iov.size() < IOV_MAX) return (void)Lib().reply_iov(req, iov.data(), static_cast<int>(iov.size()));
   std::vector<char> flat;
   flat.reserve(size);
   for (const iovec& v : iov) flat.insert(flat.end(), static_cast<char*>(v.iov_base), static_cast<char*>(v.iov_base) + v.iov_len);
-  fuse_reply_buf(req, flat.data(), flat.size());
+  Lib().reply_buf(req, flat.data(), flat.size());
 }
 
 void ReadOnlyFs::read_extents_from_file(fuse_req_t req, const Node& node, uint64_t offset, uint64_t size) {
@@ -255,7 +259,7 @@ void ReadOnlyFs::read_extents_from_file(fuse_req_t req, const Node& node, uint64
     const int rc = source_->wait_ready(e.offset + within, take);
     if (rc != 0) {
       if (rc == EIO) report_failure();
-      return (void)fuse_reply_err(req, rc);
+      return (void)Lib().reply_err(req, rc);
     }
     fuse_buf& b = bufv->buf[k];
     b.size = static_cast<size_t>(take);
@@ -265,7 +269,7 @@ void ReadOnlyFs::read_extents_from_file(fuse_req_t req, const Node& node, uint64
     pos += take;
     left -= take;
   }
-  fuse_reply_data(req, bufv, FUSE_BUF_SPLICE_MOVE);
+  Lib().reply_data(req, bufv, FUSE_BUF_SPLICE_MOVE);
 }
 
 void ReadOnlyFs::report_failure() {
@@ -277,11 +281,11 @@ void ReadOnlyFs::report_failure() {
 void ReadOnlyFs::OpenDir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   ReadOnlyFs& fs = self(req);
   const Node* node = fs.tree_->find(ino);
-  if (node == nullptr) return (void)fuse_reply_err(req, ESTALE);
-  if (node->kind != Kind::kDirectory) return (void)fuse_reply_err(req, ENOTDIR);
+  if (node == nullptr) return (void)Lib().reply_err(req, ESTALE);
+  if (node->kind != Kind::kDirectory) return (void)Lib().reply_err(req, ENOTDIR);
   fi->cache_readdir = 1;  // listings never change either
   fi->keep_cache = 1;
-  fuse_reply_open(req, fi);
+  Lib().reply_open(req, fi);
 }
 
 void ReadOnlyFs::ReadDir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset, fuse_file_info* /*fi*/) {
@@ -294,9 +298,9 @@ void ReadOnlyFs::ReadDirPlus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t 
 
 void ReadOnlyFs::readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t offset, bool plus) {
   const Node* dir = tree_->find(ino);
-  if (dir == nullptr) return (void)fuse_reply_err(req, ESTALE);
-  if (dir->kind != Kind::kDirectory) return (void)fuse_reply_err(req, ENOTDIR);
-  if (offset < 0) return (void)fuse_reply_err(req, EINVAL);
+  if (dir == nullptr) return (void)Lib().reply_err(req, ESTALE);
+  if (dir->kind != Kind::kDirectory) return (void)Lib().reply_err(req, ENOTDIR);
+  if (offset < 0) return (void)Lib().reply_err(req, EINVAL);
   // Entry k is ".", "..", then the children in name order; an entry's offset is k + 1, the
   // position to continue from, so a listing read in several calls never repeats or skips.
   std::vector<char> buf(size);
@@ -319,15 +323,15 @@ void ReadOnlyFs::readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off
     off_t next = static_cast<off_t>(k + 1);
     if (plus) {
       fuse_entry_param e = entry(*node);
-      len = fuse_add_direntry_plus(req, buf.data() + used, size - used, name, &e, next);
+      len = Lib().add_direntry_plus(req, buf.data() + used, size - used, name, &e, next);
     } else {
       struct stat st = attributes(*node);
-      len = fuse_add_direntry(req, buf.data() + used, size - used, name, &st, next);
+      len = Lib().add_direntry(req, buf.data() + used, size - used, name, &st, next);
     }
     if (len > size - used) break;  // did not fit: the kernel asks again from offset k
     used += len;
   }
-  fuse_reply_buf(req, buf.data(), used);
+  Lib().reply_buf(req, buf.data(), used);
 }
 
 void ReadOnlyFs::StatFs(fuse_req_t req, fuse_ino_t /*ino*/) {
@@ -340,23 +344,23 @@ void ReadOnlyFs::StatFs(fuse_req_t req, fuse_ino_t /*ino*/) {
   st.f_files = fs.tree_->node_count();
   st.f_namemax = NAME_MAX;
   st.f_flag = ST_RDONLY;
-  fuse_reply_statfs(req, &st);
+  Lib().reply_statfs(req, &st);
 }
 
 // No extended attributes. ENOSYS (rather than ENODATA per name) tells the kernel once that the
 // file system has none; it then answers getxattr/listxattr itself with ENOTSUP (EOPNOTSUPP)
 // and stops asking, so `ls -l` probing security.* and ACLs costs no round trips.
 void ReadOnlyFs::GetXattr(fuse_req_t req, fuse_ino_t /*ino*/, const char* /*name*/, size_t /*size*/) {
-  fuse_reply_err(req, ENOSYS);
+  Lib().reply_err(req, ENOSYS);
 }
 
-void ReadOnlyFs::ListXattr(fuse_req_t req, fuse_ino_t /*ino*/, size_t /*size*/) { fuse_reply_err(req, ENOSYS); }
+void ReadOnlyFs::ListXattr(fuse_req_t req, fuse_ino_t /*ino*/, size_t /*size*/) { Lib().reply_err(req, ENOSYS); }
 
 // With default_permissions the kernel checks modes itself and only asks here for access(2)
 // when that option is off; answer the same way: nothing is writable.
 void ReadOnlyFs::Access(fuse_req_t req, fuse_ino_t ino, int mask) {
-  if (self(req).tree_->find(ino) == nullptr) return (void)fuse_reply_err(req, ESTALE);
-  fuse_reply_err(req, (mask & W_OK) != 0 ? EROFS : 0);
+  if (self(req).tree_->find(ino) == nullptr) return (void)Lib().reply_err(req, ESTALE);
+  Lib().reply_err(req, (mask & W_OK) != 0 ? EROFS : 0);
 }
 
 }  // namespace pixelrts

@@ -5,8 +5,6 @@
 // of a container is readable while the rest still decodes.
 #pragma once
 
-#include <fuse3/fuse_lowlevel.h>
-
 #include <atomic>
 #include <ctime>
 #include <functional>
@@ -15,6 +13,7 @@
 
 #include "common/payload_source.h"
 #include "fuse/file_tree.h"
+#include "fuse/libfuse.h"
 
 namespace pixelrts {
 
@@ -31,7 +30,7 @@ class ReadOnlyFs {
   PayloadSource& source() { return *source_; }
 
  private:
-  static ReadOnlyFs& self(fuse_req_t req) { return *static_cast<ReadOnlyFs*>(fuse_req_userdata(req)); }
+  static ReadOnlyFs& self(fuse_req_t req) { return *static_cast<ReadOnlyFs*>(Libfuse::Current().req_userdata(req)); }
 
   struct stat attributes(const FileTree::Node& node) const;
   fuse_entry_param entry(const FileTree::Node& node) const;

@@ -1,0 +1,177 @@
+// The package as users get it (#15): `npm pack` of a clean copy of the checkout refuses to pack
+// without the prebuilt binaries package.json claims, and with them holds dist/, the prebuilds,
+// LICENSE and THIRD-PARTY-NOTICES; the tarball installed into a fresh directory loads its
+// prebuilt binary without compiling, and with prebuilds/ removed compiles with node-gyp (the
+// fallback node-gyp-build takes where no prebuild matches) and loads that.
+// Everything happens in scratch directories; the checkout's own build/ and dist/ are left alone.
+import test from 'ava';
+import { execFileSync, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+import { commandMissing, needs, repoRoot } from './helpers/prereq.mjs';
+
+const require = createRequire(import.meta.url);
+const pkg = JSON.parse(fs.readFileSync(path.join(repoRoot, 'package.json'), 'utf8'));
+const prebuildName = `${pkg.name}.glibc.node`;
+
+// node-gyp needs Node's headers and gypi files; offline they come from the running Node's own
+// install (Debian: libnode-dev; NodeSource's nodejs ships them) instead of a download.
+const nodeDir = path.resolve(path.dirname(process.execPath), '..');
+
+function packageMissing() {
+  if (process.platform !== 'linux' || process.arch !== 'x64') {
+    return `the package is built and tested on linux-x64 (this is ${process.platform}-${process.arch})`;
+  }
+  if (!fs.existsSync(path.join(nodeDir, 'include', 'node', 'common.gypi'))) {
+    return `Node's headers are not at ${nodeDir}/include/node (Debian: install libnode-dev), which node-gyp needs offline`;
+  }
+  return commandMissing('git', 'git') ?? commandMissing('tar', 'tar');
+}
+
+const serial = needs(test, packageMissing()).serial;
+
+/** The environment of a user's shell: none of the npm_* variables of the `npm test` running us. */
+function userEnv(extra = {}) {
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^npm_/i.test(k)));
+  return { ...env, npm_config_nodedir: nodeDir, JOBS: '2', ...extra };
+}
+
+function run(cmd, args, cwd, env = userEnv()) {
+  const r = spawnSync(cmd, args, { cwd, env, encoding: 'utf8', maxBuffer: 64 << 20 });
+  return { status: r.status, out: `${r.stdout}\n${r.stderr}`, stdout: r.stdout };
+}
+
+const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'pixelrts-package-'));
+test.after.always(() => fs.rmSync(scratch, { recursive: true, force: true }));
+const source = path.join(scratch, 'source');
+const state = {};
+
+/** A clean copy: the files git tracks or would track, as in the working tree; no build/, dist/, prebuilds/. */
+function cleanCopy() {
+  const files = execFileSync('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'],
+    { cwd: repoRoot, encoding: 'utf8' }).split('\0').filter(Boolean);
+  for (const f of files) {
+    const from = path.join(repoRoot, f);
+    if (!fs.existsSync(from)) continue;  // deleted in the working tree
+    fs.mkdirSync(path.dirname(path.join(source, f)), { recursive: true });
+    fs.copyFileSync(from, path.join(source, f));
+  }
+  fs.symlinkSync(path.join(repoRoot, 'node_modules'), path.join(source, 'node_modules'));
+}
+
+/** Installs `tarball` into a fresh project directory; returns the installed package's directory. */
+function install(t, name, tarball) {
+  const dir = path.join(scratch, name);
+  fs.mkdirSync(dir);
+  fs.writeFileSync(path.join(dir, 'package.json'), '{"name":"app","version":"1.0.0","private":true}\n');
+  const r = run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', '--foreground-scripts', tarball], dir);
+  t.is(r.status, 0, `npm install ${tarball} failed:\n${r.out}`);
+  return { app: dir, installed: path.join(dir, 'node_modules', 'pixelrts') };
+}
+
+// Runs in the app directory: the public names, the addon's path, and a round trip through it.
+const useIt = `
+const px = require('pixelrts');
+const data = Buffer.from('pixelrts from the packed tarball');
+const png = px.encode([{ name: 'data', data }], { name: 'packed' });
+const back = px.decode(png).subarray(0, data.length);
+const addon = require('node-gyp-build').resolve(require('path').dirname(require.resolve('pixelrts/package.json')));
+console.log(JSON.stringify({ names: Object.keys(px).sort(), addon, roundTrip: back.equals(data) }));
+`;
+
+/** The highest version of `node` (GLIBC, GLIBCXX) that objdump -T lists. */
+function newest(node, symbols) {
+  const versions = [...symbols.matchAll(new RegExp(`\\b${node}_([0-9.]+)`, 'g'))].map((m) => m[1]);
+  return versions.sort((a, b) => a.localeCompare(b, 'en', { numeric: true })).pop();
+}
+
+function use(t, app) {
+  const r = run(process.execPath, ['-e', useIt], app);
+  t.is(r.status, 0, `require('pixelrts') failed:\n${r.out}`);
+  return JSON.parse(r.stdout.trim().split('\n').pop());
+}
+
+serial('npm pack refuses a package without the prebuilt binaries package.json claims', (t) => {
+  cleanCopy();
+  t.false(fs.existsSync(path.join(source, 'dist')), 'the clean copy has no dist/');
+  const r = run('npm', ['pack', '--dry-run', '--json'], source);
+  t.not(r.status, 0, `npm pack without prebuilds succeeded:\n${r.out}`);
+  t.true(r.out.includes(`prebuilds/linux-x64/${prebuildName}`), r.out);
+  t.true(r.out.includes('npm run build:prebuild'), r.out);
+});
+
+serial('npm pack of a clean copy holds dist/, the prebuilt binary, LICENSE and the notices', (t) => {
+  const build = run('npm', ['run', '--silent', 'build:prebuild'], source);
+  t.is(build.status, 0, `npm run build:prebuild failed:\n${build.out}`);
+  const binary = path.join(source, 'prebuilds', 'linux-x64', prebuildName);
+  t.deepEqual(fs.readdirSync(path.dirname(binary)), [prebuildName]);
+  // The prebuilt binary needs nothing installed: libraries linked statically, libfuse3 dlopened.
+  const deps = execFileSync('ldd', [binary], { encoding: 'utf8' });
+  for (const lib of ['libdeflate', 'libzstd', 'libz.so', 'libfuse3', 'libopenh264']) {
+    t.false(deps.includes(lib), `${lib} should not be a dependency of ${binary}; ldd says:\n${deps}`);
+  }
+  const symbols = execFileSync('objdump', ['-T', binary], { encoding: 'utf8' });
+  t.log(`prebuilt binary: ${(fs.statSync(binary).size / 1048576).toFixed(1)} MiB, ` +
+    `needs GLIBC_${newest('GLIBC', symbols)} and GLIBCXX_${newest('GLIBCXX', symbols)}`);
+
+  const r = run('npm', ['pack', '--json', '--pack-destination', scratch], source);
+  t.is(r.status, 0, `npm pack failed:\n${r.out}`);
+  const [report] = JSON.parse(r.stdout.slice(r.stdout.indexOf('[')));
+  const files = report.files.map((f) => f.path);
+  for (const f of ['dist/index.js', 'dist/index.d.ts', 'dist/native.js', 'dist/cli/main.js',
+    `prebuilds/linux-x64/${prebuildName}`, 'LICENSE', 'THIRD-PARTY-NOTICES', 'binding.gyp', 'native/exports.map',
+    'native/fuse/libfuse.cc', 'package.json']) {
+    t.true(files.includes(f), `${f} missing from the tarball`);
+  }
+  t.false(files.some((f) => f.startsWith('build/') || f.startsWith('test/') || f.startsWith('lib/')), files.join('\n'));
+  state.tarball = path.join(scratch, report.filename);
+  t.log(`tarball ${report.filename}: ${report.entryCount} files, ${(report.size / 1048576).toFixed(1)} MiB`);
+});
+
+serial('the tarball installed with its prebuilds loads the prebuilt binary without compiling', (t) => {
+  t.truthy(state.tarball, 'packed by the test before');
+  const { app, installed } = install(t, 'with-prebuilds', state.tarball);
+  t.false(fs.existsSync(path.join(installed, 'build')), 'nothing was compiled on install');
+  const got = use(t, app);
+  t.is(got.addon, path.join(installed, 'prebuilds', 'linux-x64', prebuildName));
+  t.true(got.roundTrip);
+  // The same public names as the checkout's entry point.
+  t.deepEqual(got.names, Object.keys(require('../dist/index.js')).sort());
+  state.withPrebuilds = { app, installed };
+});
+
+serial('an installed package whose addon cannot load says what to install and how to build it', (t) => {
+  t.truthy(state.withPrebuilds, 'installed by the test before');
+  const { app, installed } = state.withPrebuilds;
+  // As on a platform without a matching prebuild where nothing was compiled.
+  fs.rmSync(path.join(installed, 'prebuilds'), { recursive: true });
+  const r = run(process.execPath, ['-e', `
+    try { require('pixelrts').encode([{ name: 'x', data: Buffer.alloc(1) }]); console.log('{}'); }
+    catch (err) { console.log(JSON.stringify({ name: err.name, code: err.code, message: err.message })); }`], app);
+  const err = JSON.parse(r.stdout.trim().split('\n').pop());
+  t.is(err.name, 'PixelrtsError');
+  t.is(err.code, 'ERR_PIXELRTS_ADDON');
+  t.regex(err.message, /No native build was found/);
+  t.regex(err.message, /apt-get install g\+\+ make python3 libdeflate-dev/);
+  t.regex(err.message, /dnf install/);
+  t.regex(err.message, /npm rebuild pixelrts --build-from-source/);
+});
+
+serial('the tarball installed without prebuilds compiles with node-gyp and loads that', (t) => {
+  t.truthy(state.tarball, 'packed by the test before');
+  const unpacked = path.join(scratch, 'unpacked');
+  fs.mkdirSync(unpacked);
+  execFileSync('tar', ['-xzf', state.tarball, '-C', unpacked]);
+  fs.rmSync(path.join(unpacked, 'package', 'prebuilds'), { recursive: true });
+  const tarball = path.join(scratch, 'without-prebuilds.tgz');
+  execFileSync('tar', ['-czf', tarball, '-C', unpacked, 'package']);
+
+  const started = Date.now();
+  const { app, installed } = install(t, 'without-prebuilds', tarball);
+  t.log(`npm install with a node-gyp compile: ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  const got = use(t, app);
+  t.is(got.addon, path.join(installed, 'build', 'Release', `${pkg.name}.node`));
+  t.true(got.roundTrip);
+});
