@@ -21,6 +21,8 @@ import {
 import { firmwareFor, identify, IDENTIFY_BYTES, isKernel, PARTITION_TABLE_BYTES } from './image-kind';
 import { prepareOverlay, requireQemuImg, type DiskOverlay } from './overlay';
 import { commitDisks, pausedFor, type CommitOptions } from './commit';
+import { createSnapshots, type Snapshots } from './snapshots';
+import { makeSeed } from './cloud-init';
 import { launchVm, type VM, type VmExit } from '../vm/vm';
 import { createRuntimeDir, idBase, removeRuntimeDir, runtimeRoot, startCleanupWatcher, type CleanupWatcher } from './runtime-dir';
 
@@ -81,6 +83,17 @@ export interface BootOptions {
    */
   expose?: number[];
   /**
+   * Ports of the guest reachable from this host: `hostPort` on 127.0.0.1 forwards to
+   * `guestPort` (e.g. `{ hostPort: 2222, guestPort: 22 }` for ssh). Gives the guest a network
+   * (isolated unless `network` is set: it is reached, it reaches nothing).
+   */
+  forward?: Array<{ hostPort: number; guestPort: number }>;
+  /**
+   * cloud-init user-data (`#cloud-config …`) given to the guest on a NoCloud seed (a read-only
+   * FAT disk labelled cidata), for cloud images. Needs mkfs.vfat and mcopy.
+   */
+  cloudInit?: string;
+  /**
    * An existing, empty, private (0700) directory to use as the runtime directory instead of a
    * new one under the per-user runtime root. It is removed when the VM exits.
    */
@@ -135,6 +148,8 @@ export type BootedVm = Omit<VM, 'exited'> & {
    * them when it stops) and resumed afterwards, unless it was paused already.
    */
   commit(output: string, options?: Omit<CommitOptions, 'mountpoint'>): Promise<Record<string, unknown>>;
+  /** Live snapshots (save, load, list, delete), kept in the disks' overlays. */
+  readonly snapshots: Snapshots;
 };
 
 /**
@@ -158,10 +173,11 @@ function metaCpus(meta: Record<string, unknown>): number | undefined {
 }
 
 /** The network `options` ask for, as launchVm takes it; null for none. */
-function guestNetwork(options: Pick<BootOptions, 'network' | 'expose'>): { network: NetworkOptions } | null {
-  if (!options.network && !options.expose?.length) return null;
+function guestNetwork(options: Pick<BootOptions, 'network' | 'expose' | 'forward'>): { network: NetworkOptions } | null {
+  if (!options.network && !options.expose?.length && !options.forward?.length) return null;
   const guestfwd = (options.expose ?? []).map((port) => loopbackForward(EXPOSED_ADDRESS, port));
-  return { network: { user: true, restrict: !options.network, guestfwd } };
+  const hostfwd = (options.forward ?? []).map((f) => ({ hostPort: f.hostPort, guestPort: f.guestPort }));
+  return { network: { user: true, restrict: !options.network, guestfwd, hostfwd } };
 }
 
 /**
@@ -484,6 +500,8 @@ export async function boot(file: string, options: BootOptions = {}): Promise<Boo
     }
     const diskDrives: Drive[] = overlays.map((o) => ({ kind: 'disk', overlay: o.overlay, base: o.base, baseFormat: o.baseFormat }));
     const cdDrives: Drive[] = files.isos.map((f) => ({ kind: 'cdrom', file: inMount(f.name) }));
+    const seedDrives: Drive[] = options.cloudInit === undefined ? []
+      : [{ kind: 'seed', file: await makeSeed(runtimeDir as string, options.cloudInit, idBase(image)) }];
     let firmware: FirmwareChoice | undefined;
     let firmwareReason = '';
     if (files.firmware) {
@@ -506,7 +524,7 @@ export async function boot(file: string, options: BootOptions = {}): Promise<Boo
     }
     // A boot from the firmware starts from an ISO when there is one (an installer or live
     // system, disks attached to it), else from the first disk.
-    const drives = files.kernel ? [...diskDrives, ...cdDrives] : [...cdDrives, ...diskDrives];
+    const drives = [...(files.kernel ? [...diskDrives, ...cdDrives] : [...cdDrives, ...diskDrives]), ...seedDrives];
 
     const what = files.kernel
       ? `kernel "${files.kernel}"${files.initrd ? ` and initrd "${files.initrd}"` : ''} of ${image}, for ${arch}`
@@ -561,7 +579,8 @@ export async function boot(file: string, options: BootOptions = {}): Promise<Boo
       if (overlays.length === 0) throw new PixelrtsError('ERR_PIXELRTS_COMMIT', `${image} has no disks: there is nothing to commit.`);
       return pausedFor(vm.qmp, () => commitDisks(image, overlays, output, { ...commitOptions, mountpoint }));
     };
-    return Object.assign(vm, { id, image, mountpoint, cmdline, stages, disks: overlays, commit }) as unknown as BootedVm;
+    const snapshots = createSnapshots(vm.qmp, id, overlays.length > 0);
+    return Object.assign(vm, { id, image, mountpoint, cmdline, stages, disks: overlays, commit, snapshots }) as unknown as BootedVm;
   } catch (err) {
     // A probe still running is left to finish on its own (it cleans up after itself).
     await cleanup();

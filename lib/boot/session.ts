@@ -214,11 +214,17 @@ export async function runSession(image: string, options: SessionOptions): Promis
       id: record.id, pid: record.qemuPid, runtimeDir: record.runtimeDir, mountpoint: vm.mountpoint,
       qmpSocket: record.qmpSocket, channelSocket: record.channelSocket, controlSocket: record.controlSocket,
       accel: record.accel, cmdline: record.cmdline, ...(vm.vnc ? { vnc: vm.vnc } : {}),
+      ...(options.boot.forward?.length ? { forward: options.boot.forward } : {}),
     });
-  } else if (vm.vnc) {
-    say('socket' in vm.vnc
-      ? `the screen: VNC on the Unix socket ${vm.vnc.socket} (only you can open it; e.g. remote-viewer vnc+unix://${vm.vnc.socket})`
-      : `the screen: VNC on ${vm.vnc.host}:${vm.vnc.port} (display :${vm.vnc.port - 5900}), password ${vm.vnc.password}`);
+  } else {
+    if (vm.vnc) {
+      say('socket' in vm.vnc
+        ? `the screen: VNC on the Unix socket ${vm.vnc.socket} (only you can open it; e.g. remote-viewer vnc+unix://${vm.vnc.socket})`
+        : `the screen: VNC on ${vm.vnc.host}:${vm.vnc.port} (display :${vm.vnc.port - 5900}), password ${vm.vnc.password}`);
+    }
+    for (const f of options.boot.forward ?? []) {
+      say(`127.0.0.1:${f.hostPort} forwards to the guest's port ${f.guestPort}${f.guestPort === 22 ? ` (ssh -p ${f.hostPort} localhost)` : ''}`);
+    }
   }
   options.onReady?.(record);
 

@@ -7,7 +7,7 @@
  * unpacked with `dpkg-deb`): made for VMs, LZ4-compressed, it reaches init in about 1.5 s under
  * TCG where the generic XZ-compressed kernel needs about 4 s. The initrd (newc cpio, gzip) is
  * written here in JS: busybox from busybox-static, its applet links, /init, the agent, and the
- * modules the ACPI power button, virtio-serial and virtio-net need (DEMO_MODULES, same package).
+ * modules the ACPI power button and the virtio devices need (DEMO_MODULES, same package).
  *
  * ```ts
  * const demo = await buildDemoImage({ cacheDir: defaultCacheDir(), onProgress: console.log });
@@ -28,13 +28,14 @@ const run = promisify(execFile);
 /**
  * Modules the demo initrd carries (paths under the kernel's module tree), in load order, each
  * after its dependencies: the ACPI power button; virtio-serial for the command channel's
- * virtio transport; virtio-net for a guest given a network (`--frame-export`, `--network`).
+ * virtio transport; virtio-net for a guest given a network (`--frame-export`, `--network`);
+ * virtio-blk for disks packed with it (/dev/vda, …).
  */
 const DEMO_MODULES = [
   'drivers/acpi/button', 'drivers/input/evdev',
   'drivers/virtio/virtio_ring', 'drivers/virtio/virtio', 'drivers/virtio/virtio_pci_legacy_dev',
   'drivers/virtio/virtio_pci_modern_dev', 'drivers/virtio/virtio_pci', 'drivers/char/virtio_console',
-  'net/core/failover', 'drivers/net/net_failover', 'drivers/net/virtio_net',
+  'net/core/failover', 'drivers/net/net_failover', 'drivers/net/virtio_net', 'drivers/block/virtio_blk',
 ];
 const moduleFile = (m: string) => `${path.basename(m)}.ko`;
 

@@ -231,7 +231,8 @@ export const CHANNEL_PORT_NAME = 'org.pixelrts.channel';
  */
 export type Drive =
   | { kind: 'disk'; overlay: string; base: string; baseFormat: 'raw' | 'qcow2' }
-  | { kind: 'cdrom'; file: string };
+  | { kind: 'cdrom'; file: string }
+  | { kind: 'seed'; file: string };
 
 /** The firmware of a boot without a kernel: SeaBIOS (QEMU's default), UEFI (OVMF), or a file. */
 export type FirmwareChoice =
@@ -299,6 +300,10 @@ function driveArgs(drives: Drive[], arch: Arch, bootable: boolean): string[] {
       const top = { 'node-name': `pxd${i}`, driver: 'qcow2', file: { driver: 'file', filename: d.overlay }, backing: `pxd${i}base` };
       args.push('-blockdev', JSON.stringify(base), '-blockdev', JSON.stringify(top),
         '-device', `virtio-blk-pci,drive=pxd${i}${index(i)}`);
+    } else if (d.kind === 'seed') {
+      // A small read-only disk (a cloud-init seed); never booted from.
+      args.push('-blockdev', JSON.stringify({ 'node-name': `pxd${i}`, driver: 'raw', 'read-only': true, file: file(d.file) }),
+        '-device', `virtio-blk-pci,drive=pxd${i}`);
     } else {
       args.push('-blockdev', JSON.stringify({ 'node-name': `pxd${i}`, driver: 'raw', 'read-only': true, file: file(d.file) }));
       if (arch === 'aarch64') {

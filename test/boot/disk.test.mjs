@@ -8,8 +8,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
-import { needs } from '../helpers/prereq.mjs';
-import { cli, demoContainer, leftovers, parseNdjson, runtimeEnv } from '../helpers/boot.mjs';
+import { commandMissing, needs } from '../helpers/prereq.mjs';
+import { bootMissing, cli, demoContainer, leftovers, parseNdjson, runtimeEnv } from '../helpers/boot.mjs';
+import { guestShell } from '../helpers/guest-shell.mjs';
 import { debianContainer, debianMissing, firmwareImagesMissing, isoContainer, uefiContainer } from '../helpers/machine-images.mjs';
 
 const require = createRequire(import.meta.url);
@@ -145,4 +146,81 @@ ftest.serial('bad input: an ISO packed as the kernel, an unknown --firmware, mor
   t.is(p.status, 1);
   t.regex(p.stderr, /--persist names 1 overlay files but .* holds 0 disks: give one per disk, in order/);
   t.deepEqual(await leftovers(root, [], 2000), []);
+});
+
+needs(test, bootMissing() ?? commandMissing('qemu-img', 'qemu-utils')).serial('snapshots: save, change the disk, load: the change is gone; list and delete; a VM without a disk says why', async (t) => {
+  t.timeout(5 * 60_000);
+  const dir = scratch(t);
+  const { demoImage } = await import('../helpers/demo-image.mjs');
+  const demo = await demoImage();
+  const blank = path.join(dir, 'blank.img');
+  fs.writeFileSync(blank, Buffer.alloc(1 << 20));
+  const file = path.join(dir, 'demo-disk.rts.png');
+  await writeContainer(file, [
+    { name: 'kernel', type: 'kernel', path: demo.kernelPath },
+    { name: 'initrd', type: 'initrd', path: demo.initrdPath },
+    { name: 'disk', type: 'disk', path: blank },
+  ], { name: 'demo-disk', type: 'boot-bundle', cmdline: demo.cmdline });
+  const vm = await boot(file, { accel: 'tcg' });
+  t.teardown(async () => { if (vm.running) await vm.kill(); await vm.exited; });
+  await vm.console.waitFor(/pixelrts-demo# /, { timeout: 60_000 });
+  const sh = guestShell(vm);
+  const read = async () => /(BEFORE|AFTER)/.exec(await sh('head -c 6 /dev/vda; echo'))?.[1];
+  await sh("printf BEFORE | dd of=/dev/vda conv=notrunc 2>/dev/null; sync");
+  t.is(await read(), 'BEFORE');
+  await vm.snapshots.save('one');
+  await sh("printf AFTER_ | dd of=/dev/vda conv=notrunc 2>/dev/null; sync");
+  t.is(await read(), 'AFTER');
+  await vm.snapshots.load('one');
+  t.is(await read(), 'BEFORE', 'the change made after the snapshot is gone');
+  const list = await vm.snapshots.list();
+  t.deepEqual(list.map((s) => s.name), ['one']);
+  t.true(list[0].vmStateSize > 0);
+  const missing = await t.throwsAsync(vm.snapshots.load('two'));
+  t.is(missing.code, 'ERR_PIXELRTS_SNAPSHOT');
+  t.regex(missing.message, /has no snapshot 'two'/);
+  await vm.snapshots.delete('one');
+  t.deepEqual(await vm.snapshots.list(), []);
+  await vm.kill();
+
+  const plain = await boot(await demoContainer(), { accel: 'tcg' });
+  t.teardown(async () => { if (plain.running) await plain.kill(); await plain.exited; });
+  const err = await t.throwsAsync(plain.snapshots.save('x'));
+  t.is(err.code, 'ERR_PIXELRTS_SNAPSHOT');
+  t.regex(err.message, /has no disk to keep snapshots in/);
+});
+
+needs(test, bootMissing() ?? commandMissing('mkfs.vfat', 'dosfstools') ?? commandMissing('mcopy', 'mtools')).serial('--forward reaches a port in the guest; --cloud-init gives it a NoCloud seed (cidata) it can see', async (t) => {
+  const net = await import('node:net');
+  const free = await new Promise((resolve) => { const s = net.createServer(); s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); }); });
+  const userData = '#cloud-config\nhostname: pixelrts-seeded\n';
+  const vm = await boot(await demoContainer(), { accel: 'tcg', forward: [{ hostPort: free, guestPort: 7777 }], cloudInit: userData });
+  t.teardown(async () => { if (vm.running) await vm.kill(); await vm.exited; });
+  t.regex(vm.commandLine.join(' '), new RegExp(`restrict=on.*hostfwd=tcp:127\\.0\\.0\\.1:${free}-:7777`));
+  await vm.console.waitFor(/pixelrts-demo# /, { timeout: 60_000 });
+  const sh = guestShell(vm);
+  // The seed is the guest's only disk, /dev/vda: a FAT volume labelled CIDATA (boot sector, offset 43).
+  t.regex(await sh('dd if=/dev/vda bs=1 skip=43 count=19 2>/dev/null; echo'), /CIDATA {5}FAT12/);
+  // The seed's files, read on the host: what cloud-init in a cloud image would find.
+  const seed = path.join(vm.runtimeDir, 'cidata.img');
+  t.is(spawnSync('mtype', ['-i', seed, '::/user-data'], { encoding: 'utf8' }).stdout, userData);
+  t.regex(spawnSync('mtype', ['-i', seed, '::/meta-data'], { encoding: 'utf8' }).stdout, /^instance-id: pixelrts-[0-9a-f]{12}\nlocal-hostname: demo\n$/);
+  await sh('(nc -l -p 7777 -e /bin/echo FORWARDED &)');
+  const reply = await new Promise((resolve, reject) => {
+    const attempt = (n) => {
+      const sock = net.connect(free, '127.0.0.1');
+      let got = '';
+      sock.on('data', (d) => { got += d; });
+      sock.on('close', () => (got ? resolve(got) : n > 0 ? setTimeout(() => attempt(n - 1), 300) : reject(new Error('nothing came back'))));
+      sock.on('error', () => undefined);
+    };
+    attempt(20);
+  });
+  t.is(reply.trim(), 'FORWARDED');
+  const { sshKeyUserData } = require('../../dist/boot/cloud-init.js');
+  t.is(sshKeyUserData('ssh-ed25519 AAAAC3Nza me@host\n'), '#cloud-config\nssh_authorized_keys:\n  - "ssh-ed25519 AAAAC3Nza me@host"\n');
+  t.throws(() => sshKeyUserData('-----BEGIN OPENSSH PRIVATE KEY-----\n'), { code: 'ERR_PIXELRTS_CLOUD_INIT', message: /give the \.pub file/ });
+  const bad = await t.throwsAsync(boot(await demoContainer(), { accel: 'tcg', cloudInit: 'hostname: x\n' }));
+  t.is(bad.code, 'ERR_PIXELRTS_CLOUD_INIT');
+  t.regex(bad.message, /does not start with "#cloud-config"/);
 });

@@ -11,6 +11,7 @@ import { createRequire } from 'node:module';
 import { needs } from '../helpers/prereq.mjs';
 import { bootMissing, cli, demoContainer, leftovers, runtimeDirs, runtimeEnv, startCli } from '../helpers/boot.mjs';
 import { otherUserMissing, runAsOtherUser } from '../helpers/other-user.mjs';
+import { guestShell } from '../helpers/guest-shell.mjs';
 
 const require = createRequire(import.meta.url);
 const { boot } = require('../../dist/boot/boot.js');
@@ -27,28 +28,11 @@ async function service(t, banner) {
   return server;
 }
 
-/**
- * Runs `command` on the booted demo guest's shell and resolves with what it printed: the text
- * between the command's echo and a marker only the shell's arithmetic produces.
- */
-function makeShell(vm) {
-  let text = '';
-  vm.console.on('line', (l) => { text += `${l}\n`; });
-  let n = 0;
-  return async (command) => {
-    const tag = `done-${++n}`;
-    const start = text.length;
-    vm.console.write(`${command}; echo "${tag}-$((6*7))"\r`);
-    await vm.console.waitFor(new RegExp(`${tag}-42`), { timeout: 30_000 });
-    return text.slice(start);
-  };
-}
-
 async function bootShell(t, options) {
   const vm = await boot(await demoContainer(), { accel: 'tcg', ...options });
   t.teardown(async () => { if (vm.running) await vm.kill(); await vm.exited; });
   await vm.console.waitFor(/pixelrts-demo# /, { timeout: 60_000 });
-  return { vm, sh: makeShell(vm) };
+  return { vm, sh: guestShell(vm) };
 }
 
 /** Pids of the processes whose environment has XDG_RUNTIME_DIR=`xdg` (a test's CLI and its children). */

@@ -1,9 +1,11 @@
 /** `pixelrts boot <file>`: boots a container in QEMU with one command. */
+import fs from 'node:fs';
 import os from 'node:os';
 import { parseArgs } from '../args';
 import { UsageError } from '../../errors';
 import type { BootAccel, BootArch, BootFirmware, BootOptions } from '../../boot/boot';
 import { startDetached } from '../../boot/detach';
+import { sshKeyUserData } from '../../boot/cloud-init';
 import type { VmRecord } from '../../boot/registry';
 import { runSession } from '../../boot/session';
 import type { Command } from './command';
@@ -37,6 +39,10 @@ Options:
                          asks for a random password printed at start (default: none)
   --network nat          give the guest a NATed network: it reaches the internet and
                          every service on this host's loopback (default: no network)
+  --forward HOST:GUEST   forward 127.0.0.1:HOST to the guest's TCP port GUEST (repeatable;
+                         e.g. 2222:22 for ssh); the guest is reachable, reaches nothing
+  --cloud-init FILE      give a cloud image this cloud-init user-data (#cloud-config)
+  --ssh-key FILE.pub     give a cloud image this SSH public key (cloud-init user-data)
   --qemu-arg ARG         pass ARG to QEMU (repeatable; may start with '-')
   --serial-log FILE      also write the guest's console output to FILE
   --timeout SECONDS      shut the VM down after SECONDS and exit 1
@@ -76,6 +82,9 @@ export const bootOptionSpec = {
   firmware: { type: 'string' },
   vnc: { type: 'string' },
   network: { type: 'string' },
+  forward: { type: 'string', multiple: true },
+  'cloud-init': { type: 'string' },
+  'ssh-key': { type: 'string' },
   'qemu-arg': { type: 'string', multiple: true },
   'serial-log': { type: 'string' },
   timeout: { type: 'string' },
@@ -117,6 +126,15 @@ export function joinDashValues(argv: string[]): string[] {
     }
   }
   return out;
+}
+
+/** The text of a file an option names; a UsageError naming the option when it cannot be read. */
+function readOptionFile(option: string, file: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new UsageError(`${option} ${file}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}).`);
+  }
 }
 
 /** A VNC display: `N`, `:N` or `HOST:N`. */
@@ -188,6 +206,22 @@ export function bootOptionsFrom(o: Record<string, unknown>): ParsedBoot {
     boot.vnc = display.startsWith(':') ? `127.0.0.1${display}` : display;
   }
   if (parseChoice(str('network'), '--network', ['none', 'nat']) === 'nat') boot.network = true;
+  const forward = o.forward;
+  if (Array.isArray(forward) && forward.length > 0) {
+    boot.forward = (forward as string[]).map((spec) => {
+      const m = /^(\d{1,5}):(\d{1,5})$/.exec(spec);
+      const [hostPort, guestPort] = m ? [Number(m[1]), Number(m[2])] : [0, 0];
+      if (!m || hostPort < 1 || hostPort > 65535 || guestPort < 1 || guestPort > 65535) {
+        throw new UsageError(`--forward: expected HOSTPORT:GUESTPORT such as 2222:22, found '${spec}'.`);
+      }
+      return { hostPort, guestPort };
+    });
+  }
+  const cloudInit = str('cloud-init');
+  const sshKey = str('ssh-key');
+  if (cloudInit !== undefined && sshKey !== undefined) throw new UsageError('--cloud-init and --ssh-key: give one (put the key in the user-data\'s ssh_authorized_keys).');
+  if (cloudInit !== undefined) boot.cloudInit = readOptionFile('--cloud-init', cloudInit);
+  if (sshKey !== undefined) boot.cloudInit = sshKeyUserData(readOptionFile('--ssh-key', sshKey));
   const qemuArgs = o['qemu-arg'];
   if (Array.isArray(qemuArgs) && qemuArgs.length > 0) boot.qemuArgs = qemuArgs as string[];
   if (str('serial-log') !== undefined) boot.serialLog = str('serial-log');

@@ -12,6 +12,7 @@ import { mount } from './mount';
 import { ps } from './ps';
 import { qmp } from './qmp';
 import { send } from './send';
+import { snapshot } from './snapshot';
 import { stop } from './stop';
 import { unmount } from './unmount';
 import { verify } from './verify';
@@ -27,6 +28,7 @@ export const commands: Record<string, Command> = {
   ps,
   stop,
   commit,
+  snapshot,
   send,
   qmp,
   mount,
