@@ -5,7 +5,7 @@
 set -euo pipefail
 
 runtime=(libdeflate-dev libzstd-dev zlib1g-dev libfuse3-dev fuse3 libopenh264-dev qemu-system-x86 qemu-utils ovmf busybox-static socat pkg-config cmake g++ make)
-dev=(ffmpeg clang libclang-rt-14-dev cpio zstd python3 git binutils mmdebstrap xorriso isolinux syslinux-common systemd-boot-efi dosfstools mtools fdisk)
+dev=(ffmpeg clang libclang-rt-14-dev cpio zstd python3 git binutils qemu-system-arm mmdebstrap xorriso isolinux syslinux-common systemd-boot-efi dosfstools mtools fdisk)
 
 want=("${runtime[@]}")
 if [[ "${1:-}" == "--dev" ]]; then

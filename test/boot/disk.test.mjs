@@ -11,7 +11,7 @@ import { createRequire } from 'node:module';
 import { commandMissing, needs } from '../helpers/prereq.mjs';
 import { bootMissing, cli, demoContainer, leftovers, parseNdjson, runtimeEnv } from '../helpers/boot.mjs';
 import { guestShell } from '../helpers/guest-shell.mjs';
-import { debianContainer, debianMissing, firmwareImagesMissing, isoContainer, uefiContainer } from '../helpers/machine-images.mjs';
+import { arm64KernelContainer, arm64Missing, debianContainer, debianMissing, firmwareImagesMissing, isoContainer, uefiContainer } from '../helpers/machine-images.mjs';
 
 const require = createRequire(import.meta.url);
 const { boot } = require('../../dist/boot/boot.js');
@@ -223,4 +223,18 @@ needs(test, bootMissing() ?? commandMissing('mkfs.vfat', 'dosfstools') ?? comman
   const bad = await t.throwsAsync(boot(await demoContainer(), { accel: 'tcg', cloudInit: 'hostname: x\n' }));
   t.is(bad.code, 'ERR_PIXELRTS_CLOUD_INIT');
   t.regex(bad.message, /does not start with "#cloud-config"/);
+});
+
+needs(test, arm64Missing()).serial('an arm64 kernel without --arch boots on qemu-system-aarch64 because its header says so; a contradicting --arch is refused', async (t) => {
+  const file = await arm64KernelContainer();
+  const vm = await boot(file, { accel: 'tcg' });
+  t.teardown(async () => { if (vm.running) await vm.kill(); await vm.exited; });
+  t.is(vm.arch, 'aarch64');
+  t.true(vm.commandLine.some((a) => a.endsWith('qemu-system-aarch64')));
+  t.regex(vm.cmdline, /console=ttyAMA0/);
+  await vm.console.waitFor(/Booting Linux on physical CPU/, { timeout: 60_000 });
+  await vm.kill();
+  const err = await t.throwsAsync(boot(file, { accel: 'tcg', arch: 'x86_64' }));
+  t.is(err.code, 'ERR_PIXELRTS_ARCH');
+  t.regex(err.message, /the kernel "kernel" of .* is for aarch64, but --arch x86_64 says x86_64: boot it with --arch aarch64/);
 });

@@ -161,3 +161,34 @@ export async function uefiContainer() {
     return out;
   });
 }
+
+/** null when an arm64 guest can be fetched and booted here, else the reason. */
+export function arm64Missing() {
+  return bootMissing() ?? commandMissing('qemu-system-aarch64', 'qemu-system-arm') ?? commandMissing('apt-get', 'apt');
+}
+
+/**
+ * Debian's arm64 cloud kernel (an EFI-stub Image), fetched with apt-get into a private apt state
+ * (the host's package lists and architectures are left alone) and packed alone, without `arch`
+ * in its metadata, so boot has to read the architecture from the kernel's header.
+ */
+export async function arm64KernelContainer() {
+  fs.mkdirSync(demoCacheDir, { recursive: true });
+  const target = path.join(demoCacheDir, 'arm64-kernel.rts.png');
+  return cached(target, async (work) => {
+    const apt = (...args) => sh('apt-get', ['-q', '-o', `Dir::State=${work}/state`, '-o', `Dir::Cache=${work}/cache`,
+      '-o', 'APT::Architecture=arm64', '-o', 'APT::Architectures::=arm64', ...args], { cwd: work, timeout: 10 * 60_000 });
+    for (const d of ['state/lists/partial', 'cache/archives/partial']) fs.mkdirSync(path.join(work, d), { recursive: true });
+    apt('update');
+    apt('download', 'linux-image-cloud-arm64');
+    const meta = fs.readdirSync(work).find((f) => f.startsWith('linux-image-cloud-arm64_'));
+    const image = /^(linux-image-[^ ,]+)/.exec(sh('dpkg-deb', ['-f', path.join(work, meta), 'Depends'], { encoding: 'utf8' }))[1];
+    apt('download', image);
+    const deb = fs.readdirSync(work).find((f) => f.startsWith(`${image}_`));
+    sh('sh', ['-c', 'dpkg-deb --fsys-tarfile "$1" | tar -x -C "$2" --wildcards "./boot/vmlinuz-*"', 'sh', path.join(work, deb), work]);
+    const kernel = path.join(work, 'boot', fs.readdirSync(path.join(work, 'boot'))[0]);
+    const out = path.join(work, 'arm64.rts.png');
+    await writeContainer(out, [{ name: 'kernel', type: 'kernel', path: kernel }], { name: 'arm64-kernel', type: 'boot-bundle', cmdline: 'panic=-1' });
+    return out;
+  });
+}
