@@ -5,6 +5,7 @@
 # second UART /dev/ttyS1 (put in raw mode, no echo). Override: pixelrts.channel=/dev/X on the
 # kernel command line. Protocol: one compact JSON message per line in each direction
 # (docs/vm.md). The agent
+#   - announces itself once its end is open: a status message "agent ready";
 #   - sends {"type":"heartbeat",...} every second;
 #   - answers {"type":"command","data":{"message":"ping"},"id":"X"} with a status "pong"
 #     carrying "id":"X";
@@ -120,6 +121,9 @@ handle() {
 }
 
 exec 3<>"$dev"
+# The host holds what it sends until the guest has spoken: say so now that the device is open
+# (and, for a UART, in raw mode), before anything could be missed.
+printf '{"type":"status","data":{"message":"agent ready","details":{"agent":"pixelrts-agent","device":"%s"}},"direction":"vm-to-host"}\n' "$dev" >&3
 heartbeats &
 while :; do
   while IFS= read -r line <&3; do

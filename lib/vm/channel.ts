@@ -5,6 +5,11 @@
  * commands; guest → host: replies (carrying the request's `id`), heartbeats, status and error
  * messages. Keeping this traffic off the console keeps the console clean for people.
  *
+ * Readiness: bytes sent before the guest's agent has opened its end are lost (a UART drops
+ * them; a virtio port not yet open discards them). So what is sent is held until the guest has
+ * spoken on the channel (its agent announces itself, or any message), then written in order;
+ * `agent` is emitted then, and `ready()` waits for it. A request's timeout counts from the call.
+ *
  * Liveness: once the first heartbeat has arrived, `unresponsive` is emitted when none has come
  * for `heartbeatTimeout` ms, and `responsive` when they resume. If the socket drops while QEMU
  * lives, the channel reconnects; lines sent in between are queued.
@@ -50,8 +55,9 @@ interface PendingRequest {
 }
 
 /**
- * One command channel. Events: `message` (VmMessage from the guest), `line` (non-JSON text),
- * `invalid-message`, `heartbeat`, `unresponsive`, `responsive`, `disconnect`, `reconnect`.
+ * One command channel. Events: `agent` (the guest spoke for the first time: it can be sent to),
+ * `message` (VmMessage from the guest), `line` (non-JSON text), `invalid-message`, `heartbeat`,
+ * `unresponsive`, `responsive`, `disconnect`, `reconnect`.
  */
 export class Channel extends EventEmitter {
   readonly socketPath: string;
@@ -68,6 +74,7 @@ export class Channel extends EventEmitter {
   private isResponsive: boolean | null = null;
   private watchdog: NodeJS.Timeout | null = null;
   private connecting: Promise<void> | null = null;
+  private agentSeen = false;
 
   constructor(options: ChannelOptions) {
     super();
@@ -80,6 +87,36 @@ export class Channel extends EventEmitter {
   /** Whether the guest is sending heartbeats: null until the first one arrives. */
   get responsive(): boolean | null {
     return this.isResponsive;
+  }
+
+  /** True once the guest has spoken on the channel (its agent reads it). */
+  get agentReady(): boolean {
+    return this.agentSeen;
+  }
+
+  /**
+   * Resolves once the guest's agent has announced itself (at once if it has); rejects with
+   * ERR_PIXELRTS_TIMEOUT after `timeout` ms (default 30000) or ERR_PIXELRTS_CHANNEL_CLOSED.
+   */
+  ready(options: { timeout?: number } = {}): Promise<void> {
+    if (this.agentSeen) return Promise.resolve();
+    if (this.closed) return Promise.reject(new PixelrtsError('ERR_PIXELRTS_CHANNEL_CLOSED', 'the command channel is closed (the VM has exited)'));
+    const timeout = options.timeout ?? 30_000;
+    return new Promise<void>((resolve, reject) => {
+      const done = (err?: Error): void => {
+        clearTimeout(timer);
+        this.off('agent', onAgent);
+        this.off('closed', onClosed);
+        if (err) reject(err); else resolve();
+      };
+      const onAgent = (): void => done();
+      const onClosed = (): void => done(new PixelrtsError('ERR_PIXELRTS_CHANNEL_CLOSED', 'the VM exited before its agent announced itself'));
+      const timer = setTimeout(() => done(new PixelrtsError('ERR_PIXELRTS_TIMEOUT',
+        `no agent announced itself on the command channel ${this.socketPath} within ${timeout} ms: ` +
+        'is an agent reading the channel in the guest? (the demo image runs one)')), timeout);
+      this.on('agent', onAgent);
+      this.on('closed', onClosed);
+    });
   }
 
   /** True while the socket to QEMU is connected. */
@@ -122,15 +159,20 @@ export class Channel extends EventEmitter {
     const id = message.id ?? `h${this.nextId++}`;
     const timeout = options.timeout ?? 5000;
     const wire = toWireMessage(message, id);
+    const line = JSON.stringify(wire);
     return new Promise<VmMessage>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(id);
-        reject(new PixelrtsError('ERR_PIXELRTS_TIMEOUT',
-          `the guest did not answer '${wire.data.message}' (id ${id}) within ${timeout} ms on ${this.socketPath}: ` +
-          'is an agent reading the command channel in the guest? (the demo image runs one)'));
+        // Still held (no agent yet): it must not reach the guest after its caller gave up.
+        const held = this.queue.indexOf(line);
+        if (held >= 0) this.queue.splice(held, 1);
+        reject(new PixelrtsError('ERR_PIXELRTS_TIMEOUT', held >= 0
+          ? `no agent announced itself on the command channel ${this.socketPath} within ${timeout} ms, so '${wire.data.message}' (id ${id}) was never sent: ` +
+            'is an agent reading the channel in the guest? (the demo image runs one)'
+          : `the guest did not answer '${wire.data.message}' (id ${id}) within ${timeout} ms on ${this.socketPath}.`));
       }, timeout);
       this.pending.set(id, { resolve, reject, timer, command: wire.data.message });
-      this.writeLine(JSON.stringify(wire));
+      this.writeLine(line);
     });
   }
 
@@ -143,6 +185,7 @@ export class Channel extends EventEmitter {
     this.sock?.destroy();
     this.sock = null;
     this.queue = [];
+    this.emit('closed');
     for (const [id, p] of this.pending) {
       this.pending.delete(id);
       clearTimeout(p.timer);
@@ -151,8 +194,14 @@ export class Channel extends EventEmitter {
   }
 
   private writeLine(line: string): void {
-    if (this.sock && !this.sock.destroyed) this.sock.write(line + '\n');
+    if (this.agentSeen && this.sock && !this.sock.destroyed) this.sock.write(line + '\n');
     else this.queue.push(line);
+  }
+
+  private flushQueue(): void {
+    if (!this.agentSeen || !this.sock || this.sock.destroyed) return;
+    for (const line of this.queue) this.sock.write(line + '\n');
+    this.queue = [];
   }
 
   private attach(sock: net.Socket): void {
@@ -161,8 +210,7 @@ export class Channel extends EventEmitter {
     sock.on('data', (chunk: string) => this.onData(chunk));
     sock.on('error', () => { /* 'close' follows and decides about reconnecting */ });
     sock.on('close', () => this.onClose(sock));
-    for (const line of this.queue) sock.write(line + '\n');
-    this.queue = [];
+    this.flushQueue();
   }
 
   private onClose(sock: net.Socket): void {
@@ -211,6 +259,11 @@ export class Channel extends EventEmitter {
     const msg = parsed.message;
     // Before the guest puts its end of a UART in raw mode, the tty echoes what we sent: drop it.
     if (msg.direction === 'host-to-vm') return;
+    if (!this.agentSeen) {
+      this.agentSeen = true;
+      this.emit('agent', msg);
+      this.flushQueue();
+    }
     if (msg.type === 'heartbeat') this.onHeartbeat();
     if (msg.id !== undefined) {
       const p = this.pending.get(msg.id);

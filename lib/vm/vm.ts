@@ -129,7 +129,8 @@ export function startJanitor(dir: string): ChildProcess {
 }
 
 /**
- * A running VM. Events: `message` (VmMessage from console or channel), `invalid-message`,
+ * A running VM. Events: `agent` (the guest's agent announced itself: the command channel is
+ * read), `message` (VmMessage from console or channel), `invalid-message`,
  * `unresponsive` / `responsive` (LivenessEvent), `qmp-event` (QmpEvent), `exit` (VmExit).
  */
 export class VM extends EventEmitter {
@@ -199,6 +200,7 @@ export class VM extends EventEmitter {
       heartbeatTimeout: init.heartbeatTimeout,
       shouldReconnect: () => !this.childGone,
     });
+    this.channel.on('agent', (m: VmMessage) => this.emit('agent', m));
     this.channel.on('message', (m: VmMessage) => this.emit('message', m));
     this.channel.on('invalid-message', (m: InvalidMessage) => this.emit('invalid-message', m));
     this.channel.on('unresponsive', (e: LivenessEvent) => this.emit('unresponsive', e));
@@ -233,6 +235,14 @@ export class VM extends EventEmitter {
         else finish();
       });
     });
+  }
+
+  /**
+   * Resolves once the guest's agent has announced itself on the command channel (what `send`
+   * and `request` wait for before they write); rejects after `timeout` ms (default 30000).
+   */
+  ready(options: { timeout?: number } = {}): Promise<void> {
+    return this.channel.ready(options);
   }
 
   /** The QMP session (connected before launchVm resolves). */

@@ -148,20 +148,43 @@ dtest.serial('the shutdown command powers the guest off', async (t) => {
   t.true(exit.poweredOff);
 });
 
-test('request times out with a clear error when nobody answers', async (t) => {
+test('what is sent before the guest\'s agent speaks is held, then written in order; a request that times out held is never sent', async (t) => {
   const dir = tempDir(t);
-  const socketPath = path.join(dir, 'silent.sock');
-  const received = [];
-  const server = net.createServer((s) => s.on('data', (d) => received.push(String(d))));
+  const socketPath = path.join(dir, 'guest.sock');
+  let received = '';
+  let guest;
+  const server = net.createServer((s) => { guest = s; s.on('data', (d) => { received += d; }); });
   await new Promise((r) => server.listen(socketPath, r));
   t.teardown(() => new Promise((r) => server.close(r)));
   const channel = new Channel({ socketPath });
   await channel.connect();
   t.teardown(() => channel.close());
+  t.false(channel.agentReady);
+
+  // Nobody speaks: the request times out saying so, and its line never reaches the guest.
   const err = await t.throwsAsync(channel.request({ data: 'ping' }, { timeout: 150 }));
   t.is(err.code, 'ERR_PIXELRTS_TIMEOUT');
-  t.regex(err.message, /did not answer 'ping' \(id h1\) within 150 ms/);
-  t.like(JSON.parse(received.join('').trim()), { type: 'command', data: { message: 'ping' }, id: 'h1' });
+  t.regex(err.message, /no agent announced itself on the command channel .* within 150 ms, so 'ping' \(id h1\) was never sent/);
+  await t.throwsAsync(channel.ready({ timeout: 50 }), { code: 'ERR_PIXELRTS_TIMEOUT', message: /no agent announced itself/ });
+
+  // Sent early, held; the agent announces itself; both arrive, in order; the request is answered.
+  channel.send({ data: 'first' });
+  const answered = channel.request({ data: 'second' }, { timeout: 5000 });
+  const agent = new Promise((r) => channel.once('agent', r));
+  await new Promise((r) => setTimeout(r, 100));
+  t.is(received, '', 'nothing is written before the agent speaks');
+  guest.write('{"type":"status","data":{"message":"agent ready"},"direction":"vm-to-host"}\n');
+  t.like(await agent, { data: { message: 'agent ready' } });
+  await channel.ready();
+  while (received.split('\n').filter(Boolean).length < 2) await new Promise((r) => setTimeout(r, 10));
+  const lines = received.split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  t.deepEqual(lines.map((l) => l.data.message), ['first', 'second']);
+  guest.write(`${JSON.stringify({ type: 'status', id: lines[1].id, data: { message: 'pong' }, direction: 'vm-to-host' })}\n`);
+  t.is((await answered).data.message, 'pong');
+
+  // Once ready, a request nobody answers times out as such.
+  const late = await t.throwsAsync(channel.request({ data: 'ping' }, { timeout: 150 }));
+  t.regex(late.message, /the guest did not answer 'ping' \(id h3\) within 150 ms/);
   const pending = channel.request({ data: 'ping' }, { timeout: 5000 });
   channel.close('closing for the test');
   const closed = await t.throwsAsync(pending);
