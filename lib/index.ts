@@ -24,7 +24,7 @@ export type { FuseFileSpec } from './fuse/binding';
 export { launchVm, VM } from './vm/vm';
 export type { LaunchOptions, LaunchStage, VmExit, ShutdownOptions, VncEndpoint } from './vm/vm';
 export { detectAccel, qemuArgs, withConsole, consoleDevice, loopbackForward, cmdlineConfigText } from './vm/qemu';
-export type { Accel, AccelPreference, AccelChoice, Arch, ChannelKind, GuestForward, NetworkOptions, QemuArgsOptions } from './vm/qemu';
+export type { Accel, AccelPreference, AccelChoice, Arch, ChannelKind, Drive, FirmwareChoice, GuestForward, NetworkOptions, QemuArgsOptions } from './vm/qemu';
 export { QmpClient, QmpError } from './vm/qmp';
 export type { QmpEvent, QmpGreeting, QmpConnectOptions, QmpExecuteOptions } from './vm/qmp';
 export { Console } from './vm/console';
@@ -36,7 +36,11 @@ export type { VmMessage, OutgoingMessage, MessageType, MessageDirection, Validat
 export { buildDemoImage, buildDemoContainer, defaultCacheDir, DEMO_MARKER, DEMO_CMDLINE } from './demo/image';
 export type { DemoImage, DemoContainer, BuildDemoOptions } from './demo/image';
 export { boot, composeCmdline, describeExit, EXPOSED_ADDRESS } from './boot/boot';
-export type { BootOptions, BootedVm, BootExit, BootStage, BootStageEvent, BootAccel, BootArch } from './boot/boot';
+export type { BootOptions, BootedVm, BootExit, BootStage, BootStageEvent, BootAccel, BootArch, BootFirmware } from './boot/boot';
+export { commitDisks } from './boot/commit';
+export type { CommitDisk, CommitOptions } from './boot/commit';
+export type { DiskOverlay, OverlayIdentity } from './boot/overlay';
+export type { Snapshot, Snapshots } from './boot/snapshots';
 export { listVms, findVm } from './boot/registry';
 export type { VmRecord, VmStatus } from './boot/registry';
 export {

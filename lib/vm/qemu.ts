@@ -194,7 +194,7 @@ export function withConsole(cmdline: string, arch: Arch): string {
 
 /** A host program the guest reaches by connecting to an address of its user-mode network. */
 export interface GuestForward {
-  /** The address the guest connects to, e.g. `10.0.2.2` (the host's side of the network). */
+  /** The address the guest connects to, e.g. `10.0.2.100` (not 10.0.2.2: QEMU keeps that for the host). */
   guestAddress: string;
   guestPort: number;
   /** The program QEMU runs for each connection, its stdin and stdout joined to it (argv). */
@@ -227,7 +227,8 @@ export const CHANNEL_PORT_NAME = 'org.pixelrts.channel';
 
 /**
  * A drive of the guest, in boot order: a disk as a qcow2 overlay QEMU writes to over a
- * read-only base (raw or qcow2) it never writes, or a read-only CD-ROM.
+ * read-only base (raw or qcow2) it never writes, a read-only CD-ROM, or a small read-only disk
+ * never booted from (a cloud-init seed).
  */
 export type Drive =
   | { kind: 'disk'; overlay: string; base: string; baseFormat: 'raw' | 'qcow2' }
