@@ -12,6 +12,7 @@
  */
 import type { Readable, Writable } from 'node:stream';
 import type tty from 'node:tty';
+import { colorAllowed } from '../format';
 
 /** What the console UI needs from the VM's console. */
 export interface ConsoleSource {
@@ -64,7 +65,7 @@ export function attachConsole(source: ConsoleSource, options: ConsoleUiOptions):
   if (options.mode === 'none') return { detach: () => undefined };
 
   if (options.mode === 'lines') {
-    const color = output.isTTY === true;
+    const color = colorAllowed(output);
     const tag = options.prefix ? (color ? '\x1b[36mVM:\x1b[0m ' : 'VM: ') : '';
     const onLine = (line: string): void => { output.write(`${tag}${line}\n`); };
     source.on('line', onLine);

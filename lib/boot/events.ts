@@ -19,6 +19,7 @@
  */
 import type { Writable } from 'node:stream';
 import type { BootStageEvent } from './boot';
+import { colorAllowed } from '../format';
 
 /** Formats milliseconds for the progress lines: `12 ms`, `1.24 s`. */
 export function formatMs(ms: number): string {
@@ -69,9 +70,10 @@ export class StageReporter {
       return;
     }
     this.clear();
-    const detail = ev.detail ? (this.mode === 'tty' ? `  \x1b[2m${this.fit(ev.detail, label)}\x1b[0m` : `: ${ev.detail}`) : '';
+    const paint = (code: string, text: string): string => (colorAllowed({ isTTY: this.mode === 'tty' }) ? `\x1b[${code}m${text}\x1b[0m` : text);
+    const detail = ev.detail ? (this.mode === 'tty' ? `  ${paint('2', this.fit(ev.detail, label))}` : `: ${ev.detail}`) : '';
     if (this.mode === 'tty') {
-      const mark = ev.status === 'done' ? '\x1b[32m✓\x1b[0m' : ev.status === 'skipped' ? '\x1b[33m-\x1b[0m' : '\x1b[31m✗\x1b[0m';
+      const mark = ev.status === 'done' ? paint('32', '✓') : ev.status === 'skipped' ? paint('33', '-') : paint('31', '✗');
       const time = ev.status === 'skipped' ? '' : `  ${formatMs(ev.ms)}`;
       this.out.write(`${mark} ${label}${time}${detail}\n`);
     } else {

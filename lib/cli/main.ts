@@ -15,12 +15,14 @@ function topUsage(): string {
     'Commands:',
     ...lines,
     '',
-    'Run `pixelrts <command> --help` for a command\'s options.',
+    'Run `pixelrts help <command>` (or `pixelrts <command> --help`) for a command\'s options.',
   ].join('\n');
 }
 
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
+  // `pixelrts help boot` is `pixelrts boot --help`.
+  if (name === 'help' && rest.length > 0) return main([rest[0], '--help']);
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(topUsage() + '\n');
     return name === undefined ? 2 : 0;

@@ -70,3 +70,33 @@ test('progress draws nothing when not a TTY, or before the delay', async (t) => 
   t.is(formatBytes(1023), '1023 B');
   t.is(formatBytes(16 * 1024 * 1024), '16.0 MiB');
 });
+
+test('NO_COLOR: stage marks and details on a terminal are drawn without colour when it is set (#15)', (t) => {
+  const { StageReporter } = require('../../dist/boot/events.js');
+  const draw = () => {
+    let out = '';
+    const sink = { write: (s) => { out += s; return true; } };
+    const r = new StageReporter('tty', sink);
+    r.stage({ stage: 'open', status: 'done', ms: 3, at: 3, detail: '1 file' });
+    return out;
+  };
+  const saved = process.env.NO_COLOR;
+  t.teardown(() => { if (saved === undefined) delete process.env.NO_COLOR; else process.env.NO_COLOR = saved; });
+  delete process.env.NO_COLOR;
+  t.regex(draw(), /\x1b\[32m✓\x1b\[0m open container/);
+  process.env.NO_COLOR = '1';
+  const plain = draw();
+  t.regex(plain, /^✓ open container {2}3 ms {2}1 file\n$/);
+  t.notRegex(plain, /\x1b\[\d+m/);
+});
+
+test('pixelrts help <command> prints that command\'s usage; help of an unknown one exits 2 (#15)', async (t) => {
+  const { spawnSync } = await import('node:child_process');
+  const cli = new URL('../../dist/cli/main.js', import.meta.url).pathname;
+  const r = spawnSync(process.execPath, [cli, 'help', 'boot'], { encoding: 'utf8' });
+  t.is(r.status, 0);
+  t.regex(r.stdout, /^Usage: pixelrts boot <file\.rts\.png> \[options\]/);
+  const u = spawnSync(process.execPath, [cli, 'help', 'bogus'], { encoding: 'utf8' });
+  t.is(u.status, 2);
+  t.regex(u.stderr, /unknown command 'bogus'/);
+});
