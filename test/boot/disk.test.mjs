@@ -11,6 +11,7 @@ import { createRequire } from 'node:module';
 import { commandMissing, needs } from '../helpers/prereq.mjs';
 import { bootMissing, cli, demoContainer, leftovers, parseNdjson, runtimeEnv } from '../helpers/boot.mjs';
 import { guestShell } from '../helpers/guest-shell.mjs';
+import { demoImage } from '../helpers/demo-image.mjs';
 import { arm64KernelContainer, arm64Missing, debianContainer, debianMissing, firmwareImagesMissing, isoContainer, uefiContainer } from '../helpers/machine-images.mjs';
 
 const require = createRequire(import.meta.url);
@@ -36,6 +37,20 @@ async function bootToLogin(t, file, options = {}) {
   const marker = await vm.console.waitFor(/pixelrts-marker: (first|again)/, { timeout: 150_000 });
   await vm.console.waitFor(/login: /, { timeout: 60_000 });
   return { vm, marker: /(first|again)/.exec(marker)[1] };
+}
+
+/** The demo guest with a blank 1 MiB disk (/dev/vda in the guest), written into `dir`. */
+async function demoDiskContainer(dir) {
+  const demo = await demoImage();
+  const blank = path.join(dir, 'blank.img');
+  fs.writeFileSync(blank, Buffer.alloc(1 << 20));
+  const file = path.join(dir, 'demo-disk.rts.png');
+  await writeContainer(file, [
+    { name: 'kernel', type: 'kernel', path: demo.kernelPath },
+    { name: 'initrd', type: 'initrd', path: demo.initrdPath },
+    { name: 'disk', type: 'disk', path: blank },
+  ], { name: 'demo-disk', type: 'boot-bundle', cmdline: demo.cmdline });
+  return file;
 }
 
 async function shutDown(t, vm) {
@@ -151,16 +166,7 @@ ftest.serial('bad input: an ISO packed as the kernel, an unknown --firmware, mor
 needs(test, bootMissing() ?? commandMissing('qemu-img', 'qemu-utils')).serial('snapshots: save, change the disk, load: the change is gone; list and delete; a VM without a disk says why', async (t) => {
   t.timeout(5 * 60_000);
   const dir = scratch(t);
-  const { demoImage } = await import('../helpers/demo-image.mjs');
-  const demo = await demoImage();
-  const blank = path.join(dir, 'blank.img');
-  fs.writeFileSync(blank, Buffer.alloc(1 << 20));
-  const file = path.join(dir, 'demo-disk.rts.png');
-  await writeContainer(file, [
-    { name: 'kernel', type: 'kernel', path: demo.kernelPath },
-    { name: 'initrd', type: 'initrd', path: demo.initrdPath },
-    { name: 'disk', type: 'disk', path: blank },
-  ], { name: 'demo-disk', type: 'boot-bundle', cmdline: demo.cmdline });
+  const file = await demoDiskContainer(dir);
   const vm = await boot(file, { accel: 'tcg' });
   t.teardown(async () => { if (vm.running) await vm.kill(); await vm.exited; });
   await vm.console.waitFor(/pixelrts-demo# /, { timeout: 60_000 });
@@ -237,4 +243,29 @@ needs(test, arm64Missing()).serial('an arm64 kernel without --arch boots on qemu
   const err = await t.throwsAsync(boot(file, { accel: 'tcg', arch: 'x86_64' }));
   t.is(err.code, 'ERR_PIXELRTS_ARCH');
   t.regex(err.message, /the kernel "kernel" of .* is for aarch64, but --arch x86_64 says x86_64: boot it with --arch aarch64/);
+});
+
+needs(test, bootMissing() ?? commandMissing('qemu-img', 'qemu-utils')).serial('pixelrts snapshot save, list and delete on a detached VM, through its control socket', async (t) => {
+  const dir = scratch(t);
+  const { root, env } = runtimeEnv(t);
+  const file = await demoDiskContainer(dir);
+  const run = (...args) => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 120_000 });
+  const started = run('boot', file, '--detach', '--accel', 'tcg');
+  t.is(started.status, 0, started.stderr);
+  const id = started.stdout.trim();
+  t.teardown(() => run('stop', '--force', id));
+  const saved = run('snapshot', 'save', id, 'first');
+  t.is(saved.status, 0, saved.stderr);
+  t.regex(saved.stderr, new RegExp(`saved snapshot 'first' of ${id}`));
+  const list = run('snapshot', 'list', id, '--json');
+  t.is(list.status, 0, list.stderr);
+  t.like(JSON.parse(list.stdout.trim()), { name: 'first' });
+  t.regex(run('snapshot', 'list', id).stdout, /^NAME\s+STATE\s+TAKEN\s+GUEST CLOCK\nfirst\s/);
+  const bad = run('snapshot', 'save', id, '../x');
+  t.is(bad.status, 1);
+  t.regex(bad.stderr, /snapshot name '\.\.\/x': use 1–64 letters/);
+  t.is(run('snapshot', 'delete', id, 'first').status, 0);
+  t.is(run('snapshot', 'list', id, '--json').stdout, '');
+  t.is(run('stop', id).status, 0);
+  t.deepEqual(await leftovers(root, [], 5000), []);
 });
