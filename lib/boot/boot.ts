@@ -287,7 +287,7 @@ function chooseFirmware(pref: BootFirmware, firstDisk: string | undefined, hasIs
   if (pref !== 'auto') return { firmware: pref, reason: `--firmware ${pref}` };
   if (hasIso || firstDisk === undefined) return { firmware: 'bios', reason: 'an ISO boots with SeaBIOS (--firmware uefi for its EFI boot)' };
   const head = readHead(firstDisk, PARTITION_TABLE_BYTES);
-  if (head.subarray(0, 4).toString('latin1') === 'QFI\xfb') return { firmware: 'bios', reason: 'a qcow2 disk (its partitions are not inspected; --firmware uefi for an EFI disk)' };
+  if (identify(head).kind === 'qcow2') return { firmware: 'bios', reason: 'a qcow2 disk (its partitions are not inspected; --firmware uefi for an EFI disk)' };
   return firmwareFor(head);
 }
 

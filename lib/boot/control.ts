@@ -140,3 +140,8 @@ export function controlRequest(socketPath: string, request: ControlRequest, time
     });
   });
 }
+
+/** QMP commands through a VM owner's control socket, each bounded by `timeoutMs`. */
+export function controlQmp(socketPath: string, timeoutMs: number): { execute(command: string, args?: Record<string, unknown>): Promise<unknown> } {
+  return { execute: (command, args) => controlRequest(socketPath, { op: 'qmp', command, ...(args ? { args } : {}) }, timeoutMs) };
+}

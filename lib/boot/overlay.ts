@@ -14,6 +14,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { PixelrtsError } from '../errors';
+import { onPath } from '../vm/qemu';
 
 const run = promisify(execFile);
 
@@ -44,14 +45,8 @@ export interface DiskOverlay {
 
 /** The qemu-img binary, or a clear error naming the package. */
 export function requireQemuImg(): string {
-  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
-    if (!dir) continue;
-    const p = path.join(dir, 'qemu-img');
-    try {
-      fs.accessSync(p, fs.constants.X_OK);
-      return p;
-    } catch { /* not here */ }
-  }
+  const found = onPath('qemu-img');
+  if (found) return found;
   throw new PixelrtsError('ERR_PIXELRTS_DEPENDENCY',
     'qemu-img not found on PATH: it makes the copy-on-write overlays of a container\'s disks. ' +
     'Install it (Debian: apt-get install qemu-utils; macOS: brew install qemu), or run scripts/install-deps.sh');

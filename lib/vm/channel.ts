@@ -57,7 +57,7 @@ interface PendingRequest {
 /**
  * One command channel. Events: `agent` (the guest spoke for the first time: it can be sent to),
  * `message` (VmMessage from the guest), `line` (non-JSON text), `invalid-message`, `heartbeat`,
- * `unresponsive`, `responsive`, `disconnect`, `reconnect`.
+ * `unresponsive`, `responsive`, `disconnect`, `reconnect`, `closed` (close() was called).
  */
 export class Channel extends EventEmitter {
   readonly socketPath: string;

@@ -30,7 +30,8 @@ export function qemuBinary(arch: Arch): string {
   return `qemu-system-${arch}`;
 }
 
-function onPath(cmd: string): string | null {
+/** The executable `cmd` on PATH, or null. */
+export function onPath(cmd: string): string | null {
   for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
     if (!dir) continue;
     const full = path.join(dir, cmd);

@@ -6,7 +6,7 @@ import { withProgress } from '../progress';
 import { formatBytes } from '../../format';
 import { PixelrtsError } from '../../errors';
 import { commitDisks, pausedFor, type CommitDisk } from '../../boot/commit';
-import { controlRequest } from '../../boot/control';
+import { controlQmp } from '../../boot/control';
 import { findVm, listVms } from '../../boot/registry';
 import { readOverlayIdentity } from '../../boot/overlay';
 import type { Command } from './command';
@@ -55,11 +55,11 @@ export const commit: Command = {
       if (!running.disks?.length) throw new PixelrtsError('ERR_PIXELRTS_COMMIT', `VM ${running.id} (${running.image}) has no disks: there is nothing to commit.`);
       image = running.image;
       disks = running.disks;
-      const qmp = { execute: (command: string, args?: Record<string, unknown>) => controlRequest(running.controlSocket, { op: 'qmp', command, ...(args ? { args } : {}) }, 30_000) };
-      metadata = await withProgress(`committing ${running.id}`, (bar) => pausedFor(qmp, () =>
+      metadata = await withProgress(`committing ${running.id}`, (bar) => pausedFor(controlQmp(running.controlSocket, 30_000), () =>
         commitDisks(image, disks, output, { mountpoint: `${running.runtimeDir}/mnt`, onProgress: (p) => progress(p, bar) })));
       note = `the guest was paused while its disks were copied, and resumed`;
     } else {
+      const origins: string[] = [];
       disks = positionals.map((overlay) => {
         const identity = fs.existsSync(overlay) ? readOverlayIdentity(overlay) : null;
         if (!identity) {
@@ -67,9 +67,10 @@ export const commit: Command = {
           throw new PixelrtsError('ERR_PIXELRTS_OVERLAY',
             `${overlay} is neither a running VM${vms.length ? ` (running: ${vms.join(', ')})` : ''} nor an overlay made by pixelrts boot --persist.`);
         }
-        return { segment: identity.segment, overlay, container: identity.container };
+        origins.push(identity.container);
+        return { segment: identity.segment, overlay };
       });
-      const from = new Set((disks as Array<CommitDisk & { container: string }>).map((d) => d.container));
+      const from = new Set(origins);
       if (options.container === undefined && from.size > 1) {
         throw new PixelrtsError('ERR_PIXELRTS_OVERLAY', `the overlays belong to different containers (${[...from].join(', ')}): commit them one container at a time.`);
       }

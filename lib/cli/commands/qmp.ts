@@ -1,7 +1,7 @@
 /** `pixelrts qmp <id> <command> ['<args-json>']`: one QMP command on a running VM. */
 import { parseArgs } from '../args';
 import { UsageError } from '../../errors';
-import { controlRequest } from '../../boot/control';
+import { controlQmp } from '../../boot/control';
 import { findVm } from '../../boot/registry';
 import type { Command } from './command';
 
@@ -35,7 +35,7 @@ export const qmp: Command = {
       args = parsed as Record<string, unknown>;
     }
     const vm = findVm(id);
-    const result = await controlRequest(vm.controlSocket, { op: 'qmp', command, ...(args ? { args } : {}) }, 30_000);
+    const result = await controlQmp(vm.controlSocket, 30_000).execute(command, args);
     process.stdout.write(`${JSON.stringify(result ?? {})}\n`);
     return 0;
   },

@@ -1,7 +1,7 @@
 /** `pixelrts snapshot save|load|list|delete <id> [NAME]`: live snapshots of a running VM. */
 import { parseArgs } from '../args';
 import { UsageError } from '../../errors';
-import { controlRequest } from '../../boot/control';
+import { controlQmp } from '../../boot/control';
 import { findVm } from '../../boot/registry';
 import { createSnapshots } from '../../boot/snapshots';
 import { tableLines } from '../table';
@@ -33,8 +33,8 @@ export const snapshot: Command = {
     if (!['save', 'load', 'list', 'delete'].includes(op)) throw new UsageError(`expected save, load, list or delete, found '${op}'.`);
     if (op !== 'list' && name === undefined) throw new UsageError(`snapshot ${op} needs a NAME.`);
     const vm = findVm(id);
-    const qmp = { execute: (command: string, args?: Record<string, unknown>) => controlRequest(vm.controlSocket, { op: 'qmp', command, ...(args ? { args } : {}) }, 300_000) };
-    const snapshots = createSnapshots(qmp, vm.id, (vm.disks?.length ?? 0) > 0);
+    // savevm of a large guest can take minutes: the QMP calls get a long bound.
+    const snapshots = createSnapshots(controlQmp(vm.controlSocket, 300_000), vm.id, (vm.disks?.length ?? 0) > 0);
     if (op === 'list') {
       const list = await snapshots.list();
       if (options.json) {
