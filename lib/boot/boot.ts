@@ -24,7 +24,7 @@ import { commitDisks, pausedFor, type CommitOptions } from './commit';
 import { createSnapshots, type Snapshots } from './snapshots';
 import { makeSeed } from './cloud-init';
 import { launchVm, type VM, type VmExit } from '../vm/vm';
-import { createRuntimeDir, idBase, removeRuntimeDir, runtimeRoot, startCleanupWatcher, type CleanupWatcher } from './runtime-dir';
+import { createRuntimeDir, idBase, removeRuntimeDir, runtimeRoot, startCleanupWatcher, type CleanupWatcher, type WatchedDir } from './runtime-dir';
 
 /** Guest architectures pixelrts boots. */
 export type BootArch = Arch;
@@ -378,9 +378,17 @@ export async function boot(file: string, options: BootOptions = {}): Promise<Boo
   // A directory handed in is ours from here on: removed on failure as on exit.
   let runtimeDir: string | undefined = options.runtimeDir;
   let watcher: CleanupWatcher | undefined;
+  /** The runtime directory while its watcher is still making it. */
+  let pendingDir: Promise<WatchedDir> | undefined;
   let mounted: Mount | undefined;
   const cleanup = async (): Promise<string[]> => {
     const problems: string[] = [];
+    if (pendingDir) {
+      try {
+        ({ dir: runtimeDir, watcher } = await pendingDir);
+      } catch { /* it was never made */ }
+      pendingDir = undefined;
+    }
     if (mounted) {
       try {
         await mounted.unmount();
@@ -423,6 +431,11 @@ export async function boot(file: string, options: BootOptions = {}): Promise<Boo
     if (!fs.existsSync(image)) {
       throw new PixelrtsError('ERR_PIXELRTS_NOT_FOUND', `${image}: no such file. Check the path of the container to boot.`);
     }
+    // The runtime directory is made (by its cleanup watcher, a process of its own) while the
+    // container is opened: both lie on the way to QEMU, and neither needs the other.
+    pendingDir = runtimeDir === undefined ? createRuntimeDir(runtimeRoot(), idBase(image))
+      : Promise.resolve({ dir: runtimeDir, watcher: startCleanupWatcher(runtimeDir) });
+    pendingDir.catch(() => undefined);  // awaited below, or by cleanup() when open fails first
     const container = await stage('open', () => open(image), (c) => `${c.files.length} file${c.files.length === 1 ? '' : 's'}`);
     const meta: Record<string, unknown> = container.metadata ?? {};
     const metaArch = meta.arch === 'aarch64' || meta.arch === 'arm64' ? 'aarch64' : meta.arch === 'x86_64' ? 'x86_64' : undefined;
@@ -441,10 +454,12 @@ export async function boot(file: string, options: BootOptions = {}): Promise<Boo
 
     // Verify and mount share the container's one decode. When the curve is known without a
     // hash (files pixelrts writes) the mount serves exactly the bytes verify checks, so it is
-    // made while the hashes are checked; QEMU starts only once both are done, and a mismatch
+    // made while the hashes are checked, and QEMU builds the machine with its CPUs stopped while
+    // they still are: the guest runs only once verify has passed, and a mismatch kills QEMU,
     // unmounts and stops the boot. A file whose curve only a hash can tell (a legacy file) is
     // mounted after verify has settled it.
     let verified: Promise<string> | undefined;
+    let verifySettled = false;
     if (options.noVerify) {
       emit('verify', 'skipped', performance.now(), '--no-verify');
     } else if (container.verifiedReads) {
@@ -454,20 +469,16 @@ export async function boot(file: string, options: BootOptions = {}): Promise<Boo
       emit('verify', 'skipped', performance.now(), 'each block is checked against the hash tree as it is read');
     } else {
       verified = stage('verify', () => verifyContainer(container, image), (d) => d);
-      verified.catch(() => undefined);  // awaited below, also when the mount fails first
+      verified.then(() => { verifySettled = true; }, () => { verifySettled = true; });  // awaited below
       if (!container.curveKnown) await verified;
     }
 
-    if (runtimeDir === undefined) {
-      ({ dir: runtimeDir, watcher } = await createRuntimeDir(runtimeRoot(), idBase(image)));
-    } else {
-      watcher = startCleanupWatcher(runtimeDir);
-    }
+    ({ dir: runtimeDir, watcher } = await pendingDir);
+    pendingDir = undefined;
     const mountpoint = path.join(runtimeDir, 'mnt');
     const id = path.basename(runtimeDir);
     fs.mkdirSync(mountpoint, { mode: 0o700 });
     mounted = await stage('mount', () => mount(container, mountpoint), () => mountpoint);
-    await verified;
     // An explicit accelerator that does not work here fails now, before QEMU starts.
     await accelChoice;
     const inMount = (name: string, alias = name): string => {
@@ -529,6 +540,9 @@ export async function boot(file: string, options: BootOptions = {}): Promise<Boo
     const what = files.kernel
       ? `kernel "${files.kernel}"${files.initrd ? ` and initrd "${files.initrd}"` : ''} of ${image}, for ${arch}`
       : `${drives.length} drive${drives.length === 1 ? '' : 's'} of ${image} with ${firmwareReason}, for ${arch}`;
+    // A verify that has failed by now stops the boot before QEMU starts.
+    if (verifySettled) await verified;
+    const paused = verified !== undefined && !verifySettled;
     const vm = await stage('qemu-start', () => launchVm({
       ...(files.kernel ? { kernel: inMount(files.kernel, 'kernel') } : {}),
       ...(files.kernel && files.initrd ? { initrd: inMount(files.initrd, 'initrd') } : {}),
@@ -545,11 +559,21 @@ export async function boot(file: string, options: BootOptions = {}): Promise<Boo
       ...(options.qemuArgs ? { qemuArgs: options.qemuArgs } : {}),
       ...(options.serialLog !== undefined ? { serialLog: options.serialLog } : {}),
       ...(network ?? {}),
+      paused,
     }).catch((err: Error & { code?: string }) => {
       // QEMU's own words say what it disliked; say what it was given.
       if (err.code === 'ERR_PIXELRTS_QEMU_FAILED') err.message += ` (booting the ${what})`;
       throw err;
-    }), (v) => `pid ${v.pid}`);
+    }), (v) => `pid ${v.pid}${paused ? ', paused until verified' : ''}`);
+    if (paused) {
+      try {
+        await verified;
+        await vm.qmp.execute('cont');
+      } catch (err) {
+        await vm.kill();
+        throw err;
+      }
+    }
 
     // The mount failing or being unmounted from outside while the VM runs is worth a warning
     // (QEMU holds the kernel and initrd in memory by now, so the guest keeps running).

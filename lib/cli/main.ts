@@ -32,11 +32,12 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${(require('../../package.json') as { version: string }).version}\n`);
     return 0;
   }
-  const command = Object.prototype.hasOwnProperty.call(commands, name) ? commands[name] : undefined;
-  if (!command) {
+  const entry = Object.prototype.hasOwnProperty.call(commands, name) ? commands[name] : undefined;
+  if (!entry) {
     process.stderr.write(`pixelrts: unknown command '${name}'.\n\n${topUsage()}\n`);
     return 2;
   }
+  const command = await entry.load();
   if (rest.includes('--help') || rest.includes('-h')) {
     process.stdout.write(command.usage + '\n');
     return 0;

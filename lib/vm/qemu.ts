@@ -272,6 +272,8 @@ export interface QemuArgsOptions {
   /** VNC display (e.g. `:1` or `127.0.0.1:1`); adds a display device. */
   vnc?: string;
   network?: NetworkOptions;
+  /** Start with the CPUs stopped (-S): the machine is built, the guest runs at QMP `cont`. */
+  paused?: boolean;
   /** Extra arguments appended verbatim. */
   extra?: string[];
 }
@@ -334,6 +336,7 @@ export function qemuArgs(o: QemuArgsOptions): string[] {
   // QEMU option values are comma-separated: a comma inside a path is written twice.
   const opt = (p: string) => p.replace(/,/g, ',,');
   const args: string[] = ['-nodefaults', '-no-user-config', '-no-reboot'];
+  if (o.paused) args.push('-S');
   if (o.arch === 'aarch64') args.push('-machine', 'virt');
   else args.push('-machine', 'pc');
   args.push('-accel', o.accel, '-cpu', o.accel === 'tcg' ? 'max' : 'host');

@@ -69,6 +69,12 @@ export interface LaunchOptions {
   runtimeDir?: string;
   /** How long to wait for QMP (ms, default 10000). */
   startTimeout?: number;
+  /**
+   * Build the machine but keep its CPUs stopped until `vm.qmp.execute('cont')`: QEMU's own
+   * start-up (loading the kernel, the firmware) then overlaps work the caller still has to
+   * finish before the guest may run, such as verifying the image.
+   */
+  paused?: boolean;
   /** Heartbeat silence that makes the guest `unresponsive` (ms, default 3000). */
   heartbeatTimeout?: number;
   onStage?: (stage: LaunchStage) => void;
@@ -390,7 +396,8 @@ export async function launchVm(options: LaunchOptions): Promise<VM> {
     arch, accel: accel.accel, kernel: options.kernel, initrd: options.initrd,
     cmdline, cmdlineConfig: cmdlineFile, memory: options.memory, cpus: options.cpus,
     drives: options.drives, firmware: options.firmware, dtb: options.dtb,
-    qmpSocket, channelSocket, channel: options.channel, vnc: vncArg, network: options.network, extra: options.qemuArgs,
+    qmpSocket, channelSocket, channel: options.channel, vnc: vncArg, network: options.network, paused: options.paused,
+    extra: options.qemuArgs,
   });
 
   t = Date.now();

@@ -292,7 +292,6 @@ export async function runBoot(image: string, parsed: ParsedBoot): Promise<number
 }
 
 export const boot: Command = {
-  summary: 'boot a container in QEMU (verify, mount, boot; nothing extracted)',
   usage,
   async run(argv) {
     const { options, positionals } = parseArgs(joinDashValues(argv), bootOptionSpec,

@@ -32,7 +32,6 @@ function ndjson(type: string, e: CacheEntry): string {
 }
 
 export const cache: Command = {
-  summary: 'list or prune the decoded cache of large containers',
   usage,
   async run(argv) {
     const { options, positionals } = parseArgs(argv, { all: { type: 'boolean' }, json: { type: 'boolean' } }, { maxPositionals: 1 });

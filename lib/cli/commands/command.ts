@@ -1,7 +1,5 @@
-/** The shape of one CLI command (one module per command under lib/cli/commands/). */
+/** The shape of one CLI command (one module per command under lib/cli/commands/; its summary is in index.ts). */
 export interface Command {
-  /** One line for `pixelrts --help`. */
-  summary: string;
   /** Full usage text for `pixelrts <command> --help`. */
   usage: string;
   /** Runs the command with the arguments after its name; resolves to the exit code. */

@@ -33,7 +33,6 @@ Examples:
   pixelrts commit changes.qcow2 -o debian-v2.rts.png`;
 
 export const commit: Command = {
-  summary: 'write a new container with a VM\'s disk changes (running VM or --persist overlay)',
   usage,
   async run(argv) {
     const { options, positionals } = parseArgs(argv, {

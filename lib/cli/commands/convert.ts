@@ -90,7 +90,6 @@ function metaEntries(specs: string[]): Record<string, string> | undefined {
 }
 
 export const convert: Command = {
-  summary: 'pack files into a .rts.png container',
   usage,
   async run(argv) {
     const typed = takeSegmentTypes(argv);

@@ -27,7 +27,6 @@ Examples:
   pixelrts boot "$(pixelrts demo --build-only)" --detach`;
 
 export const demo: Command = {
-  summary: 'build (once) and boot the demo container',
   usage,
   async run(argv) {
     const { options } = parseArgs(joinDashValues(argv),

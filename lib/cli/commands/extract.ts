@@ -49,7 +49,6 @@ async function writeOut(c: Container, out: string, name?: string): Promise<numbe
 }
 
 export const extract: Command = {
-  summary: 'write a container\'s payload or files to disk',
   usage,
   async run(argv) {
     const { options, positionals } = parseArgs(argv, {

@@ -138,7 +138,6 @@ async function serve(argv: string[]): Promise<number> {
 }
 
 export const frames: Command = {
-  summary: 'serve H.264 frame export (HXFR) to guests',
   usage,
   async run(argv: string[]): Promise<number> {
     const [sub, ...rest] = argv;

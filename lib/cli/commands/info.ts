@@ -36,7 +36,6 @@ export function describeContainer(c: Container, warnings: PixelrtsWarning[], foo
 }
 
 export const info: Command = {
-  summary: 'show what a .rts.png container holds',
   usage,
   async run(argv) {
     const { container: c, json, warnings } = await openFromArgs(argv);

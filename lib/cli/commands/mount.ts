@@ -23,7 +23,6 @@ Examples:
   pixelrts unmount /mnt/boot      (from another shell, or press Ctrl-C)`;
 
 export const mount: Command = {
-  summary: 'mount a container\'s files read-only (FUSE) until Ctrl-C',
   usage,
   async run(argv) {
     const { options, positionals } = parseArgs(argv, {

@@ -32,7 +32,6 @@ function table(vms: VmStatus[]): string {
 }
 
 export const ps: Command = {
-  summary: 'list running VMs (id, pid, uptime, image, sockets)',
   usage,
   async run(argv) {
     const { options } = parseArgs(argv, { json: { type: 'boolean' } }, { maxPositionals: 0 });

@@ -16,7 +16,6 @@ Examples:
   pixelrts qmp demo-3f2a human-monitor-command '{"command-line":"info registers"}'`;
 
 export const qmp: Command = {
-  summary: 'run a QMP command on a running VM and print the result',
   usage,
   async run(argv) {
     const { positionals } = parseArgs(argv, {}, { minPositionals: 2, maxPositionals: 3, positionalsName: '<id> <command>' });

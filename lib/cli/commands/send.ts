@@ -19,7 +19,6 @@ Examples:
   pixelrts send demo-3f2a '{"type":"command","data":{"message":"ping"}}' --wait`;
 
 export const send: Command = {
-  summary: 'send a JSON message to a running VM\'s guest (--wait for the reply)',
   usage,
   async run(argv) {
     const { options, positionals } = parseArgs(argv,

@@ -24,7 +24,6 @@ Examples:
   pixelrts snapshot load debian-3f2a before-upgrade`;
 
 export const snapshot: Command = {
-  summary: 'save, load, list or delete live snapshots of a running VM',
   usage,
   async run(argv) {
     const { options, positionals } = parseArgs(argv, { json: { type: 'boolean' } },

@@ -28,7 +28,6 @@ async function waitGone(vm: VmStatus, ms: number): Promise<boolean> {
 }
 
 export const stop: Command = {
-  summary: 'shut a running VM down (graceful; --force to kill)',
   usage,
   async run(argv) {
     const { options, positionals } = parseArgs(argv, { force: { type: 'boolean' }, timeout: { type: 'integer', min: 1, max: 3600 } },

@@ -16,7 +16,6 @@ Example:
   pixelrts unmount /mnt/boot`;
 
 export const unmount: Command = {
-  summary: 'unmount a container mounted with `pixelrts mount`',
   usage,
   async run(argv) {
     const { options, positionals } = parseArgs(argv, { json: { type: 'boolean' } },

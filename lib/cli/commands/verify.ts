@@ -15,7 +15,6 @@ Example:
   pixelrts verify boot.rts.png`;
 
 export const verify: Command = {
-  summary: 'check every hash recorded in a container',
   usage,
   async run(argv) {
     const { container: c, json, warnings } = await openFromArgs(argv);
