@@ -26,7 +26,13 @@ export type { LaunchOptions, LaunchStage, VmExit, ShutdownOptions, VncEndpoint }
 export { detectAccel, qemuArgs, withConsole, consoleDevice, loopbackForward, cmdlineConfigText } from './vm/qemu';
 export type { Accel, AccelPreference, AccelChoice, Arch, ChannelKind, Drive, FirmwareChoice, GuestForward, NetworkOptions, QemuArgsOptions } from './vm/qemu';
 export { QmpClient, QmpError } from './vm/qmp';
-export type { QmpEvent, QmpGreeting, QmpConnectOptions, QmpExecuteOptions } from './vm/qmp';
+export type { QmpEvent, QmpGreeting, QmpConnectOptions, QmpExecuteOptions, QmpExecutor } from './vm/qmp';
+export { createScreen, pngSize } from './screen/screen';
+export type { Screen, ScreenSize } from './screen/screen';
+export { createInput } from './screen/input';
+export type { Input, ClickOptions, PointerButton } from './screen/input';
+export { keysForText, keysForCombo } from './screen/keymap';
+export type { TypedKey } from './screen/keymap';
 export { Console } from './vm/console';
 export type { LineInfo, ConsoleOptions } from './vm/console';
 export { Channel } from './vm/channel';

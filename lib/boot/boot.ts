@@ -23,6 +23,8 @@ import { prepareOverlay, requireQemuImg, type DiskOverlay } from './overlay';
 import { commitDisks, pausedFor, type CommitOptions } from './commit';
 import { createSnapshots, type Snapshots } from './snapshots';
 import { makeSeed } from './cloud-init';
+import { createScreen, type Screen } from '../screen/screen';
+import { createInput, type Input } from '../screen/input';
 import { launchVm, type VM, type VmExit } from '../vm/vm';
 import { createRuntimeDir, idBase, removeRuntimeDir, runtimeRoot, startCleanupWatcher, type CleanupWatcher, type WatchedDir } from './runtime-dir';
 
@@ -68,6 +70,11 @@ export interface BootOptions {
    * (`vm.vnc`). Default: no display.
    */
   vnc?: true | string;
+  /**
+   * Give the guest a screen (a display, a keyboard and an absolute pointer) for `vm.screen`
+   * and `vm.input`, without serving it over VNC (`vnc` implies it). Default: no screen.
+   */
+  screen?: boolean;
   /** Extra QEMU arguments, appended as given. */
   qemuArgs?: string[];
   /** Also write everything the guest prints on its console to this file. */
@@ -150,6 +157,10 @@ export type BootedVm = Omit<VM, 'exited'> & {
   commit(output: string, options?: Omit<CommitOptions, 'mountpoint'>): Promise<Record<string, unknown>>;
   /** Live snapshots (save, load, list, delete), kept in the disks' overlays. */
   readonly snapshots: Snapshots;
+  /** The guest's screen: screenshots and its size (booted with `screen` or `vnc`). */
+  readonly screen: Screen;
+  /** Keyboard and pointer input to the guest (the pointer needs a screen). */
+  readonly input: Input;
 };
 
 /**
@@ -556,6 +567,7 @@ export async function boot(file: string, options: BootOptions = {}): Promise<Boo
       arch,
       runtimeDir: runtimeDir as string,
       ...(options.vnc !== undefined ? { vnc: options.vnc } : {}),
+      ...(options.screen ? { screen: true } : {}),
       ...(options.qemuArgs ? { qemuArgs: options.qemuArgs } : {}),
       ...(options.serialLog !== undefined ? { serialLog: options.serialLog } : {}),
       ...(network ?? {}),
@@ -604,7 +616,9 @@ export async function boot(file: string, options: BootOptions = {}): Promise<Boo
       return pausedFor(vm.qmp, () => commitDisks(image, overlays, output, { ...commitOptions, mountpoint }));
     };
     const snapshots = createSnapshots(vm.qmp, id, overlays.length > 0);
-    return Object.assign(vm, { id, image, mountpoint, cmdline, stages, disks: overlays, commit, snapshots }) as unknown as BootedVm;
+    const screen = createScreen(vm.qmp, runtimeDir as string, id);
+    const input = createInput(vm.qmp, screen);
+    return Object.assign(vm, { id, image, mountpoint, cmdline, stages, disks: overlays, commit, snapshots, screen, input }) as unknown as BootedVm;
   } catch (err) {
     // A probe still running is left to finish on its own (it cleans up after itself).
     await cleanup();

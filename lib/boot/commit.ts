@@ -19,6 +19,7 @@ import { PixelrtsError } from '../errors';
 import { mount, type Mount } from '../fuse/mount';
 import { readOverlayIdentity, readQcow2Header, requireQemuImg } from './overlay';
 import { createRuntimeDir, removeRuntimeDir } from './runtime-dir';
+import type { QmpExecutor } from '../vm/qmp';
 
 const run = promisify(execFile);
 
@@ -33,11 +34,6 @@ export interface CommitOptions {
   mountpoint?: string;
   /** Told the phase (`merge` per disk, then the container's `hash`/`compress`/`encode`) and bytes done of total. */
   onProgress?: (p: { phase: 'merge' | WriteProgress['phase']; done: number; total: number; detail?: string }) => void;
-}
-
-/** What pausedFor needs of a QMP session (a QmpClient, or the control socket's qmp op). */
-export interface QmpExecutor {
-  execute(command: string, args?: Record<string, unknown>): Promise<unknown>;
 }
 
 /**

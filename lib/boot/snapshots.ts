@@ -4,7 +4,7 @@
  * hold them; a `--persist` overlay keeps them across boots, an ephemeral one loses them at exit.
  */
 import { PixelrtsError } from '../errors';
-import type { QmpExecutor } from './commit';
+import type { QmpExecutor } from '../vm/qmp';
 
 /** One snapshot, as `list()` reports it. */
 export interface Snapshot {

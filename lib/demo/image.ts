@@ -29,13 +29,15 @@ const run = promisify(execFile);
  * Modules the demo initrd carries (paths under the kernel's module tree), in load order, each
  * after its dependencies: the ACPI power button; virtio-serial for the command channel's
  * virtio transport; virtio-net for a guest given a network (`--frame-export`, `--network`);
- * virtio-blk for disks packed with it (/dev/vda, …).
+ * virtio-blk for disks packed with it (/dev/vda, …); virtio-input for the tablet of a VM with a
+ * screen.
  */
 const DEMO_MODULES = [
   'drivers/acpi/button', 'drivers/input/evdev',
   'drivers/virtio/virtio_ring', 'drivers/virtio/virtio', 'drivers/virtio/virtio_pci_legacy_dev',
   'drivers/virtio/virtio_pci_modern_dev', 'drivers/virtio/virtio_pci', 'drivers/char/virtio_console',
   'net/core/failover', 'drivers/net/net_failover', 'drivers/net/virtio_net', 'drivers/block/virtio_blk',
+  'drivers/virtio/virtio_input',
 ];
 const moduleFile = (m: string) => `${path.basename(m)}.ko`;
 

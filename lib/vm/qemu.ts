@@ -271,6 +271,8 @@ export interface QemuArgsOptions {
   channel?: ChannelKind;
   /** VNC display (e.g. `:1` or `127.0.0.1:1`); adds a display device. */
   vnc?: string;
+  /** A display device and the keyboard and tablets that drive it (implied by `vnc`). */
+  screen?: boolean;
   network?: NetworkOptions;
   /** Start with the CPUs stopped (-S): the machine is built, the guest runs at QMP `cont`. */
   paused?: boolean;
@@ -286,6 +288,18 @@ export interface QemuArgsOptions {
 export function cmdlineConfigText(cmdline: string): string | null {
   if (cmdline.includes('"') || /[\r\n]/.test(cmdline) || Buffer.byteLength(cmdline) > 1023) return null;
   return `# the kernel command line, kept out of /proc/PID/cmdline\n[machine]\n  append = "${cmdline}"\n`;
+}
+
+/**
+ * The devices of a VM with a screen: a display, a keyboard (the PC's own PS/2 one on x86) and
+ * an absolute pointer. Two tablets, because guests differ in what they drive: a USB tablet
+ * (every desktop OS has its driver) and a virtio one (kernels built without USB, such as
+ * Debian's cloud kernels). QEMU sends pointer events to whichever one the guest activated.
+ */
+function screenDeviceArgs(arch: Arch): string[] {
+  const keyboard = arch === 'aarch64' ? ['-device', 'virtio-keyboard-pci'] : [];
+  return ['-device', arch === 'aarch64' ? 'ramfb' : 'VGA', ...keyboard,
+    '-device', 'virtio-tablet-pci', '-device', 'qemu-xhci,id=pxusb', '-device', 'usb-tablet,bus=pxusb.0'];
 }
 
 /**
@@ -369,11 +383,9 @@ export function qemuArgs(o: QemuArgsOptions): string[] {
     args.push('-device', o.arch === 'aarch64' ? 'virtio-serial-device' : 'virtio-serial-pci',
       '-device', `virtserialport,chardev=pxch,name=${CHANNEL_PORT_NAME}`);
   }
-  if (o.vnc) {
-    args.push('-vnc', o.vnc, '-device', o.arch === 'aarch64' ? 'ramfb' : 'VGA');
-  } else {
-    args.push('-display', 'none');
-  }
+  if (o.vnc || o.screen) args.push(...screenDeviceArgs(o.arch));
+  if (o.vnc) args.push('-vnc', o.vnc);
+  else args.push('-display', 'none');
   if (o.network) {
     const fwd = (o.network.hostfwd ?? []).map((f) =>
       `,hostfwd=${f.protocol ?? 'tcp'}:${f.hostAddress ?? '127.0.0.1'}:${f.hostPort}-:${f.guestPort}`).join('');

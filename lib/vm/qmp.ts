@@ -30,6 +30,11 @@ export interface QmpEvent {
   timestamp: { seconds: number; microseconds: number };
 }
 
+/** What runs QMP commands: a QmpClient, or a VM owner's control socket (its qmp op). */
+export interface QmpExecutor {
+  execute(command: string, args?: Record<string, unknown>): Promise<unknown>;
+}
+
 /** An error QEMU returned for a command: `errorClass` is QMP's `class` (e.g. `CommandNotFound`). */
 export class QmpError extends PixelrtsError {
   readonly errorClass: string;

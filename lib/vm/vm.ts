@@ -58,6 +58,11 @@ export interface LaunchOptions {
    * password QEMU asks every client for (`vm.vnc.password`). Default: no display.
    */
   vnc?: true | string;
+  /**
+   * Give the guest a screen (a display device, a keyboard and an absolute pointer) without
+   * serving it over VNC: for screenshots and input through QMP. `vnc` implies it.
+   */
+  screen?: boolean;
   /** Extra QEMU arguments, appended verbatim. */
   qemuArgs?: string[];
   /** Also append everything the guest prints on its console to this file. */
@@ -397,6 +402,7 @@ export async function launchVm(options: LaunchOptions): Promise<VM> {
     cmdline, cmdlineConfig: cmdlineFile, memory: options.memory, cpus: options.cpus,
     drives: options.drives, firmware: options.firmware, dtb: options.dtb,
     qmpSocket, channelSocket, channel: options.channel, vnc: vncArg, network: options.network, paused: options.paused,
+    screen: options.screen,
     extra: options.qemuArgs,
   });
 

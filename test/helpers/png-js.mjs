@@ -77,8 +77,8 @@ function paeth(a, b, c) {
 }
 
 /**
- * Decodes an 8-bit RGBA PNG: {width, height, pixels (width·height·4 bytes, row-major), texts,
- * filters (the filter type of each row)}.
+ * Decodes an 8-bit RGBA PNG (or RGB, as QEMU's screendumps are): {width, height, channels (4 or
+ * 3), pixels (width·height·channels bytes, row-major), texts, filters (each row's filter type)}.
  */
 export function decodePng(png) {
   const chunks = readChunks(png);
@@ -87,12 +87,13 @@ export function decodePng(png) {
   const width = ihdr.data.readUInt32BE(0);
   const height = ihdr.data.readUInt32BE(4);
   const [bitDepth, colorType, , , interlace] = ihdr.data.subarray(8);
-  if (bitDepth !== 8 || colorType !== 6 || interlace !== 0) {
-    throw new Error(`png-js: only 8-bit RGBA non-interlaced, found depth ${bitDepth} colour type ${colorType} interlace ${interlace}`);
+  if (bitDepth !== 8 || (colorType !== 6 && colorType !== 2) || interlace !== 0) {
+    throw new Error(`png-js: only 8-bit RGBA or RGB non-interlaced, found depth ${bitDepth} colour type ${colorType} interlace ${interlace}`);
   }
+  const channels = colorType === 6 ? 4 : 3;
   const idat = Buffer.concat(chunks.filter((c) => c.type === 'IDAT').map((c) => c.data));
   const raw = zlib.inflateSync(idat);
-  const stride = width * 4;
+  const stride = width * channels;
   if (raw.length !== height * (stride + 1)) throw new Error(`png-js: inflated ${raw.length} bytes, expected ${height * (stride + 1)}`);
   const pixels = Buffer.alloc(height * stride);
   const filters = new Uint8Array(height);
@@ -103,9 +104,9 @@ export function decodePng(png) {
     const dst = y * stride;
     const up = dst - stride;
     for (let i = 0; i < stride; i++) {
-      const a = i >= 4 ? pixels[dst + i - 4] : 0;
+      const a = i >= channels ? pixels[dst + i - channels] : 0;
       const b = y > 0 ? pixels[up + i] : 0;
-      const c = i >= 4 && y > 0 ? pixels[up + i - 4] : 0;
+      const c = i >= channels && y > 0 ? pixels[up + i - channels] : 0;
       const x = raw[src + i];
       let v;
       switch (filter) {
@@ -119,7 +120,7 @@ export function decodePng(png) {
       pixels[dst + i] = v & 0xff;
     }
   }
-  return { width, height, pixels, texts: readTexts(chunks), filters };
+  return { width, height, channels, pixels, texts: readTexts(chunks), filters };
 }
 
 function chunk(type, data) {

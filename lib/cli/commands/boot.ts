@@ -37,6 +37,8 @@ Options:
                          the VM's private runtime directory (only you can connect);
                          :N for TCP display N on 127.0.0.1 (HOST:N elsewhere), which
                          asks for a random password printed at start (default: none)
+  --screen               give the guest a screen, keyboard and pointer (then:
+                         pixelrts screenshot | type | key | click); --vnc implies it
   --network nat          give the guest a NATed network: it reaches the internet and
                          every service on this host's loopback (default: no network)
   --forward HOST:GUEST   forward 127.0.0.1:HOST to the guest's TCP port GUEST (repeatable;
@@ -81,6 +83,7 @@ export const bootOptionSpec = {
   persist: { type: 'string', multiple: true },
   firmware: { type: 'string' },
   vnc: { type: 'string' },
+  screen: { type: 'boolean' },
   network: { type: 'string' },
   forward: { type: 'string', multiple: true },
   'cloud-init': { type: 'string' },
@@ -195,6 +198,7 @@ export function bootOptionsFrom(o: Record<string, unknown>): ParsedBoot {
   if (Array.isArray(persist) && persist.length > 0) boot.persist = persist as string[];
   const firmware = parseChoice<BootFirmware>(str('firmware'), '--firmware', ['auto', 'bios', 'uefi']);
   if (firmware) boot.firmware = firmware;
+  if (o.screen === true) boot.screen = true;
   const vnc = str('vnc');
   if (vnc === 'unix') {
     boot.vnc = true;

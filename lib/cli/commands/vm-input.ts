@@ -1,0 +1,16 @@
+/** The screen and input of a running VM, reached through its owner's control socket (for screenshot, type, key and click). */
+import { controlQmp } from '../../boot/control';
+import { findVm } from '../../boot/registry';
+import { createInput, type Input } from '../../screen/input';
+import { createScreen, type Screen } from '../../screen/screen';
+
+export function vmScreen(idOrPrefix: string): { id: string; screen: Screen; input: Input } {
+  const vm = findVm(idOrPrefix);
+  const screen = createScreen(controlQmp(vm.controlSocket, 30_000), vm.runtimeDir, vm.id);
+  return { id: vm.id, screen, input: createInput(controlQmp(vm.controlSocket, 30_000), screen) };
+}
+
+/** One NDJSON line of a command's `--json` output. */
+export function jsonLine(type: string, fields: Record<string, unknown>): string {
+  return `${JSON.stringify({ type, time: new Date().toISOString(), ...fields })}\n`;
+}
