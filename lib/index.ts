@@ -2,7 +2,8 @@
  * pixelrts: PixelRTS v2 containers, FUSE mounts, one-command QEMU boot, the host ↔ VM
  * channel and H.264 frame export, from Node.js.
  */
-export { PixelrtsError, UsageError, isPixelrtsError } from './errors';
+export { PixelrtsError, UsageError, isPixelrtsError, PIXELRTS_ERROR_CODES } from './errors';
+export type { PixelrtsErrorCode } from './errors';
 export {
   decode, decodeAsync, encode, encodeAsync, readMetadata, gridForLength,
 } from './codec/codec';

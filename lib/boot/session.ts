@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
 import { boot, EXPOSED_ADDRESS, type BootOptions, type BootedVm, type BootExit } from './boot';
-import { PixelrtsError } from '../errors';
+import { PixelrtsError, errorCode } from '../errors';
 import type { FrameServer } from '../frames/server';
 import { attachConsole, type AttachedConsole } from './console';
 import { EventWriter, StageReporter } from './events';
@@ -100,7 +100,7 @@ export async function runSession(image: string, options: SessionOptions): Promis
       // Loaded only when asked for: most boots need no frame server, and start-up time counts.
       const { startFrameExport } = await import('../frames/server');
       const { server, port } = await startFrameExport(options.frameExport).catch((err: Error & { code?: string }) => {
-        throw new PixelrtsError(err.code ?? 'ERR_PIXELRTS_FRAMES_LISTEN',
+        throw new PixelrtsError(errorCode(err.code, 'ERR_PIXELRTS_FRAMES_LISTEN'),
           `--frame-export ${options.frameExport}: ${err.message.replace(/: choose another.*$/, '')}; choose another port (--frame-export 0 picks a free one).`,
           { cause: err });
       });

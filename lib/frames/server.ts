@@ -14,7 +14,7 @@ import { EventEmitter } from 'node:events';
 import './binding';
 import type { NativeAddress, NativeFrame, NativeFrameEvent, NativeFrameServer } from './binding';
 import { native } from '../native';
-import { PixelrtsError } from '../errors';
+import { PixelrtsError, errorCode } from '../errors';
 
 /** Pixel formats: DRM fourcc names, or aliases (BGRA = AR24, RGBA = AB24), or the fourcc number. */
 export type FrameFormat = 'NV12' | 'AR24' | 'AB24' | 'BGRA' | 'RGBA' | number;
@@ -200,7 +200,7 @@ export class FrameServer extends EventEmitter {
         break;
       case 'error':
         if (this.listenerCount('error') > 0) {
-          const err = new PixelrtsError(e.code, e.message) as PixelrtsError & { connection: number };
+          const err = new PixelrtsError(errorCode(e.code, 'ERR_PIXELRTS_FRAMES_INTERNAL'), e.message) as PixelrtsError & { connection: number };
           err.connection = e.connection;
           this.emit('error', err);
         }
@@ -419,7 +419,7 @@ export async function createFrameServer(options: FrameServerOptions = {}): Promi
     }, onEvent);
   } catch (err) {
     const e = err as Error & { code?: string };
-    throw new PixelrtsError(e.code ?? 'ERR_PIXELRTS_FRAMES_LISTEN', e.message, { cause: err });
+    throw new PixelrtsError(errorCode(e.code, 'ERR_PIXELRTS_FRAMES_LISTEN'), e.message, { cause: err });
   }
   const server = new FrameServer(handle);
   ref = new WeakRef(server);

@@ -16,7 +16,7 @@ import path from 'node:path';
 import { Container, initrdFile, kernelFile, open } from '../codec/container';
 import './binding';
 import type { FuseEventKind, FuseFileSpec, FuseMountHandle } from './binding';
-import { PixelrtsError, isPixelrtsError } from '../errors';
+import { PixelrtsError, errorCode, isPixelrtsError, type PixelrtsErrorCode } from '../errors';
 import { findMount } from './mount-table';
 import { native, PayloadHandle } from '../native';
 
@@ -123,7 +123,7 @@ function onMountEvent(state: MountState, kind: FuseEventKind, code: string, mess
     return;
   }
   if (kind === 'error') {
-    const err = new PixelrtsError(code, message);
+    const err = new PixelrtsError(errorCode(code, 'ERR_PIXELRTS_FUSE_MOUNT'), message);
     if (state.settleMount) {
       state.mountError = err;  // reported once everything is released ('exit')
     } else if (state.phase === 'unmounting' && code !== 'ERR_PIXELRTS_FUSE_READ') {
@@ -196,7 +196,7 @@ function runHelper(helper: string, args: string[]): Promise<void> {
   });
 }
 
-function mountpointError(code: string, dir: string, problem: string): PixelrtsError {
+function mountpointError(code: PixelrtsErrorCode, dir: string, problem: string): PixelrtsError {
   return new PixelrtsError(code, `mount point ${dir} ${problem}`);
 }
 
