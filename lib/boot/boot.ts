@@ -23,6 +23,7 @@ import { prepareOverlay, requireQemuImg, type DiskOverlay } from './overlay';
 import { commitDisks, pausedFor, type CommitOptions } from './commit';
 import { createSnapshots, type Snapshots } from './snapshots';
 import { makeSeed } from './cloud-init';
+import { checkBootOptions } from './options';
 import { launchVm, type VM, type VmExit } from '../vm/vm';
 import { createRuntimeDir, idBase, removeRuntimeDir, runtimeRoot, startCleanupWatcher, type CleanupWatcher } from './runtime-dir';
 
@@ -352,9 +353,14 @@ export function describeExit(exit: Pick<VmExit, 'code' | 'signal' | 'poweredOff'
  * codec's errors.
  */
 export async function boot(file: string, options: BootOptions = {}): Promise<BootedVm> {
+  checkBootOptions(file, options);
   const t0 = performance.now();
   const stages: Partial<Record<BootStage, number>> = {};
+  // Once the boot has failed its stages are over: a probe that settles later is not reported
+  // after the error.
+  let failed = false;
   const emit = (stage: BootStage, status: BootStageEvent['status'], startedAt: number, detail?: string): void => {
+    if (failed) return;
     const now = performance.now();
     const ms = status === 'done' || status === 'failed' ? now - startedAt : 0;
     if (status === 'done') stages[stage] = ms;
@@ -420,9 +426,6 @@ export async function boot(file: string, options: BootOptions = {}): Promise<Boo
   let accelChoice = probe(guessedArch);
 
   try {
-    if (!fs.existsSync(image)) {
-      throw new PixelrtsError('ERR_PIXELRTS_NOT_FOUND', `${image}: no such file. Check the path of the container to boot.`);
-    }
     const container = await stage('open', () => open(image), (c) => `${c.files.length} file${c.files.length === 1 ? '' : 's'}`);
     const meta: Record<string, unknown> = container.metadata ?? {};
     const metaArch = meta.arch === 'aarch64' || meta.arch === 'arm64' ? 'aarch64' : meta.arch === 'x86_64' ? 'x86_64' : undefined;
@@ -583,6 +586,7 @@ export async function boot(file: string, options: BootOptions = {}): Promise<Boo
     return Object.assign(vm, { id, image, mountpoint, cmdline, stages, disks: overlays, commit, snapshots }) as unknown as BootedVm;
   } catch (err) {
     // A probe still running is left to finish on its own (it cleans up after itself).
+    failed = true;
     await cleanup();
     throw err;
   }

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
 import { boot, EXPOSED_ADDRESS, type BootOptions, type BootedVm, type BootExit } from './boot';
-import { PixelrtsError, errorCode } from '../errors';
+import { PixelrtsError, UsageError, errorCode } from '../errors';
 import type { FrameServer } from '../frames/server';
 import { attachConsole, type AttachedConsole } from './console';
 import { EventWriter, StageReporter } from './events';
@@ -120,7 +120,11 @@ export async function runSession(image: string, options: SessionOptions): Promis
   } catch (err) {
     reporter.clear();
     await frames?.close();
-    if (events) events.write('error', { code: (err as { code?: string }).code ?? 'ERR_PIXELRTS_BOOT', message: (err as Error).message });
+    if (events) {
+      // The stream ends as every boot's does, with an exit event; nothing else follows the error.
+      events.write('error', { code: (err as { code?: string }).code ?? 'ERR_PIXELRTS_BOOT', message: (err as Error).message });
+      events.write('exit', { exitCode: err instanceof UsageError ? 2 : 1, code: null, signal: null, poweredOff: false, reason: 'the boot failed before the guest ran', teardownErrors: [] });
+    }
     throw err;
   } finally {
     for (const sig of earlySignals) process.off(sig, earlyHandler);

@@ -21,6 +21,7 @@ import { Console } from './console';
 import { PixelrtsError } from '../errors';
 import type { InvalidMessage, OutgoingMessage, VmMessage } from './messages';
 import { QmpClient, type QmpEvent } from './qmp';
+import { cpuCount, memoryMiB } from './resources';
 import {
   cmdlineConfigText, detectAccel, hostArch, qemuArgs, requireQemu, spawnQemu, withConsole,
   type Accel, type AccelPreference, type Arch, type ChannelKind, type Drive, type FirmwareChoice, type NetworkOptions,
@@ -46,7 +47,7 @@ export interface LaunchOptions {
   dtb?: string;
   /** Kernel command line; `console=` for the architecture is added unless present. */
   cmdline?: string;
-  /** Guest memory, QEMU syntax (default '512M'). */
+  /** Guest memory, e.g. '512M' or '2G' (default '512M'; at least 16M, see resources.ts). */
   memory?: string;
   cpus?: number;
   accel?: AccelPreference;
@@ -332,6 +333,9 @@ function vncPassword(): string {
  */
 export async function launchVm(options: LaunchOptions): Promise<VM> {
   const arch = options.arch ?? hostArch() ?? 'x86_64';
+  // Checked before anything starts (qemuArgs checks them again as it writes them).
+  memoryMiB(options.memory ?? '512M', 'memory');
+  cpuCount(options.cpus ?? 1, 'cpus');
   if (options.kernel === undefined && !options.drives?.length) {
     throw new PixelrtsError('ERR_PIXELRTS_VM_INPUT', 'nothing to boot: give a kernel, or drives for the firmware to boot');
   }

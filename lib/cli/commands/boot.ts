@@ -8,6 +8,7 @@ import { startDetached } from '../../boot/detach';
 import { sshKeyUserData } from '../../boot/cloud-init';
 import type { VmRecord } from '../../boot/registry';
 import { runSession } from '../../boot/session';
+import { memoryMiB } from '../../vm/resources';
 import type { Command } from './command';
 
 const usage = `Usage: pixelrts boot <file.rts.png> [options]
@@ -140,16 +141,9 @@ function readOptionFile(option: string, file: string): string {
 /** A VNC display: `N`, `:N` or `HOST:N`. */
 const VNC_DISPLAY = /^(?:[\w.-]*:)?\d{1,2}$/;
 
-const SIZE_UNITS: Record<string, number> = { K: 1 / 1024, M: 1, G: 1024, T: 1024 * 1024 };
-
 /** `--memory`: a size like 512M, 2G or 1.5G (a bare number means MiB); returns QEMU's `-m` value in MiB. */
 export function parseMemory(value: string): number {
-  const m = /^(\d+(?:\.\d+)?)\s*([KMGT])?(?:i?B)?$/i.exec(value.trim());
-  const mib = m ? Number(m[1]) * SIZE_UNITS[(m[2] ?? 'M').toUpperCase()] : NaN;
-  if (!m || !Number.isFinite(mib) || mib < 16 || mib > 16 * 1024 * 1024 || !Number.isInteger(mib)) {
-    throw new UsageError(`--memory: expected a size like 512M or 2G (whole MiB, at least 16M), found '${value}'.`);
-  }
-  return mib;
+  return memoryMiB(value, '--memory');
 }
 
 function parseChoice<T extends string>(value: string | undefined, option: string, choices: readonly T[]): T | undefined {
