@@ -26,14 +26,23 @@ export function formatMs(ms: number): string {
   return ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(2)} s`;
 }
 
-/** Writes NDJSON events, one object per line with `type` and `time`. */
+/** An event's own fields: anything but the envelope's `type` and `time`. */
+export type EventFields = Record<string, unknown> & { type?: never; time?: never };
+
+/**
+ * Writes NDJSON events, one object per line: `type`, `time` (ISO 8601), then the fields. Every
+ * `--json` of the CLI writes through it, so every command's output has the same envelope
+ * (docs/cli.md lists the events of each).
+ */
 export class EventWriter {
   constructor(private readonly out: Writable = process.stdout) {}
 
   /** Writes one event (nothing once the output has failed, e.g. the reader of a pipe left). */
-  write(type: string, fields: Record<string, unknown> = {}): void {
+  write(type: string, fields: EventFields = {}): void {
     if (this.out.destroyed || this.out.writableEnded) return;
-    this.out.write(`${JSON.stringify({ type, time: new Date().toISOString(), ...fields })}\n`);
+    // 64-bit counters (the frame server's) are bigints, which JSON has no form for: decimal strings.
+    const line = JSON.stringify({ type, time: new Date().toISOString(), ...fields }, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
+    this.out.write(`${line}\n`);
   }
 }
 

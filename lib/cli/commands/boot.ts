@@ -10,6 +10,7 @@ import type { VmRecord } from '../../boot/registry';
 import { runSession } from '../../boot/session';
 import { memoryMiB } from '../../vm/resources';
 import type { Command } from './command';
+import { EventWriter } from '../../boot/events';
 
 const usage = `Usage: pixelrts boot <file.rts.png> [options]
 
@@ -49,7 +50,8 @@ Options:
   --timeout SECONDS      shut the VM down after SECONDS and exit 1
   --json                 NDJSON events on stdout: stage, console, message, qmp-event, exit
   --prefix               print "VM: " before each console line (line mode)
-  --detach               run in the background and print the VM's id
+  --detach               run in the background and print the VM's id (with --json: one
+                         {"type":"detached", …} event with its record)
                          (then: pixelrts ps | stop | send | qmp)
   --frame-export [PORT]  serve H.264 frame export (HXFR) on 127.0.0.1:PORT (default
                          15937; 0 picks a free port); the guest reaches it at
@@ -263,7 +265,7 @@ export async function runBoot(image: string, parsed: ParsedBoot): Promise<number
       return 128 + os.constants.signals[signal];
     }
     if (parsed.json) {
-      process.stdout.write(`${JSON.stringify(record)}\n`);
+      new EventWriter().write('detached', { ...record });
     } else {
       process.stdout.write(`${record.id}\n`);
       if (process.stderr.isTTY) {

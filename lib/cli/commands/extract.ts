@@ -9,6 +9,7 @@ import { PixelrtsError, UsageError } from '../../errors';
 import { containerStem } from '../../codec/metadata';
 import type { Command } from './command';
 import { printWarnings } from './container-args';
+import { EventWriter } from '../../boot/events';
 
 const usage = `Usage: pixelrts extract <file.rts.png> [-o OUT] [--segment NAME]
        pixelrts extract <file.rts.png> --all [-d DIR]
@@ -22,7 +23,8 @@ Options:
   --segment NAME       extract only the file (segment) called NAME
   --all                extract every file
   -d, --dir DIR        directory for --all (Infinite Map paths keep their directories)
-  --json               print what was written as JSON
+  --json               one NDJSON event per file: {"type":"written","time":…, container,
+                       name, path, size}
 
 Examples:
   pixelrts extract boot.rts.png --segment kernel -o vmlinuz
@@ -86,7 +88,8 @@ export const extract: Command = {
       }
     });
     if (options.json) {
-      process.stdout.write(`${JSON.stringify({ path: c.path, written }, null, 2)}\n`);
+      const events = new EventWriter();
+      for (const w of written) events.write('written', { container: c.path, ...w });
     } else if (options.out !== '-') {
       for (const w of written) process.stdout.write(`wrote ${printable(w.path)} (${printable(w.name)}, ${w.size} bytes)\n`);
     }

@@ -6,19 +6,21 @@ import { printable } from '../printable';
 import { tableLines } from '../table';
 import type { Command } from './command';
 import { openFromArgs, printWarnings } from './container-args';
+import { EventWriter } from '../../boot/events';
 
 const usage = `Usage: pixelrts info <file.rts.png> [--json]
 
 Shows a PixelRTS v2 container's format, grid, payload, compression, user metadata and files.
 
 Options:
-  --json   print one JSON object (metadata, files, warnings) for scripts
+  --json   one NDJSON event: {"type":"container","time":…, path, kind, grid, payloadSize,
+           encoding, compression, metadata, files, footprint, warnings}
 
 Examples:
   pixelrts info boot.rts.png
-  pixelrts info boot.rts.png --json | jq '.files[].name'`;
+  pixelrts info boot.rts.png --json | jq -r '.files[].name'`;
 
-/** The JSON shape of `info --json`. */
+/** The fields of `info --json`'s `container` event. */
 export function describeContainer(c: Container, warnings: PixelrtsWarning[], footprint: Footprint): Record<string, unknown> {
   return {
     path: c.path,
@@ -41,7 +43,7 @@ export const info: Command = {
   async run(argv) {
     const { container: c, json, warnings } = await openFromArgs(argv);
     if (json) {
-      process.stdout.write(`${JSON.stringify(describeContainer(c, warnings, await c.footprint()), null, 2)}\n`);
+      new EventWriter().write('container', describeContainer(c, warnings, await c.footprint()));
       return 0;
     }
     printWarnings('info', warnings);
