@@ -175,6 +175,11 @@ export class Container {
       pending.push({ code: 'WARN_PIXELRTS_SIDECAR',
         message: `${path} has no embedded PixelRTS metadata; using the sidecar ${sidecar.path}.` });
     }
+    if (info.truncatedAt !== undefined) {
+      pending.push({ code: 'WARN_PIXELRTS_TRUNCATED',
+        message: `${path} ends at byte ${info.truncatedAt} without the PNG's closing IEND chunk: the file is truncated ` +
+          '(an interrupted copy or download); its files cannot be read. Copy or download it again.' });
+    }
     const kind: ContainerKind = isInfiniteMap(info.texts, metadata?.type) ? 'infinite-map' : 'pixelrts';
     const c = new Container(path, metadata, kind, options.onWarning, info, options.cacheDir);
     for (const w of pending) c.warn(w);
@@ -754,7 +759,11 @@ async function readHeadInfo(path: string): Promise<PngInfo> {
       pos += 12 + length;
     }
     if (idat) parts.push(emptyChunk('IDAT'), emptyChunk('IEND'));
-    return { ...readInfo(Buffer.concat(parts), path), hasBandIndex: bandIndex, hasHashTree: hashTree };
+    const info = { ...readInfo(Buffer.concat(parts), path), hasBandIndex: bandIndex, hasHashTree: hashTree };
+    // The pixels are not read here, but a file cut short (an interrupted copy or download) is
+    // worth saying at once: a whole PNG ends with its IEND chunk.
+    const tail = await readAt(Math.max(0, fileSize - 12), 12);
+    return tail.equals(emptyChunk('IEND')) ? info : { ...info, truncatedAt: fileSize };
   } catch (err) {
     if (err instanceof PixelrtsError || (err as { code?: string }).code?.startsWith('ERR_PIXELRTS')) throw err;
     throw ioError(path, err as NodeJS.ErrnoException);

@@ -229,3 +229,19 @@ test('every --json is NDJSON with one envelope: each line one object, "type" and
   }
   t.deepEqual(types, { convert: ['written'], info: ['container'], verify: ['verify'], extract: ['written'], cache: [] });
 });
+
+test('info of a container cut to 5 of 16 MB shows what it can read, says the file is truncated and exits 1 (#15)', async (t) => {
+  const d = dir('truncated');
+  const whole = path.join(d, 'whole.rts.png');
+  await writeContainer(whole, prng('cut', 16 << 20), { name: 'disk' });
+  const cut = path.join(d, 'cut.rts.png');
+  fs.writeFileSync(cut, fs.readFileSync(whole).subarray(0, 5 << 20));
+  const text = run(['info', cut]);
+  t.is(text.code, 1, text.err);
+  t.regex(text.out, /grid\s+2048x2048/, 'what can be read is shown');
+  t.regex(text.err, /^pixelrts info: .*cut\.rts\.png ends at byte 5242880 without the PNG's closing IEND chunk: the file is truncated .*Copy or download it again\.\n$/);
+  const json = run(['info', cut, '--json']);
+  t.is(json.code, 1);
+  t.deepEqual(JSON.parse(json.out).warnings.map((w) => w.code), ['WARN_PIXELRTS_TRUNCATED']);
+  t.is(run(['info', whole]).code, 0, 'a whole file is fine');
+});
