@@ -7,7 +7,7 @@
  *   {"type":"stage","stage":"mount","status":"done","ms":12.3,"at":40.1,"detail":"..."}
  *   {"type":"ready","id":"demo-3f2a","pid":1234,"runtimeDir":"...","mountpoint":"...","qmpSocket":"...",
  *    "channelSocket":"...","controlSocket":"...","accel":"tcg","cmdline":"..."}   QEMU runs (pid: QEMU's)
- *   {"type":"console","line":"..."}
+ *   {"type":"console","line":"...","raw":"..."}   raw: as printed (\r, escapes), only when it differs
  *   {"type":"message","message":{...}}           a guest line that is a structured message
  *   {"type":"qmp-event","event":"SHUTDOWN","data":{...}}
  *   {"type":"liveness","state":"unresponsive"|"responsive"}

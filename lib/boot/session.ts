@@ -14,6 +14,7 @@ import { attachConsole, type AttachedConsole } from './console';
 import { EventWriter, StageReporter } from './events';
 import { StopController } from './lifecycle';
 import type { OutgoingMessage } from '../vm/messages';
+import type { LineInfo } from '../vm/console';
 import { serveControl } from './control';
 import { processStartTime, writeRecord, type VmRecord } from './registry';
 
@@ -158,7 +159,8 @@ export async function runSession(image: string, options: SessionOptions): Promis
     logStream = fs.createWriteStream(options.console.log, { flags: 'a', mode: 0o600 });
     attached = attachConsole(vm.console, { mode: 'lines', output: logStream });
   } else if (events) {
-    const onLine = (line: string): void => events.write('console', { line });
+    // The line as a terminal shows it; what the guest printed too, when that differs.
+    const onLine = (line: string, info: LineInfo): void => events.write('console', { line, ...(info.raw !== line ? { raw: info.raw } : {}) });
     vm.console.on('line', onLine);
     attached = { detach: () => vm.console.off('line', onLine) };
   } else {
