@@ -110,7 +110,8 @@ export class StageReporter {
 
   /** On a terminal a detail is cut to the line (the accelerator's reason can be long); --json has it whole. */
   private fit(detail: string, label: string): string {
-    const columns = (this.out as { columns?: number }).columns ?? 100;
+    // No width reported (0: a serial console) is taken as 100 columns, not as none.
+    const columns = (this.out as { columns?: number }).columns || 100;
     const room = Math.max(20, columns - label.length - 14);
     return detail.length <= room ? detail : `${detail.slice(0, room - 1)}…`;
   }

@@ -20,7 +20,7 @@ export const verify: Command = {
   usage,
   async run(argv) {
     const { container: c, json, warnings } = await openFromArgs(argv);
-    const report = await withProgress(`verifying ${c.path}`, () => c.verify());
+    const report = await withProgress(`verifying ${c.path}`, (progress) => c.verify({ onProgress: (done, total) => progress.update(done, total) }));
     if (json) {
       new EventWriter().write('verify', { ...report, warnings });
     } else {
