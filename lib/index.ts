@@ -20,16 +20,16 @@ export type {
 } from './codec/metadata';
 export type { PayloadHandle } from './native';
 export { mount, mountTable, containerTable, unmountPath, findFusermount, Mount } from './fuse/mount';
-export type { MountOptions, MountedFile, FileTable } from './fuse/mount';
+export type { MountEvents, MountOptions, MountedFile, FileTable } from './fuse/mount';
 export type { FuseFileSpec } from './fuse/binding';
 export { launchVm, VM } from './vm/vm';
-export type { LaunchOptions, LaunchStage, VmExit, ShutdownOptions, VncEndpoint } from './vm/vm';
+export type { LaunchOptions, LaunchStage, VmEvents, VmExit, ShutdownOptions, VncEndpoint } from './vm/vm';
 export { detectAccel, qemuArgs, withConsole, consoleDevice, loopbackForward, cmdlineConfigText } from './vm/qemu';
 export type { Accel, AccelPreference, AccelChoice, Arch, ChannelKind, Drive, FirmwareChoice, GuestForward, NetworkOptions, QemuArgsOptions } from './vm/qemu';
 export { QmpClient, QmpError } from './vm/qmp';
 export type { QmpEvent, QmpGreeting, QmpConnectOptions, QmpExecuteOptions } from './vm/qmp';
 export { Console } from './vm/console';
-export type { LineInfo, ConsoleOptions } from './vm/console';
+export type { LineInfo, ConsoleEvents, ConsoleOptions } from './vm/console';
 export { Channel } from './vm/channel';
 export type { ChannelOptions, RequestOptions, LivenessEvent } from './vm/channel';
 export { MESSAGE_TYPES, validateMessage, parseMessageLine, stripEscapes } from './vm/messages';
@@ -48,6 +48,7 @@ export {
   createFrameServer, startFrameExport, FrameServer, FOURCC, DEFAULT_TCP, DEFAULT_VSOCK_PORT, FRAME_LIMITS, FRAME_LIMIT_FLAGS,
 } from './frames/server';
 export type {
-  FrameServerOptions, FrameServerStats, FrameServerAddress, FrameEvent, ScanoutEvent, RawFrame, FrameFormat,
+  FrameServerOptions, FrameServerStats, FrameServerAddress, FrameServerEvents, FrameServerError, ConnectionEvent, DisconnectEvent,
+  FrameEvent, ScanoutEvent, RawFrame, FrameFormat,
   ResolveRequest, Resolver,
 } from './frames/server';

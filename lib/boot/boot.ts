@@ -558,7 +558,7 @@ export async function boot(file: string, options: BootOptions = {}): Promise<Boo
     // (QEMU holds the kernel and initrd in memory by now, so the guest keeps running).
     let exiting = false;
     const m = mounted;
-    m.on('error', (err: Error) => vm.emit('warning', err));
+    m.on('error', (err) => vm.emit('warning', err));
     m.on('unmount', (why: string) => {
       if (!exiting) vm.emit('warning', new PixelrtsError('ERR_PIXELRTS_MOUNT_LOST', `the container's mount ${mountpoint} went away while the VM runs: ${why}`));
     });

@@ -64,11 +64,20 @@ interface MountState {
   unmountWaiters: Array<(err?: PixelrtsError) => void>;
 }
 
+/** The events of a Mount and their arguments (Mount.on is typed by them). */
+export interface MountEvents {
+  /** Reads fail (e.g. the payload could not be decoded); without a listener it becomes a process warning. */
+  error: [error: PixelrtsError];
+  /** The mount ended, by unmount() or from outside (e.g. `pixelrts unmount`): why. */
+  unmount: [reason: string];
+  /** Every EventEmitter's own: a listener is being added / was removed. */
+  newListener: [event: string | symbol, listener: (...args: unknown[]) => void];
+  removeListener: [event: string | symbol, listener: (...args: unknown[]) => void];
+}
+
 /**
- * A mounted container. Events: 'error' (reads fail, e.g. the payload could not be decoded;
- * without a listener it becomes a process warning), 'unmount' (reason: the mount ended, by
- * unmount() or from outside, e.g. `pixelrts unmount`). A mount does not keep the process
- * alive; when the process ends (or the Mount is garbage-collected) it is unmounted.
+ * A mounted container; its events are MountEvents. A mount does not keep the process alive;
+ * when the process ends (or the Mount is garbage-collected) it is unmounted.
  */
 export class Mount extends EventEmitter {
   /** Canonical absolute path of the mount point. */
@@ -113,6 +122,14 @@ export class Mount extends EventEmitter {
     }
     return done;
   }
+}
+
+// Typed on/once/off/emit: the events above, with their arguments.
+export interface Mount {
+  on<E extends keyof MountEvents>(event: E, listener: (...args: MountEvents[E]) => void): this;
+  once<E extends keyof MountEvents>(event: E, listener: (...args: MountEvents[E]) => void): this;
+  off<E extends keyof MountEvents>(event: E, listener: (...args: MountEvents[E]) => void): this;
+  emit<E extends keyof MountEvents>(event: E, ...args: MountEvents[E]): boolean;
 }
 
 function onMountEvent(state: MountState, kind: FuseEventKind, code: string, message: string): void {

@@ -64,7 +64,7 @@ export interface ConsoleOptions {
 
 /** The most console output held while nobody listens (bytes). */
 export const HOLD_LIMIT = 1 << 20;
-const CONSUMER_EVENTS = new Set(['line', 'message', 'invalid-message', 'end']);
+const CONSUMER_EVENTS = new Set<string | symbol>(['line', 'message', 'invalid-message', 'end']);
 
 /**
  * A guest console. Events: `line` (text, LineInfo), `message` (VmMessage), `invalid-message`
@@ -95,7 +95,7 @@ export class Console extends EventEmitter {
     this.inputStream = options.input ?? null;
     this.forward = options.forward ?? {};
     this.held = options.hold ? [] : null;
-    if (this.held) this.on('newListener', (event: string) => { if (CONSUMER_EVENTS.has(event)) this.scheduleRelease(); });
+    if (this.held) this.on('newListener', (event) => { if (CONSUMER_EVENTS.has(event)) this.scheduleRelease(); });
   }
 
   /**
@@ -251,11 +251,23 @@ export class Console extends EventEmitter {
   }
 }
 
-// Typed event signatures for users of `on`.
+/** The events of a Console and their arguments (Console.on is typed by them). */
+export interface ConsoleEvents {
+  /** One line as a terminal shows it, and how it was delivered (its raw text included). */
+  line: [text: string, info: LineInfo];
+  message: [message: VmMessage];
+  'invalid-message': [invalid: InvalidMessage];
+  /** The guest's output ended: QEMU exited. */
+  end: [];
+  /** Every EventEmitter's own: a listener is being added / was removed. */
+  newListener: [event: string | symbol, listener: (...args: unknown[]) => void];
+  removeListener: [event: string | symbol, listener: (...args: unknown[]) => void];
+}
+
+// Typed on/once/off/emit: the events above, with their arguments.
 export interface Console {
-  on(event: 'line', listener: (text: string, info: LineInfo) => void): this;
-  on(event: 'message', listener: (msg: VmMessage) => void): this;
-  on(event: 'invalid-message', listener: (invalid: InvalidMessage) => void): this;
-  on(event: 'end', listener: () => void): this;
-  on(event: 'newListener', listener: (event: string) => void): this;
+  on<E extends keyof ConsoleEvents>(event: E, listener: (...args: ConsoleEvents[E]) => void): this;
+  once<E extends keyof ConsoleEvents>(event: E, listener: (...args: ConsoleEvents[E]) => void): this;
+  off<E extends keyof ConsoleEvents>(event: E, listener: (...args: ConsoleEvents[E]) => void): this;
+  emit<E extends keyof ConsoleEvents>(event: E, ...args: ConsoleEvents[E]): boolean;
 }

@@ -89,23 +89,23 @@ async function serve(argv: string[]): Promise<number> {
   const server = await createFrameServer(options);
   const events = new EventWriter();
   const say = (line: string): void => { process.stderr.write(`pixelrts frames: ${line}\n`); };
-  server.on('connection', (c: { id: number; transport: string; peer: string }) => {
+  server.on('connection', (c) => {
     if (json) events.write('connection', { ...c });
     else say(`client ${c.id} connected over ${c.transport} from ${c.peer}`);
   });
-  server.on('disconnect', (c: { id: number; reason: string }) => {
+  server.on('disconnect', (c) => {
     if (json) events.write('disconnect', { ...c });
     else say(`client ${c.id} left: ${c.reason}`);
   });
-  server.on('error', (e: Error & { code: string; connection: number }) => {
+  server.on('error', (e) => {
     if (json) events.write('error', { code: e.code, connection: e.connection, message: e.message });
     else say(`error: ${e.message}`);
   });
-  server.on('scanout', (s: Record<string, unknown>) => {
+  server.on('scanout', (s) => {
     if (json) events.write('scanout', { ...s });
-    else say(`scanout ${String(s.scanout)} ${s.enabled ? 'enabled' : 'disabled'}`);
+    else say(`scanout ${s.scanout} ${s.enabled ? 'enabled' : 'disabled'}`);
   });
-  if (json) server.on('frame', (f: Record<string, unknown>) => events.write('frame', { ...f }));
+  if (json) server.on('frame', (f) => events.write('frame', { ...f }));
   // Announced only now: a client reacting to this line finds every listener in place.
   const addresses = server.addresses();
   if (json) events.write('listening', { addresses });
