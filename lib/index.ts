@@ -27,11 +27,11 @@ export type { LaunchOptions, LaunchStage, VmEvents, VmExit, ShutdownOptions, Vnc
 export { detectAccel, qemuArgs, withConsole, consoleDevice, loopbackForward, cmdlineConfigText } from './vm/qemu';
 export type { Accel, AccelPreference, AccelChoice, Arch, ChannelKind, Drive, FirmwareChoice, GuestForward, NetworkOptions, QemuArgsOptions } from './vm/qemu';
 export { QmpClient, QmpError } from './vm/qmp';
-export type { QmpEvent, QmpGreeting, QmpConnectOptions, QmpExecuteOptions } from './vm/qmp';
+export type { QmpClientEvents, QmpEvent, QmpGreeting, QmpConnectOptions, QmpExecuteOptions } from './vm/qmp';
 export { Console } from './vm/console';
 export type { LineInfo, ConsoleEvents, ConsoleOptions } from './vm/console';
 export { Channel } from './vm/channel';
-export type { ChannelOptions, RequestOptions, LivenessEvent } from './vm/channel';
+export type { ChannelEvents, ChannelOptions, RequestOptions, LivenessEvent } from './vm/channel';
 export { MESSAGE_TYPES, validateMessage, parseMessageLine, stripEscapes } from './vm/messages';
 export type { VmMessage, OutgoingMessage, MessageType, MessageDirection, ValidationResult, InvalidMessage } from './vm/messages';
 export { buildDemoImage, buildDemoContainer, defaultCacheDir, DEMO_MARKER, DEMO_CMDLINE } from './demo/image';

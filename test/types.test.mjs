@@ -1,4 +1,4 @@
-// The public surface's types (#15): events of VM, Console, Mount and FrameServer are typed by
+// The public surface's types (#15): events of VM, Console, Channel, QmpClient, Mount and FrameServer are typed by
 // their event maps (a listener gets the right arguments, an unknown event does not compile) and
 // PixelrtsError.code is the PixelrtsErrorCode union. Checked by compiling a user's file against
 // dist/index.d.ts: each `@ts-expect-error` line must fail to compile, everything else must pass.
@@ -28,6 +28,9 @@ m.on('error', (err) => { const c: px.PixelrtsErrorCode = err.code; void c; });
 server.on('connection', (c) => { const id: number = c.id; const peer: string = c.peer; void id; void peer; });
 server.on('frame', (f) => { const w: number = f.width; void w; });
 server.on('close', () => undefined);
+vm.channel.on('line', (text) => { const s: string = text; void s; });
+declare const qmp: px.QmpClient;
+qmp.on('event', (ev) => { const name: string = ev.event; void name; });
 
 // @ts-expect-error an event a VM does not have
 vm.on('exitt', () => undefined);
@@ -37,6 +40,8 @@ vm.on('exit', (exit: string) => exit);
 m.on('unmount', (reason: number) => reason);
 // @ts-expect-error a FrameServer has no 'line' event
 server.on('line', () => undefined);
+// @ts-expect-error a heartbeat has no arguments
+vm.channel.on('heartbeat', (beat: string) => beat);
 // @ts-expect-error a code outside the union
 const bad: px.PixelrtsErrorCode = 'ERR_PIXELRTS_NOPE';
 void bad;
