@@ -796,7 +796,7 @@ async function readHeadInfo(path: string): Promise<PngInfo> {
     const tail = await readAt(Math.max(0, fileSize - 12), 12);
     return tail.equals(emptyChunk('IEND')) ? info : { ...info, truncatedAt: fileSize };
   } catch (err) {
-    if (err instanceof PixelrtsError || (err as { code?: string }).code?.startsWith('ERR_PIXELRTS')) throw err;
+    if (err instanceof PixelrtsError) throw err;
     throw ioError(path, err as NodeJS.ErrnoException);
   } finally {
     await fh.close();

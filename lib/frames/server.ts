@@ -443,23 +443,18 @@ export async function createFrameServer(options: FrameServerOptions = {}): Promi
   let ref: WeakRef<FrameServer> | null = null;
   const onEvent = (e: NativeFrameEvent): void => { ref?.deref()?._dispatch(e); };
   const { FrameServer: NativeServer } = native();
-  let handle: NativeFrameServer;
-  try {
-    handle = new NativeServer({
-      ...(tcp ? { tcp } : {}),
-      ...(options.unix !== undefined ? { unix: options.unix } : {}),
-      ...(vsock ? { vsock } : {}),
-      ...(options.maxClients !== undefined ? { maxClients: options.maxClients } : {}),
-      maxFrameBytes,
-      memoryBudget,
-      ...(options.stallTimeout !== undefined ? { stallTimeout: options.stallTimeout } : {}),
-      settingNames: names,
-      ...(options.record !== undefined ? { recordDir: options.record } : {}),
-    }, onEvent);
-  } catch (err) {
-    const e = err as Error & { code?: string };
-    throw new PixelrtsError(errorCode(e.code, 'ERR_PIXELRTS_FRAMES_LISTEN'), e.message, { cause: err });
-  }
+  // Listen errors come from the addon as PixelrtsErrors (ERR_PIXELRTS_FRAMES_LISTEN, _VSOCK, _RECORD).
+  const handle: NativeFrameServer = new NativeServer({
+    ...(tcp ? { tcp } : {}),
+    ...(options.unix !== undefined ? { unix: options.unix } : {}),
+    ...(vsock ? { vsock } : {}),
+    ...(options.maxClients !== undefined ? { maxClients: options.maxClients } : {}),
+    maxFrameBytes,
+    memoryBudget,
+    ...(options.stallTimeout !== undefined ? { stallTimeout: options.stallTimeout } : {}),
+    settingNames: names,
+    ...(options.record !== undefined ? { recordDir: options.record } : {}),
+  }, onEvent);
   const server = new FrameServer(handle);
   ref = new WeakRef(server);
   const registry = finalizers;

@@ -16,7 +16,7 @@ import path from 'node:path';
 import { Container, initrdFile, kernelFile, open } from '../codec/container';
 import './binding';
 import type { FuseEventKind, FuseFileSpec, FuseMountHandle } from './binding';
-import { PixelrtsError, errorCode, isPixelrtsError, type PixelrtsErrorCode } from '../errors';
+import { PixelrtsError, errorCode, type PixelrtsErrorCode } from '../errors';
 import { findMount } from './mount-table';
 import { native, PayloadHandle } from '../native';
 
@@ -307,18 +307,12 @@ async function start(table: FileTable, prepared: Prepared, options: MountOptions
   const ready = new Promise<void>((resolve, reject) => {
     state.settleMount = (err) => (err ? reject(err) : resolve());
   });
-  let handle: FuseMountHandle;
-  try {
-    handle = new addon.FuseMount!({
-      mountpoint: prepared.dir, helper: prepared.helper, fsname: options.fsname ?? table.fsname, mtimeMs: table.mtimeMs,
-      workers: options.workers, payload: table.payload, files: table.files,
-    }, (kind, code, message) => onMountEvent(state, kind, code, message));
-  } catch (err) {
-    // The addon throws plain Errors carrying a code (e.g. ERR_PIXELRTS_FUSE_LIBRARY: libfuse3 is
-    // loaded only now); callers of mount() get a PixelrtsError like every other check here.
-    if (!isPixelrtsError(err)) throw err;
-    throw new PixelrtsError(err.code, err.message, { cause: err });
-  }
+  // The addon's errors are PixelrtsErrors already (e.g. ERR_PIXELRTS_FUSE_LIBRARY: libfuse3 is
+  // loaded only now).
+  const handle: FuseMountHandle = new addon.FuseMount!({
+    mountpoint: prepared.dir, helper: prepared.helper, fsname: options.fsname ?? table.fsname, mtimeMs: table.mtimeMs,
+    workers: options.workers, payload: table.payload, files: table.files,
+  }, (kind, code, message) => onMountEvent(state, kind, code, message));
   const files = table.files
     .map((f) => ({ path: f.path.startsWith('/') ? f.path : `/${f.path}`,
       size: 'content' in f ? f.content.length : f.extents.reduce((n, [, len]) => n + len, 0) }))
