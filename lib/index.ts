@@ -2,7 +2,8 @@
  * pixelrts: PixelRTS v2 containers, FUSE mounts, one-command QEMU boot, the host ↔ VM
  * channel and H.264 frame export, from Node.js.
  */
-export { PixelrtsError, UsageError, isPixelrtsError } from './errors';
+export { PixelrtsError, UsageError, isPixelrtsError, PIXELRTS_ERROR_CODES } from './errors';
+export type { PixelrtsErrorCode } from './errors';
 export {
   decode, decodeAsync, encode, encodeAsync, readMetadata, gridForLength,
 } from './codec/codec';
@@ -10,7 +11,7 @@ export { writeContainer } from './codec/writer';
 export type { WriteInput, WriteOptions, WriteProgress } from './codec/writer';
 export type { DecodeOptions, EncodeOptions, EncodeInput, PixelrtsWarning } from './codec/codec';
 export { open, Container, kernelFile, initrdFile } from './codec/container';
-export type { ContainerFile, ContainerKind, VerifyReport, FileCheck, OpenOptions } from './codec/container';
+export type { ContainerFile, ContainerKind, VerifyReport, FileCheck, OpenOptions, ReadOptions } from './codec/container';
 export {
   findMetadata, validateMetadata, buildMetadata, readSidecar, writeSidecar, classifyName,
 } from './codec/metadata';
@@ -19,14 +20,14 @@ export type {
 } from './codec/metadata';
 export type { PayloadHandle } from './native';
 export { mount, mountTable, containerTable, unmountPath, findFusermount, Mount } from './fuse/mount';
-export type { MountOptions, MountedFile, FileTable } from './fuse/mount';
+export type { MountEvents, MountOptions, MountedFile, FileTable } from './fuse/mount';
 export type { FuseFileSpec } from './fuse/binding';
 export { launchVm, VM } from './vm/vm';
-export type { LaunchOptions, LaunchStage, VmExit, ShutdownOptions, VncEndpoint } from './vm/vm';
+export type { LaunchOptions, LaunchStage, VmEvents, VmExit, ShutdownOptions, VncEndpoint } from './vm/vm';
 export { detectAccel, qemuArgs, withConsole, consoleDevice, loopbackForward, cmdlineConfigText } from './vm/qemu';
 export type { Accel, AccelPreference, AccelChoice, Arch, ChannelKind, Drive, FirmwareChoice, GuestForward, NetworkOptions, QemuArgsOptions } from './vm/qemu';
 export { QmpClient, QmpError } from './vm/qmp';
-export type { QmpEvent, QmpGreeting, QmpConnectOptions, QmpExecuteOptions, QmpExecutor } from './vm/qmp';
+export type { QmpClientEvents, QmpEvent, QmpGreeting, QmpConnectOptions, QmpExecuteOptions, QmpExecutor } from './vm/qmp';
 export { createScreen, pngSize } from './screen/screen';
 export type { Screen, ScreenSize } from './screen/screen';
 export { createInput } from './screen/input';
@@ -34,9 +35,9 @@ export type { Input, ClickOptions, PointerButton } from './screen/input';
 export { keysForText, keysForCombo } from './screen/keymap';
 export type { TypedKey } from './screen/keymap';
 export { Console } from './vm/console';
-export type { LineInfo, ConsoleOptions } from './vm/console';
+export type { LineInfo, ConsoleEvents, ConsoleOptions } from './vm/console';
 export { Channel } from './vm/channel';
-export type { ChannelOptions, RequestOptions, LivenessEvent } from './vm/channel';
+export type { ChannelEvents, ChannelOptions, RequestOptions, LivenessEvent } from './vm/channel';
 export { MESSAGE_TYPES, validateMessage, parseMessageLine, stripEscapes } from './vm/messages';
 export type { VmMessage, OutgoingMessage, MessageType, MessageDirection, ValidationResult, InvalidMessage } from './vm/messages';
 export { buildDemoImage, buildDemoContainer, defaultCacheDir, DEMO_MARKER, DEMO_CMDLINE } from './demo/image';
@@ -53,6 +54,7 @@ export {
   createFrameServer, startFrameExport, FrameServer, FOURCC, DEFAULT_TCP, DEFAULT_VSOCK_PORT, FRAME_LIMITS, FRAME_LIMIT_FLAGS,
 } from './frames/server';
 export type {
-  FrameServerOptions, FrameServerStats, FrameServerAddress, FrameEvent, ScanoutEvent, RawFrame, FrameFormat,
+  FrameServerOptions, FrameServerStats, FrameServerAddress, FrameServerEvents, FrameServerError, ConnectionEvent, DisconnectEvent,
+  FrameEvent, ScanoutEvent, RawFrame, FrameFormat,
   ResolveRequest, Resolver,
 } from './frames/server';

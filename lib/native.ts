@@ -32,6 +32,8 @@ export interface PayloadHandle {
 
 export interface NativeAddon {
   abiVersion: number;
+  /** The class native errors are made of: PixelrtsError, handed over once as the addon loads. */
+  setErrorClass(errorClass: typeof PixelrtsError): void;
   /** Replaces `path` with `data`, written into an unnamed file beside it first (see atomic-write.ts). */
   writeFileAtomic(path: string, data: Buffer, options: { mode: number; durable: boolean }): Promise<void>;
   /** A PayloadHandle over a copy of `bytes`, every range ready at once. */
@@ -63,7 +65,9 @@ export function native(): NativeAddon {
   if (cached) return cached;
   const root = path.join(__dirname, '..');
   try {
-    cached = nodeGypBuild(root) as NativeAddon;
+    const addon = nodeGypBuild(root) as NativeAddon;
+    addon.setErrorClass(PixelrtsError);
+    cached = addon;
   } catch (err) {
     throw new PixelrtsError('ERR_PIXELRTS_ADDON',
       `pixelrts: the native addon could not be loaded from ${root} (${(err as Error).message.trim()}). ${loadAdvice(root)}`,

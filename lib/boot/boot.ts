@@ -23,6 +23,7 @@ import { prepareOverlay, requireQemuImg, type DiskOverlay } from './overlay';
 import { commitDisks, pausedFor, type CommitOptions } from './commit';
 import { createSnapshots, type Snapshots } from './snapshots';
 import { makeSeed } from './cloud-init';
+import { checkBootOptions } from './options';
 import { createScreen, type Screen } from '../screen/screen';
 import { createInput, type Input } from '../screen/input';
 import { launchVm, type VM, type VmExit } from '../vm/vm';
@@ -363,9 +364,14 @@ export function describeExit(exit: Pick<VmExit, 'code' | 'signal' | 'poweredOff'
  * codec's errors.
  */
 export async function boot(file: string, options: BootOptions = {}): Promise<BootedVm> {
+  checkBootOptions(file, options);
   const t0 = performance.now();
   const stages: Partial<Record<BootStage, number>> = {};
+  // Once the boot has failed its stages are over: a probe that settles later is not reported
+  // after the error.
+  let failed = false;
   const emit = (stage: BootStage, status: BootStageEvent['status'], startedAt: number, detail?: string): void => {
+    if (failed) return;
     const now = performance.now();
     const ms = status === 'done' || status === 'failed' ? now - startedAt : 0;
     if (status === 'done') stages[stage] = ms;
@@ -439,9 +445,6 @@ export async function boot(file: string, options: BootOptions = {}): Promise<Boo
   let accelChoice = probe(guessedArch);
 
   try {
-    if (!fs.existsSync(image)) {
-      throw new PixelrtsError('ERR_PIXELRTS_NOT_FOUND', `${image}: no such file. Check the path of the container to boot.`);
-    }
     // The runtime directory is made (by its cleanup watcher, a process of its own) while the
     // container is opened: both lie on the way to QEMU, and neither needs the other.
     pendingDir = runtimeDir === undefined ? createRuntimeDir(runtimeRoot(), idBase(image))
@@ -591,7 +594,7 @@ export async function boot(file: string, options: BootOptions = {}): Promise<Boo
     // (QEMU holds the kernel and initrd in memory by now, so the guest keeps running).
     let exiting = false;
     const m = mounted;
-    m.on('error', (err: Error) => vm.emit('warning', err));
+    m.on('error', (err) => vm.emit('warning', err));
     m.on('unmount', (why: string) => {
       if (!exiting) vm.emit('warning', new PixelrtsError('ERR_PIXELRTS_MOUNT_LOST', `the container's mount ${mountpoint} went away while the VM runs: ${why}`));
     });
@@ -621,6 +624,7 @@ export async function boot(file: string, options: BootOptions = {}): Promise<Boo
     return Object.assign(vm, { id, image, mountpoint, cmdline, stages, disks: overlays, commit, snapshots, screen, input }) as unknown as BootedVm;
   } catch (err) {
     // A probe still running is left to finish on its own (it cleans up after itself).
+    failed = true;
     await cleanup();
     throw err;
   }

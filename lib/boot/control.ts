@@ -13,7 +13,7 @@
  * Failures: {"ok":false,"error":{"code":"ERR_PIXELRTS_...","message":"..."}}.
  */
 import net from 'node:net';
-import { PixelrtsError } from '../errors';
+import { PixelrtsError, errorCode } from '../errors';
 
 /** A request on the control socket. */
 export type ControlRequest =
@@ -136,7 +136,7 @@ export function controlRequest(socketPath: string, request: ControlRequest, time
         return;
       }
       if (reply.ok) resolve(reply.result);
-      else reject(new PixelrtsError(reply.error?.code ?? 'ERR_PIXELRTS_CONTROL', reply.error?.message ?? 'the control request failed'));
+      else reject(new PixelrtsError(errorCode(reply.error?.code, 'ERR_PIXELRTS_CONTROL'), reply.error?.message ?? 'the control request failed'));
     });
   });
 }

@@ -14,7 +14,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { PixelrtsError } from '../errors';
+import { PixelrtsError, errorCode } from '../errors';
 import type { BootOptions } from './boot';
 import { runSession } from './session';
 import { createRuntimeDir, idBase, removeRuntimeDir, runtimeRoot } from './runtime-dir';
@@ -108,7 +108,7 @@ export async function startDetached(image: string, options: DetachOptions): Prom
           supervisor.unref();
           resolve(msg.record);
         } else {
-          reject(new PixelrtsError(msg.code, msg.message));
+          reject(new PixelrtsError(errorCode(msg.code, 'ERR_PIXELRTS_DETACH'), msg.message));
         }
       });
       supervisor.on('error', (err) => {

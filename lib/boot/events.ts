@@ -7,7 +7,7 @@
  *   {"type":"stage","stage":"mount","status":"done","ms":12.3,"at":40.1,"detail":"..."}
  *   {"type":"ready","id":"demo-3f2a","pid":1234,"runtimeDir":"...","mountpoint":"...","qmpSocket":"...",
  *    "channelSocket":"...","controlSocket":"...","accel":"tcg","cmdline":"..."}   QEMU runs (pid: QEMU's)
- *   {"type":"console","line":"..."}
+ *   {"type":"console","line":"...","raw":"..."}   raw: as printed (\r, escapes), only when it differs
  *   {"type":"message","message":{...}}           a guest line that is a structured message
  *   {"type":"qmp-event","event":"SHUTDOWN","data":{...}}
  *   {"type":"liveness","state":"unresponsive"|"responsive"}
@@ -26,14 +26,23 @@ export function formatMs(ms: number): string {
   return ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(2)} s`;
 }
 
-/** Writes NDJSON events, one object per line with `type` and `time`. */
+/** An event's own fields: anything but the envelope's `type` and `time`. */
+export type EventFields = Record<string, unknown> & { type?: never; time?: never };
+
+/**
+ * Writes NDJSON events, one object per line: `type`, `time` (ISO 8601), then the fields. Every
+ * `--json` of the CLI writes through it, so every command's output has the same envelope
+ * (docs/cli.md lists the events of each).
+ */
 export class EventWriter {
   constructor(private readonly out: Writable = process.stdout) {}
 
   /** Writes one event (nothing once the output has failed, e.g. the reader of a pipe left). */
-  write(type: string, fields: Record<string, unknown> = {}): void {
+  write(type: string, fields: EventFields = {}): void {
     if (this.out.destroyed || this.out.writableEnded) return;
-    this.out.write(`${JSON.stringify({ type, time: new Date().toISOString(), ...fields })}\n`);
+    // 64-bit counters (the frame server's) are bigints, which JSON has no form for: decimal strings.
+    const line = JSON.stringify({ type, time: new Date().toISOString(), ...fields }, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
+    this.out.write(`${line}\n`);
   }
 }
 
@@ -101,7 +110,8 @@ export class StageReporter {
 
   /** On a terminal a detail is cut to the line (the accelerator's reason can be long); --json has it whole. */
   private fit(detail: string, label: string): string {
-    const columns = (this.out as { columns?: number }).columns ?? 100;
+    // No width reported (0: a serial console) is taken as 100 columns, not as none.
+    const columns = (this.out as { columns?: number }).columns || 100;
     const room = Math.max(20, columns - label.length - 14);
     return detail.length <= room ? detail : `${detail.slice(0, room - 1)}…`;
   }

@@ -8,12 +8,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
 import { boot, EXPOSED_ADDRESS, type BootOptions, type BootedVm, type BootExit } from './boot';
-import { PixelrtsError } from '../errors';
+import { PixelrtsError, UsageError, errorCode } from '../errors';
 import type { FrameServer } from '../frames/server';
 import { attachConsole, type AttachedConsole } from './console';
 import { EventWriter, StageReporter } from './events';
 import { StopController } from './lifecycle';
 import type { OutgoingMessage } from '../vm/messages';
+import type { LineInfo } from '../vm/console';
 import { serveControl } from './control';
 import { processStartTime, writeRecord, type VmRecord } from './registry';
 
@@ -100,7 +101,7 @@ export async function runSession(image: string, options: SessionOptions): Promis
       // Loaded only when asked for: most boots need no frame server, and start-up time counts.
       const { startFrameExport } = await import('../frames/server');
       const { server, port } = await startFrameExport(options.frameExport).catch((err: Error & { code?: string }) => {
-        throw new PixelrtsError(err.code ?? 'ERR_PIXELRTS_FRAMES_LISTEN',
+        throw new PixelrtsError(errorCode(err.code, 'ERR_PIXELRTS_FRAMES_LISTEN'),
           `--frame-export ${options.frameExport}: ${err.message.replace(/: choose another.*$/, '')}; choose another port (--frame-export 0 picks a free one).`,
           { cause: err });
       });
@@ -120,7 +121,11 @@ export async function runSession(image: string, options: SessionOptions): Promis
   } catch (err) {
     reporter.clear();
     await frames?.close();
-    if (events) events.write('error', { code: (err as { code?: string }).code ?? 'ERR_PIXELRTS_BOOT', message: (err as Error).message });
+    if (events) {
+      // The stream ends as every boot's does, with an exit event; nothing else follows the error.
+      events.write('error', { code: (err as { code?: string }).code ?? 'ERR_PIXELRTS_BOOT', message: (err as Error).message });
+      events.write('exit', { exitCode: err instanceof UsageError ? 2 : 1, code: null, signal: null, poweredOff: false, reason: 'the boot failed before the guest ran', teardownErrors: [] });
+    }
     throw err;
   } finally {
     for (const sig of earlySignals) process.off(sig, earlyHandler);
@@ -154,7 +159,8 @@ export async function runSession(image: string, options: SessionOptions): Promis
     logStream = fs.createWriteStream(options.console.log, { flags: 'a', mode: 0o600 });
     attached = attachConsole(vm.console, { mode: 'lines', output: logStream });
   } else if (events) {
-    const onLine = (line: string): void => events.write('console', { line });
+    // The line as a terminal shows it; what the guest printed too, when that differs.
+    const onLine = (line: string, info: LineInfo): void => events.write('console', { line, ...(info.raw !== line ? { raw: info.raw } : {}) });
     vm.console.on('line', onLine);
     attached = { detach: () => vm.console.off('line', onLine) };
   } else {

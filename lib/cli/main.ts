@@ -3,7 +3,7 @@
  * The `pixelrts` command line. Exit codes: 0 ok, 1 failure, 2 usage.
  */
 import { commands } from './commands/index';
-import { UsageError, isPixelrtsError } from '../errors';
+import { isPixelrtsError } from '../errors';
 
 function topUsage(): string {
   const names = Object.keys(commands);
@@ -45,7 +45,8 @@ export async function main(argv: string[]): Promise<number> {
   try {
     return await command.run(rest);
   } catch (err) {
-    if (err instanceof UsageError) {
+    // By code, not class: a usage error from a detached boot's supervisor crossed a process.
+    if (isPixelrtsError(err) && err.code === 'ERR_PIXELRTS_USAGE') {
       process.stderr.write(`pixelrts ${name}: ${err.message}\n\n${command.usage}\n`);
       return 2;
     }

@@ -90,7 +90,8 @@ export class Progress {
     } else {
       line = `${this.label} ${SPINNER[this.frame++ % SPINNER.length]} ${secs}`;
     }
-    const columns = this.stream.columns ?? 80;
+    // A terminal that reports no width (0: a serial console, some emulators) gets 80 columns.
+    const columns = this.stream.columns || 80;
     this.stream.write(`\r${line.slice(0, Math.max(10, columns - 1))}\x1b[K`);
     this.drawn = true;
   }

@@ -25,6 +25,8 @@ export interface PngInfo {
   hasBandIndex: boolean;
   /** True when the file carries pixelrts' hash tree (pxHT), so every block can be checked as it is decoded. */
   hasHashTree: boolean;
+  /** The file's size when it does not end with IEND (cut short); absent for a whole file. */
+  truncatedAt?: number;
 }
 
 export interface GatherOptions {

@@ -60,6 +60,16 @@ export interface VerifyReport {
   files: FileCheck[];
 }
 
+/** Options of the long reads (verify, extractTo). */
+export interface ReadOptions {
+  /**
+   * Told as the bytes are decoded and checked: bytes done and the total, for a progress line
+   * with a rate and the time left. Not called when the work is one step (a small container
+   * decoded in memory at once) or was already done.
+   */
+  onProgress?: (done: number, total: number) => void;
+}
+
 export interface OpenOptions {
   /** Receives each warning as it is found (they are also collected in `container.warnings`). */
   onWarning?: (warning: PixelrtsWarning) => void;
@@ -174,6 +184,11 @@ export class Container {
       metadata = sidecar.metadata;
       pending.push({ code: 'WARN_PIXELRTS_SIDECAR',
         message: `${path} has no embedded PixelRTS metadata; using the sidecar ${sidecar.path}.` });
+    }
+    if (info.truncatedAt !== undefined) {
+      pending.push({ code: 'WARN_PIXELRTS_TRUNCATED',
+        message: `${path} ends at byte ${info.truncatedAt} without the PNG's closing IEND chunk: the file is truncated ` +
+          '(an interrupted copy or download); its files cannot be read. Copy or download it again.' });
     }
     const kind: ContainerKind = isInfiniteMap(info.texts, metadata?.type) ? 'infinite-map' : 'pixelrts';
     const c = new Container(path, metadata, kind, options.onWarning, info, options.cacheDir);
@@ -388,21 +403,21 @@ export class Container {
    * on the legacy transposed curve; the curve whose hashes match is kept. Throws only when the
    * pixels cannot be decoded at all.
    */
-  private checked(): Promise<PayloadHashes> {
+  private checked(onProgress?: ReadOptions['onProgress']): Promise<PayloadHashes> {
     this.hashes ??= (async () => {
       let first = this.payload();
       let result: PayloadHashes;
       try {
-        result = await this.hashPayload(first).catch((err: { code?: string }) => {
+        result = await this.hashPayload(first, onProgress).catch((err: { code?: string }) => {
           // A mount of this container was unmounted meanwhile (which cancels its decode): again.
           if (err.code !== 'ERR_PIXELRTS_CANCELLED') throw err;
           first = this.payload();
-          return this.hashPayload(first);
+          return this.hashPayload(first, onProgress);
         });
       } catch (err) {
         if (this.orientationKnown) throw err;
         const other = await this.startTransposedDecode();
-        const alternative = await this.hashPayload(other).catch(() => undefined);
+        const alternative = await this.hashPayload(other, onProgress).catch(() => undefined);
         if (!alternative || !alternative.consistent) throw err;
         this.shared = other;
         this.setOrientation(true);
@@ -410,7 +425,7 @@ export class Container {
       }
       if (!result.consistent && !this.orientationKnown) {
         const other = await this.startTransposedDecode();
-        const alternative = await this.hashPayload(other).catch(() => undefined);
+        const alternative = await this.hashPayload(other, onProgress).catch(() => undefined);
         if (alternative?.consistent) {
           native().payloadCancel(first);
           this.shared = other;
@@ -445,7 +460,7 @@ export class Container {
   }
 
   /** Hashes the payload of `handle` and every file with a recorded sha256, as the decode delivers bytes. */
-  private async hashPayload(handle: PayloadHandle): Promise<PayloadHashes> {
+  private async hashPayload(handle: PayloadHandle, onProgress?: ReadOptions['onProgress']): Promise<PayloadHashes> {
     const size = handle.size;
     const whole = this.plan.dataHash !== undefined ? crypto.createHash('sha256') : undefined;
     // A file that is the whole payload and records data_hash as its sha256 (a single-file
@@ -472,6 +487,7 @@ export class Container {
         const to = Math.min(o + n, offset + length);
         if (from < to) h.update(view.subarray(from - offset, to - offset));
       }
+      onProgress?.(offset + length, size);
     }
     const files = new Map<string, string>();
     for (const f of inline) files.set(f.name, partial.get(f)!.digest('hex'));
@@ -481,6 +497,25 @@ export class Container {
     const consistent = dataHash !== undefined ? dataHash === this.plan.dataHash
       : [...files].every(([name, found]) => this.file(name).sha256 === found);
     return { dataHash, files, consistent };
+  }
+
+  /**
+   * Waits until `extents` of the shared decode are decoded, telling `onProgress` as they are
+   * (the native write that follows is one call that cannot report). A failed decode is left to
+   * that write to report.
+   */
+  private async decoded(extents: Array<[number, number]>, onProgress: NonNullable<ReadOptions['onProgress']>): Promise<void> {
+    const total = extents.reduce((n, [, len]) => n + len, 0);
+    const handle = this.payload();
+    let done = 0;
+    for (const [o, n] of extents) {
+      for (let at = o; at < o + n; at += HASH_CHUNK) {
+        const length = Math.min(HASH_CHUNK, o + n - at);
+        if (await handle.waitReadyAsync(at, length) !== 0) return;
+        done += length;
+        onProgress(done, total);
+      }
+    }
   }
 
   /** A file's bytes from a payload handle: a zero-copy view for one extent, else a copy of its extents. */
@@ -540,7 +575,7 @@ export class Container {
    * atomically: the file appears complete and right, or not at all (a mismatch is
    * ERR_PIXELRTS_HASH and writes nothing). Returns its size and sha256.
    */
-  async extractTo(target: string, name?: string): Promise<{ size: number; sha256: string }> {
+  async extractTo(target: string, name?: string, options: ReadOptions = {}): Promise<{ size: number; sha256: string }> {
     const file = name === undefined ? undefined : this.file(name);
     if (!this.sharedDecode) {
       const bytes = file ? await this.read(file.name) : await this.readPayload();
@@ -552,9 +587,10 @@ export class Container {
       return { size: bytes.length, sha256: crypto.createHash('sha256').update(bytes).digest('hex') };
     }
     // Settle the curve first: extracting on a guessed one would write the wrong bytes.
-    if (!this.orientationKnown) await this.checked();
+    if (!this.orientationKnown) await this.checked(options.onProgress);
     const extents = file ? file.extents : [[0, this.payloadSize] as [number, number]];
     const expected = file ? file.sha256 : this.plan.dataHash;
+    if (options.onProgress) await this.decoded(extents, options.onProgress);
     const r = await native().payloadToFile(this.payload(), target, extents, expected).catch((err: { code?: string }) => {
       throw err.code === 'ERR_PIXELRTS_DECODE' || err.code === 'ERR_PIXELRTS_CANCELLED'
         ? new PixelrtsError(err.code, `${this.path}: ${(err as Error).message}`, { cause: err }) : err;
@@ -591,12 +627,12 @@ export class Container {
    * the decode payload() serves (started here when no mount started it), hashed as they are
    * decoded.
    */
-  async verify(): Promise<VerifyReport> {
+  async verify(options: ReadOptions = {}): Promise<VerifyReport> {
     const expected = this.plan.dataHash;
     let dataFound: string | undefined;
     let found: Map<string, string>;
     if (this.sharedDecode) {
-      const hashes = await this.checked();
+      const hashes = await this.checked(options.onProgress);
       dataFound = hashes.dataHash;
       found = hashes.files;
     } else {
@@ -754,9 +790,13 @@ async function readHeadInfo(path: string): Promise<PngInfo> {
       pos += 12 + length;
     }
     if (idat) parts.push(emptyChunk('IDAT'), emptyChunk('IEND'));
-    return { ...readInfo(Buffer.concat(parts), path), hasBandIndex: bandIndex, hasHashTree: hashTree };
+    const info = { ...readInfo(Buffer.concat(parts), path), hasBandIndex: bandIndex, hasHashTree: hashTree };
+    // The pixels are not read here, but a file cut short (an interrupted copy or download) is
+    // worth saying at once: a whole PNG ends with its IEND chunk.
+    const tail = await readAt(Math.max(0, fileSize - 12), 12);
+    return tail.equals(emptyChunk('IEND')) ? info : { ...info, truncatedAt: fileSize };
   } catch (err) {
-    if (err instanceof PixelrtsError || (err as { code?: string }).code?.startsWith('ERR_PIXELRTS')) throw err;
+    if (err instanceof PixelrtsError) throw err;
     throw ioError(path, err as NodeJS.ErrnoException);
   } finally {
     await fh.close();

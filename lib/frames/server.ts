@@ -14,7 +14,7 @@ import { EventEmitter } from 'node:events';
 import './binding';
 import type { NativeAddress, NativeFrame, NativeFrameEvent, NativeFrameServer } from './binding';
 import { native } from '../native';
-import { PixelrtsError } from '../errors';
+import { PixelrtsError, errorCode } from '../errors';
 
 /** Pixel formats: DRM fourcc names, or aliases (BGRA = AR24, RGBA = AB24), or the fourcc number. */
 export type FrameFormat = 'NV12' | 'AR24' | 'AB24' | 'BGRA' | 'RGBA' | number;
@@ -164,11 +164,42 @@ export interface ScanoutEvent {
   refresh: number;
 }
 
+/** A client connected: its connection id, transport and peer address. */
+export interface ConnectionEvent {
+  id: number;
+  transport: string;
+  peer: string;
+}
+
+/** A client left: its connection id and why. */
+export interface DisconnectEvent {
+  id: number;
+  reason: string;
+}
+
+/** One client's mistake (or a failed resolve answer), with the connection it came from. */
+export type FrameServerError = PixelrtsError & { connection?: number };
+
+/** The events of a FrameServer and their arguments (FrameServer.on is typed by them). */
+export interface FrameServerEvents {
+  connection: [client: ConnectionEvent];
+  disconnect: [client: DisconnectEvent];
+  /** A frame was encoded (only computed while someone listens). */
+  frame: [frame: FrameEvent];
+  scanout: [scanout: ScanoutEvent];
+  /**
+   * Emitted only when an 'error' listener exists: these are one client's mistakes and never
+   * stop the server.
+   */
+  error: [error: FrameServerError];
+  close: [];
+  /** Every EventEmitter's own: a listener is being added / was removed. */
+  newListener: [event: string | symbol, listener: (...args: unknown[]) => void];
+  removeListener: [event: string | symbol, listener: (...args: unknown[]) => void];
+}
+
 /**
- * A running HXFR server. Events: `connection` ({id, transport, peer}), `disconnect` ({id, reason}),
- * `frame` (FrameEvent, only computed while someone listens), `scanout` (ScanoutEvent),
- * `error` (PixelrtsError with `connection`; emitted only when an 'error' listener exists, since
- * these are one client's mistakes and never stop the server), `close`.
+ * A running HXFR server; its events are FrameServerEvents.
  *
  * Like a listening net.Server it keeps the process alive until close() or unref(). An
  * unref'd server that becomes unreachable is closed when garbage-collected, and every
@@ -200,7 +231,7 @@ export class FrameServer extends EventEmitter {
         break;
       case 'error':
         if (this.listenerCount('error') > 0) {
-          const err = new PixelrtsError(e.code, e.message) as PixelrtsError & { connection: number };
+          const err: FrameServerError = new PixelrtsError(errorCode(e.code, 'ERR_PIXELRTS_FRAMES_INTERNAL'), e.message);
           err.connection = e.connection;
           this.emit('error', err);
         }
@@ -236,7 +267,7 @@ export class FrameServer extends EventEmitter {
         handle.answerResolve(e.token, frame ? toNative(frame) : null, error);
       } catch (err) {
         // answerResolve already answered the guest with ERROR -2; tell the host's code why.
-        if (this.listenerCount('error') > 0) this.emit('error', err);
+        if (this.listenerCount('error') > 0) this.emit('error', err as FrameServerError);
       }
     };
     if (!resolver) {
@@ -327,6 +358,14 @@ export class FrameServer extends EventEmitter {
   }
 }
 
+// Typed on/once/off/emit: the events above, with their arguments.
+export interface FrameServer {
+  on<E extends keyof FrameServerEvents>(event: E, listener: (...args: FrameServerEvents[E]) => void): this;
+  once<E extends keyof FrameServerEvents>(event: E, listener: (...args: FrameServerEvents[E]) => void): this;
+  off<E extends keyof FrameServerEvents>(event: E, listener: (...args: FrameServerEvents[E]) => void): this;
+  emit<E extends keyof FrameServerEvents>(event: E, ...args: FrameServerEvents[E]): boolean;
+}
+
 // Referenced servers, so a listening server is not collected (it keeps the process alive).
 const live = new Set<FrameServer>();
 
@@ -404,23 +443,18 @@ export async function createFrameServer(options: FrameServerOptions = {}): Promi
   let ref: WeakRef<FrameServer> | null = null;
   const onEvent = (e: NativeFrameEvent): void => { ref?.deref()?._dispatch(e); };
   const { FrameServer: NativeServer } = native();
-  let handle: NativeFrameServer;
-  try {
-    handle = new NativeServer({
-      ...(tcp ? { tcp } : {}),
-      ...(options.unix !== undefined ? { unix: options.unix } : {}),
-      ...(vsock ? { vsock } : {}),
-      ...(options.maxClients !== undefined ? { maxClients: options.maxClients } : {}),
-      maxFrameBytes,
-      memoryBudget,
-      ...(options.stallTimeout !== undefined ? { stallTimeout: options.stallTimeout } : {}),
-      settingNames: names,
-      ...(options.record !== undefined ? { recordDir: options.record } : {}),
-    }, onEvent);
-  } catch (err) {
-    const e = err as Error & { code?: string };
-    throw new PixelrtsError(e.code ?? 'ERR_PIXELRTS_FRAMES_LISTEN', e.message, { cause: err });
-  }
+  // Listen errors come from the addon as PixelrtsErrors (ERR_PIXELRTS_FRAMES_LISTEN, _VSOCK, _RECORD).
+  const handle: NativeFrameServer = new NativeServer({
+    ...(tcp ? { tcp } : {}),
+    ...(options.unix !== undefined ? { unix: options.unix } : {}),
+    ...(vsock ? { vsock } : {}),
+    ...(options.maxClients !== undefined ? { maxClients: options.maxClients } : {}),
+    maxFrameBytes,
+    memoryBudget,
+    ...(options.stallTimeout !== undefined ? { stallTimeout: options.stallTimeout } : {}),
+    settingNames: names,
+    ...(options.record !== undefined ? { recordDir: options.record } : {}),
+  }, onEvent);
   const server = new FrameServer(handle);
   ref = new WeakRef(server);
   const registry = finalizers;

@@ -16,7 +16,7 @@ import path from 'node:path';
 import { Container, initrdFile, kernelFile, open } from '../codec/container';
 import './binding';
 import type { FuseEventKind, FuseFileSpec, FuseMountHandle } from './binding';
-import { PixelrtsError, isPixelrtsError } from '../errors';
+import { PixelrtsError, errorCode, type PixelrtsErrorCode } from '../errors';
 import { findMount } from './mount-table';
 import { native, PayloadHandle } from '../native';
 
@@ -64,11 +64,20 @@ interface MountState {
   unmountWaiters: Array<(err?: PixelrtsError) => void>;
 }
 
+/** The events of a Mount and their arguments (Mount.on is typed by them). */
+export interface MountEvents {
+  /** Reads fail (e.g. the payload could not be decoded); without a listener it becomes a process warning. */
+  error: [error: PixelrtsError];
+  /** The mount ended, by unmount() or from outside (e.g. `pixelrts unmount`): why. */
+  unmount: [reason: string];
+  /** Every EventEmitter's own: a listener is being added / was removed. */
+  newListener: [event: string | symbol, listener: (...args: unknown[]) => void];
+  removeListener: [event: string | symbol, listener: (...args: unknown[]) => void];
+}
+
 /**
- * A mounted container. Events: 'error' (reads fail, e.g. the payload could not be decoded;
- * without a listener it becomes a process warning), 'unmount' (reason: the mount ended, by
- * unmount() or from outside, e.g. `pixelrts unmount`). A mount does not keep the process
- * alive; when the process ends (or the Mount is garbage-collected) it is unmounted.
+ * A mounted container; its events are MountEvents. A mount does not keep the process alive;
+ * when the process ends (or the Mount is garbage-collected) it is unmounted.
  */
 export class Mount extends EventEmitter {
   /** Canonical absolute path of the mount point. */
@@ -115,6 +124,14 @@ export class Mount extends EventEmitter {
   }
 }
 
+// Typed on/once/off/emit: the events above, with their arguments.
+export interface Mount {
+  on<E extends keyof MountEvents>(event: E, listener: (...args: MountEvents[E]) => void): this;
+  once<E extends keyof MountEvents>(event: E, listener: (...args: MountEvents[E]) => void): this;
+  off<E extends keyof MountEvents>(event: E, listener: (...args: MountEvents[E]) => void): this;
+  emit<E extends keyof MountEvents>(event: E, ...args: MountEvents[E]): boolean;
+}
+
 function onMountEvent(state: MountState, kind: FuseEventKind, code: string, message: string): void {
   if (kind === 'mounted') {
     if (state.phase === 'mounting') state.phase = 'mounted';
@@ -123,7 +140,7 @@ function onMountEvent(state: MountState, kind: FuseEventKind, code: string, mess
     return;
   }
   if (kind === 'error') {
-    const err = new PixelrtsError(code, message);
+    const err = new PixelrtsError(errorCode(code, 'ERR_PIXELRTS_FUSE_MOUNT'), message);
     if (state.settleMount) {
       state.mountError = err;  // reported once everything is released ('exit')
     } else if (state.phase === 'unmounting' && code !== 'ERR_PIXELRTS_FUSE_READ') {
@@ -196,7 +213,7 @@ function runHelper(helper: string, args: string[]): Promise<void> {
   });
 }
 
-function mountpointError(code: string, dir: string, problem: string): PixelrtsError {
+function mountpointError(code: PixelrtsErrorCode, dir: string, problem: string): PixelrtsError {
   return new PixelrtsError(code, `mount point ${dir} ${problem}`);
 }
 
@@ -290,18 +307,12 @@ async function start(table: FileTable, prepared: Prepared, options: MountOptions
   const ready = new Promise<void>((resolve, reject) => {
     state.settleMount = (err) => (err ? reject(err) : resolve());
   });
-  let handle: FuseMountHandle;
-  try {
-    handle = new addon.FuseMount!({
-      mountpoint: prepared.dir, helper: prepared.helper, fsname: options.fsname ?? table.fsname, mtimeMs: table.mtimeMs,
-      workers: options.workers, payload: table.payload, files: table.files,
-    }, (kind, code, message) => onMountEvent(state, kind, code, message));
-  } catch (err) {
-    // The addon throws plain Errors carrying a code (e.g. ERR_PIXELRTS_FUSE_LIBRARY: libfuse3 is
-    // loaded only now); callers of mount() get a PixelrtsError like every other check here.
-    if (!isPixelrtsError(err)) throw err;
-    throw new PixelrtsError(err.code, err.message, { cause: err });
-  }
+  // The addon's errors are PixelrtsErrors already (e.g. ERR_PIXELRTS_FUSE_LIBRARY: libfuse3 is
+  // loaded only now).
+  const handle: FuseMountHandle = new addon.FuseMount!({
+    mountpoint: prepared.dir, helper: prepared.helper, fsname: options.fsname ?? table.fsname, mtimeMs: table.mtimeMs,
+    workers: options.workers, payload: table.payload, files: table.files,
+  }, (kind, code, message) => onMountEvent(state, kind, code, message));
   const files = table.files
     .map((f) => ({ path: f.path.startsWith('/') ? f.path : `/${f.path}`,
       size: 'content' in f ? f.content.length : f.extents.reduce((n, [, len]) => n + len, 0) }))

@@ -54,11 +54,27 @@ interface PendingRequest {
   command: string;
 }
 
-/**
- * One command channel. Events: `agent` (the guest spoke for the first time: it can be sent to),
- * `message` (VmMessage from the guest), `line` (non-JSON text), `invalid-message`, `heartbeat`,
- * `unresponsive`, `responsive`, `disconnect`, `reconnect`, `closed` (close() was called).
- */
+/** The events of a Channel and their arguments (Channel.on is typed by them). */
+export interface ChannelEvents {
+  /** The guest spoke for the first time: it can be sent to. */
+  agent: [message: VmMessage];
+  message: [message: VmMessage];
+  /** A line that is not JSON. */
+  line: [text: string];
+  'invalid-message': [invalid: InvalidMessage];
+  heartbeat: [];
+  unresponsive: [event: LivenessEvent];
+  responsive: [event: LivenessEvent];
+  disconnect: [];
+  reconnect: [];
+  /** close() was called. */
+  closed: [];
+  /** Every EventEmitter's own: a listener is being added / was removed. */
+  newListener: [event: string | symbol, listener: (...args: unknown[]) => void];
+  removeListener: [event: string | symbol, listener: (...args: unknown[]) => void];
+}
+
+/** One command channel; its events are ChannelEvents. */
 export class Channel extends EventEmitter {
   readonly socketPath: string;
   readonly heartbeatTimeout: number;
@@ -298,4 +314,12 @@ export class Channel extends EventEmitter {
       this.emit('unresponsive', { silentMs } satisfies LivenessEvent);
     }
   }
+}
+
+// Typed on/once/off/emit: the events above, with their arguments.
+export interface Channel {
+  on<E extends keyof ChannelEvents>(event: E, listener: (...args: ChannelEvents[E]) => void): this;
+  once<E extends keyof ChannelEvents>(event: E, listener: (...args: ChannelEvents[E]) => void): this;
+  off<E extends keyof ChannelEvents>(event: E, listener: (...args: ChannelEvents[E]) => void): this;
+  emit<E extends keyof ChannelEvents>(event: E, ...args: ChannelEvents[E]): boolean;
 }

@@ -3,7 +3,10 @@
  * order, none lost); a line still incomplete after `flushTimeout` ms is delivered as a partial
  * line (a shell prompt has no newline); a line longer than `maxLineBytes` is cut there and the
  * rest of it up to the newline is counted, not kept. Bytes are decoded as UTF-8 with
- * replacement characters, so binary noise cannot break anything. Lines that parse as the
+ * replacement characters, so binary noise cannot break anything. A line is the text a terminal
+ * would show: carriage returns overwrite as they do on a screen (`10%\r20%` is `20%`) and escape
+ * sequences (colours, cursor moves, titles) and other control characters are removed; the line
+ * as the guest printed it is in `LineInfo.raw`, and every byte in `console.raw`. Lines that parse as the
  * message schema (lib/vm/messages.ts) also become `message` events; JSON objects that do not fit
  * become `invalid-message` events.
  *
@@ -17,7 +20,7 @@
 import { EventEmitter } from 'node:events';
 import { PassThrough, type Readable, type Writable } from 'node:stream';
 import { PixelrtsError } from '../errors';
-import { parseMessageLine, type InvalidMessage, type VmMessage } from './messages';
+import { parseMessageLine, stripEscapes, type InvalidMessage, type VmMessage } from './messages';
 
 /** Details of one `line` event. */
 export interface LineInfo {
@@ -27,6 +30,18 @@ export interface LineInfo {
   truncated: boolean;
   /** Bytes of the line that were dropped by the cap. */
   droppedBytes: number;
+  /** The line as the guest printed it: carriage returns and escape sequences included. */
+  raw: string;
+}
+
+/**
+ * What a terminal shows of `raw`: each carriage return starts over from the left, overwriting
+ * what was there (a progress counter ends as its last value); escape sequences and other
+ * control characters are dropped.
+ */
+export function screenText(raw: string): string {
+  if (!/[\x00-\x08\x0b-\x1f\x7f]/.test(raw)) return raw;
+  return raw.split('\r').map(stripEscapes).reduce((shown, part) => part + shown.slice(part.length), '');
 }
 
 export interface ConsoleOptions {
@@ -49,7 +64,7 @@ export interface ConsoleOptions {
 
 /** The most console output held while nobody listens (bytes). */
 export const HOLD_LIMIT = 1 << 20;
-const CONSUMER_EVENTS = new Set(['line', 'message', 'invalid-message', 'end']);
+const CONSUMER_EVENTS = new Set<string | symbol>(['line', 'message', 'invalid-message', 'end']);
 
 /**
  * A guest console. Events: `line` (text, LineInfo), `message` (VmMessage), `invalid-message`
@@ -80,7 +95,7 @@ export class Console extends EventEmitter {
     this.inputStream = options.input ?? null;
     this.forward = options.forward ?? {};
     this.held = options.hold ? [] : null;
-    if (this.held) this.on('newListener', (event: string) => { if (CONSUMER_EVENTS.has(event)) this.scheduleRelease(); });
+    if (this.held) this.on('newListener', (event) => { if (CONSUMER_EVENTS.has(event)) this.scheduleRelease(); });
   }
 
   /**
@@ -213,12 +228,14 @@ export class Console extends EventEmitter {
   private emitLine(partial: boolean): void {
     let bytes = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks, this.pendingBytes);
     if (!partial && bytes.length > 0 && bytes[bytes.length - 1] === 0x0d) bytes = bytes.subarray(0, bytes.length - 1);
-    const info: LineInfo = { partial, truncated: this.dropped > 0, droppedBytes: this.dropped };
+    const dropped = this.dropped;
     this.chunks = [];
     this.pendingBytes = 0;
     this.dropped = 0;
     // Cutting at the cap may split a multi-byte character: it decodes to U+FFFD, not an error.
-    const text = this.decoder.decode(bytes);
+    const raw = this.decoder.decode(bytes);
+    const text = screenText(raw);
+    const info: LineInfo = { partial, truncated: dropped > 0, droppedBytes: dropped, raw };
     this.lineCount++;
     this.emit('line', text, info);
     const parsed = parseMessageLine(text);
@@ -234,11 +251,23 @@ export class Console extends EventEmitter {
   }
 }
 
-// Typed event signatures for users of `on`.
+/** The events of a Console and their arguments (Console.on is typed by them). */
+export interface ConsoleEvents {
+  /** One line as a terminal shows it, and how it was delivered (its raw text included). */
+  line: [text: string, info: LineInfo];
+  message: [message: VmMessage];
+  'invalid-message': [invalid: InvalidMessage];
+  /** The guest's output ended: QEMU exited. */
+  end: [];
+  /** Every EventEmitter's own: a listener is being added / was removed. */
+  newListener: [event: string | symbol, listener: (...args: unknown[]) => void];
+  removeListener: [event: string | symbol, listener: (...args: unknown[]) => void];
+}
+
+// Typed on/once/off/emit: the events above, with their arguments.
 export interface Console {
-  on(event: 'line', listener: (text: string, info: LineInfo) => void): this;
-  on(event: 'message', listener: (msg: VmMessage) => void): this;
-  on(event: 'invalid-message', listener: (invalid: InvalidMessage) => void): this;
-  on(event: 'end', listener: () => void): this;
-  on(event: 'newListener', listener: (event: string) => void): this;
+  on<E extends keyof ConsoleEvents>(event: E, listener: (...args: ConsoleEvents[E]) => void): this;
+  once<E extends keyof ConsoleEvents>(event: E, listener: (...args: ConsoleEvents[E]) => void): this;
+  off<E extends keyof ConsoleEvents>(event: E, listener: (...args: ConsoleEvents[E]) => void): this;
+  emit<E extends keyof ConsoleEvents>(event: E, ...args: ConsoleEvents[E]): boolean;
 }

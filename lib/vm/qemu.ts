@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { PixelrtsError } from '../errors';
 import { anonymousFile } from './anonymous-file';
+import { cpuCount, memoryMiB } from './resources';
 
 export type Accel = 'kvm' | 'hvf' | 'tcg';
 export type AccelPreference = 'auto' | Accel;
@@ -138,6 +139,8 @@ function kvmUsable(): string | null {
 }
 
 async function detectUncached(pref: AccelPreference, arch: Arch): Promise<AccelChoice> {
+  // Every accelerator needs QEMU: without it the probe below would blame KVM.
+  requireQemu(arch);
   const native = hostArch() === arch;
   if (pref === 'tcg') return { accel: 'tcg', reason: 'TCG requested' };
   if (pref === 'hvf' || (pref === 'auto' && process.platform === 'darwin')) {
@@ -261,7 +264,7 @@ export interface QemuArgsOptions {
    * line is not on QEMU's own, which every local user can read in /proc/PID/cmdline.
    */
   cmdlineConfig?: string;
-  /** Guest memory in QEMU syntax (default 512M). */
+  /** Guest memory, e.g. '512M' or '2G' (default 512M; at least 16M, see resources.ts). */
   memory?: string;
   cpus?: number;
   /** Unix socket QEMU serves QMP on. */
@@ -354,7 +357,7 @@ export function qemuArgs(o: QemuArgsOptions): string[] {
   if (o.arch === 'aarch64') args.push('-machine', 'virt');
   else args.push('-machine', 'pc');
   args.push('-accel', o.accel, '-cpu', o.accel === 'tcg' ? 'max' : 'host');
-  args.push('-m', o.memory ?? '512M', '-smp', String(o.cpus ?? 1));
+  args.push('-m', `${memoryMiB(o.memory ?? '512M', 'memory')}M`, '-smp', String(cpuCount(o.cpus ?? 1, 'cpus')));
   if (o.kernel) {
     args.push('-kernel', o.kernel);
     if (o.initrd) args.push('-initrd', o.initrd);

@@ -69,10 +69,20 @@ interface Pending {
   timer: NodeJS.Timeout | null;
 }
 
-/**
- * A connected QMP session. Emits `event` (QmpEvent) for each asynchronous event and `close`
- * (with the error, if any) when the connection ends.
- */
+/** The events of a QmpClient and their arguments (QmpClient.on is typed by them). */
+export interface QmpClientEvents {
+  /** An asynchronous event from QEMU. */
+  event: [event: QmpEvent];
+  /** QEMU sent a line that is not JSON (it is skipped). */
+  'protocol-error': [error: PixelrtsError];
+  /** The connection ended, and why. */
+  close: [error: Error];
+  /** Every EventEmitter's own: a listener is being added / was removed. */
+  newListener: [event: string | symbol, listener: (...args: unknown[]) => void];
+  removeListener: [event: string | symbol, listener: (...args: unknown[]) => void];
+}
+
+/** A connected QMP session; its events are QmpClientEvents. */
 export class QmpClient extends EventEmitter {
   /** The greeting QEMU sent (version, capabilities). */
   readonly greeting: QmpGreeting;
@@ -275,6 +285,14 @@ export class QmpClient extends EventEmitter {
     this.waiters.clear();
     this.emit('close', err);
   }
+}
+
+// Typed on/once/off/emit: the events above, with their arguments.
+export interface QmpClient {
+  on<E extends keyof QmpClientEvents>(event: E, listener: (...args: QmpClientEvents[E]) => void): this;
+  once<E extends keyof QmpClientEvents>(event: E, listener: (...args: QmpClientEvents[E]) => void): this;
+  off<E extends keyof QmpClientEvents>(event: E, listener: (...args: QmpClientEvents[E]) => void): this;
+  emit<E extends keyof QmpClientEvents>(event: E, ...args: QmpClientEvents[E]): boolean;
 }
 
 function readGreeting(sock: net.Socket, path: string, timeout: number): Promise<[QmpGreeting, string]> {

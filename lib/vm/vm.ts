@@ -21,6 +21,7 @@ import { Console } from './console';
 import { PixelrtsError } from '../errors';
 import type { InvalidMessage, OutgoingMessage, VmMessage } from './messages';
 import { QmpClient, type QmpEvent } from './qmp';
+import { cpuCount, memoryMiB } from './resources';
 import {
   cmdlineConfigText, detectAccel, hostArch, qemuArgs, requireQemu, spawnQemu, withConsole,
   type Accel, type AccelPreference, type Arch, type ChannelKind, type Drive, type FirmwareChoice, type NetworkOptions,
@@ -46,7 +47,7 @@ export interface LaunchOptions {
   dtb?: string;
   /** Kernel command line; `console=` for the architecture is added unless present. */
   cmdline?: string;
-  /** Guest memory, QEMU syntax (default '512M'). */
+  /** Guest memory, e.g. '512M' or '2G' (default '512M'; at least 16M, see resources.ts). */
   memory?: string;
   cpus?: number;
   accel?: AccelPreference;
@@ -139,11 +140,29 @@ export function startJanitor(dir: string): ChildProcess {
   return child;
 }
 
-/**
- * A running VM. Events: `agent` (the guest's agent announced itself: the command channel is
- * read), `message` (VmMessage from console or channel), `invalid-message`,
- * `unresponsive` / `responsive` (LivenessEvent), `qmp-event` (QmpEvent), `exit` (VmExit).
- */
+/** The events of a VM and their arguments (VM.on is typed by them). */
+export interface VmEvents {
+  /** The guest's agent announced itself: the command channel is ready. */
+  agent: [message: VmMessage];
+  /** A structured message from the console or the command channel. */
+  message: [message: VmMessage];
+  /** A JSON line that does not fit the message schema. */
+  'invalid-message': [invalid: InvalidMessage];
+  /** The guest's heartbeats stopped / came back. */
+  unresponsive: [event: LivenessEvent];
+  responsive: [event: LivenessEvent];
+  /** An event QEMU sent on QMP (SHUTDOWN, RESET, STOP, ...). */
+  'qmp-event': [event: QmpEvent];
+  /** Trouble that does not stop the VM (the serial log cannot be written, the mount went away). */
+  warning: [error: PixelrtsError];
+  /** QEMU exited and everything was cleaned up. */
+  exit: [exit: VmExit];
+  /** Every EventEmitter's own: a listener is being added / was removed. */
+  newListener: [event: string | symbol, listener: (...args: unknown[]) => void];
+  removeListener: [event: string | symbol, listener: (...args: unknown[]) => void];
+}
+
+/** A running VM; its events are VmEvents. */
 export class VM extends EventEmitter {
   readonly pid: number;
   readonly runtimeDir: string;
@@ -193,7 +212,7 @@ export class VM extends EventEmitter {
       hold: true,
       forward: { message: (m) => this.emit('message', m), invalid: (m) => this.emit('invalid-message', m) },
     });
-    this.on('newListener', (event: string) => {
+    this.on('newListener', (event) => {
       if (event === 'message' || event === 'invalid-message') setImmediate(() => this.console.release());
     });
     init.child.stdin?.on('error', () => { /* QEMU gone: writes fail, `exit` tells why */ });
@@ -336,6 +355,15 @@ function vncPassword(): string {
   return out;
 }
 
+
+// Typed on/once/off/emit: the events above, with their arguments.
+export interface VM {
+  on<E extends keyof VmEvents>(event: E, listener: (...args: VmEvents[E]) => void): this;
+  once<E extends keyof VmEvents>(event: E, listener: (...args: VmEvents[E]) => void): this;
+  off<E extends keyof VmEvents>(event: E, listener: (...args: VmEvents[E]) => void): this;
+  emit<E extends keyof VmEvents>(event: E, ...args: VmEvents[E]): boolean;
+}
+
 /**
  * Starts QEMU for a direct kernel boot and resolves, with a VM, once QMP is connected (the
  * command channel connects in the background). On failure QEMU is killed, the runtime
@@ -343,6 +371,9 @@ function vncPassword(): string {
  */
 export async function launchVm(options: LaunchOptions): Promise<VM> {
   const arch = options.arch ?? hostArch() ?? 'x86_64';
+  // Checked before anything starts (qemuArgs checks them again as it writes them).
+  memoryMiB(options.memory ?? '512M', 'memory');
+  cpuCount(options.cpus ?? 1, 'cpus');
   if (options.kernel === undefined && !options.drives?.length) {
     throw new PixelrtsError('ERR_PIXELRTS_VM_INPUT', 'nothing to boot: give a kernel, or drives for the firmware to boot');
   }
@@ -436,8 +467,10 @@ export async function launchVm(options: LaunchOptions): Promise<VM> {
       { cause: err });
   }
   options.onStage?.({ stage: 'qmp', ms: Date.now() - t });
-  vm.channel.connect({ timeout: 5000, abort }).catch((err: Error) => {
-    if (vm.running) vm.emit('warning', err);
+  vm.channel.connect({ timeout: 5000, abort }).catch((err: unknown) => {
+    if (!vm.running) return;
+    vm.emit('warning', err instanceof PixelrtsError ? err
+      : new PixelrtsError('ERR_PIXELRTS_CONNECT', `the command channel did not connect: ${(err as Error).message}`, { cause: err }));
   });
   return vm;
 }

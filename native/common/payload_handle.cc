@@ -7,17 +7,13 @@
 #include <utility>
 #include <vector>
 
+#include "common/addon_data.h"
 #include "common/buffer_payload_source.h"
 #include "common/js_error.h"
 
 namespace pixelrts {
 
 namespace {
-
-// The constructor, kept per addon instance (worker threads load their own instance).
-struct PayloadHandleData {
-  Napi::FunctionReference constructor;
-};
 
 // Pending source for the object being constructed by New(); the constructor takes it.
 thread_local std::shared_ptr<PayloadSource> g_pending;
@@ -78,15 +74,14 @@ void PayloadHandle::Init(Napi::Env env, Napi::Object exports) {
       InstanceMethod<&PayloadHandle::WaitReadyAsync>("waitReadyAsync"),
       InstanceMethod<&PayloadHandle::View>("view"),
   });
-  auto* data = new PayloadHandleData{Napi::Persistent(ctor)};
-  env.SetInstanceData<PayloadHandleData>(data);
+  GetAddonData(env)->payload_handle = Napi::Persistent(ctor);
   exports.Set("PayloadHandle", ctor);
   exports.Set("payloadFromBuffer", Napi::Function::New(env, PayloadFromBuffer, "payloadFromBuffer"));
 }
 
 Napi::Object PayloadHandle::New(Napi::Env env, std::shared_ptr<PayloadSource> source) {
   g_pending = std::move(source);
-  Napi::Object obj = env.GetInstanceData<PayloadHandleData>()->constructor.New({});
+  Napi::Object obj = GetAddonData(env)->payload_handle.New({});
   g_pending.reset();
   return obj;
 }
@@ -95,7 +90,7 @@ std::shared_ptr<PayloadSource> PayloadHandle::From(Napi::Value value) {
   Napi::Env env = value.Env();
   if (!value.IsObject()) return nullptr;
   Napi::Object obj = value.As<Napi::Object>();
-  if (!obj.InstanceOf(env.GetInstanceData<PayloadHandleData>()->constructor.Value())) return nullptr;
+  if (!obj.InstanceOf(GetAddonData(env)->payload_handle.Value())) return nullptr;
   return Unwrap(obj)->source_;
 }
 

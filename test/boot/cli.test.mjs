@@ -162,7 +162,8 @@ btest.serial('detached: ps lists it, qmp and send reach it, stop shuts it down a
   t.regex(id, /^demo-/);
 
   const ps = runCli(['ps', '--json'], env);
-  const [vm] = JSON.parse(ps.stdout);
+  const [vm] = ps.stdout.trim().split('\n').map((l) => JSON.parse(l));
+  t.is(vm.type, 'vm');
   t.is(vm.id, id);
   t.true(vm.detached);
   t.true(vm.uptimeMs >= 0);
@@ -196,7 +197,7 @@ btest.serial('detached: ps lists it, qmp and send reach it, stop shuts it down a
   t.true(Date.now() - stopStarted < 5000, `stop took ${Date.now() - stopStarted} ms`);
   t.regex(stop.stderr, new RegExp(`stopped ${id}`));
   t.deepEqual(await leftovers(root, [vm.pid, vm.qemuPid], 2000), []);
-  t.deepEqual(JSON.parse(runCli(['ps', '--json'], env).stdout), []);
+  t.deepEqual(runCli(['ps', '--json'], env).stdout, '');
 });
 
 btest.serial('stop --force ends a detached VM at once; a stale record of a killed owner is pruned by ps', async (t) => {
@@ -214,7 +215,7 @@ btest.serial('stop --force ends a detached VM at once; a stale record of a kille
   const stale = path.join(root, 'stale-0000');
   fs.mkdirSync(stale, { mode: 0o700 });
   fs.writeFileSync(path.join(stale, 'vm.json'), JSON.stringify({ ...vm, id: 'stale-0000', runtimeDir: stale, pidStart: 'gone' }));
-  t.deepEqual(JSON.parse(runCli(['ps', '--json'], env).stdout), []);
+  t.deepEqual(runCli(['ps', '--json'], env).stdout, '');
   t.false(fs.existsSync(stale));
 });
 

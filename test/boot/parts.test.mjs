@@ -280,7 +280,7 @@ test('CLI: ps on an empty registry, stop/send/qmp of an unknown id point to ps',
   const xdg = tempRoot(t);
   const ps = runCli(['ps', '--json'], { XDG_RUNTIME_DIR: xdg });
   t.is(ps.status, 0, ps.stderr);
-  t.deepEqual(JSON.parse(ps.stdout), []);
+  t.is(ps.stdout, '', 'NDJSON: one event per VM, none here');
   t.is(runCli(['ps'], { XDG_RUNTIME_DIR: xdg }).stdout, 'no VMs running\n');
   for (const args of [['stop', 'nope'], ['send', 'nope', '{}'], ['qmp', 'nope', 'query-status']]) {
     const r = runCli(args, { XDG_RUNTIME_DIR: xdg });
@@ -290,4 +290,74 @@ test('CLI: ps on an empty registry, stop/send/qmp of an unknown id point to ps',
   const missing = runCli(['boot', path.join(xdg, 'missing.rts.png')], { XDG_RUNTIME_DIR: xdg });
   t.is(missing.status, 1);
   t.regex(missing.stderr, /missing\.rts\.png: no such file/);
+});
+
+test('boot() checks its options before anything starts: memory: 5 is refused, not passed to QEMU as -m 5 (#15)', async (t) => {
+  const { boot } = require('../../dist/boot/boot.js');
+  const { qemuArgs } = require('../../dist/vm/qemu.js');
+  const { launchVm } = require('../../dist/vm/vm.js');
+  const dir = tempRoot(t);
+  const file = path.join(dir, 'any.rts.png');
+  fs.writeFileSync(file, 'not opened: the options are wrong');
+  const cases = [
+    [{ memory: 5 }, /^memory: expected a size like 512M or 2G \(whole MiB, at least 16M; a bare number means MiB\), found 5 \(a number/],
+    [{ memory: '5' }, /^memory: .*at least 16M.*found '5'/],
+    [{ cpus: 0 }, /^cpus: expected a whole number from 1 to 255, found 0/],
+    [{ accel: 'fast' }, /^accel: expected one of auto, kvm, hvf, tcg, found "fast"/],
+    [{ forward: [{ hostPort: 0, guestPort: 22 }] }, /^forward hostPort: expected a TCP port from 1 to 65535, found 0/],
+    [{ expose: [70000] }, /^expose: expected a TCP port/],
+    [{ vnc: 'screen' }, /^vnc: expected true/],
+    [{ persist: [path.join(dir, 'no', 'such', 'dir', 'a.qcow2')] }, /^persist .*a\.qcow2: the directory .* does not exist/],
+    [{ serialLog: path.join(dir, 'nodir', 'log') }, /^serialLog .*: the directory .* does not exist/],
+  ];
+  for (const [options, re] of cases) {
+    const stages = [];
+    const err = await t.throwsAsync(boot(file, { ...options, onStage: (e) => stages.push(e) }), undefined, JSON.stringify(options));
+    t.is(err.code, 'ERR_PIXELRTS_USAGE', err.message);
+    t.regex(err.message, re);
+    t.deepEqual(stages, [], 'nothing started: not even the accelerator probe');
+  }
+  const missing = await t.throwsAsync(boot(path.join(dir, 'missing.rts.png'), { onStage: () => t.fail('a stage started') }));
+  t.is(missing.code, 'ERR_PIXELRTS_NOT_FOUND');
+  // The VM layer refuses it too, for callers of launchVm and qemuArgs.
+  t.is(t.throws(() => qemuArgs({ arch: 'x86_64', accel: 'tcg', memory: '5', cmdline: '', qmpSocket: 'q', channelSocket: 'c' })).code, 'ERR_PIXELRTS_USAGE');
+  t.is((await t.throwsAsync(launchVm({ kernel: file, memory: 5 }))).code, 'ERR_PIXELRTS_USAGE');
+});
+
+test('boot --json of a missing container: an error event, then an exit event, and nothing else (#15)', (t) => {
+  const xdg = tempRoot(t);
+  const r = runCli(['boot', path.join(xdg, 'missing.rts.png'), '--json'], { XDG_RUNTIME_DIR: xdg });
+  t.is(r.status, 1);
+  const events = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+  t.deepEqual(events.map((e) => e.type), ['error', 'exit'], r.stdout);
+  t.is(events[0].code, 'ERR_PIXELRTS_NOT_FOUND');
+  t.is(events[1].exitCode, 1);
+  const usage = runCli(['boot', path.join(xdg, 'missing.rts.png'), '--memory', '5']);
+  t.is(usage.status, 2);
+  t.regex(usage.stderr, /--memory: expected a size like 512M or 2G \(whole MiB, at least 16M/);
+});
+
+test('QEMU missing from PATH is reported as QEMU missing (not "KVM unusable"), and nothing follows the error (#15)', async (t) => {
+  const { writeContainer } = require('../../dist/codec/writer.js');
+  const dir = tempRoot(t);
+  const bin = path.join(dir, 'bin');
+  fs.mkdirSync(bin);
+  fs.writeFileSync(path.join(dir, 'vmlinuz'), Buffer.alloc(4096, 1));
+  const file = path.join(dir, 'k.rts.png');
+  await writeContainer(file, [{ name: 'kernel', path: path.join(dir, 'vmlinuz'), type: 'kernel' }]);
+  const env = { XDG_RUNTIME_DIR: dir, PATH: bin };
+  const json = runCli(['boot', file, '--json'], env);
+  t.is(json.status, 1, json.stderr);
+  const events = json.stdout.trim().split('\n').map((l) => JSON.parse(l));
+  const error = events.findIndex((e) => e.type === 'error');
+  t.is(events[error].code, 'ERR_PIXELRTS_QEMU_MISSING');
+  t.regex(events[error].message, /qemu-system-x86_64 not found on PATH.*apt-get install qemu-system-x86/);
+  t.deepEqual(events.slice(error).map((e) => e.type), ['error', 'exit'], 'the stream ends with the exit event, right after the error');
+  t.false(json.stdout.includes('KVM unusable'), json.stdout);
+  const text = runCli(['boot', file], env);
+  t.is(text.status, 1);
+  const lines = text.stderr.trim().split('\n');
+  t.regex(lines.at(-1), /^pixelrts boot: qemu-system-x86_64 not found on PATH/, text.stderr);
+  t.false(text.stderr.includes('KVM unusable'), text.stderr);
+  t.false(/\[ok\] accel/.test(text.stderr), text.stderr);
 });

@@ -39,7 +39,11 @@ vtest('info prints the file table; --json gives metadata, files and warnings', (
   const j = run(['info', '--json', path.join(vectorsDir, 'negative', 'n1_comp_level_none.rts.png')]);
   t.is(j.code, 0, j.err);
   t.is(j.err, '');
+  t.is(j.out.trim().split('\n').length, 1, 'one NDJSON line');
   const info = JSON.parse(j.out);
+  t.is(info.type, 'container');
+  t.false(Number.isNaN(Date.parse(info.time)));
+  t.deepEqual(Object.keys(info).slice(0, 2), ['type', 'time']);
   t.is(info.kind, 'pixelrts');
   t.is(info.payloadSize, 5000);
   t.is(info.metadata.data_size, 5000);
@@ -79,7 +83,9 @@ test('convert → verify → extract round trip of a boot bundle, sidecar writte
   t.true(fs.readFileSync(path.join(d, 'bzImage')).equals(kernel));
   const all = run(['extract', 'boot.rts.png', '--all', '-d', 'files', '--json'], d);
   t.is(all.code, 0, all.err);
-  t.deepEqual(JSON.parse(all.out).written.map((w) => [w.name, w.size]), [['bzImage', 70_000], ['initrd', 33_333]]);
+  const written = all.out.trim().split('\n').map((l) => JSON.parse(l));
+  t.deepEqual(written.map((w) => [w.type, w.name, w.size]), [['written', 'bzImage', 70_000], ['written', 'initrd', 33_333]]);
+  t.is(written[0].path, path.join('files', 'bzImage'));
   t.true(fs.readFileSync(path.join(d, 'files', 'initrd')).equals(initrd));
   t.is(run(['extract', 'boot.rts.png'], d).code, 0);
   t.is(fs.statSync(path.join(d, 'boot.bin')).size, 103_333);
@@ -94,7 +100,10 @@ test('convert of one file: single-file container named by its stem; --compress, 
   fs.writeFileSync(path.join(d, 'notes.txt'), text);
   const r = run(['convert', 'notes.txt', 'notes.rts.png', '--compress', '--level', '9', '--type', 'text', '--json'], d);
   t.is(r.code, 0, r.err);
-  const meta = JSON.parse(r.out);
+  t.is(r.out.trim().split('\n').length, 1, 'one NDJSON line');
+  const written = JSON.parse(r.out);
+  t.like(written, { type: 'written', path: 'notes.rts.png', sidecar: 'notes.rts.png.meta.json' });
+  const meta = written.metadata;
   t.like(meta, { name: 'notes', type: 'text', data_size: text.length, compression: { type: 'zlib', level: 9, original_size: text.length } });
   const info = JSON.parse(run(['info', '--json', 'notes.rts.png'], d).out);
   t.deepEqual(info.files.map((f) => [f.name, f.size]), [['notes', text.length]]);
@@ -126,7 +135,10 @@ test('verify exits 1 naming the segment whose hash does not match', (t) => {
   t.regex(r.err, /pixelrts verify: bad\.rts\.png: "initrd" does not match its sha256/);
   const j = run(['verify', '--json', 'bad.rts.png'], d);
   t.is(j.code, 1);
-  t.deepEqual(JSON.parse(j.out).files.map((f) => f.status), ['ok', 'mismatch']);
+  t.is(j.out.trim().split('\n').length, 1, 'one NDJSON line');
+  const report = JSON.parse(j.out);
+  t.like(report, { type: 'verify', path: 'bad.rts.png', ok: false });
+  t.deepEqual(report.files.map((f) => f.status), ['ok', 'mismatch']);
   const e = run(['extract', 'bad.rts.png', '--segment', 'initrd'], d);
   t.is(e.code, 1);
   t.regex(e.err, /file "initrd" sha256 does not match/);
@@ -191,4 +203,45 @@ test('names and metadata reach the terminal escaped; 200,000 segments list witho
   t.is(many.status, 0, many.stderr.slice(0, 2000));
   t.regex(many.stdout, /files \(200000\):/);
   t.regex(many.stdout, /s199999\s+data\s+1\s+199999/);
+});
+
+test('every --json is NDJSON with one envelope: each line one object, "type" and "time" first (#15)', (t) => {
+  const d = dir('envelope');
+  fs.writeFileSync(path.join(d, 'kernel'), prng('env-k', 5000));
+  const runs = {
+    convert: ['convert', '--segment', 'kernel=kernel', 'e.rts.png', '--json'],
+    info: ['info', 'e.rts.png', '--json'],
+    verify: ['verify', 'e.rts.png', '--json'],
+    extract: ['extract', 'e.rts.png', '--all', '-d', 'out', '--json'],
+    cache: ['cache', 'list', '--json'],
+  };
+  const types = {};
+  for (const [name, args] of Object.entries(runs)) {
+    const r = run(args, d);
+    t.is(r.code, 0, `${name}: ${r.err}`);
+    const lines = r.out.split('\n').filter(Boolean);
+    types[name] = lines.map((line) => {
+      const ev = JSON.parse(line);
+      t.deepEqual(Object.keys(ev).slice(0, 2), ['type', 'time'], `${name}: ${line.slice(0, 80)}`);
+      t.is(new Date(ev.time).toISOString(), ev.time);
+      return ev.type;
+    });
+  }
+  t.deepEqual(types, { convert: ['written'], info: ['container'], verify: ['verify'], extract: ['written'], cache: [] });
+});
+
+test('info of a container cut to 5 of 16 MB shows what it can read, says the file is truncated and exits 1 (#15)', async (t) => {
+  const d = dir('truncated');
+  const whole = path.join(d, 'whole.rts.png');
+  await writeContainer(whole, prng('cut', 16 << 20), { name: 'disk' });
+  const cut = path.join(d, 'cut.rts.png');
+  fs.writeFileSync(cut, fs.readFileSync(whole).subarray(0, 5 << 20));
+  const text = run(['info', cut]);
+  t.is(text.code, 1, text.err);
+  t.regex(text.out, /grid\s+2048x2048/, 'what can be read is shown');
+  t.regex(text.err, /^pixelrts info: .*cut\.rts\.png ends at byte 5242880 without the PNG's closing IEND chunk: the file is truncated .*Copy or download it again\.\n$/);
+  const json = run(['info', cut, '--json']);
+  t.is(json.code, 1);
+  t.deepEqual(JSON.parse(json.out).warnings.map((w) => w.code), ['WARN_PIXELRTS_TRUNCATED']);
+  t.is(run(['info', whole]).code, 0, 'a whole file is fine');
 });

@@ -100,3 +100,51 @@ test('pixelrts help <command> prints that command\'s usage; help of an unknown o
   t.is(u.status, 2);
   t.regex(u.stderr, /unknown command 'bogus'/);
 });
+
+test('progress on a terminal that reports 0 columns (or none) is not cut to 10 characters (#15)', async (t) => {
+  for (const columns of [0, undefined]) {
+    const stream = { isTTY: true, columns, write(s) { this.out.push(s); return true; }, out: [] };
+    await withProgress('verifying boot.rts.png', async (p) => {
+      p.update(512 * 1024, 1024 * 1024);
+      await new Promise((r) => setTimeout(r, 250));
+    }, undefined, { stream, delayMs: 0 });
+    t.regex(stream.out.join(''), /verifying boot\.rts\.png \[#{12}\.{12}\] 50% 512\.0 KiB\/1\.0 MiB/, `columns ${columns}`);
+  }
+});
+
+test('progress shows %, rate and time left once the total is known (#15)', async (t) => {
+  const stream = fakeStream(true);
+  await withProgress('extracting', async (p) => {
+    p.update(1 << 20, 4 << 20);
+    await new Promise((r) => setTimeout(r, 700));
+    p.update(2 << 20, 4 << 20);
+    await new Promise((r) => setTimeout(r, 150));
+  }, undefined, { stream, delayMs: 0 });
+  t.regex(stream.out.join(''), /extracting \[#+\.+\] 50% 2\.0 MiB\/4\.0 MiB, \d+(\.\d)? (KiB|MiB)\/s, \d+s left/);
+});
+
+test('verify and extractTo report their progress: bytes done up to the total (#15)', async (t) => {
+  const { writeContainer } = require('../../dist/codec/writer.js');
+  const { open } = require('../../dist/codec/container.js');
+  const fs = require('node:fs');
+  const os = require('node:os');
+  const path = require('node:path');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pixelrts-progress-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'p.rts.png');
+  const size = 9 << 20;
+  await writeContainer(file, [
+    { name: 'kernel', data: Buffer.alloc(3 << 20, 1), type: 'kernel' },
+    { name: 'disk', data: Buffer.alloc(size - (3 << 20), 2), type: 'disk' },
+  ]);
+  const calls = [];
+  const report = await (await open(file)).verify({ onProgress: (done, total) => calls.push([done, total]) });
+  t.true(report.ok);
+  t.true(calls.length > 1, 'more than one step');
+  t.deepEqual(calls.at(-1), [size, size]);
+  t.true(calls.every(([d], i) => i === 0 || d > calls[i - 1][0]));
+  const extracted = [];
+  await (await open(file)).extractTo(path.join(dir, 'disk'), 'disk', { onProgress: (done, total) => extracted.push([done, total]) });
+  t.deepEqual(extracted.at(-1), [6 << 20, 6 << 20]);
+  t.true(extracted.length > 1);
+});

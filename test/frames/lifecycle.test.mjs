@@ -180,7 +180,7 @@ withFfmpeg('`pixelrts frames serve --json --record DIR` serves, records and stop
       const ev = JSON.parse(buf.slice(0, i));
       buf = buf.slice(i + 1);
       lines.push(ev);
-      if (ev.event === 'listening') onListening(ev);
+      if (ev.type === 'listening') onListening(ev);
     }
   });
   const exited = new Promise((r) => p.on('close', (code) => r(code)));
@@ -192,7 +192,8 @@ withFfmpeg('`pixelrts frames serve --json --record DIR` serves, records and stop
   await new Promise((r) => setTimeout(r, 100));
   p.kill('SIGINT');
   t.is(await exited, 0);
-  const kinds = lines.map((l) => l.event);
+  t.true(lines.every((l) => !Number.isNaN(Date.parse(l.time))));
+  const kinds = lines.map((l) => l.type);
   t.deepEqual(kinds.filter((k) => k !== 'frame'), ['listening', 'connection', 'disconnect', 'close']);
   t.is(kinds.filter((k) => k === 'frame').length, 3);
   const info = await probeH264(fs.readFileSync(path.join(dir, 'rec', 'conn-1.h264')));

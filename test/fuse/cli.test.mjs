@@ -40,14 +40,15 @@ for (const signal of ['SIGTERM', 'SIGINT']) {
     const dir = tempDir(t);
     const { p, result } = await startMount(['--json', multiseg, dir]);
     const mounted = JSON.parse(result.out.split('\n')[0]);
-    t.is(mounted.event, 'mounted');
+    t.is(mounted.type, 'mounted');
+    t.false(Number.isNaN(Date.parse(mounted.time)));
     t.is(mounted.mountpoint, dir);
     t.deepEqual(mounted.files.map((f) => f.path), ['/initrd', '/kernel', '/metadata.json']);
     t.true(fs.readFileSync(path.join(dir, 'kernel')).equals(fs.readFileSync(path.join(vectorsDir, 'e_multiseg.kernel.bin'))));
     p.kill(signal);
     const { code } = await result.exit;
     t.is(code, 0, result.err);
-    t.deepEqual(JSON.parse(result.out.trim().split('\n')[1]), { event: 'unmounted', mountpoint: dir, reason: 'unmounted' });
+    t.like(JSON.parse(result.out.trim().split('\n')[1]), { type: 'unmounted', mountpoint: dir, reason: 'unmounted' });
     t.deepEqual(mountsUnder(dir), []);
   });
 }

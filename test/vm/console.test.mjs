@@ -145,3 +145,27 @@ test('held output is delivered in full to listeners that arrive later; the hold 
   big.push(Buffer.alloc(HOLD_LIMIT, 0x61));
   t.deepEqual(forwarded, ['m1', 'm2'], 'over the limit, output is processed without listeners');
 });
+
+test('line events carry what a terminal shows: no \\r, no escape sequences; the raw line and bytes stay available (#15)', async (t) => {
+  const con = new Console();
+  const out = collect(con);
+  const rawBytes = [];
+  con.raw.on('data', (d) => rawBytes.push(d));
+  // Real console bytes: systemd's coloured status, a progress counter redrawn with \r, an OSC
+  // window title, a cursor move, a CRLF line end.
+  const bytes = Buffer.concat([
+    Buffer.from('[  \x1b[0;32mOK\x1b[0m  ] Started \x1b[0;1;39mJournal Service\x1b[0m.\r\n'),
+    Buffer.from('fetch  10%\rfetch  55%\rfetch 100%\r\n'),
+    Buffer.from('\x1b]0;root@guest: ~\x07root@guest:~# \x1b[K\x1b[2Cls\r\n'),
+    Buffer.from('abcdef\rxy\n'),
+  ]);
+  con.push(bytes);
+  con.end();
+  await new Promise((r) => setImmediate(r));
+  t.deepEqual(out.lines.map((l) => l.text), ['[  OK  ] Started Journal Service.', 'fetch 100%', 'root@guest:~# ls', 'xycdef']);
+  for (const l of out.lines) t.false(/[\r\x1b]/.test(l.text), JSON.stringify(l.text));
+  t.is(out.lines[0].raw, '[  \x1b[0;32mOK\x1b[0m  ] Started \x1b[0;1;39mJournal Service\x1b[0m.');
+  t.is(out.lines[1].raw, 'fetch  10%\rfetch  55%\rfetch 100%');
+  t.is(out.lines[3].raw, 'abcdef\rxy');
+  t.true(Buffer.concat(rawBytes).equals(bytes), 'console.raw has every byte as it came');
+});

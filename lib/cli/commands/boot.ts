@@ -8,7 +8,9 @@ import { startDetached } from '../../boot/detach';
 import { sshKeyUserData } from '../../boot/cloud-init';
 import type { VmRecord } from '../../boot/registry';
 import { runSession } from '../../boot/session';
+import { memoryMiB } from '../../vm/resources';
 import type { Command } from './command';
+import { EventWriter } from '../../boot/events';
 
 const usage = `Usage: pixelrts boot <file.rts.png> [options]
 
@@ -50,7 +52,8 @@ Options:
   --timeout SECONDS      shut the VM down after SECONDS and exit 1
   --json                 NDJSON events on stdout: stage, console, message, qmp-event, exit
   --prefix               print "VM: " before each console line (line mode)
-  --detach               run in the background and print the VM's id
+  --detach               run in the background and print the VM's id (with --json: one
+                         {"type":"detached", …} event with its record)
                          (then: pixelrts ps | stop | send | qmp)
   --frame-export [PORT]  serve H.264 frame export (HXFR) on 127.0.0.1:PORT (default
                          15937; 0 picks a free port); the guest reaches it at
@@ -143,16 +146,9 @@ function readOptionFile(option: string, file: string): string {
 /** A VNC display: `N`, `:N` or `HOST:N`. */
 const VNC_DISPLAY = /^(?:[\w.-]*:)?\d{1,2}$/;
 
-const SIZE_UNITS: Record<string, number> = { K: 1 / 1024, M: 1, G: 1024, T: 1024 * 1024 };
-
 /** `--memory`: a size like 512M, 2G or 1.5G (a bare number means MiB); returns QEMU's `-m` value in MiB. */
 export function parseMemory(value: string): number {
-  const m = /^(\d+(?:\.\d+)?)\s*([KMGT])?(?:i?B)?$/i.exec(value.trim());
-  const mib = m ? Number(m[1]) * SIZE_UNITS[(m[2] ?? 'M').toUpperCase()] : NaN;
-  if (!m || !Number.isFinite(mib) || mib < 16 || mib > 16 * 1024 * 1024 || !Number.isInteger(mib)) {
-    throw new UsageError(`--memory: expected a size like 512M or 2G (whole MiB, at least 16M), found '${value}'.`);
-  }
-  return mib;
+  return memoryMiB(value, '--memory');
 }
 
 function parseChoice<T extends string>(value: string | undefined, option: string, choices: readonly T[]): T | undefined {
@@ -273,7 +269,7 @@ export async function runBoot(image: string, parsed: ParsedBoot): Promise<number
       return 128 + os.constants.signals[signal];
     }
     if (parsed.json) {
-      process.stdout.write(`${JSON.stringify(record)}\n`);
+      new EventWriter().write('detached', { ...record });
     } else {
       process.stdout.write(`${record.id}\n`);
       if (process.stderr.isTTY) {

@@ -6,6 +6,7 @@ import { formatBytes } from '../../format';
 import { CacheEntry, decodedCacheDir, listCacheEntries, pruneCache } from '../../codec/decoded-cache';
 import { UsageError } from '../../errors';
 import type { Command } from './command';
+import { EventWriter } from '../../boot/events';
 
 const usage = `Usage: pixelrts cache [list] [--json]
        pixelrts cache prune [--all] [--json]
@@ -21,14 +22,11 @@ no decode. The cache is $PIXELRTS_CACHE_DIR, else $XDG_CACHE_HOME/pixelrts/decod
 
 Options:
   --all    with prune: every entry, current ones too
-  --json   NDJSON: one object per entry ({type: "entry" | "removed", time, ...})`;
+  --json   one NDJSON event per entry: {"type":"entry" (list) or "removed" (prune),
+           "time":…, key, status, container, diskBytes, payloadSize, …}`;
 
 function row(e: CacheEntry): string[] {
   return [e.key, e.status, `${formatBytes(e.diskBytes)} / ${formatBytes(e.payloadSize)}`, `${printable(e.container)}${e.transposed ? ' (legacy transposed curve)' : ''}`];
-}
-
-function ndjson(type: string, e: CacheEntry): string {
-  return `${JSON.stringify({ type, time: new Date().toISOString(), ...e })}\n`;
 }
 
 export const cache: Command = {
@@ -42,7 +40,8 @@ export const cache: Command = {
     if (action === 'list') {
       const entries = await listCacheEntries(dir);
       if (options.json) {
-        process.stdout.write(entries.map((e) => ndjson('entry', e)).join(''));
+        const events = new EventWriter();
+        for (const e of entries) events.write('entry', { ...e });
       } else if (entries.length === 0) {
         process.stdout.write(`the decoded cache (${dir}) is empty\n`);
       } else {
@@ -54,7 +53,8 @@ export const cache: Command = {
     }
     const removed = await pruneCache({ all: options.all, dir });
     if (options.json) {
-      process.stdout.write(removed.map((e) => ndjson('removed', e)).join(''));
+      const events = new EventWriter();
+      for (const e of removed) events.write('removed', { ...e });
     } else {
       const freed = removed.reduce((n, e) => n + e.diskBytes, 0);
       process.stdout.write(`removed ${removed.length} ${options.all ? '' : 'stale '}entr${removed.length === 1 ? 'y' : 'ies'}, ${formatBytes(freed)} freed\n`);

@@ -10,6 +10,7 @@ import { controlQmp } from '../../boot/control';
 import { findVm, listVms } from '../../boot/registry';
 import { readOverlayIdentity } from '../../boot/overlay';
 import type { Command } from './command';
+import { EventWriter } from '../../boot/events';
 
 const usage = `Usage: pixelrts commit <id> -o <out.rts.png>
        pixelrts commit <overlay.qcow2>... -o <out.rts.png> [--container FILE]
@@ -26,7 +27,7 @@ is not changed.
 Options:
   -o, --output FILE   the new container (required)
   --container FILE    the container the overlays belong to, when it moved since
-  --json              print the new container's metadata as JSON
+  --json              one NDJSON event: {"type":"written","time":…, path, metadata}
 
 Examples:
   pixelrts commit debian-3f2a -o debian-v2.rts.png
@@ -85,7 +86,7 @@ export const commit: Command = {
       note = 'from the overlay file';
     }
     if (options.json) {
-      process.stdout.write(`${JSON.stringify(metadata)}\n`);
+      new EventWriter().write('written', { path: output, metadata });
     } else {
       process.stdout.write(`wrote ${output} (${formatBytes(fs.statSync(output).size)}): ${image} with the changes of ${disks.map((d) => `disk "${d.segment}"`).join(', ')}; ${note}.\n`);
     }

@@ -9,6 +9,7 @@ import { UsageError } from '../../errors';
 import { classifyName, SEGMENT_KINDS, segmentKindFromName, type SegmentKind } from '../../codec/metadata';
 import { parseMemory } from './boot';
 import type { Command } from './command';
+import { EventWriter } from '../../boot/events';
 
 const usage = `Usage: pixelrts convert <input>... <out.rts.png> [options]
 
@@ -35,7 +36,7 @@ Options:
   --level N            deflate level 0-12 (default 6)
   --compress           store the payload as a zlib stream (skipped when it does not shrink)
   --grid N             grid side (a power of two; default the smallest that fits)
-  --json               print the metadata written as JSON
+  --json               one NDJSON event: {"type":"written","time":…, path, sidecar, metadata}
 
 Examples:
   pixelrts convert hello.wasm hello.rts.png
@@ -171,7 +172,7 @@ export const convert: Command = {
     }));
     const total = Number(metadata.data_size);
     if (options.json) {
-      process.stdout.write(`${JSON.stringify(metadata, null, 2)}\n`);
+      new EventWriter().write('written', { path: out, sidecar: `${out}.meta.json`, metadata });
     } else {
       const size = (await fs.stat(out)).size;
       process.stdout.write(`wrote ${out} (${files}, payload ${formatBytes(total)}, grid ${metadata.grid_size}x${metadata.grid_size}` +

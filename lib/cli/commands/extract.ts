@@ -4,11 +4,12 @@ import path from 'node:path';
 import { parseArgs } from '../args';
 import { printable } from '../printable';
 import { withProgress } from '../progress';
-import { Container, open } from '../../codec/container';
+import { Container, open, type ReadOptions } from '../../codec/container';
 import { PixelrtsError, UsageError } from '../../errors';
 import { containerStem } from '../../codec/metadata';
 import type { Command } from './command';
 import { printWarnings } from './container-args';
+import { EventWriter } from '../../boot/events';
 
 const usage = `Usage: pixelrts extract <file.rts.png> [-o OUT] [--segment NAME]
        pixelrts extract <file.rts.png> --all [-d DIR]
@@ -22,7 +23,8 @@ Options:
   --segment NAME       extract only the file (segment) called NAME
   --all                extract every file
   -d, --dir DIR        directory for --all (Infinite Map paths keep their directories)
-  --json               print what was written as JSON
+  --json               one NDJSON event per file: {"type":"written","time":…, container,
+                       name, path, size}
 
 Examples:
   pixelrts extract boot.rts.png --segment kernel -o vmlinuz
@@ -39,13 +41,13 @@ function safeRelative(name: string, source: string): string {
 }
 
 /** Writes one file (or the whole payload) to `out`, or to standard output for '-'. */
-async function writeOut(c: Container, out: string, name?: string): Promise<number> {
+async function writeOut(c: Container, out: string, name: string | undefined, options: ReadOptions): Promise<number> {
   if (out === '-') {
     const bytes = name === undefined ? await c.readPayload() : await c.read(name);
     await new Promise<void>((resolve, reject) => process.stdout.write(bytes, (err) => (err ? reject(err) : resolve())));
     return bytes.length;
   }
-  return (await c.extractTo(out, name)).size;
+  return (await c.extractTo(out, name, options)).size;
 }
 
 export const extract: Command = {
@@ -65,27 +67,37 @@ export const extract: Command = {
     if (options.json && options.out === '-') throw new UsageError('--json and -o - both write to standard output; choose one.');
     const c: Container = await open(positionals[0], { onWarning: (w) => printWarnings('extract', [w]) });
     const written: Array<{ name: string; path: string; size: number }> = [];
-    await withProgress(`extracting ${c.path}`, async () => {
+    await withProgress(`extracting ${c.path}`, async (progress) => {
+      // One bar for all the files: each file's progress counts from what the ones before wrote.
+      const files = options.all ? c.files : options.segment !== undefined ? [c.file(options.segment)] : [];
+      const total = files.length > 0 ? files.reduce((n, f) => n + f.size, 0) : c.payloadSize;
+      let before = 0;
+      const write = async (out: string, name?: string): Promise<number> => {
+        const size = await writeOut(c, out, name, { onProgress: (done) => progress.update(before + done, total) });
+        before += size;
+        return size;
+      };
       if (options.all) {
         const dir = options.dir ?? containerStem(c.path);
-        for (const f of c.files) {
+        for (const f of files) {
           const target = path.join(dir, safeRelative(f.name, c.path));
           await fs.mkdir(path.dirname(target), { recursive: true }).catch((err: Error) => {
             throw new PixelrtsError('ERR_PIXELRTS_IO', `cannot create ${path.dirname(target)}: ${err.message}.`, { cause: err });
           });
-          written.push({ name: f.name, path: target, size: await writeOut(c, target, f.name) });
+          written.push({ name: f.name, path: target, size: await write(target, f.name) });
         }
       } else if (options.segment !== undefined) {
-        const f = c.file(options.segment);
+        const f = files[0];
         const out = options.out ?? path.posix.basename(safeRelative(f.name, c.path));
-        written.push({ name: f.name, path: out, size: await writeOut(c, out, f.name) });
+        written.push({ name: f.name, path: out, size: await write(out, f.name) });
       } else {
         const out = options.out ?? `${containerStem(c.path)}.bin`;
-        written.push({ name: '(payload)', path: out, size: await writeOut(c, out) });
+        written.push({ name: '(payload)', path: out, size: await write(out) });
       }
     });
     if (options.json) {
-      process.stdout.write(`${JSON.stringify({ path: c.path, written }, null, 2)}\n`);
+      const events = new EventWriter();
+      for (const w of written) events.write('written', { container: c.path, ...w });
     } else if (options.out !== '-') {
       for (const w of written) process.stdout.write(`wrote ${printable(w.path)} (${printable(w.name)}, ${w.size} bytes)\n`);
     }

@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { Command } from './command';
 import { UsageError } from '../../errors';
 import { parseArgs, type OptionSpec } from '../args';
+import { EventWriter } from '../../boot/events';
 import {
   createFrameServer, DEFAULT_TCP, DEFAULT_VSOCK_PORT, FRAME_LIMITS, type FrameServerAddress, type FrameServerOptions,
 } from '../../frames/server';
@@ -27,7 +28,8 @@ Options:
                           ${FRAME_LIMITS.memoryBudget}; at least twice --max-frame-bytes)
   --stall-timeout MS      drop a client silent this long before its first whole message or in
                           the middle of one (default ${FRAME_LIMITS.stallTimeout}); never between messages
-  --json                  one JSON object per line on stdout (listening, connection, frame, ...)
+  --json                  NDJSON events on stdout ({"type":…,"time":…, …}): listening, connection,
+                          disconnect, scanout, frame, error, close
   -h, --help              show this help
 
 Examples:
@@ -85,30 +87,28 @@ async function serve(argv: string[]): Promise<number> {
     fs.mkdirSync(options.record, { recursive: true, mode: 0o700 });
   }
   const server = await createFrameServer(options);
-  const out = (obj: Record<string, unknown>): void => {
-    process.stdout.write(JSON.stringify(obj, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)) + '\n');
-  };
+  const events = new EventWriter();
   const say = (line: string): void => { process.stderr.write(`pixelrts frames: ${line}\n`); };
-  server.on('connection', (c: { id: number; transport: string; peer: string }) => {
-    if (json) out({ event: 'connection', ...c });
+  server.on('connection', (c) => {
+    if (json) events.write('connection', { ...c });
     else say(`client ${c.id} connected over ${c.transport} from ${c.peer}`);
   });
-  server.on('disconnect', (c: { id: number; reason: string }) => {
-    if (json) out({ event: 'disconnect', ...c });
+  server.on('disconnect', (c) => {
+    if (json) events.write('disconnect', { ...c });
     else say(`client ${c.id} left: ${c.reason}`);
   });
-  server.on('error', (e: Error & { code: string; connection: number }) => {
-    if (json) out({ event: 'error', code: e.code, connection: e.connection, message: e.message });
+  server.on('error', (e) => {
+    if (json) events.write('error', { code: e.code, connection: e.connection, message: e.message });
     else say(`error: ${e.message}`);
   });
-  server.on('scanout', (s: Record<string, unknown>) => {
-    if (json) out({ event: 'scanout', ...s });
-    else say(`scanout ${String(s.scanout)} ${s.enabled ? 'enabled' : 'disabled'}`);
+  server.on('scanout', (s) => {
+    if (json) events.write('scanout', { ...s });
+    else say(`scanout ${s.scanout} ${s.enabled ? 'enabled' : 'disabled'}`);
   });
-  if (json) server.on('frame', (f: Record<string, unknown>) => out({ event: 'frame', ...f }));
+  if (json) server.on('frame', (f) => events.write('frame', { ...f }));
   // Announced only now: a client reacting to this line finds every listener in place.
   const addresses = server.addresses();
-  if (json) out({ event: 'listening', addresses });
+  if (json) events.write('listening', { addresses });
   else say(`listening on ${addresses.map(describe).join(', ')}${options.record ? `; recording to ${options.record}` : ''}`);
 
   // On a terminal, one status line a second; nothing when output goes to a file or pipe.
@@ -132,7 +132,7 @@ async function serve(argv: string[]): Promise<number> {
   }
   const stats = server.stats();
   await server.close();
-  if (json) out({ event: 'close', stats });
+  if (json) events.write('close', { stats });
   else say(`stopped after ${count(stats.connections, 'client')} and ${count(stats.frames, 'frame')}`);
   return 0;
 }

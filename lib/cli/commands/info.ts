@@ -6,19 +6,23 @@ import { printable } from '../printable';
 import { tableLines } from '../table';
 import type { Command } from './command';
 import { openFromArgs, printWarnings } from './container-args';
+import { EventWriter } from '../../boot/events';
 
 const usage = `Usage: pixelrts info <file.rts.png> [--json]
 
 Shows a PixelRTS v2 container's format, grid, payload, compression, user metadata and files.
+A file cut short (an interrupted copy or download) is shown as far as it can be read, and
+the command then exits 1 saying so.
 
 Options:
-  --json   print one JSON object (metadata, files, warnings) for scripts
+  --json   one NDJSON event: {"type":"container","time":…, path, kind, grid, payloadSize,
+           encoding, compression, metadata, files, footprint, warnings}
 
 Examples:
   pixelrts info boot.rts.png
-  pixelrts info boot.rts.png --json | jq '.files[].name'`;
+  pixelrts info boot.rts.png --json | jq -r '.files[].name'`;
 
-/** The JSON shape of `info --json`. */
+/** The fields of `info --json`'s `container` event. */
 export function describeContainer(c: Container, warnings: PixelrtsWarning[], footprint: Footprint): Record<string, unknown> {
   return {
     path: c.path,
@@ -39,11 +43,18 @@ export const info: Command = {
   usage,
   async run(argv) {
     const { container: c, json, warnings } = await openFromArgs(argv);
+    // A truncated file is a failure, not a remark: said last, where it is seen, and exit 1.
+    const truncated = warnings.find((w) => w.code === 'WARN_PIXELRTS_TRUNCATED');
+    const done = (): number => {
+      if (!truncated) return 0;
+      process.stderr.write(`pixelrts info: ${truncated.message}\n`);
+      return 1;
+    };
     if (json) {
-      process.stdout.write(`${JSON.stringify(describeContainer(c, warnings, await c.footprint()), null, 2)}\n`);
-      return 0;
+      new EventWriter().write('container', describeContainer(c, warnings, await c.footprint()));
+      return done();
     }
-    printWarnings('info', warnings);
+    printWarnings('info', warnings.filter((w) => w !== truncated));
     const m = c.metadata ?? {};
     const lines = [`${printable(c.path)}: ${c.kind === 'infinite-map' ? 'Infinite Map v2 container' : `${printable(String(m.format ?? 'PixelRTS'))} container`}`];
     const field = (k: string, v: unknown) => { if (v !== undefined && v !== null && v !== '') lines.push(`  ${k.padEnd(11)} ${printable(String(v))}`); };
@@ -76,6 +87,6 @@ export const info: Command = {
     for (const f of c.files) rows.push([printable(f.name), printable(f.type), String(f.size), String(f.offset), printable(f.sha256 ?? '-')]);
     for (const l of tableLines(rows, [2, 3])) lines.push(`  ${l}`);
     process.stdout.write(`${lines.join('\n')}\n`);
-    return 0;
+    return done();
   },
 };

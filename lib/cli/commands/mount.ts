@@ -5,6 +5,7 @@ import { tableLines } from '../table';
 import { formatBytes } from '../../format';
 import { mount as mountContainer } from '../../fuse/mount';
 import type { Command } from './command';
+import { EventWriter } from '../../boot/events';
 
 const usage = `Usage: pixelrts mount [options] <file.rts.png> <mountpoint>
 
@@ -14,7 +15,8 @@ file under its own name, /kernel and /initrd when the container holds them, and 
 If this process is killed, the mount is removed anyway (fusermount3 auto_unmount).
 
 Options:
-  --json          print one JSON line when mounted and one when unmounted, for scripts
+  --json          NDJSON events: {"type":"mounted","time":…, file, mountpoint, files,
+                  warnings} once mounted, {"type":"unmounted", …, mountpoint, reason} at the end
   --workers <n>   FUSE worker threads (1-64, default 4)
 
 Examples:
@@ -30,7 +32,8 @@ export const mount: Command = {
       workers: { type: 'integer', min: 1, max: 64 },
     }, { minPositionals: 2, maxPositionals: 2, positionalsName: '<file.rts.png> <mountpoint>' });
     const [file, mountpoint] = positionals;
-    const json = options.json === true;
+    const events = options.json === true ? new EventWriter() : undefined;
+    const json = events !== undefined;
     const warn = (message: string): void => { process.stderr.write(`pixelrts mount: warning: ${message}\n`); };
 
     const m = await mountContainer(file, mountpoint, { workers: options.workers, onWarning: warn });
@@ -53,7 +56,7 @@ export const mount: Command = {
       });
     });
     if (json) {
-      process.stdout.write(`${JSON.stringify({ event: 'mounted', file, mountpoint: m.mountpoint, files: m.files, warnings: m.warnings })}\n`);
+      events.write('mounted', { file, mountpoint: m.mountpoint, files: m.files, warnings: m.warnings });
     } else {
       const rows = m.files.map((f) => [printable(f.path), formatBytes(f.size)]);
       process.stdout.write(`Mounted ${printable(file)} at ${printable(m.mountpoint)}:\n` +
@@ -62,7 +65,7 @@ export const mount: Command = {
     }
     const reason = await ended;
     clearInterval(keepAlive);
-    if (json) process.stdout.write(`${JSON.stringify({ event: 'unmounted', mountpoint: m.mountpoint, reason })}\n`);
+    if (events) events.write('unmounted', { mountpoint: m.mountpoint, reason });
     else process.stdout.write(`${m.mountpoint}: ${reason}\n`);
     return 0;
   },

@@ -3,6 +3,7 @@ import { parseArgs } from '../args';
 import { tableLines } from '../table';
 import { listVms, type VmStatus } from '../../boot/registry';
 import type { Command } from './command';
+import { EventWriter } from '../../boot/events';
 
 const usage = `Usage: pixelrts ps [--json]
 
@@ -11,8 +12,9 @@ running: id, owner pid, QEMU pid, uptime, image and sockets. Records of VMs whos
 are removed on the way.
 
 Options:
-  --json   one JSON array: [{id, image, pid, qemuPid, started, uptimeMs, detached,
-           qmpSocket, channelSocket, controlSocket, consoleLog, runtimeDir, accel, cmdline}]`;
+  --json   one NDJSON event per VM: {"type":"vm","time":…, id, image, pid, qemuPid, started,
+           uptimeMs, detached, qmpSocket, channelSocket, controlSocket, consoleLog,
+           runtimeDir, accel, cmdline} (nothing when none runs)`;
 
 /** Uptime as `1h02m`, `3m05s` or `12s`. */
 function formatUptime(ms: number): string {
@@ -37,7 +39,8 @@ export const ps: Command = {
     const { options } = parseArgs(argv, { json: { type: 'boolean' } }, { maxPositionals: 0 });
     const vms = listVms();
     if (options.json) {
-      process.stdout.write(`${JSON.stringify(vms)}\n`);
+      const events = new EventWriter();
+      for (const vm of vms) events.write('vm', { ...vm });
     } else if (vms.length === 0) {
       process.stdout.write('no VMs running\n');
     } else {

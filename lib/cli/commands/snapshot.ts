@@ -7,8 +7,9 @@ import { createSnapshots } from '../../boot/snapshots';
 import { tableLines } from '../table';
 import { formatBytes } from '../../format';
 import type { Command } from './command';
+import { EventWriter } from '../../boot/events';
 
-const usage = `Usage: pixelrts snapshot save|load|delete <id> NAME
+const usage = `Usage: pixelrts snapshot save|load|delete <id> NAME [--json]
        pixelrts snapshot list <id> [--json]
 
 Live snapshots of a running VM (pixelrts ps): its memory, devices and disks, saved under NAME
@@ -17,7 +18,9 @@ qcow2 overlays, so the VM needs a disk; those of a --persist overlay outlive the
 go with it.
 
 Options:
-  --json   list: one JSON object per snapshot
+  --json   NDJSON events: list, one {"type":"snapshot","time":…, name, vmStateSize, date,
+           vmClockMs} per snapshot; save/load/delete, {"type":"saved"|"loaded"|"deleted", …,
+           id, name} once done
 
 Examples:
   pixelrts snapshot save debian-3f2a before-upgrade
@@ -37,7 +40,8 @@ export const snapshot: Command = {
     if (op === 'list') {
       const list = await snapshots.list();
       if (options.json) {
-        for (const s of list) process.stdout.write(`${JSON.stringify({ ...s, date: s.date.toISOString() })}\n`);
+        const events = new EventWriter();
+        for (const s of list) events.write('snapshot', { ...s, date: s.date.toISOString() });
       } else if (list.length === 0) {
         process.stderr.write(`pixelrts: VM ${vm.id} has no snapshots\n`);
       } else {
@@ -48,7 +52,9 @@ export const snapshot: Command = {
       return 0;
     }
     await snapshots[op as 'save' | 'load' | 'delete'](name as string);
-    process.stderr.write(`pixelrts: ${op === 'save' ? 'saved' : op === 'load' ? 'loaded' : 'deleted'} snapshot '${name}' of ${vm.id}\n`);
+    const done = op === 'save' ? 'saved' : op === 'load' ? 'loaded' : 'deleted';
+    if (options.json) new EventWriter().write(done, { id: vm.id, name });
+    else process.stderr.write(`pixelrts: ${done} snapshot '${name}' of ${vm.id}\n`);
     return 0;
   },
 };

@@ -4,8 +4,9 @@ import { PixelrtsError } from '../../errors';
 import { controlRequest } from '../../boot/control';
 import { findVm, isAlive, type VmStatus } from '../../boot/registry';
 import type { Command } from './command';
+import { EventWriter } from '../../boot/events';
 
-const usage = `Usage: pixelrts stop <id> [--force] [--timeout SECONDS]
+const usage = `Usage: pixelrts stop <id> [--force] [--timeout SECONDS] [--json]
 
 Shuts a VM down gracefully (ACPI power button, then QMP quit, then SIGKILL, each with a
 timeout) and waits until it is gone: QEMU exited, the container unmounted, the runtime
@@ -15,7 +16,9 @@ Options:
   --force             force the VM off at once (an owner that does not answer
                       within 1 s, e.g. a stopped one, is killed)
   --timeout SECONDS   how long to wait for the VM to be gone (default 30); after that its
-                      owner process is killed and the safety nets clean up`;
+                      owner process is killed and the safety nets clean up
+  --json              one NDJSON event once it is gone: {"type":"stopped","time":…, id, how}
+                      (how: "graceful", or why its owner was killed)`;
 
 /** Waits until the owner process of `vm` has exited; true when it did within `ms`. */
 async function waitGone(vm: VmStatus, ms: number): Promise<boolean> {
@@ -30,10 +33,15 @@ async function waitGone(vm: VmStatus, ms: number): Promise<boolean> {
 export const stop: Command = {
   usage,
   async run(argv) {
-    const { options, positionals } = parseArgs(argv, { force: { type: 'boolean' }, timeout: { type: 'integer', min: 1, max: 3600 } },
+    const { options, positionals } = parseArgs(argv, { force: { type: 'boolean' }, timeout: { type: 'integer', min: 1, max: 3600 }, json: { type: 'boolean' } },
       { minPositionals: 1, maxPositionals: 1, positionalsName: '<id>' });
     const vm = findVm(positionals[0]);
     const force = options.force === true;
+    const report = (how?: string): number => {
+      if (options.json) new EventWriter().write('stopped', { id: vm.id, how: how ?? 'graceful' });
+      else process.stderr.write(`pixelrts: stopped ${vm.id}${how ? `: ${how}` : ''}\n`);
+      return 0;
+    };
     const waitMs = (options.timeout ?? 30) * 1000;
     try {
       await controlRequest(vm.controlSocket, { op: 'stop', force }, force ? 1000 : 5000);
@@ -41,16 +49,13 @@ export const stop: Command = {
       if (force) {
         // --force promises "at once": an owner that does not answer within a second (stopped,
         // hung) is killed; QEMU dies with it and the safety nets clean up (see below).
-        return killOwner(vm, `its owner (pid ${vm.pid}) did not answer within 1 s and was killed`);
+        return killOwner(vm, `its owner (pid ${vm.pid}) did not answer within 1 s and was killed`, report);
       }
       // The owner does not answer: signal it (its handler shuts down).
       process.kill(vm.pid, 'SIGTERM');
     }
-    if (await waitGone(vm, waitMs)) {
-      process.stderr.write(`pixelrts: stopped ${vm.id}\n`);
-      return 0;
-    }
-    return killOwner(vm, `it did not stop within ${waitMs / 1000} s; its owner (pid ${vm.pid}) was killed`);
+    if (await waitGone(vm, waitMs)) return report();
+    return killOwner(vm, `it did not stop within ${waitMs / 1000} s; its owner (pid ${vm.pid}) was killed`, report);
   },
 };
 
@@ -58,15 +63,12 @@ export const stop: Command = {
  * SIGKILLs the owner of a VM that would not stop: QEMU dies with it (parent-death signal), the
  * mount unmounts itself (auto_unmount) and the cleanup watcher removes the directory.
  */
-async function killOwner(vm: VmStatus, why: string): Promise<number> {
+async function killOwner(vm: VmStatus, why: string, report: (how: string) => number): Promise<number> {
   try {
     if (isAlive(vm)) process.kill(vm.pid, 'SIGKILL');
   } catch {
     // exited just now
   }
-  if (await waitGone(vm, 5000)) {
-    process.stderr.write(`pixelrts: stopped ${vm.id}: ${why}\n`);
-    return 0;
-  }
+  if (await waitGone(vm, 5000)) return report(why);
   throw new PixelrtsError('ERR_PIXELRTS_STOP', `VM ${vm.id} (owner pid ${vm.pid}) is still running after SIGKILL; check \`ps -p ${vm.pid}\`.`);
 }

@@ -2,6 +2,7 @@
 import { parseArgs } from '../args';
 import { unmountPath } from '../../fuse/mount';
 import type { Command } from './command';
+import { EventWriter } from '../../boot/events';
 
 const usage = `Usage: pixelrts unmount [--json] <mountpoint>
 
@@ -10,7 +11,7 @@ open keep working until closed. The process serving it then ends its mount. Refu
 that are not pixelrts mounts.
 
 Options:
-  --json   print {"unmounted": "<mountpoint>"} for scripts
+  --json   one NDJSON event: {"type":"unmounted","time":…, mountpoint}
 
 Example:
   pixelrts unmount /mnt/boot`;
@@ -21,7 +22,7 @@ export const unmount: Command = {
     const { options, positionals } = parseArgs(argv, { json: { type: 'boolean' } },
       { minPositionals: 1, maxPositionals: 1, positionalsName: '<mountpoint>' });
     await unmountPath(positionals[0]);
-    if (options.json) process.stdout.write(`${JSON.stringify({ unmounted: positionals[0] })}\n`);
+    if (options.json) new EventWriter().write('unmounted', { mountpoint: positionals[0] });
     else process.stdout.write(`Unmounted ${positionals[0]}.\n`);
     return 0;
   },

@@ -2,6 +2,7 @@
 import { withProgress } from '../progress';
 import type { Command } from './command';
 import { openFromArgs, printWarnings } from './container-args';
+import { EventWriter } from '../../boot/events';
 
 const usage = `Usage: pixelrts verify <file.rts.png> [--json]
 
@@ -9,7 +10,7 @@ Decodes the container and checks the payload's sha256 (data_hash) and every file
 Exits 0 when everything matches, 1 naming each file that does not.
 
 Options:
-  --json   print the report as JSON
+  --json   one NDJSON event: {"type":"verify","time":…, path, ok, dataHash, files, warnings}
 
 Example:
   pixelrts verify boot.rts.png`;
@@ -18,9 +19,9 @@ export const verify: Command = {
   usage,
   async run(argv) {
     const { container: c, json, warnings } = await openFromArgs(argv);
-    const report = await withProgress(`verifying ${c.path}`, () => c.verify());
+    const report = await withProgress(`verifying ${c.path}`, (progress) => c.verify({ onProgress: (done, total) => progress.update(done, total) }));
     if (json) {
-      process.stdout.write(`${JSON.stringify({ ...report, warnings }, null, 2)}\n`);
+      new EventWriter().write('verify', { ...report, warnings });
     } else {
       printWarnings('verify', warnings);
       const lines: string[] = [];
