@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Unpacks Debian packages of another CPU architecture into a directory, without touching the
 # system's dpkg: the cross build's sysroot (scripts/prebuild-backend.sh) and the arm64 Node.js
-# that test/prebuild-arm64.test.mjs runs under qemu-aarch64.
+# that test/package.test.mjs runs under qemu-aarch64.
 #   scripts/debian-root.sh ARCH DIR [--depends] PACKAGE...
 # The packages come from this machine's own apt sources (same Debian release as the host, so the
 # same library versions the x64 prebuild links) through a private apt state beside DIR (DIR.apt):
