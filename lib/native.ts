@@ -55,7 +55,7 @@ function loadAdvice(root: string): string {
   const prebuilt = pkg.os.flatMap((os) => pkg.cpu.map((cpu) => `${os}-${cpu}`)).join(', ');
   const header = (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined)?.header;
   const libc = header?.glibcVersionRuntime ? `glibc ${header.glibcVersionRuntime}` : 'a libc other than glibc';
-  return `Prebuilt binaries exist for ${prebuilt} with glibc 2.34 or newer; this is ${process.platform}-${process.arch} with ${libc}. ` +
+  return `Prebuilt binaries exist for ${prebuilt} with glibc 2.31 or newer; this is ${process.platform}-${process.arch} with ${libc}. ` +
     'To build the addon from source, install a C++ compiler, make, Python 3 and the libraries\' headers: ' +
     'on Debian/Ubuntu `apt-get install g++ make python3 libdeflate-dev libzstd-dev zlib1g-dev libfuse3-dev libopenh264-dev`, ' +
     'on Fedora `dnf install gcc-c++ make python3 libdeflate-devel libzstd-devel zlib-devel fuse3-devel openh264-devel`, ' +

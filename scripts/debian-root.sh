@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Unpacks Debian packages of another CPU architecture into a directory, without touching the
-# system's dpkg: the cross build's sysroot (scripts/prebuild-backend.sh) and the arm64 Node.js
-# that test/package.test.mjs runs under qemu-aarch64.
+# Unpacks Debian packages of a CPU architecture (amd64, arm64) into a directory, without
+# touching the system's dpkg: the prebuilds' sysroots of static libraries
+# (scripts/prebuild-backend.sh) and the arm64 Node.js that test/package.test.mjs runs under
+# qemu-aarch64.
 #   scripts/debian-root.sh ARCH DIR [--depends] PACKAGE...
-# The packages come from this machine's own apt sources (same Debian release as the host, so the
-# same library versions the x64 prebuild links) through a private apt state beside DIR (DIR.apt):
+# The packages come from this machine's own apt sources (the host's Debian release, so the same
+# library versions as the development build) through a private apt state beside DIR (DIR.apt):
 # `dpkg --add-architecture` would instead change what every later `apt-get update` and upgrade
 # of the machine does. --depends also unpacks the packages' dependency closure (a runnable
 # program); without it only the named packages (headers and static archives for a build).

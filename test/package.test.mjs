@@ -18,7 +18,7 @@ const require = createRequire(import.meta.url);
 const pkg = JSON.parse(fs.readFileSync(path.join(repoRoot, 'package.json'), 'utf8'));
 const prebuildName = `${pkg.name}.glibc.node`;
 // The newest glibc a prebuild may need (docs/packaging.md says why this one).
-const glibcBaseline = '2.34';
+const glibcBaseline = '2.31';
 
 // node-gyp needs Node's headers and gypi files; offline they come from the running Node's own
 // install (Debian: libnode-dev; NodeSource's nodejs ships them) instead of a download.
@@ -31,10 +31,12 @@ function packageMissing() {
   if (!fs.existsSync(path.join(nodeDir, 'include', 'node', 'common.gypi'))) {
     return `Node's headers are not at ${nodeDir}/include/node (Debian: install libnode-dev), which node-gyp needs offline`;
   }
+  // The prebuilds are built as root in a Debian 11 chroot, against Debian 12's libraries that
+  // apt fetches (scripts/prebuild-backend.sh).
+  if (process.getuid() !== 0) return 'building the prebuilds needs root (a Debian 11 chroot)';
   return commandMissing('git', 'git') ?? commandMissing('tar', 'tar') ?? commandMissing('readelf', 'binutils') ??
-    // The linux-arm64 prebuild: Debian's cross compiler, and apt to fetch arm64 packages.
-    commandMissing('aarch64-linux-gnu-g++', 'g++-aarch64-linux-gnu') ?? commandMissing('apt-get', 'apt') ??
-    commandMissing('dpkg-deb', 'dpkg');
+    commandMissing('mmdebstrap', 'mmdebstrap') ?? commandMissing('apt-get', 'apt') ?? commandMissing('dpkg-deb', 'dpkg') ??
+    commandMissing('aarch64-linux-gnu-strip', 'binutils-aarch64-linux-gnu');
 }
 
 const serial = needs(test, packageMissing()).serial;
@@ -126,7 +128,7 @@ serial('npm pack of a clean copy holds dist/, the prebuilt binaries, LICENSE and
     // The prebuilt binary needs nothing installed but glibc and libgcc_s: libdeflate, zstd, zlib,
     // openh264 and libstdc++ linked statically, libfuse3 dlopened.
     const needed = [...execFileSync('readelf', ['-d', binary], { encoding: 'utf8' }).matchAll(/\(NEEDED\).*\[(.+)\]/g)]
-      .map((m) => m[1]).filter((lib) => !/^(libc|libm|libgcc_s)\.so\.|^ld-linux-/.test(lib));
+      .map((m) => m[1]).filter((lib) => !/^(libc|libm|libdl|libpthread|libgcc_s)\.so\.|^ld-linux-/.test(lib));
     t.deepEqual(needed, [], `${binary} needs more than glibc and libgcc_s`);
     const versionNeeds = execFileSync('readelf', ['-V', binary], { encoding: 'utf8' });
     const glibc = newest('GLIBC', versionNeeds);
