@@ -2,9 +2,10 @@
 // without the prebuilt binaries package.json claims, and with them holds dist/, the prebuilds
 // (linux-x64, and linux-arm64 cross compiled), LICENSE and THIRD-PARTY-NOTICES; the prebuilds
 // need no more than the glibc baseline and no libstdc++; the tarball installed into a fresh
-// directory loads its prebuilt binary without compiling, on x64 and, in Debian's arm64 Node.js
-// under qemu-aarch64, on arm64; with prebuilds/ removed it compiles with node-gyp (the fallback
-// node-gyp-build takes where no prebuild matches) and loads that.
+// directory loads its prebuilt binary without compiling, on x64 (here, and on the baseline's
+// glibc in the Debian 11 build chroot) and, in Debian's arm64 Node.js under qemu-aarch64, on
+// arm64; with prebuilds/ removed it compiles with node-gyp (the fallback node-gyp-build takes
+// where no prebuild matches) and loads that.
 // Everything happens in scratch directories; the checkout's own build/ and dist/ are left alone.
 import test from 'ava';
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -41,6 +42,12 @@ function packageMissing() {
 
 const serial = needs(test, packageMissing()).serial;
 const arm64Serial = needs(test, packageMissing() ?? commandMissing('qemu-aarch64', 'qemu-user')).serial;
+// The x64 prebuild on Debian 11's glibc: this Node.js, copied into the build chroot, must run
+// there on its own (NodeSource's or nodejs.org's do; Debian's needs its libnode).
+const selfContainedNode = /libnode/.test(execFileSync('readelf', ['-d', process.execPath], { encoding: 'utf8' }))
+  ? `${process.execPath} needs libnode, so it cannot run by itself in the Debian 11 chroot (use NodeSource's or nodejs.org's Node.js)`
+  : null;
+const oldGlibcSerial = needs(test, packageMissing() ?? selfContainedNode).serial;
 
 /** The environment of a user's shell: none of the npm_* variables of the `npm test` running us. */
 function userEnv(extra = {}) {
@@ -90,7 +97,8 @@ const png = px.encode([{ name: 'data', data }], { name: 'packed' });
 const back = px.decode(png).subarray(0, data.length);
 const addon = require('node-gyp-build').resolve(require('path').dirname(require.resolve('pixelrts/package.json')));
 const png256 = require('crypto').createHash('sha256').update(png).digest('hex');
-console.log(JSON.stringify({ names: Object.keys(px).sort(), addon, roundTrip: back.equals(data), png256, arch: process.arch }));
+const glibc = process.report.getReport().header.glibcVersionRuntime;
+console.log(JSON.stringify({ names: Object.keys(px).sort(), addon, roundTrip: back.equals(data), png256, arch: process.arch, glibc }));
 `;
 
 const byVersion = (a, b) => a.localeCompare(b, 'en', { numeric: true });
@@ -177,6 +185,28 @@ arm64Serial('the tarball installed with its prebuilds loads the linux-arm64 bina
   t.is(got.addon, path.join(installed, 'prebuilds', 'linux-arm64', prebuildName));
   t.true(got.roundTrip);
   t.is(got.png256, png256, 'the arm64 addon writes the same container as the x64 one');
+});
+
+oldGlibcSerial('the tarball installed with its prebuilds loads the linux-x64 binary on glibc 2.31, in the Debian 11 build chroot', (t) => {
+  t.truthy(state.withPrebuilds, 'installed by the test before');
+  const { app, png256 } = state.withPrebuilds;
+  // The chroot npm run build:prebuild made; the installed app and this Node.js are copied in,
+  // and removed after.
+  const root = path.join(repoRoot, 'node_modules', '.cache', 'pixelrts-prebuild-bullseye');
+  const inside = path.join(root, 'pixelrts-test-app');
+  fs.rmSync(inside, { recursive: true, force: true });
+  try {
+    fs.cpSync(app, inside, { recursive: true });
+    fs.copyFileSync(process.execPath, path.join(inside, 'node'));
+    fs.chmodSync(path.join(inside, 'node'), 0o755);
+    const got = use(t, app, 'chroot', [root, '/bin/sh', '-c', 'cd /pixelrts-test-app && exec ./node "$@"', 'sh']);
+    t.is(got.glibc, '2.31');
+    t.is(got.addon, `/pixelrts-test-app/node_modules/pixelrts/prebuilds/linux-x64/${prebuildName}`);
+    t.true(got.roundTrip);
+    t.is(got.png256, png256);
+  } finally {
+    fs.rmSync(inside, { recursive: true, force: true });
+  }
 });
 
 serial('an installed package whose addon cannot load says what to install and how to build it', (t) => {
