@@ -44,20 +44,25 @@ let cached: NativeAddon | undefined;
 
 /**
  * What to do when the addon did not load. In a checkout: build it. In an installed package:
- * node-gyp-build found no prebuilt binary for this platform (prebuilds exist for linux-x64 with
- * glibc) and none was compiled, or the one found does not load here; either way the fix is the
- * system packages a compile needs, then a compile.
+ * node-gyp-build found no prebuilt binary for this platform and none was compiled, or the one
+ * found does not load here (an older glibc); either way the fix is the system packages a compile
+ * needs, then a compile. The prebuilt platforms are package.json's os × cpu (scripts/pack.mjs
+ * refuses to pack without them); the glibc they need is docs/packaging.md's baseline.
  */
 function loadAdvice(root: string): string {
   if (!root.split(path.sep).includes('node_modules')) {
     return 'Run `npm run build` (needs the packages from scripts/install-deps.sh).';
   }
-  return 'To build it from source, install a C++ compiler, make, Python 3 and the libraries\' headers: ' +
+  const pkg = require(path.join(root, 'package.json')) as { os: string[]; cpu: string[] };
+  const prebuilt = pkg.os.flatMap((os) => pkg.cpu.map((cpu) => `${os}-${cpu}`)).join(', ');
+  const header = (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined)?.header;
+  const libc = header?.glibcVersionRuntime ? `glibc ${header.glibcVersionRuntime}` : 'a libc other than glibc';
+  return `Prebuilt binaries exist for ${prebuilt} with glibc 2.31 or newer; this is ${process.platform}-${process.arch} with ${libc}. ` +
+    'To build the addon from source, install a C++ compiler, make, Python 3 and the libraries\' headers: ' +
     'on Debian/Ubuntu `apt-get install g++ make python3 libdeflate-dev libzstd-dev zlib1g-dev libfuse3-dev libopenh264-dev`, ' +
     'on Fedora `dnf install gcc-c++ make python3 libdeflate-devel libzstd-devel zlib-devel fuse3-devel openh264-devel`, ' +
     'on Arch `pacman -S base-devel python libdeflate zstd zlib fuse3 openh264`; ' +
-    `then run \`npm rebuild pixelrts --build-from-source\` (node-gyp compiles into ${path.join(root, 'build')}). ` +
-    'Prebuilt binaries exist for linux-x64 with glibc 2.34 and libstdc++ 12 (GLIBCXX_3.4.30) or newer.';
+    `then run \`npm rebuild pixelrts --build-from-source\` (node-gyp compiles into ${path.join(root, 'build')}).`;
 }
 
 /** The loaded addon; throws ERR_PIXELRTS_ADDON with the fix when it cannot be loaded. */

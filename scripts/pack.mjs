@@ -35,7 +35,8 @@ function checkPrebuilds() {
   if (missing.length === 0) return;
   console.error(`pixelrts: refusing to pack: package.json claims os ${JSON.stringify(pkg.os)} × cpu ${JSON.stringify(pkg.cpu)}, ` +
     `but these prebuilt binaries are missing:\n  ${missing.join('\n  ')}\n` +
-    'Build them with `npm run build:prebuild` on each platform (or cross, see scripts/prebuild-backend.sh) and pack again, ' +
+    'Build them with `npm run build:prebuild` on an x64 Debian/Ubuntu machine (linux-x64, and linux-arm64 cross compiled; ' +
+    'see docs/packaging.md) and pack again, ' +
     'or set PIXELRTS_PACK_WITHOUT_PREBUILDS=1 to pack a source-only package whose installs compile with node-gyp.');
   process.exit(1);
 }

@@ -1,8 +1,11 @@
 // The package as users get it (#15): `npm pack` of a clean copy of the checkout refuses to pack
-// without the prebuilt binaries package.json claims, and with them holds dist/, the prebuilds,
-// LICENSE and THIRD-PARTY-NOTICES; the tarball installed into a fresh directory loads its
-// prebuilt binary without compiling, and with prebuilds/ removed compiles with node-gyp (the
-// fallback node-gyp-build takes where no prebuild matches) and loads that.
+// without the prebuilt binaries package.json claims, and with them holds dist/, the prebuilds
+// (linux-x64, and linux-arm64 cross compiled), LICENSE and THIRD-PARTY-NOTICES; the prebuilds
+// need no more than the glibc baseline and no libstdc++; the tarball installed into a fresh
+// directory loads its prebuilt binary without compiling, on x64 (here, and on the baseline's
+// glibc in the Debian 11 build chroot) and, in Debian's arm64 Node.js under qemu-aarch64, on
+// arm64; with prebuilds/ removed it compiles with node-gyp (the fallback node-gyp-build takes
+// where no prebuild matches) and loads that.
 // Everything happens in scratch directories; the checkout's own build/ and dist/ are left alone.
 import test from 'ava';
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -15,6 +18,8 @@ import { commandMissing, needs, repoRoot } from './helpers/prereq.mjs';
 const require = createRequire(import.meta.url);
 const pkg = JSON.parse(fs.readFileSync(path.join(repoRoot, 'package.json'), 'utf8'));
 const prebuildName = `${pkg.name}.glibc.node`;
+// The newest glibc a prebuild may need (docs/packaging.md says why this one).
+const glibcBaseline = '2.31';
 
 // node-gyp needs Node's headers and gypi files; offline they come from the running Node's own
 // install (Debian: libnode-dev; NodeSource's nodejs ships them) instead of a download.
@@ -27,10 +32,22 @@ function packageMissing() {
   if (!fs.existsSync(path.join(nodeDir, 'include', 'node', 'common.gypi'))) {
     return `Node's headers are not at ${nodeDir}/include/node (Debian: install libnode-dev), which node-gyp needs offline`;
   }
-  return commandMissing('git', 'git') ?? commandMissing('tar', 'tar');
+  // The prebuilds are built as root in a Debian 11 chroot, against Debian 12's libraries that
+  // apt fetches (scripts/prebuild-backend.sh).
+  if (process.getuid() !== 0) return 'building the prebuilds needs root (a Debian 11 chroot)';
+  return commandMissing('git', 'git') ?? commandMissing('tar', 'tar') ?? commandMissing('readelf', 'binutils') ??
+    commandMissing('mmdebstrap', 'mmdebstrap') ?? commandMissing('apt-get', 'apt') ?? commandMissing('dpkg-deb', 'dpkg') ??
+    commandMissing('aarch64-linux-gnu-strip', 'binutils-aarch64-linux-gnu');
 }
 
 const serial = needs(test, packageMissing()).serial;
+const arm64Serial = needs(test, packageMissing() ?? commandMissing('qemu-aarch64', 'qemu-user')).serial;
+// The x64 prebuild on Debian 11's glibc: this Node.js, copied into the build chroot, must run
+// there on its own (NodeSource's or nodejs.org's do; Debian's needs its libnode).
+const selfContainedNode = /libnode/.test(execFileSync('readelf', ['-d', process.execPath], { encoding: 'utf8' }))
+  ? `${process.execPath} needs libnode, so it cannot run by itself in the Debian 11 chroot (use NodeSource's or nodejs.org's Node.js)`
+  : null;
+const oldGlibcSerial = needs(test, packageMissing() ?? selfContainedNode).serial;
 
 /** The environment of a user's shell: none of the npm_* variables of the `npm test` running us. */
 function userEnv(extra = {}) {
@@ -72,23 +89,29 @@ function install(t, name, tarball) {
 }
 
 // Runs in the app directory: the public names, the addon's path, and a round trip through it.
+// The container written is printed as a hash: the same bytes are expected from every CPU.
 const useIt = `
 const px = require('pixelrts');
 const data = Buffer.from('pixelrts from the packed tarball');
 const png = px.encode([{ name: 'data', data }], { name: 'packed' });
 const back = px.decode(png).subarray(0, data.length);
 const addon = require('node-gyp-build').resolve(require('path').dirname(require.resolve('pixelrts/package.json')));
-console.log(JSON.stringify({ names: Object.keys(px).sort(), addon, roundTrip: back.equals(data) }));
+const png256 = require('crypto').createHash('sha256').update(png).digest('hex');
+const glibc = process.report.getReport().header.glibcVersionRuntime;
+console.log(JSON.stringify({ names: Object.keys(px).sort(), addon, roundTrip: back.equals(data), png256, arch: process.arch, glibc }));
 `;
 
-/** The highest version of `node` (GLIBC, GLIBCXX) that objdump -T lists. */
-function newest(node, symbols) {
-  const versions = [...symbols.matchAll(new RegExp(`\\b${node}_([0-9.]+)`, 'g'))].map((m) => m[1]);
-  return versions.sort((a, b) => a.localeCompare(b, 'en', { numeric: true })).pop();
+const byVersion = (a, b) => a.localeCompare(b, 'en', { numeric: true });
+
+/** The highest version of `node` (GLIBC, GLIBCXX) in readelf -V's list of needed versions. */
+function newest(node, versionNeeds) {
+  const versions = [...versionNeeds.matchAll(new RegExp(`\\bName: ${node}_([0-9.]+)`, 'g'))].map((m) => m[1]);
+  return versions.sort(byVersion).pop();
 }
 
-function use(t, app) {
-  const r = run(process.execPath, ['-e', useIt], app);
+/** useIt's answer, run by `node` (with `args` before the script) in `app`. */
+function use(t, app, node = process.execPath, args = []) {
+  const r = run(node, [...args, '-e', useIt], app);
   t.is(r.status, 0, `require('pixelrts') failed:\n${r.out}`);
   return JSON.parse(r.stdout.trim().split('\n').pop());
 }
@@ -98,30 +121,36 @@ serial('npm pack refuses a package without the prebuilt binaries package.json cl
   t.false(fs.existsSync(path.join(source, 'dist')), 'the clean copy has no dist/');
   const r = run('npm', ['pack', '--dry-run', '--json'], source);
   t.not(r.status, 0, `npm pack without prebuilds succeeded:\n${r.out}`);
-  t.true(r.out.includes(`prebuilds/linux-x64/${prebuildName}`), r.out);
+  for (const arch of pkg.cpu) t.true(r.out.includes(`prebuilds/linux-${arch}/${prebuildName}`), r.out);
   t.true(r.out.includes('npm run build:prebuild'), r.out);
 });
 
-serial('npm pack of a clean copy holds dist/, the prebuilt binary, LICENSE and the notices', (t) => {
+serial('npm pack of a clean copy holds dist/, the prebuilt binaries, LICENSE and the notices', (t) => {
+  const started = Date.now();
   const build = run('npm', ['run', '--silent', 'build:prebuild'], source);
   t.is(build.status, 0, `npm run build:prebuild failed:\n${build.out}`);
-  const binary = path.join(source, 'prebuilds', 'linux-x64', prebuildName);
-  t.deepEqual(fs.readdirSync(path.dirname(binary)), [prebuildName]);
-  // The prebuilt binary needs nothing installed: libraries linked statically, libfuse3 dlopened.
-  const deps = execFileSync('ldd', [binary], { encoding: 'utf8' });
-  for (const lib of ['libdeflate', 'libzstd', 'libz.so', 'libfuse3', 'libopenh264']) {
-    t.false(deps.includes(lib), `${lib} should not be a dependency of ${binary}; ldd says:\n${deps}`);
+  t.log(`npm run build:prebuild (linux-x64, linux-arm64): ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  for (const arch of pkg.cpu) {
+    const binary = path.join(source, 'prebuilds', `linux-${arch}`, prebuildName);
+    t.deepEqual(fs.readdirSync(path.dirname(binary)), [prebuildName]);
+    // The prebuilt binary needs nothing installed but glibc and libgcc_s: libdeflate, zstd, zlib,
+    // openh264 and libstdc++ linked statically, libfuse3 dlopened.
+    const needed = [...execFileSync('readelf', ['-d', binary], { encoding: 'utf8' }).matchAll(/\(NEEDED\).*\[(.+)\]/g)]
+      .map((m) => m[1]).filter((lib) => !/^(libc|libm|libdl|libpthread|libgcc_s)\.so\.|^ld-linux-/.test(lib));
+    t.deepEqual(needed, [], `${binary} needs more than glibc and libgcc_s`);
+    const versionNeeds = execFileSync('readelf', ['-V', binary], { encoding: 'utf8' });
+    const glibc = newest('GLIBC', versionNeeds);
+    t.log(`linux-${arch} prebuilt binary: ${(fs.statSync(binary).size / 1048576).toFixed(1)} MiB, needs GLIBC_${glibc}`);
+    t.true(byVersion(glibc, glibcBaseline) <= 0, `linux-${arch} needs GLIBC_${glibc}, newer than the baseline ${glibcBaseline}`);
+    t.is(newest('GLIBCXX', versionNeeds), undefined, `linux-${arch} needs libstdc++`);
   }
-  const symbols = execFileSync('objdump', ['-T', binary], { encoding: 'utf8' });
-  t.log(`prebuilt binary: ${(fs.statSync(binary).size / 1048576).toFixed(1)} MiB, ` +
-    `needs GLIBC_${newest('GLIBC', symbols)} and GLIBCXX_${newest('GLIBCXX', symbols)}`);
 
   const r = run('npm', ['pack', '--json', '--pack-destination', scratch], source);
   t.is(r.status, 0, `npm pack failed:\n${r.out}`);
   const [report] = JSON.parse(r.stdout.slice(r.stdout.indexOf('[')));
   const files = report.files.map((f) => f.path);
   for (const f of ['dist/index.js', 'dist/index.d.ts', 'dist/native.js', 'dist/cli/main.js',
-    `prebuilds/linux-x64/${prebuildName}`, 'LICENSE', 'THIRD-PARTY-NOTICES', 'binding.gyp', 'native/exports.map',
+    ...pkg.cpu.map((arch) => `prebuilds/linux-${arch}/${prebuildName}`), 'LICENSE', 'THIRD-PARTY-NOTICES', 'binding.gyp', 'native/exports.map',
     'native/fuse/libfuse.cc', 'package.json']) {
     t.true(files.includes(f), `${f} missing from the tarball`);
   }
@@ -139,7 +168,45 @@ serial('the tarball installed with its prebuilds loads the prebuilt binary witho
   t.true(got.roundTrip);
   // The same public names as the checkout's entry point.
   t.deepEqual(got.names, Object.keys(require('../dist/index.js')).sort());
-  state.withPrebuilds = { app, installed };
+  state.withPrebuilds = { app, installed, png256: got.png256 };
+});
+
+arm64Serial('the tarball installed with its prebuilds loads the linux-arm64 binary in Debian\'s arm64 Node.js under qemu-aarch64', (t) => {
+  t.truthy(state.withPrebuilds, 'installed by the test before');
+  const { app, installed, png256 } = state.withPrebuilds;
+  // Debian's own nodejs for arm64 (the release this machine runs), with the libraries it needs.
+  const started = Date.now();
+  const root = path.join(repoRoot, 'node_modules', '.cache', 'pixelrts-test', 'arm64-node');
+  const fetched = run('bash', [path.join(repoRoot, 'scripts', 'debian-root.sh'), 'arm64', root, '--depends', 'nodejs'], repoRoot);
+  t.is(fetched.status, 0, `unpacking Debian's arm64 nodejs failed:\n${fetched.out}`);
+  const got = use(t, app, 'qemu-aarch64', ['-L', root, path.join(root, 'usr', 'bin', 'node')]);
+  t.log(`arm64 Node.js fetched (or found) and run under qemu-aarch64: ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  t.is(got.arch, 'arm64');
+  t.is(got.addon, path.join(installed, 'prebuilds', 'linux-arm64', prebuildName));
+  t.true(got.roundTrip);
+  t.is(got.png256, png256, 'the arm64 addon writes the same container as the x64 one');
+});
+
+oldGlibcSerial('the tarball installed with its prebuilds loads the linux-x64 binary on glibc 2.31, in the Debian 11 build chroot', (t) => {
+  t.truthy(state.withPrebuilds, 'installed by the test before');
+  const { app, png256 } = state.withPrebuilds;
+  // The chroot npm run build:prebuild made; the installed app and this Node.js are copied in,
+  // and removed after.
+  const root = path.join(repoRoot, 'node_modules', '.cache', 'pixelrts-prebuild-bullseye');
+  const inside = path.join(root, 'pixelrts-test-app');
+  fs.rmSync(inside, { recursive: true, force: true });
+  try {
+    fs.cpSync(app, inside, { recursive: true });
+    fs.copyFileSync(process.execPath, path.join(inside, 'node'));
+    fs.chmodSync(path.join(inside, 'node'), 0o755);
+    const got = use(t, app, 'chroot', [root, '/bin/sh', '-c', 'cd /pixelrts-test-app && exec ./node "$@"', 'sh']);
+    t.is(got.glibc, '2.31');
+    t.is(got.addon, `/pixelrts-test-app/node_modules/pixelrts/prebuilds/linux-x64/${prebuildName}`);
+    t.true(got.roundTrip);
+    t.is(got.png256, png256);
+  } finally {
+    fs.rmSync(inside, { recursive: true, force: true });
+  }
 });
 
 serial('an installed package whose addon cannot load says what to install and how to build it', (t) => {
@@ -154,6 +221,9 @@ serial('an installed package whose addon cannot load says what to install and ho
   t.is(err.name, 'PixelrtsError');
   t.is(err.code, 'ERR_PIXELRTS_ADDON');
   t.regex(err.message, /No native build was found/);
+  // What was looked for, and what this system is.
+  t.true(err.message.includes(`Prebuilt binaries exist for ${pkg.cpu.map((cpu) => `linux-${cpu}`).join(', ')} ` +
+    `with glibc ${glibcBaseline} or newer; this is linux-x64 with glibc ${process.report.getReport().header.glibcVersionRuntime}.`), err.message);
   t.regex(err.message, /apt-get install g\+\+ make python3 libdeflate-dev/);
   t.regex(err.message, /dnf install/);
   t.regex(err.message, /npm rebuild pixelrts --build-from-source/);

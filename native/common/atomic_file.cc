@@ -1,13 +1,16 @@
 #include "common/atomic_file.h"
 
 #include <fcntl.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <cstdint>
+#include <ctime>
 
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <random>
 
 #include "common/full_io.h"
 
@@ -21,14 +24,25 @@ std::string DirectoryOf(const std::string& path) {
   return slash == 0 ? "/" : path.substr(0, slash);
 }
 
+// The random part of a temporary name, from the kernel (getrandom, glibc 2.25) rather than
+// std::random_device: libstdc++ 12 implements that with arc4random, which, linked into the
+// prebuilt addon with libstdc++ (CMakeLists.txt), would make it need glibc 2.36. Before the
+// kernel's pool is ready (early boot) the clock stands in; a name already taken fails O_EXCL.
+uint32_t RandomBits() {
+  uint32_t bits = 0;
+  if (getrandom(&bits, sizeof bits, GRND_NONBLOCK) == static_cast<ssize_t>(sizeof bits)) return bits;
+  timespec now{};
+  clock_gettime(CLOCK_REALTIME, &now);
+  return static_cast<uint32_t>(now.tv_nsec) ^ static_cast<uint32_t>(now.tv_sec);
+}
+
 // A name beside the target that no other writer picks: .NAME.PID.RANDOM.tmp
 std::string TempNameFor(const std::string& target) {
   const size_t slash = target.rfind('/');
   const std::string dir = slash == std::string::npos ? "" : target.substr(0, slash + 1);
   const std::string base = slash == std::string::npos ? target : target.substr(slash + 1);
-  std::random_device rd;
   char suffix[32];
-  std::snprintf(suffix, sizeof suffix, ".%d.%08x.tmp", static_cast<int>(getpid()), rd());
+  std::snprintf(suffix, sizeof suffix, ".%d.%08x.tmp", static_cast<int>(getpid()), RandomBits());
   return dir + "." + base + suffix;
 }
 
