@@ -34,6 +34,19 @@ export type EventFields = Record<string, unknown> & { type?: never; time?: never
  * `--json` of the CLI writes through it, so every command's output has the same envelope
  * (docs/cli.md lists the events of each).
  */
+/** Errors already printed as an `error` event (a boot session's), which the CLI must not print again. */
+const reported = new WeakSet<object>();
+
+/** Records that `err` went out as an `error` event. */
+export function markReported(err: unknown): void {
+  if (typeof err === 'object' && err !== null) reported.add(err);
+}
+
+/** True when `err` already went out as an `error` event. */
+export function wasReported(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && reported.has(err);
+}
+
 export class EventWriter {
   constructor(private readonly out: Writable = process.stdout) {}
 

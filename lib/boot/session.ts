@@ -11,7 +11,7 @@ import { boot, EXPOSED_ADDRESS, type BootOptions, type BootedVm, type BootExit }
 import { PixelrtsError, UsageError, errorCode } from '../errors';
 import type { FrameServer } from '../frames/server';
 import { attachConsole, type AttachedConsole } from './console';
-import { EventWriter, StageReporter } from './events';
+import { EventWriter, markReported, StageReporter } from './events';
 import { StopController } from './lifecycle';
 import type { OutgoingMessage } from '../vm/messages';
 import type { LineInfo } from '../vm/console';
@@ -125,6 +125,7 @@ export async function runSession(image: string, options: SessionOptions): Promis
       // The stream ends as every boot's does, with an exit event; nothing else follows the error.
       events.write('error', { code: (err as { code?: string }).code ?? 'ERR_PIXELRTS_BOOT', message: (err as Error).message });
       events.write('exit', { exitCode: err instanceof UsageError ? 2 : 1, code: null, signal: null, poweredOff: false, reason: 'the boot failed before the guest ran', teardownErrors: [] });
+      markReported(err);
     }
     throw err;
   } finally {

@@ -4,6 +4,7 @@
  */
 import { commands } from './commands/index';
 import { isPixelrtsError } from '../errors';
+import { EventWriter, wasReported } from '../boot/events';
 
 function topUsage(): string {
   const names = Object.keys(commands);
@@ -45,6 +46,14 @@ export async function main(argv: string[]): Promise<number> {
   try {
     return await command.run(rest);
   } catch (err) {
+    // With --json the error is an event too, the last line a script reads (a boot session
+    // printed its own already, followed by its exit event).
+    if (rest.includes('--json') && !wasReported(err)) {
+      new EventWriter().write('error', {
+        code: isPixelrtsError(err) ? err.code : 'ERR_PIXELRTS_INTERNAL',
+        message: (err as Error)?.message ?? String(err),
+      });
+    }
     // By code, not class: a usage error from a detached boot's supervisor crossed a process.
     if (isPixelrtsError(err) && err.code === 'ERR_PIXELRTS_USAGE') {
       process.stderr.write(`pixelrts ${name}: ${err.message}\n\n${command.usage}\n`);

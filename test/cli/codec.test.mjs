@@ -230,6 +230,21 @@ test('every --json is NDJSON with one envelope: each line one object, "type" and
   t.deepEqual(types, { convert: ['written'], info: ['container'], verify: ['verify'], extract: ['written'], cache: [] });
 });
 
+test('a failing command with --json ends its output with an error event carrying the code', (t) => {
+  const d = dir('json-error');
+  for (const args of [['info', 'missing.rts.png', '--json'], ['verify', 'missing.rts.png', '--json'], ['extract', 'missing.rts.png', '--all', '--json']]) {
+    const r = run(args, d);
+    t.is(r.code, 1, r.err);
+    const lines = r.out.split('\n').filter(Boolean).map((l) => JSON.parse(l));
+    t.is(lines.length, 1, r.out);
+    t.like(lines[0], { type: 'error', code: 'ERR_PIXELRTS_NOT_FOUND' });
+    t.regex(lines[0].message, /missing\.rts\.png/);
+    t.regex(r.err, /missing\.rts\.png/);
+  }
+  // Without --json stdout stays empty.
+  t.is(run(['info', 'missing.rts.png'], d).out, '');
+});
+
 test('info of a container cut to 5 of 16 MB shows what it can read, says the file is truncated and exits 1 (#15)', async (t) => {
   const d = dir('truncated');
   const whole = path.join(d, 'whole.rts.png');

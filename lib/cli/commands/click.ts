@@ -3,7 +3,8 @@ import { parseArgs } from '../args';
 import { UsageError } from '../../errors';
 import type { PointerButton } from '../../screen/input';
 import type { Command } from './command';
-import { jsonLine, vmScreen } from './vm-input';
+import { EventWriter } from '../../boot/events';
+import { vmScreen } from './vm-input';
 
 const usage = `Usage: pixelrts click <id> <x> <y> [--button left|right|middle] [--double] [--json]
 
@@ -35,7 +36,7 @@ export const click: Command = {
     if (!BUTTONS.includes(button)) throw new UsageError(`--button: expected left, right or middle, found '${button}'.`);
     const { id, input } = vmScreen(positionals[0]);
     await input.click(x, y, { button: button as PointerButton, double: options.double === true });
-    if (options.json) process.stdout.write(jsonLine('click', { id, x, y, button }));
+    if (options.json) new EventWriter().write('click', { id, x, y, button });
     return 0;
   },
 };

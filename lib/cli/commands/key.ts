@@ -1,7 +1,8 @@
 /** `pixelrts key <id> COMBO`: presses a key combination on the guest's keyboard. */
 import { parseArgs } from '../args';
 import type { Command } from './command';
-import { jsonLine, vmScreen } from './vm-input';
+import { EventWriter } from '../../boot/events';
+import { vmScreen } from './vm-input';
 
 const usage = `Usage: pixelrts key <id> <combo> [--json]
 
@@ -24,7 +25,7 @@ export const key: Command = {
       { minPositionals: 2, maxPositionals: 2, positionalsName: '<id> <combo>' });
     const { id, input } = vmScreen(positionals[0]);
     await input.key(positionals[1]);
-    if (options.json) process.stdout.write(jsonLine('key', { id, combo: positionals[1] }));
+    if (options.json) new EventWriter().write('key', { id, combo: positionals[1] });
     return 0;
   },
 };

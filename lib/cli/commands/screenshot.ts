@@ -4,7 +4,8 @@ import { parseArgs } from '../args';
 import { writeFileAtomic } from '../../atomic-write';
 import { pngSize } from '../../screen/screen';
 import type { Command } from './command';
-import { jsonLine, vmScreen } from './vm-input';
+import { EventWriter } from '../../boot/events';
+import { vmScreen } from './vm-input';
 
 const usage = `Usage: pixelrts screenshot <id> <out.png> [--json]
 
@@ -28,7 +29,7 @@ export const screenshot: Command = {
     const file = path.resolve(positionals[1]);
     await writeFileAtomic(file, png);
     const { width, height } = pngSize(png);
-    if (options.json) process.stdout.write(jsonLine('screenshot', { id, file, width, height, bytes: png.length }));
+    if (options.json) new EventWriter().write('screenshot', { id, file, width, height, bytes: png.length });
     else process.stderr.write(`pixelrts: ${width}×${height} screen of ${id} written to ${file}\n`);
     return 0;
   },

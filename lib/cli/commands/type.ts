@@ -1,7 +1,8 @@
 /** `pixelrts type <id> TEXT`: types text on the guest's keyboard. */
 import { parseArgs } from '../args';
 import type { Command } from './command';
-import { jsonLine, vmScreen } from './vm-input';
+import { EventWriter } from '../../boot/events';
+import { vmScreen } from './vm-input';
 
 const usage = `Usage: pixelrts type <id> <text> [--enter] [--json]
 
@@ -25,7 +26,7 @@ export const type: Command = {
     const { id, input } = vmScreen(positionals[0]);
     const text = positionals[1] + (options.enter ? '\n' : '');
     await input.type(text);
-    if (options.json) process.stdout.write(jsonLine('typed', { id, characters: [...text].length }));
+    if (options.json) new EventWriter().write('typed', { id, characters: [...text].length });
     return 0;
   },
 };

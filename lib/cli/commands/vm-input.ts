@@ -9,8 +9,3 @@ export function vmScreen(idOrPrefix: string): { id: string; screen: Screen; inpu
   const screen = createScreen(controlQmp(vm.controlSocket, 30_000), vm.runtimeDir, vm.id);
   return { id: vm.id, screen, input: createInput(controlQmp(vm.controlSocket, 30_000), screen) };
 }
-
-/** One NDJSON line of a command's `--json` output. */
-export function jsonLine(type: string, fields: Record<string, unknown>): string {
-  return `${JSON.stringify({ type, time: new Date().toISOString(), ...fields })}\n`;
-}
