@@ -359,7 +359,7 @@ export function describeExit(exit: Pick<VmExit, 'code' | 'signal' | 'poweredOff'
  * vm.console.on('line', (line) => console.log('VM:', line));
  * const { exitCode } = await vm.exited;   // 0: the guest powered off
  * ```
- * Errors (all `PixelrtsError`): ERR_PIXELRTS_VERIFY (hash mismatch, before QEMU starts),
+ * Errors (all `PixelrtsError`): ERR_PIXELRTS_VERIFY (hash mismatch, before the guest runs),
  * ERR_PIXELRTS_NO_KERNEL, ERR_PIXELRTS_QEMU_MISSING, ERR_PIXELRTS_ACCEL, the mount's and the
  * codec's errors.
  */
