@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { needs, commandMissing } from '../helpers/prereq.mjs';
-import { bootMissing, demoContainer } from '../helpers/boot.mjs';
+import { bootMissing, demoContainer, leftovers, runtimeEnv, startCli } from '../helpers/boot.mjs';
 import { decodePng } from '../helpers/png-js.mjs';
 import { consoleLine, screenUntil, inkedPixels } from '../helpers/screen.mjs';
 import { HxfrClient, T, nalTypes, probeH264, decodeH264ToRgb } from '../helpers/hxfr-client.mjs';
@@ -238,4 +238,37 @@ test('close() while the server says nothing ends the thread at once; a closed di
   t.is(await display.closed, 'closed');
   t.like(display.stats(), { width: 16, height: 16, updates: 0 });
   await until(() => rfb.connections() === 0, 5000, 'the connection closing');
+});
+
+needs(btest, commandMissing('socat', 'socat')).serial('pixelrts boot --screen --frame-export: the screen is scanout 0 of the frame server, on the private VNC socket', async (t) => {
+  const { root, env } = runtimeEnv(t);
+  const run = startCli(t, ['boot', await demoContainer(), '--json', '--accel', 'tcg', '--screen', '--frame-export', '0'], env);
+  const fe = JSON.parse(await run.waitLine(/"type":"frame-export"/));
+  const ready = JSON.parse(await run.waitLine(/"type":"ready"/));
+  t.is(ready.vnc.socket, path.join(ready.runtimeDir, 'vnc.sock'));
+  t.is(fs.statSync(ready.runtimeDir).mode & 0o777, 0o700);
+  const qemuArgv = fs.readFileSync(`/proc/${ready.pid}/cmdline`, 'utf8').split('\0');
+  // QEMU's VNC on the private socket only: no TCP port.
+  t.deepEqual(qemuArgv.flatMap((a, i) => (qemuArgv[i - 1] === '-vnc' ? [a] : [])), [`unix:${ready.vnc.socket}`]);
+  await run.waitLine(/the screen is scanout 0/);
+
+  const c = await HxfrClient.connect({ port: fe.port });
+  t.teardown(() => c.close());
+  c.subscribe(0);
+  t.like(await c.next(), { type: T.SUBSCRIBE_RESP, scanout: 0, success: 1 });
+  // The first picture may be QEMU's 640x480 one from before the guest set its text mode: the
+  // mode change comes as an IDR of the new size.
+  const first = await c.next(60_000);
+  t.true(first.keyframe);
+  for (let m = first; ; m = await c.next(60_000)) {
+    if (!m.keyframe) continue;
+    const info = await probeH264(m.au);
+    if (info.width === 720 && info.height === 400) break;
+    t.deepEqual([info.width, info.height], [640, 480]);
+  }
+
+  run.child.kill('SIGTERM');
+  const r = await run.done;
+  t.is(r.code, 143, r.stderr);
+  t.deepEqual(await leftovers(root, [ready.pid], 2000), []);
 });
