@@ -212,7 +212,12 @@ export async function runSession(image: string, options: SessionOptions): Promis
     // The channel validates the message (ERR_PIXELRTS_MESSAGE names the bad field).
     send: (message) => { vm.send(message as unknown as OutgoingMessage); },
     request: (message, timeoutMs) => vm.request(message as unknown as OutgoingMessage, { timeout: timeoutMs }),
-    qmp: (command, args) => vm.qmp.execute(command, args),
+    qmp: async (command, args) => {
+      const result = await vm.qmp.execute(command, args);
+      // Input (pixelrts type/key/click) shows at once: QEMU's VNC server is told to look.
+      if (command === 'send-key' || command === 'input-send-event') display?.nudge();
+      return result;
+    },
     stop: (force) => (force ? stopper.force('control', 'pixelrts stop --force') : stopper.stop('control', 'pixelrts stop')),
     status: () => ({ ...record, stages: vm.stages }),
   }).catch((err: Error) => {

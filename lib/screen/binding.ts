@@ -30,6 +30,8 @@ export interface NativeDisplayStats {
 /** An RFB client on a native thread publishing to a frame server scanout; connects at once or throws. */
 export interface NativeDisplay {
   stats(): NativeDisplayStats;
+  /** Connects to the VNC socket and closes again at once (resets QEMU's refresh interval); false when nothing listens. */
+  nudge(): boolean;
   ref(): void;
   unref(): void;
   /** Ends the connection and joins the thread; idempotent. */

@@ -97,6 +97,18 @@ export class Display extends EventEmitter {
     throw new PixelrtsError('ERR_PIXELRTS_DISPLAY_CLOSED', 'the display was never started');
   }
 
+  /**
+   * Makes QEMU look at the screen within 30 ms. Its VNC server checks for changes less often the
+   * longer the screen stays unchanged (every 30 ms, 50 ms more each time, up to every 3 s), so
+   * the first change after a quiet spell can wait that long; a new connection resets it. Call
+   * this right after sending input (vm.input) so its effect reaches subscribers at once
+   * (docs/screen.md has the figures). QEMU sees a client connect and leave (VNC_CONNECTED and
+   * VNC_DISCONNECTED QMP events). False when the display is closed or QEMU is gone.
+   */
+  nudge(): boolean {
+    return this.#native?.nudge() ?? false;
+  }
+
   /** Keeps the process alive while the display runs (the default). */
   ref(): this {
     this.#native?.ref();

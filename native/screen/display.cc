@@ -17,18 +17,29 @@ Display::Display(std::shared_ptr<frames::FrameServer> server, uint32_t scanout, 
 
 Display::~Display() { Stop(); }
 
-Failure Display::Start(const std::string& path) {
+namespace {
+
+// A stream socket connected to `path`; invalid (errno set) when that fails.
+UniqueFd ConnectUnix(const std::string& path, int extra_flags) {
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
-  if (path.empty() || path.size() >= sizeof addr.sun_path) {
-    return Failure::make("ERR_PIXELRTS_DISPLAY_CONNECT", "VNC socket path \"" + path + "\" must be 1.." +
-                                                             std::to_string(sizeof addr.sun_path - 1) + " bytes");
-  }
   std::memcpy(addr.sun_path, path.data(), path.size());
-  fd_ = UniqueFd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!fd_.valid() || ::connect(fd_.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | extra_flags, 0));
+  if (fd.valid() && ::connect(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) fd.reset();
+  return fd;
+}
+
+}  // namespace
+
+Failure Display::Start(const std::string& path) {
+  if (path.empty() || path.size() >= sizeof(sockaddr_un::sun_path)) {
+    return Failure::make("ERR_PIXELRTS_DISPLAY_CONNECT", "VNC socket path \"" + path + "\" must be 1.." +
+                                                             std::to_string(sizeof(sockaddr_un::sun_path) - 1) + " bytes");
+  }
+  socket_path_ = path;
+  fd_ = ConnectUnix(path, 0);
+  if (!fd_.valid()) {
     const int e = errno;
-    fd_.reset();
     return Failure::make("ERR_PIXELRTS_DISPLAY_CONNECT", "cannot connect to the VNC socket " + path + ": " +
                                                              std::strerror(e) + " (errno " + std::to_string(e) +
                                                              "); is the VM running with a screen on it (vnc: true)?");
@@ -43,6 +54,12 @@ void Display::Stop() {
   if (fd_.valid()) ::shutdown(fd_.get(), SHUT_RDWR);
   if (thread_.joinable()) thread_.join();
   fd_.reset();
+}
+
+bool Display::Nudge() const {
+  // Closed as it goes out of scope: QEMU has accepted it by then (accepting is what resets its
+  // refresh interval) or it never will.
+  return !socket_path_.empty() && ConnectUnix(socket_path_, SOCK_NONBLOCK).valid();
 }
 
 DisplayStats Display::Stats() const {

@@ -52,6 +52,11 @@ class Display {
   Failure Start(const std::string& socket_path);
   // Ends the connection and joins the thread. Idempotent.
   void Stop();
+  // QEMU's VNC server looks at the screen less often the longer it stays unchanged (every 30 ms,
+  // 50 ms more each time it finds nothing, up to 3 s), so the first change after a quiet spell
+  // can wait seconds. A new connection resets that to 30 ms: this opens one and closes it at
+  // once (non-blocking; QEMU only sees a client come and go). False when nothing listens.
+  bool Nudge() const;
   DisplayStats Stats() const;
 
  private:
@@ -60,6 +65,7 @@ class Display {
 
   const std::shared_ptr<frames::FrameServer> server_;
   const uint32_t scanout_;
+  std::string socket_path_;
   DisplayEventSink* const sink_;
   UniqueFd fd_;
   std::thread thread_;  // joined before fd_ is closed (Stop)

@@ -37,6 +37,7 @@ class DisplayWrap : public Napi::ObjectWrap<DisplayWrap>, public screen::Display
     return DefineClass(env, "Display",
                        {
                            InstanceMethod<&DisplayWrap::Stats>("stats"),
+                           InstanceMethod<&DisplayWrap::Nudge>("nudge"),
                            InstanceMethod<&DisplayWrap::Ref>("ref"),
                            InstanceMethod<&DisplayWrap::Unref>("unref"),
                            InstanceMethod<&DisplayWrap::Close>("close"),
@@ -114,6 +115,8 @@ class DisplayWrap : public Napi::ObjectWrap<DisplayWrap>, public screen::Display
     num("height", s.height);
     return o;
   }
+
+  Napi::Value Nudge(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), display_->Nudge()); }
 
   Napi::Value Ref(const Napi::CallbackInfo& info) { return events_.Ref(info); }
   Napi::Value Unref(const Napi::CallbackInfo& info) { return events_.Unref(info); }

@@ -32,11 +32,13 @@ export function rawUpdate(w, h, pixels) {
  * `session(socket, client)` where `client.messages` collects what the client sent after the
  * handshake (SetPixelFormat, SetEncodings, FramebufferUpdateRequests) as raw bytes and
  * `client.requests()` resolves with the count of update requests so far once it grows.
- * Resolves with { close(), connections } once listening.
+ * Resolves with { close(), connections(), accepted() } once listening (connections now, and ever).
  */
 export async function serveRfb(path, { width = 64, height = 32, version = 'RFB 003.008\n', security = [1] } = {}, session = () => {}) {
   const sockets = new Set();
+  let accepted = 0;
   const server = net.createServer((socket) => {
+    accepted++;
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
     socket.on('error', () => {});
@@ -90,6 +92,7 @@ export async function serveRfb(path, { width = 64, height = 32, version = 'RFB 0
   });
   return {
     connections: () => sockets.size,
+    accepted: () => accepted,
     close: () => new Promise((resolve) => {
       for (const s of sockets) s.destroy();
       server.close(() => resolve());

@@ -7,9 +7,10 @@ import test from 'ava';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { needs, commandMissing } from '../helpers/prereq.mjs';
-import { bootMissing, demoContainer, leftovers, runtimeEnv, startCli } from '../helpers/boot.mjs';
+import { bootMissing, cli, demoContainer, leftovers, runtimeEnv, startCli } from '../helpers/boot.mjs';
 import { decodePng } from '../helpers/png-js.mjs';
 import { consoleLine, screenUntil, inkedPixels } from '../helpers/screen.mjs';
 import { HxfrClient, T, nalTypes, probeH264, decodeH264ToRgb } from '../helpers/hxfr-client.mjs';
@@ -132,6 +133,14 @@ btest.serial('the demo\'s screen reaches subscribers as H.264 matching a screend
   const still = await decodeH264ToRgb(idr.au);
   t.true(meanDifference(still, await vm.screen.screenshot()) < 6);
 
+  // After the quiet spell QEMU looks at the screen only every second or so; nudge() makes it
+  // look at once, so a key's echo arrives promptly (measured: tens of ms, docs/screen.md).
+  const sent = Date.now();
+  await vm.input.type('z');
+  t.true(display.nudge());
+  await second.next(5000);
+  t.true(Date.now() - sent < 1000, `${Date.now() - sent} ms from the key to its frame`);
+
   t.deepEqual(errors, []);
   await vm.kill();
   t.is(await display.closed, 'the VNC server closed the connection');
@@ -222,7 +231,7 @@ test('a socket nobody listens on: ERR_PIXELRTS_DISPLAY_CONNECT at once; bad opti
   t.is(t.throws(() => px.startDisplay({ vncSocket: '', server })).code, 'ERR_PIXELRTS_DISPLAY_OPTIONS');
 });
 
-test('close() while the server says nothing ends the thread at once; a closed display keeps its last stats', async (t) => {
+test('nudge() connects and leaves; close() while the server says nothing ends the thread at once; a closed display keeps its last stats', async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pixelrts-rfb-'));
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
   const socket = path.join(dir, 'vnc.sock');
@@ -232,11 +241,16 @@ test('close() while the server says nothing ends the thread at once; a closed di
   t.teardown(() => server.close());
   const display = px.startDisplay({ vncSocket: socket, server });
   await new Promise((r) => display.once('ready', r));
+  // nudge() is a connection that comes and goes.
+  t.true(display.nudge());
+  await until(() => rfb.accepted() === 2, 5000, 'the nudge connecting');
+  await until(() => rfb.connections() === 1, 5000, 'the nudge leaving');
   const started = Date.now();
   display.close();
   t.true(Date.now() - started < 500);
   t.is(await display.closed, 'closed');
   t.like(display.stats(), { width: 16, height: 16, updates: 0 });
+  t.false(display.nudge());
   await until(() => rfb.connections() === 0, 5000, 'the connection closing');
 });
 
@@ -266,6 +280,13 @@ needs(btest, commandMissing('socat', 'socat')).serial('pixelrts boot --screen --
     if (info.width === 720 && info.height === 400) break;
     t.deepEqual([info.width, info.height], [640, 480]);
   }
+
+  // `pixelrts type` through the VM's control socket: its echo reaches the subscriber (the
+  // session nudges QEMU after input).
+  await drain(c, 0);
+  const typed = spawnSync(process.execPath, [cli, 'type', ready.id, 'q'], { encoding: 'utf8', env: { ...process.env, ...env } });
+  t.is(typed.status, 0, typed.stderr);
+  t.is((await c.next(10_000)).type, T.FRAME_RESPONSE);
 
   run.child.kill('SIGTERM');
   const r = await run.done;
