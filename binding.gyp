@@ -55,6 +55,11 @@
         "native/frames/colour_convert.cc",
         "native/frames/hxfr_parser.cc",
         "native/frames/pixel_layout.cc",
+
+        # screen
+        "native/screen/screen_module.cc",
+        "native/screen/display.cc",
+        "native/screen/rfb_client.cc",
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

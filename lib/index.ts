@@ -30,6 +30,8 @@ export { QmpClient, QmpError } from './vm/qmp';
 export type { QmpClientEvents, QmpEvent, QmpGreeting, QmpConnectOptions, QmpExecuteOptions, QmpExecutor } from './vm/qmp';
 export { createScreen, pngSize } from './screen/screen';
 export type { Screen, ScreenSize } from './screen/screen';
+export { startDisplay, Display } from './screen/display';
+export type { DisplayOptions, DisplayStats, DisplayEvents } from './screen/display';
 export { createInput } from './screen/input';
 export type { Input, ClickOptions, PointerButton } from './screen/input';
 export { keysForText, keysForCombo } from './screen/keymap';

@@ -26,6 +26,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   pixelrts::InitCodec(env, exports);
   pixelrts::InitFuse(env, exports);
   pixelrts::InitFrames(env, exports);
+  pixelrts::InitScreen(env, exports);
   return exports;
 }
 

@@ -10,6 +10,7 @@ import type { Writable } from 'node:stream';
 import { boot, EXPOSED_ADDRESS, type BootOptions, type BootedVm, type BootExit } from './boot';
 import { PixelrtsError, UsageError, errorCode } from '../errors';
 import type { FrameServer } from '../frames/server';
+import type { Display } from '../screen/display';
 import { attachConsole, type AttachedConsole } from './console';
 import { EventWriter, markReported, StageReporter } from './events';
 import { StopController } from './lifecycle';
@@ -113,6 +114,8 @@ export async function runSession(image: string, options: SessionOptions): Promis
     vm = await boot(image, {
       ...options.boot,
       ...(framesPort !== undefined ? { expose: [...(options.boot.expose ?? []), framesPort] } : {}),
+      // The screen is exported too: QEMU serves it on the private VNC socket the display reads.
+      ...(frames && options.boot.screen && options.boot.vnc === undefined ? { vnc: true as const } : {}),
       onStage: (ev) => {
         if (events) events.write('stage', { ...ev });
         else reporter.stage(ev);
@@ -131,6 +134,8 @@ export async function runSession(image: string, options: SessionOptions): Promis
   } finally {
     for (const sig of earlySignals) process.off(sig, earlyHandler);
   }
+
+  const display = frames ? await exportScreen(vm, frames, say) : undefined;
 
   stopper = new StopController(vm, {
     shutdownTimeoutMs: options.shutdownTimeoutMs,
@@ -208,7 +213,12 @@ export async function runSession(image: string, options: SessionOptions): Promis
     // The channel validates the message (ERR_PIXELRTS_MESSAGE names the bad field).
     send: (message) => { vm.send(message as unknown as OutgoingMessage); },
     request: (message, timeoutMs) => vm.request(message as unknown as OutgoingMessage, { timeout: timeoutMs }),
-    qmp: (command, args) => vm.qmp.execute(command, args),
+    qmp: async (command, args) => {
+      const result = await vm.qmp.execute(command, args);
+      // Input (pixelrts type/key/click) shows at once: QEMU's VNC server is told to look.
+      if (command === 'send-key' || command === 'input-send-event') display?.nudge();
+      return result;
+    },
     stop: (force) => (force ? stopper.force('control', 'pixelrts stop --force') : stopper.stop('control', 'pixelrts stop')),
     status: () => ({ ...record, stages: vm.stages }),
   }).catch((err: Error) => {
@@ -242,6 +252,7 @@ export async function runSession(image: string, options: SessionOptions): Promis
     attached.detach();
     stopper.dispose();
     control?.close();
+    display?.close();
     if (frames) {
       const stats = frames.stats();
       await frames.close();
@@ -266,4 +277,22 @@ export async function runSession(image: string, options: SessionOptions): Promis
     }
   }
   return code;
+}
+
+/**
+ * With --frame-export and a screen on the private VNC socket: the screen is published as
+ * scanout 0 of the frame server (native, damage-driven; docs/screen.md). A VNC display on TCP
+ * (`--vnc :1`) has a password the display cannot give: said, not exported.
+ */
+async function exportScreen(vm: BootedVm, frames: FrameServer, say: (text: string) => void): Promise<Display | undefined> {
+  if (!vm.vnc) return undefined;
+  if (!('socket' in vm.vnc)) {
+    say('frame export: the screen is not exported with --vnc on TCP (use --screen or --vnc without a display)');
+    return undefined;
+  }
+  const { startDisplay } = await import('../screen/display');
+  const display = startDisplay({ vncSocket: vm.vnc.socket, server: frames, scanout: 0 });
+  display.on('error', (err) => say(`frame export: the screen stopped: ${err.message}`));
+  say('frame export: the screen is scanout 0 (SUBSCRIBE 0)');
+  return display;
 }

@@ -288,6 +288,11 @@ export class FrameServer extends EventEmitter {
     return this.#native;
   }
 
+  /** @internal The native server, for sources that publish to it from native code (lib/screen/display.ts). */
+  _nativeServer(): NativeFrameServer {
+    return this.#handle();
+  }
+
   /** Every listener the server is bound to (ports filled in when 0 was asked for). */
   addresses(): FrameServerAddress[] {
     return this.#native ? this.#native.addresses() : [];

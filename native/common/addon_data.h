@@ -9,6 +9,7 @@ namespace pixelrts {
 struct AddonData {
   Napi::FunctionReference payload_handle;  // PayloadHandle's constructor (payload_handle.cc)
   Napi::FunctionReference error_class;     // PixelrtsError, handed over by lib/native.ts (js_error.h)
+  Napi::FunctionReference frame_server;    // FrameServer's constructor (frames_module.cc), to recognise its objects
 };
 
 inline AddonData* GetAddonData(Napi::Env env) { return env.GetInstanceData<AddonData>(); }

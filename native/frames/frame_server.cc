@@ -514,6 +514,14 @@ void FrameServer::HandleMessage(const std::shared_ptr<Connection>& c, hxfr::Mess
         c->subscribed = id;  // a subscriber of another scanout is pruned from that list on its next publish
         c->awaiting_idr = true;
         s->keyframe_wanted = true;  // the new subscriber's first frame is an IDR
+        // A retained picture (an idle screen) is encoded again now, as that IDR: the newcomer
+        // sees the screen at once. It goes to every subscriber of the scanout (one encoder
+        // per scanout: the others get an IDR of the picture they have, which costs one frame).
+        if (s->retained) {
+          s->retained_fresh = true;
+          s->retained_pts = NowPts();
+          ScheduleRetainedLocked(s);
+        }
       }
       c->out.Push(std::make_shared<const std::vector<uint8_t>>(hxfr::BuildSubscribeResp(h.session, id, true)));
       break;
@@ -646,18 +654,21 @@ std::shared_ptr<FrameServer::Scanout> FrameServer::ScanoutLocked(uint32_t id) {
   return s;
 }
 
+bool FrameServer::HasSubscribersLocked(const Scanout& s) const {
+  for (auto& w : s.subscribers) {
+    auto c = w.lock();
+    if (c && !c->closed && c->subscribed == static_cast<int64_t>(s.id)) return true;
+  }
+  return false;
+}
+
 bool FrameServer::Publish(uint32_t scanout, int64_t pts, RawFrame frame) {
   if (stopping_ || !pool_) return false;
   std::shared_ptr<Scanout> s;
   {
     std::lock_guard<std::mutex> lock(scanout_mu_);
     s = ScanoutLocked(scanout);
-    bool any = false;
-    for (auto& w : s->subscribers) {
-      auto c = w.lock();
-      if (c && !c->closed && c->subscribed == static_cast<int64_t>(scanout)) any = true;
-    }
-    if (!any) return false;  // nobody to send it to: not worth encoding
+    if (!HasSubscribersLocked(*s)) return false;  // nobody to send it to: not worth encoding
     if (s->pending >= kMaxPendingPublishes) {
       drops_++;
       return false;
@@ -670,14 +681,58 @@ bool FrameServer::Publish(uint32_t scanout, int64_t pts, RawFrame frame) {
   return true;
 }
 
+int64_t FrameServer::NowPts() const {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - started_).count();
+}
+
+bool FrameServer::PublishRetained(uint32_t scanout, int64_t pts, RawFrame frame) {
+  if (stopping_ || !pool_) return false;
+  auto f = std::make_shared<const RawFrame>(std::move(frame));
+  std::lock_guard<std::mutex> lock(scanout_mu_);
+  std::shared_ptr<Scanout> s = ScanoutLocked(scanout);
+  s->retained = std::move(f);
+  s->retained_pts = pts;
+  s->retained_fresh = true;
+  published_++;
+  if (!HasSubscribersLocked(*s)) return false;  // kept for the next subscriber
+  ScheduleRetainedLocked(s);
+  return true;
+}
+
+void FrameServer::ScheduleRetainedLocked(const std::shared_ptr<Scanout>& s) {
+  if (s->retained_job) return;  // the job running or queued picks the newest picture up
+  s->retained_job = true;
+  pool_->Post(s->strand, [this, s] { RetainedJob(s); });
+}
+
+void FrameServer::RetainedJob(const std::shared_ptr<Scanout>& s) {
+  std::shared_ptr<const RawFrame> frame;
+  int64_t pts;
+  {
+    std::lock_guard<std::mutex> lock(scanout_mu_);
+    frame = s->retained;
+    pts = s->retained_pts;
+    s->retained_fresh = false;
+  }
+  if (frame) EncodeAndPush(s, pts, *frame);
+  std::lock_guard<std::mutex> lock(scanout_mu_);
+  s->retained_job = false;
+  // A newer picture arrived while this one was encoded: it goes next, so the last one is never lost.
+  if (s->retained_fresh && HasSubscribersLocked(*s) && !stopping_) ScheduleRetainedLocked(s);
+}
+
 void FrameServer::PublishJob(const std::shared_ptr<Scanout>& s, int64_t pts, const RawFrame& frame) {
+  EncodeAndPush(s, pts, frame);
+  s->pending--;
+}
+
+void FrameServer::EncodeAndPush(const std::shared_ptr<Scanout>& s, int64_t pts, const RawFrame& frame) {
   const bool force = s->keyframe_wanted.exchange(false);
   EncodedPicture pic;
   EncodingSession::Timing t;
   std::string err;
   if (!s->session.Encode(frame.layout, frame.pixels.data.get(), pts, force, &pic, &t, &err)) {
     if (force) s->keyframe_wanted = true;
-    s->pending--;
     ReportError(0, "ERR_PIXELRTS_FRAMES_ENCODE", "scanout " + std::to_string(s->id) + ": " + err);
     return;
   }
@@ -709,7 +764,6 @@ void FrameServer::PublishJob(const std::shared_ptr<Scanout>& s, int64_t pts, con
       MarkDirty(c->id);
     }
   }
-  s->pending--;
   FrameEncoded(0, s->id, frame.layout, pic, pts, t);
 }
 

@@ -86,6 +86,15 @@ class FrameServer {
   // Queues `frame` for encoding once and pushing to every subscriber of `scanout`.
   // False when nobody subscribes or the scanout already has frames waiting (dropped).
   bool Publish(uint32_t scanout, int64_t pts_ns, RawFrame frame);
+  // For a source that publishes only on damage (the VM's screen, native/screen): `frame` becomes
+  // the scanout's picture. It is kept, so a subscriber who arrives while the screen is idle gets
+  // it at once as an IDR; it is encoded only when someone subscribes; and it is never dropped:
+  // frames that arrive while the encoder is busy replace each other, and the newest is encoded
+  // next (a screen that settles is always seen as it settled). Callable from any thread; never
+  // calls JavaScript. Returns false when nobody subscribes (kept, not encoded).
+  bool PublishRetained(uint32_t scanout, int64_t pts_ns, RawFrame frame);
+  // Nanoseconds since the server started: the pts of retained frames and their replays.
+  int64_t NowPts() const;
   // The resolver's answer for `token`: a frame, or null (`frame` == nullptr) for "not found".
   void AnswerResolve(uint64_t token, RawFrame* frame, const std::string& error);
   ServerStats Stats();
@@ -98,6 +107,12 @@ class FrameServer {
     std::atomic<bool> keyframe_wanted{true};
     std::atomic<int> pending{0};
     std::vector<std::weak_ptr<Connection>> subscribers;  // scanout_mu_
+    // PublishRetained: the newest picture, whether it still needs encoding, and whether a job
+    // that encodes it is queued or running (at most one: the strand runs them in turn).
+    std::shared_ptr<const RawFrame> retained;  // scanout_mu_
+    int64_t retained_pts = 0;                  // scanout_mu_
+    bool retained_fresh = false;               // scanout_mu_
+    bool retained_job = false;                 // scanout_mu_
   };
   struct PendingResolve {
     std::weak_ptr<Connection> connection;
@@ -137,6 +152,12 @@ class FrameServer {
                  bool fatal);
   void FrameAnswered(const std::shared_ptr<Connection>& c);
   void PublishJob(const std::shared_ptr<Scanout>& s, int64_t pts, const RawFrame& frame);
+  void RetainedJob(const std::shared_ptr<Scanout>& s);
+  // Encodes `frame` on the scanout's strand and pushes it to its subscribers.
+  void EncodeAndPush(const std::shared_ptr<Scanout>& s, int64_t pts, const RawFrame& frame);
+  // Posts RetainedJob unless one is queued or running. Needs scanout_mu_ held.
+  void ScheduleRetainedLocked(const std::shared_ptr<Scanout>& s);
+  bool HasSubscribersLocked(const Scanout& s) const;
   void Record(Connection& c, const std::vector<uint8_t>& annexb);
   // Opens options_.record_dir, refusing one that is a link, another user's, or writable by others.
   bool OpenRecordDir(std::string* error);
@@ -147,6 +168,7 @@ class FrameServer {
   void ReportError(uint64_t connection, const std::string& code, const std::string& message);
 
   const ServerOptions options_;
+  const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
   UniqueFd record_dir_;  // options_.record_dir, opened once and checked (OpenRecordDir)
   ServerEventSink* const sink_;
   std::vector<std::unique_ptr<Listener>> listeners_;

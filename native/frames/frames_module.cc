@@ -10,9 +10,12 @@
 #include <atomic>
 #include <memory>
 
+#include "common/addon_data.h"
 #include "common/js_error.h"
+#include "common/js_events.h"
 #include "common/modules.h"
 #include "frames/frame_server.h"
+#include "frames/frames_module.h"
 #include "frames/hxfr_protocol.h"
 
 namespace pixelrts {
@@ -86,6 +89,8 @@ bool ReadFrame(const Napi::Object& o, frames::RawFrame* frame, std::string* erro
 
 class FrameServerWrap : public Napi::ObjectWrap<FrameServerWrap>, public frames::ServerEventSink {
  public:
+  std::shared_ptr<FrameServer> server() const { return server_; }
+
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "FrameServer",
                        {
@@ -173,23 +178,20 @@ class FrameServerWrap : public Napi::ObjectWrap<FrameServerWrap>, public frames:
     }
     if (o.Get("recordDir").IsString()) options.record_dir = o.Get("recordDir").As<Napi::String>().Utf8Value();
 
-    tsfn_ = Napi::ThreadSafeFunction::New(env, info[1].As<Napi::Function>(), "pixelrts-frames", 0, 1);
-    tsfn_live_ = true;
-    server_ = std::make_unique<FrameServer>(std::move(options), this);
+    server_ = std::make_shared<FrameServer>(std::move(options), this);
+    events_.Open(env, info[1].As<Napi::Function>(), "pixelrts-frames", [this] { server_->Stop(); });
     if (!server_->Start(&error)) {
-      Shutdown();
+      events_.Close();
       const bool vsock = error.find("AF_VSOCK") != std::string::npos;
       const bool record = error.rfind("record: ", 0) == 0;
       ThrowJs(env, record ? "ERR_PIXELRTS_FRAMES_RECORD" : vsock ? "ERR_PIXELRTS_FRAMES_VSOCK" : "ERR_PIXELRTS_FRAMES_LISTEN",
               record ? error.substr(8) : error);
       return;
     }
-    env_ = env;
-    napi_add_env_cleanup_hook(env, &FrameServerWrap::CleanupHook, this);
-    hook_added_ = true;
+    events_.CloseAtExit(env);
   }
 
-  ~FrameServerWrap() override { Shutdown(); }
+  ~FrameServerWrap() override { events_.Close(); }
 
   // --- ServerEventSink (server threads) ---
   void OnEvent(ServerEvent&& event) override {
@@ -198,7 +200,7 @@ class FrameServerWrap : public Napi::ObjectWrap<FrameServerWrap>, public frames:
       e->outstanding = outstanding_frames_;
       (*outstanding_frames_)++;
     }
-    if (tsfn_.NonBlockingCall(e, &FrameServerWrap::Deliver) != napi_ok) {
+    if (!events_.Post(e, &FrameServerWrap::Deliver)) {
       if (e->outstanding) (*e->outstanding)--;
       delete e;
     }
@@ -208,25 +210,6 @@ class FrameServerWrap : public Napi::ObjectWrap<FrameServerWrap>, public frames:
   }
 
  private:
-  static void CleanupHook(void* arg) {
-    auto* self = static_cast<FrameServerWrap*>(arg);
-    self->hook_added_ = false;  // Node removes it as it runs it
-    self->Shutdown();
-  }
-
-  // Stops the threads, then lets go of the thread-safe function. Idempotent.
-  void Shutdown() {
-    if (server_) server_->Stop();
-    if (tsfn_live_) {
-      tsfn_live_ = false;
-      tsfn_.Release();
-    }
-    if (hook_added_) {
-      hook_added_ = false;
-      napi_remove_env_cleanup_hook(env_, &FrameServerWrap::CleanupHook, this);
-    }
-  }
-
   static void Deliver(Napi::Env env, Napi::Function callback, Envelope* envelope) {
     std::unique_ptr<Envelope> owned(envelope);
     if (envelope->outstanding) (*envelope->outstanding)--;
@@ -375,34 +358,32 @@ class FrameServerWrap : public Napi::ObjectWrap<FrameServerWrap>, public frames:
     return o;
   }
 
-  Napi::Value Ref(const Napi::CallbackInfo& info) {
-    if (tsfn_live_) tsfn_.Ref(info.Env());
-    return info.Env().Undefined();
-  }
+  Napi::Value Ref(const Napi::CallbackInfo& info) { return events_.Ref(info); }
+  Napi::Value Unref(const Napi::CallbackInfo& info) { return events_.Unref(info); }
+  Napi::Value Close(const Napi::CallbackInfo& info) { return events_.Close(info); }
 
-  Napi::Value Unref(const Napi::CallbackInfo& info) {
-    if (tsfn_live_) tsfn_.Unref(info.Env());
-    return info.Env().Undefined();
-  }
-
-  Napi::Value Close(const Napi::CallbackInfo& info) {
-    Shutdown();
-    return info.Env().Undefined();
-  }
-
-  std::unique_ptr<FrameServer> server_;
-  Napi::ThreadSafeFunction tsfn_;
-  bool tsfn_live_ = false;
-  napi_env env_ = nullptr;
-  bool hook_added_ = false;
+  // Shared with native publishers (a display, native/screen), which may outlive this object.
+  std::shared_ptr<FrameServer> server_;
+  JsEvents events_;
   std::atomic<bool> frame_events_{false};
   const std::shared_ptr<std::atomic<int>> outstanding_frames_ = std::make_shared<std::atomic<int>>(0);
 };
 
 }  // namespace
 
+std::shared_ptr<frames::FrameServer> FrameServerFrom(Napi::Value value) {
+  AddonData* data = GetAddonData(value.Env());
+  if (!value.IsObject() || data == nullptr || data->frame_server.IsEmpty()) return nullptr;
+  bool is = false;
+  if (napi_instanceof(value.Env(), value, data->frame_server.Value(), &is) != napi_ok || !is) return nullptr;
+  FrameServerWrap* wrap = FrameServerWrap::Unwrap(value.As<Napi::Object>());
+  return wrap != nullptr ? wrap->server() : nullptr;
+}
+
 void InitFrames(Napi::Env env, Napi::Object exports) {
-  exports.Set("FrameServer", FrameServerWrap::Define(env));
+  Napi::Function ctor = FrameServerWrap::Define(env);
+  GetAddonData(env)->frame_server = Napi::Persistent(ctor);
+  exports.Set("FrameServer", ctor);
 }
 
 }  // namespace pixelrts

@@ -10,54 +10,12 @@ import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { needs } from '../helpers/prereq.mjs';
 import { bootMissing, cli, demoContainer, leftovers, runtimeEnv } from '../helpers/boot.mjs';
-import { decodePng } from '../helpers/png-js.mjs';
+import { consoleLine, screenUntil, inkedPixels } from '../helpers/screen.mjs';
 
 const require = createRequire(import.meta.url);
 const px = require('../../dist/index.js');
 const { keysForCombo, keysForText } = require('../../dist/screen/keymap.js');
 const btest = needs(test, bootMissing());
-
-/** Resolves with the first console line of `vm` that `match` accepts (lines already seen count). */
-function consoleLine(vm, lines, match, timeoutMs = 60_000) {
-  return new Promise((resolve, reject) => {
-    const found = lines.find(match);
-    if (found !== undefined) return resolve(found);
-    const timer = setTimeout(() => {
-      vm.console.off('line', onLine);
-      reject(new Error(`no such console line within ${timeoutMs} ms; last lines:\n${lines.slice(-15).join('\n')}`));
-    }, timeoutMs);
-    const onLine = (l) => {
-      if (!match(l)) return;
-      clearTimeout(timer);
-      vm.console.off('line', onLine);
-      resolve(l);
-    };
-    vm.console.on('line', onLine);
-  });
-}
-
-/** How many pixels of a screenshot are not the colour of its top-left pixel. */
-function inkedPixels(png) {
-  const { width, height, pixels, channels } = decodePng(png);
-  let n = 0;
-  for (let i = 0; i < width * height; i++) {
-    for (let c = 0; c < 3; c++) {
-      if (pixels[i * channels + c] !== pixels[c]) { n++; break; }
-    }
-  }
-  return n;
-}
-
-/** Screenshots until `ok(png)` holds (the guest draws in its own time under TCG). */
-async function screenUntil(vm, ok, timeoutMs = 60_000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const png = await vm.screen.screenshot();
-    if (ok(png)) return png;
-    if (Date.now() > deadline) throw new Error('the screen never showed what was expected');
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
 
 const ABS_MAX = 0x7fff;
 const abs = (v, size) => Math.round((v * ABS_MAX) / (size - 1));

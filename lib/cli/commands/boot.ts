@@ -57,7 +57,8 @@ Options:
                          (then: pixelrts ps | stop | send | qmp)
   --frame-export [PORT]  serve H.264 frame export (HXFR) on 127.0.0.1:PORT (default
                          15937; 0 picks a free port); the guest reaches it at
-                         10.0.2.100:PORT and nothing else (needs socat)
+                         10.0.2.100:PORT and nothing else (needs socat); with
+                         --screen the VM's screen is its scanout 0
 
 Console: when stdin is a terminal the guest's serial console is interactive (keys go to
 the guest, Ctrl-C included). Ctrl-a x quits (shuts the VM down; again to force it off),
