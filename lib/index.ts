@@ -31,6 +31,12 @@ export type { QmpClientEvents, QmpEvent, QmpGreeting, QmpConnectOptions, QmpExec
 export { createScreen, pngSize } from './screen/screen';
 export type { Screen, ScreenSize } from './screen/screen';
 export { startDisplay, Display } from './screen/display';
+export { startView, ViewServer, codecString } from './view/server';
+export type { ViewOptions, ViewEvents } from './view/server';
+export { ScanoutSubscriber } from './frames/subscriber';
+export type { SubscribedFrame, SubscriberEvents } from './frames/subscriber';
+export { qcodeForKeyCode } from './screen/keymap';
+export { pointerEvents } from './screen/input';
 export type { DisplayOptions, DisplayStats, DisplayEvents } from './screen/display';
 export { createInput } from './screen/input';
 export type { Input, ClickOptions, PointerButton } from './screen/input';

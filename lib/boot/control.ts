@@ -20,6 +20,7 @@ export type ControlRequest =
   | { op: 'send'; message: Record<string, unknown> }
   | { op: 'request'; message: Record<string, unknown>; timeout?: number }
   | { op: 'qmp'; command: string; args?: Record<string, unknown> }
+  | { op: 'view' }
   | { op: 'stop'; force?: boolean }
   | { op: 'status' };
 
@@ -30,6 +31,8 @@ export interface ControlHandlers {
   qmp(command: string, args?: Record<string, unknown>): Promise<unknown>;
   stop(force: boolean): void;
   status(): unknown;
+  /** The browser view's URL (started on the first call). */
+  view(): Promise<{ url: string }>;
 }
 
 /** Longest request line accepted; a control request is small. */
@@ -59,8 +62,10 @@ async function dispatch(req: unknown, handlers: ControlHandlers): Promise<unknow
       return undefined;
     case 'status':
       return handlers.status();
+    case 'view':
+      return handlers.view();
     default:
-      throw new PixelrtsError('ERR_PIXELRTS_CONTROL', `unknown control op '${req.op}' (expected send, request, qmp, stop or status).`);
+      throw new PixelrtsError('ERR_PIXELRTS_CONTROL', `unknown control op '${req.op}' (expected send, request, qmp, stop, status or view).`);
   }
 }
 

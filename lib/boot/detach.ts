@@ -27,10 +27,12 @@ interface SupervisorJob {
   boot: Omit<BootOptions, 'onStage' | 'runtimeDir'>;
   timeoutSeconds?: number;
   frameExport?: number;
+  /** Serve the browser view (its URL: `pixelrts view <id>`). */
+  view?: boolean;
 }
 
 /** What a detached boot is asked to do besides booting. */
-export type DetachOptions = Pick<SupervisorJob, 'boot' | 'timeoutSeconds' | 'frameExport'>;
+export type DetachOptions = Pick<SupervisorJob, 'boot' | 'timeoutSeconds' | 'frameExport' | 'view'>;
 
 /** Messages from the supervisor to the parent over the IPC channel. */
 type SupervisorMessage =
@@ -168,6 +170,7 @@ async function supervise(job: SupervisorJob, orphaned: AbortSignal): Promise<num
       detached: true,
       ...(job.timeoutSeconds !== undefined ? { timeoutSeconds: job.timeoutSeconds } : {}),
       ...(job.frameExport !== undefined ? { frameExport: job.frameExport } : {}),
+      ...(job.view ? { view: true } : {}),
       onReady: (record) => tell({ type: 'ready', record }),
       abort: orphaned,
     });

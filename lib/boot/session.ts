@@ -4,6 +4,7 @@
  * stage progress or NDJSON events, stop requests (signals, escape key, --timeout, `stop`).
  * Used by `pixelrts boot` in the foreground and by the detached supervisor alike.
  */
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
@@ -11,6 +12,7 @@ import { boot, EXPOSED_ADDRESS, type BootOptions, type BootedVm, type BootExit }
 import { PixelrtsError, UsageError, errorCode } from '../errors';
 import type { FrameServer } from '../frames/server';
 import type { Display } from '../screen/display';
+import type { ViewServer } from '../view/server';
 import { attachConsole, type AttachedConsole } from './console';
 import { EventWriter, markReported, StageReporter } from './events';
 import { StopController } from './lifecycle';
@@ -39,6 +41,14 @@ export interface SessionOptions {
    * at 10.0.2.100:PORT and, unless `boot.network` asks for more, nothing else (BootOptions.expose).
    */
   frameExport?: number;
+  /**
+   * Serve the screen in the browser (lib/view/): a page on 127.0.0.1 with a random port and
+   * token, its URL in a `view` event or note. Needs `boot.screen`; a frame server on a free
+   * loopback port is started for it when `frameExport` is not set (then the guest cannot reach it).
+   */
+  view?: boolean;
+  /** With `view`: open the page in the user's browser. */
+  openView?: boolean;
   /** Budget of a graceful stop in ms (default 10000; see StopController). */
   shutdownTimeoutMs?: number;
   /** Told once the VM runs and its record is written (the supervisor reports to its parent). */
@@ -98,22 +108,23 @@ export async function runSession(image: string, options: SessionOptions): Promis
   let vm: BootedVm;
   try {
     // The frame server listens before the guest can look for it.
-    if (options.frameExport !== undefined) {
+    if (options.frameExport !== undefined || options.view) {
       // Loaded only when asked for: most boots need no frame server, and start-up time counts.
       const { startFrameExport } = await import('../frames/server');
-      const { server, port } = await startFrameExport(options.frameExport).catch((err: Error & { code?: string }) => {
+      const { server, port } = await startFrameExport(options.frameExport ?? 0).catch((err: Error & { code?: string }) => {
         throw new PixelrtsError(errorCode(err.code, 'ERR_PIXELRTS_FRAMES_LISTEN'),
           `--frame-export ${options.frameExport}: ${err.message.replace(/: choose another.*$/, '')}; choose another port (--frame-export 0 picks a free one).`,
           { cause: err });
       });
       frames = server;
       framesPort = port;
-      if (events) events.write('frame-export', { host: '127.0.0.1', port, guest: `${EXPOSED_ADDRESS}:${port}` });
-      else reporter.note(`frame export: HXFR on 127.0.0.1:${port}; the guest reaches it at ${EXPOSED_ADDRESS}:${port} (and nothing else${options.boot.network ? ' but the NATed network' : ''})`);
+      // A frame server only for the view is not the guest's: it is not exposed, nor announced.
+      if (options.frameExport !== undefined && events) events.write('frame-export', { host: '127.0.0.1', port, guest: `${EXPOSED_ADDRESS}:${port}` });
+      else if (options.frameExport !== undefined) reporter.note(`frame export: HXFR on 127.0.0.1:${port}; the guest reaches it at ${EXPOSED_ADDRESS}:${port} (and nothing else${options.boot.network ? ' but the NATed network' : ''})`);
     }
     vm = await boot(image, {
       ...options.boot,
-      ...(framesPort !== undefined ? { expose: [...(options.boot.expose ?? []), framesPort] } : {}),
+      ...(framesPort !== undefined && options.frameExport !== undefined ? { expose: [...(options.boot.expose ?? []), framesPort] } : {}),
       // The screen is exported too: QEMU serves it on the private VNC socket the display reads.
       ...(frames && options.boot.screen && options.boot.vnc === undefined ? { vnc: true as const } : {}),
       onStage: (ev) => {
@@ -136,6 +147,26 @@ export async function runSession(image: string, options: SessionOptions): Promis
   }
 
   const display = frames ? await exportScreen(vm, frames, say) : undefined;
+  // The browser view: started now with --view, or on the first `pixelrts view <id>`.
+  let view: Promise<ViewServer> | undefined;
+  const startViewOnce = (): Promise<ViewServer> => {
+    if (!display || framesPort === undefined) {
+      return Promise.reject(new PixelrtsError('ERR_PIXELRTS_NO_DISPLAY',
+        `VM ${vm.id} shows no screen to view: boot it with --view (or --screen --frame-export).`));
+    }
+    view ??= import('../view/server').then(async ({ startView }) => {
+      const server = await startView({ framesPort: framesPort as number, qmp: vm.qmp, onInput: () => display.nudge() });
+      server.on('warning', (err) => say(err.message));
+      if (events) events.write('view', { url: server.url });
+      else say(`view the screen at ${server.url} (the token in it is the key: share it with nobody)`);
+      return server;
+    });
+    return view;
+  };
+  if (options.view) {
+    const server = await startViewOnce();
+    if (options.openView) openInBrowser(server.url, say);
+  }
 
   stopper = new StopController(vm, {
     shutdownTimeoutMs: options.shutdownTimeoutMs,
@@ -221,6 +252,7 @@ export async function runSession(image: string, options: SessionOptions): Promis
     },
     stop: (force) => (force ? stopper.force('control', 'pixelrts stop --force') : stopper.stop('control', 'pixelrts stop')),
     status: () => ({ ...record, stages: vm.stages }),
+    view: async () => ({ url: (await startViewOnce()).url }),
   }).catch((err: Error) => {
     say(`control socket unavailable (${err.message}); pixelrts send/qmp/stop will not reach this VM`);
     return undefined;
@@ -252,6 +284,7 @@ export async function runSession(image: string, options: SessionOptions): Promis
     attached.detach();
     stopper.dispose();
     control?.close();
+    await (await view?.catch(() => undefined))?.close();
     display?.close();
     if (frames) {
       const stats = frames.stats();
@@ -277,6 +310,17 @@ export async function runSession(image: string, options: SessionOptions): Promis
     }
   }
   return code;
+}
+
+/**
+ * Opens `url` in the user's browser (xdg-open, or `open` on macOS), detached from this process;
+ * when there is none the URL printed already is what to open.
+ */
+export function openInBrowser(url: string, say: (text: string) => void): void {
+  const opener = process.platform === 'darwin' ? 'open' : 'xdg-open';
+  const child = spawn(opener, [url], { stdio: 'ignore', detached: true });
+  child.on('error', () => say(`cannot start a browser (${opener} is missing): open the URL above yourself`));
+  child.unref();
 }
 
 /**

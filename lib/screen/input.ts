@@ -37,6 +37,18 @@ const BUTTONS: readonly PointerButton[] = ['left', 'right', 'middle'];
 
 const qcode = (data: string) => ({ type: 'qcode', data });
 
+/**
+ * The input-send-event events that put the absolute pointer at pixel (x, y) of a screen
+ * `width` × `height`: QEMU's range is 0 to 32767 on each axis whatever the screen's size.
+ */
+export function pointerEvents(x: number, y: number, width: number, height: number): object[] {
+  const scale = (v: number, size: number) => (size > 1 ? Math.round((Math.min(Math.max(v, 0), size - 1) * ABS_MAX) / (size - 1)) : 0);
+  return [
+    { type: 'abs', data: { axis: 'x', value: scale(x, width) } },
+    { type: 'abs', data: { axis: 'y', value: scale(y, height) } },
+  ];
+}
+
 /** Input through `qmp` for a VM whose screen is `screen` (its size maps pixels to the pointer's range). */
 export function createInput(qmp: QmpExecutor, screen: Screen): Input {
   const pointAt = async (x: number, y: number): Promise<void> => {
@@ -46,13 +58,7 @@ export function createInput(qmp: QmpExecutor, screen: Screen): Input {
         throw new PixelrtsError('ERR_PIXELRTS_INPUT', `${name} = ${v} is off the screen, which is ${width}×${height} now: give whole pixels from 0 to ${max - 1}.`);
       }
     }
-    const scale = (v: number, size: number) => (size > 1 ? Math.round((v * ABS_MAX) / (size - 1)) : 0);
-    await qmp.execute('input-send-event', {
-      events: [
-        { type: 'abs', data: { axis: 'x', value: scale(x, width) } },
-        { type: 'abs', data: { axis: 'y', value: scale(y, height) } },
-      ],
-    });
+    await qmp.execute('input-send-event', { events: pointerEvents(x, y, width, height) });
   };
   const button = async (which: PointerButton, down: boolean): Promise<void> => {
     await qmp.execute('input-send-event', { events: [{ type: 'btn', data: { down, button: which } }] });

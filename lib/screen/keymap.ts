@@ -97,3 +97,30 @@ export function keysForCombo(combo: string): string[] {
       `unknown key "${name}" in "${combo}": use a letter, a digit, unshifted punctuation, or one of ${Object.keys(NAMED_KEYS).join(', ')}.`);
   });
 }
+
+// KeyboardEvent.code (the physical key, whatever the browser's layout) → qcode, for keys
+// whose names differ; letters, digits and F-keys follow a pattern (see qcodeForKeyCode).
+const KEY_CODES: Readonly<Record<string, string>> = {
+  Enter: 'ret', NumpadEnter: 'kp_enter', Escape: 'esc', Backspace: 'backspace', Tab: 'tab', Space: 'spc',
+  Minus: 'minus', Equal: 'equal', BracketLeft: 'bracket_left', BracketRight: 'bracket_right',
+  Backslash: 'backslash', Semicolon: 'semicolon', Quote: 'apostrophe', Backquote: 'grave_accent',
+  Comma: 'comma', Period: 'dot', Slash: 'slash', CapsLock: 'caps_lock', IntlBackslash: 'less',
+  ShiftLeft: 'shift', ShiftRight: 'shift_r', ControlLeft: 'ctrl', ControlRight: 'ctrl_r',
+  AltLeft: 'alt', AltRight: 'alt_r', MetaLeft: 'meta_l', MetaRight: 'meta_r', ContextMenu: 'menu',
+  ArrowUp: 'up', ArrowDown: 'down', ArrowLeft: 'left', ArrowRight: 'right',
+  Home: 'home', End: 'end', PageUp: 'pgup', PageDown: 'pgdn', Insert: 'insert', Delete: 'delete',
+  PrintScreen: 'print', ScrollLock: 'scroll_lock', Pause: 'pause', NumLock: 'num_lock',
+  NumpadSubtract: 'kp_subtract', NumpadAdd: 'kp_add', NumpadMultiply: 'kp_multiply',
+  NumpadDivide: 'kp_divide', NumpadDecimal: 'kp_decimal', NumpadEqual: 'kp_equals',
+};
+
+/** The qcode of a browser's KeyboardEvent.code (`KeyA`, `Digit1`, `Enter`, …), or undefined. */
+export function qcodeForKeyCode(code: string): string | undefined {
+  const letter = /^Key([A-Z])$/.exec(code);
+  if (letter) return letter[1].toLowerCase();
+  const digit = /^(?:Digit|Numpad)([0-9])$/.exec(code);
+  if (digit) return code.startsWith('Numpad') ? `kp_${digit[1]}` : digit[1];
+  const fn = /^F([1-9]|1[0-2])$/.exec(code);
+  if (fn) return `f${fn[1]}`;
+  return Object.prototype.hasOwnProperty.call(KEY_CODES, code) ? KEY_CODES[code] : undefined;
+}

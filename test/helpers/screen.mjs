@@ -42,3 +42,20 @@ export async function screenUntil(vm, ok, timeoutMs = 60_000) {
     await new Promise((r) => setTimeout(r, 250));
   }
 }
+
+/**
+ * Boots the demo guest with its screen on the private VNC socket, a frame server on a free
+ * loopback port, and the native display publishing the screen as scanout 0; all torn down
+ * with the test. `px` is the package's exports.
+ */
+export async function bootWithDisplay(t, px, container) {
+  const vm = await px.boot(container, { accel: 'tcg', vnc: true });
+  t.teardown(async () => { if (vm.running) await vm.kill(); await vm.exited; });
+  const server = await px.createFrameServer({ tcp: 0 });
+  t.teardown(() => server.close());
+  const display = px.startDisplay({ vncSocket: vm.vnc.socket, server, scanout: 0 });
+  t.teardown(() => display.close());
+  const lines = [];
+  vm.console.on('line', (l) => lines.push(l));
+  return { vm, server, display, lines };
+}

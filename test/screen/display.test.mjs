@@ -12,7 +12,7 @@ import { createRequire } from 'node:module';
 import { needs, commandMissing } from '../helpers/prereq.mjs';
 import { bootMissing, cli, demoContainer, leftovers, runtimeEnv, startCli } from '../helpers/boot.mjs';
 import { decodePng } from '../helpers/png-js.mjs';
-import { consoleLine, screenUntil, inkedPixels } from '../helpers/screen.mjs';
+import { bootWithDisplay, consoleLine, screenUntil, inkedPixels } from '../helpers/screen.mjs';
 import { HxfrClient, T, nalTypes, probeH264, decodeH264ToRgb } from '../helpers/hxfr-client.mjs';
 import { serveRfb, rawUpdate, updateHeader, rectHeader } from '../helpers/rfb-server.mjs';
 
@@ -74,16 +74,9 @@ async function settled(server, c, into = []) {
 }
 
 btest.serial('the demo\'s screen reaches subscribers as H.264 matching a screendump; typing gives frames; a late subscriber gets an IDR at once; a settled screen encodes nothing', async (t) => {
-  const vm = await px.boot(await demoContainer(), { accel: 'tcg', vnc: true });
-  t.teardown(async () => { if (vm.running) await vm.kill(); await vm.exited; });
-  const server = await px.createFrameServer({ tcp: 0 });
-  t.teardown(() => server.close());
-  const display = px.startDisplay({ vncSocket: vm.vnc.socket, server, scanout: 0 });
-  t.teardown(() => display.close());
+  const { vm, server, display, lines } = await bootWithDisplay(t, px, await demoContainer());
   const errors = [];
   display.on('error', (e) => errors.push(e));
-  const lines = [];
-  vm.console.on('line', (l) => lines.push(l));
   await vm.ready({ timeout: 120_000 });
   await screenUntil(vm, (p) => inkedPixels(p) > 4000);  // the banner and the shell's prompt
 

@@ -41,6 +41,11 @@ Options:
                          asks for a random password printed at start (default: none)
   --screen               give the guest a screen, keyboard and pointer (then:
                          pixelrts screenshot | type | key | click); --vnc implies it
+  --view                 --screen, and serve it in the browser: a page on 127.0.0.1
+                         (random port, secret token in the URL) playing the screen
+                         as H.264 with keyboard and mouse back; the URL is printed
+                         (with --detach: pixelrts view <id>)
+  --open                 --view, and open the page in your browser
   --network nat          give the guest a NATed network: it reaches the internet and
                          every service on this host's loopback (default: no network)
   --forward HOST:GUEST   forward 127.0.0.1:HOST to the guest's TCP port GUEST (repeatable;
@@ -99,6 +104,8 @@ export const bootOptionSpec = {
   prefix: { type: 'boolean' },
   detach: { type: 'boolean' },
   'frame-export': { type: 'string' },
+  view: { type: 'boolean' },
+  open: { type: 'boolean' },
 } as const;
 
 /** Options whose values may start with '-': `--qemu-arg -no-hpet` is joined to `--qemu-arg=-no-hpet`. */
@@ -169,6 +176,9 @@ export interface ParsedBoot {
   detach: boolean;
   /** HXFR frame export port (`--frame-export [PORT]`). */
   frameExport?: number;
+  /** `--view`: the screen in the browser; `--open`: and open it. */
+  view: boolean;
+  openView: boolean;
 }
 
 /** Turns the parsed option values into boot options; throws UsageError for bad values. */
@@ -242,10 +252,15 @@ export function bootOptionsFrom(o: Record<string, unknown>): ParsedBoot {
       throw new UsageError(`--frame-export: expected a TCP port from 0 (any free port) to 65535 (default ${FRAME_EXPORT_PORT}), found '${fe}'.`);
     }
   }
+  const view = o.view === true || o.open === true;
+  if (view) boot.screen = true;
+  if (o.open === true && o.detach === true) throw new UsageError('--open needs a browser on this terminal\'s side: with --detach, run `pixelrts view <id> --open` instead.');
   return {
     boot,
     ...(timeoutSeconds !== undefined ? { timeoutSeconds } : {}),
     ...(frameExport !== undefined ? { frameExport } : {}),
+    view,
+    openView: o.open === true,
     json: o.json === true,
     prefix: o.prefix === true,
     detach: o.detach === true,
@@ -261,6 +276,7 @@ export async function runBoot(image: string, parsed: ParsedBoot): Promise<number
         boot: parsed.boot,
         ...(parsed.timeoutSeconds !== undefined ? { timeoutSeconds: parsed.timeoutSeconds } : {}),
         ...(parsed.frameExport !== undefined ? { frameExport: parsed.frameExport } : {}),
+        ...(parsed.view ? { view: true } : {}),
       });
     } catch (err) {
       // Interrupted while starting: the VM is gone; exit as the signal would (130 for Ctrl-C).
@@ -289,6 +305,7 @@ export async function runBoot(image: string, parsed: ParsedBoot): Promise<number
     progress: parsed.json ? 'none' : process.stderr.isTTY ? 'tty' : 'plain',
     ...(parsed.timeoutSeconds !== undefined ? { timeoutSeconds: parsed.timeoutSeconds } : {}),
     ...(parsed.frameExport !== undefined ? { frameExport: parsed.frameExport } : {}),
+    ...(parsed.view ? { view: true, openView: parsed.openView } : {}),
   });
 }
 

@@ -24,6 +24,7 @@ export const commands: Record<string, CommandEntry> = {
   stop: { summary: 'shut a running VM down (graceful; --force to kill)', load: async () => (await import('./stop')).stop },
   commit: { summary: 'write a new container with a VM\'s disk changes (running VM or --persist overlay)', load: async () => (await import('./commit')).commit },
   snapshot: { summary: 'save, load, list or delete live snapshots of a running VM', load: async () => (await import('./snapshot')).snapshot },
+  view: { summary: 'the address of a running VM\'s screen in the browser (keyboard and mouse back)', load: async () => (await import('./view')).view },
   screenshot: { summary: 'write a running VM\'s screen to a PNG file', load: async () => (await import('./screenshot')).screenshot },
   type: { summary: 'type text on a running VM\'s keyboard', load: async () => (await import('./type')).type },
   key: { summary: 'press a key combination (ctrl-alt-del) on a running VM', load: async () => (await import('./key')).key },
