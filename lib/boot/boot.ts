@@ -73,7 +73,9 @@ export interface BootOptions {
   vnc?: true | string;
   /**
    * Give the guest a screen (a display, a keyboard and an absolute pointer) for `vm.screen`
-   * and `vm.input`, without serving it over VNC (`vnc` implies it). Default: no screen.
+   * and `vm.input`. QEMU serves it on the private VNC socket (as `vnc: true`), which
+   * `vm.screen.frames()` and the browser view read; `vnc` on TCP implies a screen too.
+   * Default: no screen.
    */
   screen?: boolean;
   /** Extra QEMU arguments, appended as given. */
@@ -569,7 +571,7 @@ export async function boot(file: string, options: BootOptions = {}): Promise<Boo
       accel: options.accel ?? 'auto',
       arch,
       runtimeDir: runtimeDir as string,
-      ...(options.vnc !== undefined ? { vnc: options.vnc } : {}),
+      ...(options.vnc !== undefined ? { vnc: options.vnc } : options.screen ? { vnc: true } : {}),
       ...(options.screen ? { screen: true } : {}),
       ...(options.qemuArgs ? { qemuArgs: options.qemuArgs } : {}),
       ...(options.serialLog !== undefined ? { serialLog: options.serialLog } : {}),
@@ -603,8 +605,10 @@ export async function boot(file: string, options: BootOptions = {}): Promise<Boo
     emit('first-console-line', 'start', consoleStarted);
     vm.console.once('line', () => emit('first-console-line', 'done', consoleStarted));
 
+    const screen = createScreen(vm.qmp, runtimeDir as string, id, vm.vnc && 'socket' in vm.vnc ? vm.vnc.socket : undefined);
     const exited: Promise<BootExit> = vm.exited.then(async (exit) => {
       exiting = true;
+      await screen.close();
       const exitStarted = performance.now();
       const teardownErrors = await cleanup();
       const { exitCode, reason } = describeExit(exit);
@@ -619,7 +623,6 @@ export async function boot(file: string, options: BootOptions = {}): Promise<Boo
       return pausedFor(vm.qmp, () => commitDisks(image, overlays, output, { ...commitOptions, mountpoint }));
     };
     const snapshots = createSnapshots(vm.qmp, id, overlays.length > 0);
-    const screen = createScreen(vm.qmp, runtimeDir as string, id);
     const input = createInput(vm.qmp, screen);
     return Object.assign(vm, { id, image, mountpoint, cmdline, stages, disks: overlays, commit, snapshots, screen, input }) as unknown as BootedVm;
   } catch (err) {

@@ -13,6 +13,7 @@ import { PixelrtsError, UsageError, errorCode } from '../errors';
 import type { FrameServer } from '../frames/server';
 import type { Display } from '../screen/display';
 import type { ViewServer } from '../view/server';
+import type { FrameServerEndpoint } from '../frames/subscriber';
 import { attachConsole, type AttachedConsole } from './console';
 import { EventWriter, markReported, StageReporter } from './events';
 import { StopController } from './lifecycle';
@@ -43,8 +44,8 @@ export interface SessionOptions {
   frameExport?: number;
   /**
    * Serve the screen in the browser (lib/view/): a page on 127.0.0.1 with a random port and
-   * token, its URL in a `view` event or note. Needs `boot.screen`; a frame server on a free
-   * loopback port is started for it when `frameExport` is not set (then the guest cannot reach it).
+   * token, its URL in a `view` event or note. Needs `boot.screen`. Without `frameExport` the
+   * frame server behind it listens only on a Unix socket in the VM's private runtime directory.
    */
   view?: boolean;
   /** With `view`: open the page in the user's browser. */
@@ -108,25 +109,22 @@ export async function runSession(image: string, options: SessionOptions): Promis
   let vm: BootedVm;
   try {
     // The frame server listens before the guest can look for it.
-    if (options.frameExport !== undefined || options.view) {
+    if (options.frameExport !== undefined) {
       // Loaded only when asked for: most boots need no frame server, and start-up time counts.
       const { startFrameExport } = await import('../frames/server');
-      const { server, port } = await startFrameExport(options.frameExport ?? 0).catch((err: Error & { code?: string }) => {
+      const { server, port } = await startFrameExport(options.frameExport).catch((err: Error & { code?: string }) => {
         throw new PixelrtsError(errorCode(err.code, 'ERR_PIXELRTS_FRAMES_LISTEN'),
           `--frame-export ${options.frameExport}: ${err.message.replace(/: choose another.*$/, '')}; choose another port (--frame-export 0 picks a free one).`,
           { cause: err });
       });
       frames = server;
       framesPort = port;
-      // A frame server only for the view is not the guest's: it is not exposed, nor announced.
-      if (options.frameExport !== undefined && events) events.write('frame-export', { host: '127.0.0.1', port, guest: `${EXPOSED_ADDRESS}:${port}` });
-      else if (options.frameExport !== undefined) reporter.note(`frame export: HXFR on 127.0.0.1:${port}; the guest reaches it at ${EXPOSED_ADDRESS}:${port} (and nothing else${options.boot.network ? ' but the NATed network' : ''})`);
+      if (events) events.write('frame-export', { host: '127.0.0.1', port, guest: `${EXPOSED_ADDRESS}:${port}` });
+      else reporter.note(`frame export: HXFR on 127.0.0.1:${port}; the guest reaches it at ${EXPOSED_ADDRESS}:${port} (and nothing else${options.boot.network ? ' but the NATed network' : ''})`);
     }
     vm = await boot(image, {
       ...options.boot,
-      ...(framesPort !== undefined && options.frameExport !== undefined ? { expose: [...(options.boot.expose ?? []), framesPort] } : {}),
-      // The screen is exported too: QEMU serves it on the private VNC socket the display reads.
-      ...(frames && options.boot.screen && options.boot.vnc === undefined ? { vnc: true as const } : {}),
+      ...(framesPort !== undefined ? { expose: [...(options.boot.expose ?? []), framesPort] } : {}),
       onStage: (ev) => {
         if (events) events.write('stage', { ...ev });
         else reporter.stage(ev);
@@ -146,16 +144,26 @@ export async function runSession(image: string, options: SessionOptions): Promis
     for (const sig of earlySignals) process.off(sig, earlyHandler);
   }
 
-  const display = frames ? await exportScreen(vm, frames, say) : undefined;
+  // A frame server only for the view is not the guest's: on a Unix socket in the private
+  // runtime directory, neither exposed nor announced.
+  let viewFrames: FrameServer | undefined;
+  if (!frames && options.view) {
+    const { createFrameServer } = await import('../frames/server');
+    viewFrames = await createFrameServer({ unix: path.join(vm.runtimeDir, 'frames.sock') });
+  }
+  const framesEndpoint: FrameServerEndpoint | undefined = framesPort !== undefined ? { port: framesPort }
+    : viewFrames ? { path: path.join(vm.runtimeDir, 'frames.sock') } : undefined;
+  const screenServer = frames ?? viewFrames;
+  const display = screenServer ? await exportScreen(vm, screenServer, say, frames !== undefined) : undefined;
   // The browser view: started now with --view, or on the first `pixelrts view <id>`.
   let view: Promise<ViewServer> | undefined;
   const startViewOnce = (): Promise<ViewServer> => {
-    if (!display || framesPort === undefined) {
+    if (!display || framesEndpoint === undefined) {
       return Promise.reject(new PixelrtsError('ERR_PIXELRTS_NO_DISPLAY',
         `VM ${vm.id} shows no screen to view: boot it with --view (or --screen --frame-export).`));
     }
     view ??= import('../view/server').then(async ({ startView }) => {
-      const server = await startView({ framesPort: framesPort as number, qmp: vm.qmp, onInput: () => display.nudge() });
+      const server = await startView({ frames: framesEndpoint, qmp: vm.qmp, onInput: () => display.nudge() });
       server.on('warning', (err) => say(err.message));
       if (events) events.write('view', { url: server.url });
       else say(`view the screen at ${server.url} (the token in it is the key: share it with nobody)`);
@@ -286,6 +294,7 @@ export async function runSession(image: string, options: SessionOptions): Promis
     control?.close();
     await (await view?.catch(() => undefined))?.close();
     display?.close();
+    await viewFrames?.close();
     if (frames) {
       const stats = frames.stats();
       await frames.close();
@@ -324,19 +333,20 @@ export function openInBrowser(url: string, say: (text: string) => void): void {
 }
 
 /**
- * With --frame-export and a screen on the private VNC socket: the screen is published as
- * scanout 0 of the frame server (native, damage-driven; docs/screen.md). A VNC display on TCP
- * (`--vnc :1`) has a password the display cannot give: said, not exported.
+ * With a screen on the private VNC socket: the screen is published as scanout 0 of the frame
+ * server (native, damage-driven; docs/screen.md), for --frame-export's subscribers (`announce`)
+ * or only for the view. A VNC display on TCP (`--vnc :1`) has a password the display cannot
+ * give: said, not exported.
  */
-async function exportScreen(vm: BootedVm, frames: FrameServer, say: (text: string) => void): Promise<Display | undefined> {
+async function exportScreen(vm: BootedVm, frames: FrameServer, say: (text: string) => void, announce: boolean): Promise<Display | undefined> {
   if (!vm.vnc) return undefined;
   if (!('socket' in vm.vnc)) {
-    say('frame export: the screen is not exported with --vnc on TCP (use --screen or --vnc without a display)');
+    say('the screen is not exported with --vnc on TCP (use --screen or --vnc without a display)');
     return undefined;
   }
   const { startDisplay } = await import('../screen/display');
   const display = startDisplay({ vncSocket: vm.vnc.socket, server: frames, scanout: 0 });
-  display.on('error', (err) => say(`frame export: the screen stopped: ${err.message}`));
-  say('frame export: the screen is scanout 0 (SUBSCRIBE 0)');
+  display.on('error', (err) => say(`the screen's frames stopped: ${err.message}`));
+  if (announce) say('frame export: the screen is scanout 0 (SUBSCRIBE 0)');
   return display;
 }

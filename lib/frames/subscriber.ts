@@ -35,16 +35,19 @@ export interface SubscriberEvents {
   close: [];
 }
 
+/** Where the frame server listens: TCP (host default 127.0.0.1) or a Unix socket. */
+export type FrameServerEndpoint = { port: number; host?: string } | { path: string };
+
 export class ScanoutSubscriber extends EventEmitter {
   readonly #socket: net.Socket;
   #buffered: Buffer[] = [];
   #bytes = 0;
 
-  /** Subscribes to `scanout` of the frame server at host:port (default host 127.0.0.1). */
-  constructor(options: { port: number; host?: string; scanout?: number }) {
+  /** Subscribes to `scanout` (default 0) of the frame server at `endpoint`. */
+  constructor(endpoint: FrameServerEndpoint, scanout = 0) {
     super();
-    const scanout = options.scanout ?? 0;
-    this.#socket = net.connect(options.port, options.host ?? '127.0.0.1');
+    const where = 'path' in endpoint ? endpoint.path : `${endpoint.host ?? '127.0.0.1'}:${endpoint.port}`;
+    this.#socket = 'path' in endpoint ? net.connect(endpoint.path) : net.connect(endpoint.port, endpoint.host ?? '127.0.0.1');
     this.#socket.setNoDelay(true);
     this.#socket.once('connect', () => {
       const msg = Buffer.alloc(HEADER + 4);
@@ -56,7 +59,7 @@ export class ScanoutSubscriber extends EventEmitter {
       this.#socket.write(msg);
     });
     this.#socket.on('data', (chunk: Buffer) => this.#onData(chunk));
-    this.#socket.on('error', (err) => this.#fail(`the frame server on port ${options.port}: ${err.message}`));
+    this.#socket.on('error', (err) => this.#fail(`the frame server at ${where}: ${err.message}`));
     this.#socket.on('close', () => this.emit('close'));
   }
 

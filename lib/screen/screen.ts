@@ -8,6 +8,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { PixelrtsError } from '../errors';
 import type { QmpExecutor } from '../vm/qmp';
+import type { SubscribedFrame } from '../frames/subscriber';
+import { ScreenFrameSource } from './frames';
 
 /** A screen's size in pixels. */
 export interface ScreenSize {
@@ -21,6 +23,12 @@ export interface Screen {
   screenshot(): Promise<Buffer>;
   /** The screen's size now: it follows the guest's mode changes (text mode, a framebuffer). */
   size(): Promise<ScreenSize>;
+  /**
+   * Every change of the screen from now on as H.264 access units (Annex B; the first an IDR),
+   * damage-driven: an idle screen yields nothing. `for await (const f of vm.screen.frames())`;
+   * break to stop. Needs QEMU's VNC socket (a VM booted with `screen` or `vnc: true`).
+   */
+  frames(): AsyncGenerator<SubscribedFrame, void, undefined>;
 }
 
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
@@ -36,9 +44,11 @@ export function pngSize(png: Buffer): ScreenSize {
 /**
  * The screen of the VM `id` through `qmp` (a QmpClient, or the control socket's qmp op). QEMU
  * writes each screenshot into `runtimeDir` (the VM's private 0700 directory, which QEMU and this
- * user share), from where it is read and removed.
+ * user share), from where it is read and removed. `vncSocket`, QEMU's VNC Unix socket, is where
+ * frames() reads the screen; `close()` of the result stops that when the VM has exited.
  */
-export function createScreen(qmp: QmpExecutor, runtimeDir: string, id: string): Screen {
+export function createScreen(qmp: QmpExecutor, runtimeDir: string, id: string, vncSocket?: string): Screen & { close(): Promise<void> } {
+  const source = new ScreenFrameSource(vncSocket, runtimeDir, id);
   const screenshot = async (): Promise<Buffer> => {
     const file = path.join(runtimeDir, `screendump-${crypto.randomBytes(6).toString('hex')}.png`);
     try {
@@ -59,5 +69,7 @@ export function createScreen(qmp: QmpExecutor, runtimeDir: string, id: string): 
   return {
     screenshot,
     size: async () => pngSize(await screenshot()),
+    frames: () => source.frames(),
+    close: () => source.close(),
   };
 }

@@ -12,15 +12,15 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { PixelrtsError } from '../errors';
-import { ScanoutSubscriber, type SubscribedFrame } from '../frames/subscriber';
+import { ScanoutSubscriber, type FrameServerEndpoint, type SubscribedFrame } from '../frames/subscriber';
 import type { QmpExecutor } from '../vm/qmp';
 import { pointerEvents } from '../screen/input';
 import { qcodeForKeyCode } from '../screen/keymap';
 import { VIEW_PAGE } from './page';
 
 export interface ViewOptions {
-  /** The frame server whose scanout is shown (its TCP port on 127.0.0.1). */
-  framesPort: number;
+  /** The frame server whose scanout is shown: its Unix socket (private), or a TCP port. */
+  frames: FrameServerEndpoint;
   /** Default 0, the VM's screen. */
   scanout?: number;
   /** Where keys and the pointer go (vm.qmp, or a control socket's qmp). */
@@ -132,7 +132,7 @@ export class ViewServer extends EventEmitter {
   }
 
   #viewer(ws: WebSocket, address: string): void {
-    const subscriber = new ScanoutSubscriber({ port: this.#options.framesPort, scanout: this.#options.scanout ?? 0 });
+    const subscriber = new ScanoutSubscriber(this.#options.frames, this.#options.scanout ?? 0);
     let configured = false;
     let buttons = 0;
     subscriber.on('frame', (frame: SubscribedFrame) => {

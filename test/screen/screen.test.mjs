@@ -11,6 +11,7 @@ import { createRequire } from 'node:module';
 import { needs } from '../helpers/prereq.mjs';
 import { bootMissing, cli, demoContainer, leftovers, runtimeEnv } from '../helpers/boot.mjs';
 import { consoleLine, screenUntil, inkedPixels } from '../helpers/screen.mjs';
+import { nalTypes } from '../helpers/hxfr-client.mjs';
 
 const require = createRequire(import.meta.url);
 const px = require('../../dist/index.js');
@@ -18,6 +19,7 @@ const { keysForCombo, keysForText } = require('../../dist/screen/keymap.js');
 const btest = needs(test, bootMissing());
 
 const ABS_MAX = 0x7fff;
+
 const abs = (v, size) => Math.round((v * ABS_MAX) / (size - 1));
 
 test('key combinations and text map to QEMU key codes; what no key types is named, nothing sent', (t) => {
@@ -48,6 +50,16 @@ btest.serial('API: a screenshot shows the banner, typed keys reach the shell on 
   t.deepEqual(size, { width: png.readUInt32BE(16), height: png.readUInt32BE(20) });
   t.deepEqual(size, { width: 720, height: 400 });
 
+  // The screen as H.264 for scripts: an IDR (SPS, PPS, IDR slice) first, then what changes.
+  const frames = vm.screen.frames();
+  const first = (await frames.next()).value;
+  t.true(first.keyframe);
+  t.deepEqual(nalTypes(first.au).slice(0, 3), [7, 8, 5]);
+  await vm.input.type('echo frames\n');
+  const next = (await frames.next()).value;
+  t.true(next.au.length > 0);
+  await frames.return();
+
   // The command is typed on tty1's keyboard; its output goes to the serial console, so the
   // line arriving there proves the keys (shifted ones included) reached the guest's shell.
   await vm.input.type('echo Typed:OK_1 >/dev/ttyS0\n');
@@ -77,6 +89,9 @@ btest.serial('a VM booted without a screen says so and how to get one', async (t
   const err = await t.throwsAsync(vm.screen.screenshot());
   t.is(err.code, 'ERR_PIXELRTS_NO_DISPLAY');
   t.regex(err.message, /--screen/);
+  const noFrames = await t.throwsAsync(vm.screen.frames().next());
+  t.is(noFrames.code, 'ERR_PIXELRTS_NO_DISPLAY');
+  t.regex(noFrames.message, /screen: true/);
   t.is(fs.readdirSync(vm.runtimeDir).filter((f) => f.startsWith('screendump-')).length, 0);
   await vm.kill();
 });

@@ -88,7 +88,7 @@ test('the codec string comes from the SPS of a keyframe', (t) => {
 
 btest.serial('the page plays the screen, keys and clicks reach the guest, a second viewer gets a picture at once, closing stops encoding; no token, no view', async (t) => {
   const { vm, server, display, lines } = await bootWithDisplay(t, px, await demoContainer());
-  const view = await startView({ framesPort: server.address().port, qmp: vm.qmp, onInput: () => display.nudge() });
+  const view = await startView({ frames: { port: server.address().port }, qmp: vm.qmp, onInput: () => display.nudge() });
   t.teardown(() => view.close());
   await vm.ready({ timeout: 120_000 });
   await screenUntil(vm, (p) => inkedPixels(p) > 4000);
