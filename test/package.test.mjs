@@ -14,6 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { commandMissing, needs, repoRoot } from './helpers/prereq.mjs';
+import { bootMissing, demoContainer } from './helpers/boot.mjs';
 
 const require = createRequire(import.meta.url);
 const pkg = JSON.parse(fs.readFileSync(path.join(repoRoot, 'package.json'), 'utf8'));
@@ -116,6 +117,33 @@ function use(t, app, node = process.execPath, args = []) {
   return JSON.parse(r.stdout.trim().split('\n').pop());
 }
 
+// The README's API example ("Boot and talk to the VM"), as a user runs it from the installed
+// package, against the demo guest (its container for the README's alpine.rts.png; TCG here).
+const readmeExample = `
+const px = require('pixelrts');
+(async () => {
+  const vm = await px.boot(process.argv[1], { memory: '512M', accel: 'tcg' });
+  const lines = [];
+  vm.console.on('line', (line) => lines.push(line));
+  const messages = [];
+  vm.on('message', (msg) => messages.push(msg.type + ' ' + msg.data.message));
+  const status = await vm.qmp.execute('query-status');
+  const reply = await vm.request({ type: 'command', data: { message: 'ping' } }, { timeout: 60000 });
+  const exit = await vm.shutdown({ timeout: 10000 });
+  console.log(JSON.stringify({ running: status.running, reply: reply.data.message, poweredOff: exit.poweredOff, lines: lines.length, messages }));
+})().catch((err) => { console.error(err); process.exit(1); });`;
+
+/** Runs the README example in `app` (an installed package) against the demo container. */
+async function runReadmeExample(t, app) {
+  const r = run(process.execPath, ['-e', readmeExample, await demoContainer()], app);
+  t.is(r.status, 0, `the README example failed:\n${r.out}`);
+  const got = JSON.parse(r.stdout.trim().split('\n').pop());
+  t.like(got, { running: true, reply: 'pong', poweredOff: true });
+  t.true(got.lines > 0);
+  t.true(got.messages.includes('status pixelrts demo ready'), JSON.stringify(got.messages));
+}
+const bootSerial = needs(test, packageMissing() ?? bootMissing()).serial;
+
 serial('npm pack refuses a package without the prebuilt binaries package.json claims', (t) => {
   cleanCopy();
   t.false(fs.existsSync(path.join(source, 'dist')), 'the clean copy has no dist/');
@@ -169,6 +197,11 @@ serial('the tarball installed with its prebuilds loads the prebuilt binary witho
   // The same public names as the checkout's entry point.
   t.deepEqual(got.names, Object.keys(require('../dist/index.js')).sort());
   state.withPrebuilds = { app, installed, png256: got.png256 };
+});
+
+bootSerial('the tarball installed with its prebuilds runs the README\'s API example against the demo guest', async (t) => {
+  t.truthy(state.withPrebuilds, 'installed by the test before');
+  await runReadmeExample(t, state.withPrebuilds.app);
 });
 
 arm64Serial('the tarball installed with its prebuilds loads the linux-arm64 binary in Debian\'s arm64 Node.js under qemu-aarch64', (t) => {
@@ -244,4 +277,10 @@ serial('the tarball installed without prebuilds compiles with node-gyp and loads
   const got = use(t, app);
   t.is(got.addon, path.join(installed, 'build', 'Release', `${pkg.name}.node`));
   t.true(got.roundTrip);
+  state.compiled = { app };
+});
+
+bootSerial('the tarball installed without prebuilds (compiled) runs the README\'s API example against the demo guest', async (t) => {
+  t.truthy(state.compiled, 'installed by the test before');
+  await runReadmeExample(t, state.compiled.app);
 });
