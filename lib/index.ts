@@ -57,6 +57,8 @@ export type { CommitDisk, CommitOptions } from './boot/commit';
 export type { DiskOverlay, OverlayIdentity } from './boot/overlay';
 export type { Snapshot, Snapshots } from './boot/snapshots';
 export { listVms, findVm } from './boot/registry';
+export { serveContainer, ContainerServer, ipxeScript, parseRange } from './serve/server';
+export type { ServeOptions, ServeEvents } from './serve/server';
 export type { VmRecord, VmStatus } from './boot/registry';
 export {
   createFrameServer, startFrameExport, FrameServer, FOURCC, DEFAULT_TCP, DEFAULT_VSOCK_PORT, FRAME_LIMITS, FRAME_LIMIT_FLAGS,
