@@ -58,6 +58,8 @@ export type { DiskOverlay, OverlayIdentity } from './boot/overlay';
 export type { Snapshot, Snapshots } from './boot/snapshots';
 export { listVms, findVm } from './boot/registry';
 export { serveContainer, ContainerServer, ipxeScript, parseRange } from './serve/server';
+export { fetchContainer, isUrl } from './remote/fetch';
+export type { FetchOptions, FetchProgress, FetchedContainer } from './remote/fetch';
 export type { ServeOptions, ServeEvents } from './serve/server';
 export type { VmRecord, VmStatus } from './boot/registry';
 export {

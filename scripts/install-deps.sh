@@ -8,9 +8,10 @@ runtime=(libdeflate-dev libzstd-dev zlib1g-dev libfuse3-dev fuse3 libopenh264-de
 # The prebuilds are built in an mmdebstrap chroot (scripts/prebuild-backend.sh);
 # binutils-aarch64-linux-gnu strips the linux-arm64 one, qemu-user runs Debian's arm64 Node.js
 # to load it (test/package.test.mjs). chromium is the browser puppeteer-core drives in the view
-# tests (test/view/); puppeteer itself downloads none.
+# tests (test/view/); puppeteer itself downloads none. nginx is the HTTP server the remote
+# tests fetch from (test/remote/).
 dev=(ffmpeg clang libclang-rt-14-dev cpio zstd python3 git binutils qemu-system-arm mmdebstrap xorriso isolinux syslinux-common systemd-boot-efi dosfstools mtools fdisk
-  binutils-aarch64-linux-gnu qemu-user chromium)
+  binutils-aarch64-linux-gnu qemu-user chromium nginx)
 
 want=("${runtime[@]}")
 if [[ "${1:-}" == "--dev" ]]; then

@@ -9,16 +9,19 @@ import { sshKeyUserData } from '../../boot/cloud-init';
 import type { VmRecord } from '../../boot/registry';
 import { runSession } from '../../boot/session';
 import { memoryMiB } from '../../vm/resources';
+import { localSource } from './source';
 import type { Command } from './command';
 import { EventWriter } from '../../boot/events';
 
-const usage = `Usage: pixelrts boot <file.rts.png> [options]
+const usage = `Usage: pixelrts boot <file.rts.png|URL> [options]
 
 Boots a PixelRTS container in QEMU, straight from the container: it is verified, mounted
 read-only with FUSE in a private runtime directory, and booted. A kernel (and initrd) boots
 directly, with the container's disks attached; without a kernel the firmware boots its ISO or
 first disk. Disks are copy-on-write: the guest's changes go to an overlay that is discarded at
 exit unless --persist keeps it. When QEMU exits the mount and the directory go away.
+An http(s) URL is fetched into the cache first (resumed after a dropped connection,
+revalidated next time: a current copy costs no transfer).
 
 Options:
   --memory SIZE          guest memory, e.g. 512M or 2G (default 512M)
@@ -314,6 +317,7 @@ export const boot: Command = {
   async run(argv) {
     const { options, positionals } = parseArgs(joinDashValues(argv), bootOptionSpec,
       { minPositionals: 1, maxPositionals: 1, positionalsName: '<file.rts.png>' });
-    return runBoot(positionals[0], bootOptionsFrom(options as Record<string, unknown>));
+    const parsed = bootOptionsFrom(options as Record<string, unknown>);
+    return runBoot(await localSource(positionals[0], 'boot', parsed.json), parsed);
   },
 };

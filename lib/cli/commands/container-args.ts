@@ -2,6 +2,7 @@
 import { parseArgs } from '../args';
 import type { PixelrtsWarning } from '../../codec/codec';
 import { Container, open } from '../../codec/container';
+import { localSource } from './source';
 
 export interface OpenedFromArgs {
   container: Container;
@@ -11,10 +12,10 @@ export interface OpenedFromArgs {
 }
 
 /** Parses `<file.rts.png> [--json]` (usage errors exit 2) and opens the container. */
-export async function openFromArgs(argv: string[]): Promise<OpenedFromArgs> {
+export async function openFromArgs(argv: string[], command: string): Promise<OpenedFromArgs> {
   const { options, positionals } = parseArgs(argv, { json: { type: 'boolean' } },
-    { minPositionals: 1, maxPositionals: 1, positionalsName: '<file.rts.png>' });
-  const container = await open(positionals[0]);
+    { minPositionals: 1, maxPositionals: 1, positionalsName: '<file.rts.png|URL>' });
+  const container = await open(await localSource(positionals[0], command, options.json === true));
   return { container, json: options.json === true, warnings: container.warnings };
 }
 

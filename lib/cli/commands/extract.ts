@@ -7,6 +7,7 @@ import { withProgress } from '../progress';
 import { Container, open, type ReadOptions } from '../../codec/container';
 import { PixelrtsError, UsageError } from '../../errors';
 import { containerStem } from '../../codec/metadata';
+import { localSource } from './source';
 import type { Command } from './command';
 import { printWarnings } from './container-args';
 import { EventWriter } from '../../boot/events';
@@ -65,7 +66,7 @@ export const extract: Command = {
     }
     if (options.dir !== undefined && !options.all) throw new UsageError('-d/--dir is only used with --all.');
     if (options.json && options.out === '-') throw new UsageError('--json and -o - both write to standard output; choose one.');
-    const c: Container = await open(positionals[0], { onWarning: (w) => printWarnings('extract', [w]) });
+    const c: Container = await open(await localSource(positionals[0], 'extract', options.json === true), { onWarning: (w) => printWarnings('extract', [w]) });
     const written: Array<{ name: string; path: string; size: number }> = [];
     await withProgress(`extracting ${c.path}`, async (progress) => {
       // One bar for all the files: each file's progress counts from what the ones before wrote.

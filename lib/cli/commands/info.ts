@@ -42,7 +42,7 @@ export function describeContainer(c: Container, warnings: PixelrtsWarning[], foo
 export const info: Command = {
   usage,
   async run(argv) {
-    const { container: c, json, warnings } = await openFromArgs(argv);
+    const { container: c, json, warnings } = await openFromArgs(argv, 'info');
     // A truncated file is a failure, not a remark: said last, where it is seen, and exit 1.
     const truncated = warnings.find((w) => w.code === 'WARN_PIXELRTS_TRUNCATED');
     const done = (): number => {

@@ -4,6 +4,7 @@ import { printable } from '../printable';
 import { tableLines } from '../table';
 import { formatBytes } from '../../format';
 import { mount as mountContainer } from '../../fuse/mount';
+import { localSource } from './source';
 import type { Command } from './command';
 import { EventWriter } from '../../boot/events';
 
@@ -36,7 +37,7 @@ export const mount: Command = {
     const json = events !== undefined;
     const warn = (message: string): void => { process.stderr.write(`pixelrts mount: warning: ${message}\n`); };
 
-    const m = await mountContainer(file, mountpoint, { workers: options.workers, onWarning: warn });
+    const m = await mountContainer(await localSource(file, 'mount', json), mountpoint, { workers: options.workers, onWarning: warn });
     // The mount does not hold the event loop open by itself; the foreground command does.
     const keepAlive = setInterval(() => {}, 1 << 30);
     m.on('error', (err: Error) => process.stderr.write(`pixelrts mount: ${err.message}\n`));

@@ -18,7 +18,7 @@ Example:
 export const verify: Command = {
   usage,
   async run(argv) {
-    const { container: c, json, warnings } = await openFromArgs(argv);
+    const { container: c, json, warnings } = await openFromArgs(argv, 'verify');
     const report = await withProgress(`verifying ${c.path}`, (progress) => c.verify({ onProgress: (done, total) => progress.update(done, total) }));
     if (json) {
       new EventWriter().write('verify', { ...report, warnings });
