@@ -290,8 +290,14 @@ async function exportScreen(vm: BootedVm, frames: FrameServer, say: (text: strin
     return undefined;
   }
   const { startDisplay } = await import('../screen/display');
-  const display = startDisplay({ vncSocket: vm.vnc.socket, server: frames, scanout: 0 });
-  display.on('error', (err) => say(`frame export: the screen stopped: ${err.message}`));
-  say('frame export: the screen is scanout 0 (SUBSCRIBE 0)');
-  return display;
+  try {
+    const display = startDisplay({ vncSocket: vm.vnc.socket, server: frames, scanout: 0 });
+    display.on('error', (err) => say(`frame export: the screen stopped: ${err.message}`));
+    say('frame export: the screen is scanout 0 (SUBSCRIBE 0)');
+    return display;
+  } catch (err) {
+    // The VM runs: it goes on without its screen exported rather than being left behind.
+    say(`frame export: the screen is not exported: ${(err as Error).message}`);
+    return undefined;
+  }
 }
