@@ -21,6 +21,11 @@ constexpr uint8_t kSecurityNone = 1;
 constexpr uint32_t kMaxReason = 4096;
 constexpr uint32_t kMaxName = 4096;
 constexpr uint32_t kMaxCutText = 16u << 20;
+#ifdef MSG_NOSIGNAL
+constexpr int kNoSignal = MSG_NOSIGNAL;  // a server gone away is EPIPE, not a signal
+#else
+constexpr int kNoSignal = 0;  // macOS: the socket has SO_NOSIGPIPE (frames::NewSocket)
+#endif
 
 std::string Errno(int e) { return std::string(strerror(e)) + " (errno " + std::to_string(e) + ")"; }
 
@@ -115,7 +120,7 @@ Failure RfbClient::ReadString(uint32_t cap, const char* what, std::string* out) 
 
 Failure RfbClient::Send(const uint8_t* data, size_t n) {
   while (n > 0) {
-    const ssize_t w = ::send(fd_, data, n, MSG_NOSIGNAL);
+    const ssize_t w = ::send(fd_, data, n, kNoSignal);
     if (w < 0 && errno == EINTR) continue;
     if (w < 0 && (errno == EPIPE || errno == ECONNRESET)) return Gone();
     if (w < 0) return Failure::make(kProtocol, "writing to the VNC socket failed: " + Errno(errno));
