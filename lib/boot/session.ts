@@ -345,8 +345,14 @@ async function exportScreen(vm: BootedVm, frames: FrameServer, say: (text: strin
     return undefined;
   }
   const { startDisplay } = await import('../screen/display');
-  const display = startDisplay({ vncSocket: vm.vnc.socket, server: frames, scanout: 0 });
-  display.on('error', (err) => say(`the screen's frames stopped: ${err.message}`));
-  if (announce) say('frame export: the screen is scanout 0 (SUBSCRIBE 0)');
-  return display;
+  try {
+    const display = startDisplay({ vncSocket: vm.vnc.socket, server: frames, scanout: 0 });
+    display.on('error', (err) => say(`the screen's frames stopped: ${err.message}`));
+    if (announce) say('frame export: the screen is scanout 0 (SUBSCRIBE 0)');
+    return display;
+  } catch (err) {
+    // The VM runs: it goes on without its screen's frames rather than being left behind.
+    say(`the screen's frames are not available: ${(err as Error).message}`);
+    return undefined;
+  }
 }

@@ -1,5 +1,6 @@
 #include "screen/display.h"
 
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 
@@ -8,6 +9,7 @@
 
 #include "frames/hxfr_protocol.h"
 #include "frames/pixel_layout.h"
+#include "frames/poller.h"
 #include "screen/rfb_client.h"
 
 namespace pixelrts::screen {
@@ -19,12 +21,14 @@ Display::~Display() { Stop(); }
 
 namespace {
 
-// A stream socket connected to `path`; invalid (errno set) when that fails.
-UniqueFd ConnectUnix(const std::string& path, int extra_flags) {
+// A stream socket connected to `path` (close-on-exec, no SIGPIPE: frames::NewSocket, per
+// platform), blocking unless asked otherwise; invalid (errno set) when that fails.
+UniqueFd ConnectUnix(const std::string& path, bool nonblocking) {
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   std::memcpy(addr.sun_path, path.data(), path.size());
-  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | extra_flags, 0));
+  UniqueFd fd(frames::NewSocket(AF_UNIX));
+  if (fd.valid() && !nonblocking) ::fcntl(fd.get(), F_SETFL, ::fcntl(fd.get(), F_GETFL) & ~O_NONBLOCK);
   if (fd.valid() && ::connect(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) fd.reset();
   return fd;
 }
@@ -37,7 +41,7 @@ Failure Display::Start(const std::string& path) {
                                                              std::to_string(sizeof(sockaddr_un::sun_path) - 1) + " bytes");
   }
   socket_path_ = path;
-  fd_ = ConnectUnix(path, 0);
+  fd_ = ConnectUnix(path, false);
   if (!fd_.valid()) {
     const int e = errno;
     return Failure::make("ERR_PIXELRTS_DISPLAY_CONNECT", "cannot connect to the VNC socket " + path + ": " +
@@ -59,7 +63,7 @@ void Display::Stop() {
 bool Display::Nudge() const {
   // Closed as it goes out of scope: QEMU has accepted it by then (accepting is what resets its
   // refresh interval) or it never will.
-  return !socket_path_.empty() && ConnectUnix(socket_path_, SOCK_NONBLOCK).valid();
+  return !socket_path_.empty() && ConnectUnix(socket_path_, true).valid();
 }
 
 DisplayStats Display::Stats() const {

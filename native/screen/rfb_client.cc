@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 
 namespace pixelrts::screen {
@@ -20,6 +21,11 @@ constexpr uint8_t kSecurityNone = 1;
 constexpr uint32_t kMaxReason = 4096;
 constexpr uint32_t kMaxName = 4096;
 constexpr uint32_t kMaxCutText = 16u << 20;
+#ifdef MSG_NOSIGNAL
+constexpr int kNoSignal = MSG_NOSIGNAL;  // a server gone away is EPIPE, not a signal
+#else
+constexpr int kNoSignal = 0;  // macOS: the socket has SO_NOSIGPIPE (frames::NewSocket)
+#endif
 
 std::string Errno(int e) { return std::string(strerror(e)) + " (errno " + std::to_string(e) + ")"; }
 
@@ -55,12 +61,9 @@ Failure RfbClient::Read(void* dst, size_t n) {
     const bool direct = n >= buf_.size();
     const ssize_t r = ::recv(fd_, direct ? out : buf_.data(), direct ? n : buf_.size(), 0);
     if (r < 0 && errno == EINTR) continue;
+    if (r < 0 && errno == ECONNRESET && at_boundary_) return Gone();
     if (r < 0) return Failure::make(kProtocol, "reading the VNC socket failed: " + Errno(errno));
-    if (r == 0) {
-      closed_ = at_boundary_;
-      return at_boundary_ ? Failure::make(kProtocol, "the VNC server closed the connection")
-                          : Bad("the connection ended in the middle of a message");
-    }
+    if (r == 0) return at_boundary_ ? Gone() : Bad("the connection ended in the middle of a message");
     bytes_in_ += static_cast<uint64_t>(r);
     if (direct) {
       out += r;
@@ -72,6 +75,11 @@ Failure RfbClient::Read(void* dst, size_t n) {
     }
   }
   return Failure::none();
+}
+
+Failure RfbClient::Gone() {
+  closed_ = true;
+  return Failure::make(kProtocol, "the VNC server closed the connection");
 }
 
 Failure RfbClient::Skip(uint64_t n) {
@@ -88,14 +96,14 @@ Failure RfbClient::Skip(uint64_t n) {
 Failure RfbClient::ReadU8(uint8_t* v) { return Read(v, 1); }
 
 Failure RfbClient::ReadU16(uint16_t* v) {
-  uint8_t b[2];
+  uint8_t b[2] = {0, 0};
   Failure f = Read(b, 2);
   *v = static_cast<uint16_t>(b[0] << 8 | b[1]);
   return f;
 }
 
 Failure RfbClient::ReadU32(uint32_t* v) {
-  uint8_t b[4];
+  uint8_t b[4] = {0, 0, 0, 0};
   Failure f = Read(b, 4);
   *v = static_cast<uint32_t>(b[0]) << 24 | static_cast<uint32_t>(b[1]) << 16 | static_cast<uint32_t>(b[2]) << 8 | b[3];
   return f;
@@ -112,8 +120,9 @@ Failure RfbClient::ReadString(uint32_t cap, const char* what, std::string* out) 
 
 Failure RfbClient::Send(const uint8_t* data, size_t n) {
   while (n > 0) {
-    const ssize_t w = ::send(fd_, data, n, MSG_NOSIGNAL);
+    const ssize_t w = ::send(fd_, data, n, kNoSignal);
     if (w < 0 && errno == EINTR) continue;
+    if (w < 0 && (errno == EPIPE || errno == ECONNRESET)) return Gone();
     if (w < 0) return Failure::make(kProtocol, "writing to the VNC socket failed: " + Errno(errno));
     data += w;
     n -= static_cast<size_t>(w);

@@ -53,8 +53,8 @@ class RfbClient {
 
   const Framebuffer& framebuffer() const { return fb_; }
   const std::string& name() const { return name_; }
-  // The last failure was the peer closing the connection between two messages (QEMU exiting),
-  // not a broken message.
+  // The last failure was the peer going away between two messages (QEMU exiting), not a
+  // broken message.
   bool closed() const { return closed_; }
   uint64_t bytes_in() const { return bytes_in_; }
 
@@ -67,6 +67,8 @@ class RfbClient {
   // A length-prefixed string of at most `cap` bytes (longer: a Failure, `what` names it).
   Failure ReadString(uint32_t cap, const char* what, std::string* out);
   Failure Send(const uint8_t* data, size_t n);
+  // The server went away between messages (QEMU exiting): closed(), not a protocol error.
+  Failure Gone();
   Failure Resize(uint32_t width, uint32_t height);
   Failure ApplyRect(UpdateSummary* out);
 

@@ -31,7 +31,7 @@ function artifacts() {
   }
 }
 
-for (const [script, target] of [['run.sh', 'png_decode_fuzzer'], ['run-hxfr.sh', 'hxfr_parser_fuzzer']]) {
+for (const [script, target] of [['run.sh', 'png_decode_fuzzer'], ['run-hxfr.sh', 'hxfr_parser_fuzzer'], ['run-rfb.sh', 'rfb_client_fuzzer']]) {
   ftest.serial(`${target}: ${SECONDS} s under ASan and UBSan, no finding`, async (t) => {
     t.timeout((SECONDS + 240) * 1000);
     const out = fs.mkdtempSync(path.join(os.tmpdir(), `pixelrts-fuzz-${target}-`));

@@ -18,6 +18,7 @@ import { serveRfb, rawUpdate, updateHeader, rectHeader } from '../helpers/rfb-se
 
 const require = createRequire(import.meta.url);
 const px = require('../../dist/index.js');
+const withFfmpeg = needs(test, commandMissing('ffprobe', 'ffmpeg'));
 const btest = needs(test, bootMissing() ?? commandMissing('ffprobe', 'ffmpeg'));
 
 async function subscriber(t, server, scanout = 0) {
@@ -234,9 +235,9 @@ test('nudge() connects and leaves; close() while the server says nothing ends th
   t.teardown(() => server.close());
   const display = px.startDisplay({ vncSocket: socket, server });
   await new Promise((r) => display.once('ready', r));
-  // nudge() is a connection that comes and goes.
+  // nudge() is a connection that comes and goes, and another one 20 ms later.
   t.true(display.nudge());
-  await until(() => rfb.accepted() === 2, 5000, 'the nudge connecting');
+  await until(() => rfb.accepted() === 3, 5000, 'the nudge connecting, now and 20 ms later');
   await until(() => rfb.connections() === 1, 5000, 'the nudge leaving');
   const started = Date.now();
   display.close();
@@ -285,4 +286,48 @@ needs(btest, commandMissing('socat', 'socat')).serial('pixelrts boot --screen --
   const r = await run.done;
   t.is(r.code, 143, r.stderr);
   t.deepEqual(await leftovers(root, [ready.pid], 2000), []);
+});
+
+withFfmpeg('a picture published while nobody subscribes is kept, not encoded, and reaches the first subscriber as an IDR; the last of a burst always arrives', async (t) => {
+  const w = 64, h = 32;
+  const colour = (i) => [20 * i, 255 - 20 * i, 128];  // R, G, B
+  const picture = (i) => {
+    const [r, g, b] = colour(i);
+    const px = Buffer.alloc(w * h * 4);
+    for (let p = 0; p < w * h; p++) px.set([b, g, r, 0], p * 4);
+    return rawUpdate(w, h, px);
+  };
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pixelrts-rfb-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const socket = path.join(dir, 'vnc.sock');
+  let burst;
+  const rfb = await serveRfb(socket, { width: w, height: h }, async (s, client) => {
+    await client.nextRequest();
+    s.write(picture(1));
+    await new Promise((resolve) => { burst = resolve; });
+    for (let i = 2; i <= 10; i++) s.write(picture(i));  // faster than the encoder takes them
+  });
+  t.teardown(() => rfb.close());
+  const server = await px.createFrameServer({ tcp: 0 });
+  t.teardown(() => server.close());
+  const display = px.startDisplay({ vncSocket: socket, server });
+  t.teardown(() => display.close());
+  await until(() => display.stats().published === 1, 5000, 'the first picture');
+  await new Promise((r) => setTimeout(r, 300));
+  t.is(server.stats().frames, 0, 'nobody subscribes: nothing encoded');
+
+  const c = await subscriber(t, server);
+  const first = await c.next(5000);
+  t.true(first.keyframe);
+  const rgb = await decodeH264ToRgb(first.au);
+  const near = (px, [r, g, b]) => Math.abs(px[0] - r) + Math.abs(px[1] - g) + Math.abs(px[2] - b) < 12;
+  t.true(near(rgb.subarray(0, 3), colour(1)), `first picture ${[...rgb.subarray(0, 3)]}`);
+
+  burst();
+  await until(() => display.stats().published === 10, 5000, 'the burst');
+  const frames = [first, ...await drain(c, 1, 5000)];
+  const all = await decodeH264ToRgb(Buffer.concat(frames.map((f) => f.au)));
+  const last = all.subarray(all.length - w * h * 3);
+  t.true(near(last, colour(10)), `last picture ${[...last.subarray(0, 3)]}`);
+  t.true(server.stats().frames <= 11);
 });
