@@ -623,7 +623,7 @@ export async function boot(file: string, options: BootOptions = {}): Promise<Boo
       return pausedFor(vm.qmp, () => commitDisks(image, overlays, output, { ...commitOptions, mountpoint }));
     };
     const snapshots = createSnapshots(vm.qmp, id, overlays.length > 0);
-    const input = createInput(vm.qmp, screen);
+    const input = createInput(vm.qmp, screen, () => screen.nudge());
     return Object.assign(vm, { id, image, mountpoint, cmdline, stages, disks: overlays, commit, snapshots, screen, input }) as unknown as BootedVm;
   } catch (err) {
     // A probe still running is left to finish on its own (it cleans up after itself).

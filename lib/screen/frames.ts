@@ -17,6 +17,7 @@ const MAX_QUEUED = 256;
 
 export class ScreenFrameSource {
   #started: Promise<{ server: FrameServer; display: Display; socket: string }> | undefined;
+  #display: Display | undefined;
   #closed = false;
 
   constructor(private readonly vncSocket: string | undefined, private readonly runtimeDir: string, private readonly id: string) {}
@@ -58,6 +59,14 @@ export class ScreenFrameSource {
     }
   }
 
+  /**
+   * After input: tells QEMU's VNC server to look at the screen now (Display.nudge), so the
+   * change shows without its idle polling delay. Nothing when no iterator was ever started.
+   */
+  nudge(): void {
+    this.#display?.nudge();
+  }
+
   /** Stops the frame server and the display (the VM exited). Iterators end. */
   async close(): Promise<void> {
     this.#closed = true;
@@ -76,7 +85,8 @@ export class ScreenFrameSource {
     this.#started ??= (async () => {
       const socket = path.join(this.runtimeDir, 'screen-frames.sock');
       const server = await createFrameServer({ unix: socket });
-      return { server, display: startDisplay({ vncSocket, server, scanout: 0 }), socket };
+      this.#display = startDisplay({ vncSocket, server, scanout: 0 });
+      return { server, display: this.#display, socket };
     })();
     return this.#started;
   }

@@ -49,8 +49,11 @@ export function pointerEvents(x: number, y: number, width: number, height: numbe
   ];
 }
 
-/** Input through `qmp` for a VM whose screen is `screen` (its size maps pixels to the pointer's range). */
-export function createInput(qmp: QmpExecutor, screen: Screen): Input {
+/**
+ * Input through `qmp` for a VM whose screen is `screen` (its size maps pixels to the pointer's
+ * range). `onInput` runs after each call (to tell the screen's frame source to look now).
+ */
+export function createInput(qmp: QmpExecutor, screen: Screen, onInput?: () => void): Input {
   const pointAt = async (x: number, y: number): Promise<void> => {
     const { width, height } = await screen.size();
     for (const [name, v, max] of [['x', x, width], ['y', y, height]] as const) {
@@ -68,9 +71,11 @@ export function createInput(qmp: QmpExecutor, screen: Screen): Input {
       for (const key of keysForText(text)) {
         await qmp.execute('send-key', { keys: key.shift ? [qcode('shift'), qcode(key.qcode)] : [qcode(key.qcode)] });
       }
+      onInput?.();
     },
     async key(combo) {
       await qmp.execute('send-key', { keys: keysForCombo(combo).map(qcode) });
+      onInput?.();
     },
     async click(x, y, options = {}) {
       const which = options.button ?? 'left';
@@ -82,7 +87,11 @@ export function createInput(qmp: QmpExecutor, screen: Screen): Input {
         await button(which, true);
         await button(which, false);
       }
+      onInput?.();
     },
-    move: pointAt,
+    async move(x, y) {
+      await pointAt(x, y);
+      onInput?.();
+    },
   };
 }

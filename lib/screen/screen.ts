@@ -47,7 +47,7 @@ export function pngSize(png: Buffer): ScreenSize {
  * user share), from where it is read and removed. `vncSocket`, QEMU's VNC Unix socket, is where
  * frames() reads the screen; `close()` of the result stops that when the VM has exited.
  */
-export function createScreen(qmp: QmpExecutor, runtimeDir: string, id: string, vncSocket?: string): Screen & { close(): Promise<void> } {
+export function createScreen(qmp: QmpExecutor, runtimeDir: string, id: string, vncSocket?: string): Screen & { close(): Promise<void>; nudge(): void } {
   const source = new ScreenFrameSource(vncSocket, runtimeDir, id);
   const screenshot = async (): Promise<Buffer> => {
     const file = path.join(runtimeDir, `screendump-${crypto.randomBytes(6).toString('hex')}.png`);
@@ -71,5 +71,6 @@ export function createScreen(qmp: QmpExecutor, runtimeDir: string, id: string, v
     size: async () => pngSize(await screenshot()),
     frames: () => source.frames(),
     close: () => source.close(),
+    nudge: () => source.nudge(),
   };
 }
