@@ -5,6 +5,9 @@
 // to the frame at a subscriber, frames per second and CPU while the screen scrolls, CPU while
 // it is idle. Then synthetic 1080p damage from a small RFB server (every update a whole new
 // frame): the native path against the same frames read and publish()ed by a JS RFB client.
+// And the browser view: key press → frame decoded by WebCodecs in Debian's chromium (driven by
+// puppeteer-core), against key press → frame at a plain subscriber in the same run, with the
+// bytes per second the view's WebSocket carries for an idle and a scrolling screen.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -19,6 +22,7 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const px = require(path.join(root, 'dist', 'index.js'));
 const { buildDemoContainer } = require(path.join(root, 'dist', 'demo', 'image.js'));
 
+const { startView } = require(path.join(root, 'dist', 'view', 'server.js'));
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const LATENCY_RUNS = Number(process.env.SCREEN_BENCH_KEYS ?? 6);
 const POLL_MS = [100, 33];
@@ -276,6 +280,73 @@ async function synthetic() {
   }
 }
 
+async function browser() {
+  if (!fs.existsSync('/usr/bin/chromium')) {
+    console.log('browser part skipped: /usr/bin/chromium is missing (apt-get install chromium)');
+    return;
+  }
+  const { default: puppeteer } = await import('puppeteer-core');
+  const { containerPath } = await buildDemoContainer({});
+  const vm = await px.boot(containerPath, { accel: 'tcg', vnc: true });
+  const lines = [];
+  vm.console.on('line', (l) => lines.push(l));
+  const server = await px.createFrameServer({ tcp: 0 });
+  const display = px.startDisplay({ vncSocket: vm.vnc.socket, server });
+  const view = await startView({ frames: { port: server.address().port }, qmp: vm.qmp, onInput: () => display.nudge() });
+  // What the view's WebSocket carries: counted at the frame server's side of the view.
+  const browserArgs = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+  const chromium = await puppeteer.launch({ executablePath: '/usr/bin/chromium', headless: true, args: browserArgs });
+  try {
+    await vm.ready({ timeout: 120_000 });
+    await sleep(3000);
+    await vm.input.type("printf '\\033[?25l'; clear; echo Bench:Ready >/dev/ttyS0\n");
+    while (!lines.some((l) => l.trim() === 'Bench:Ready')) await sleep(100);
+    const sub = await subscribe(server);
+    const page = await chromium.newPage();
+    await page.goto(view.url);
+    await page.waitForFunction(() => window.pixelrtsView.decoded > 0, { timeout: 60_000 });
+    await sleep(2000);
+    const decoded = () => page.evaluate(() => window.pixelrtsView.decoded);
+    const toSub = [];
+    const toPage = [];
+    for (let i = 0; i < LATENCY_RUNS; i++) {
+      await sleep(1000);
+      const before = { sub: sub.frames, page: await decoded() };
+      const sent = performance.now();
+      if (i % 2) await vm.input.key('backspace'); else await vm.input.type('x');
+      display.nudge();
+      await page.waitForFunction((n) => window.pixelrtsView.decoded > n, { polling: 2, timeout: 10_000 }, before.page);
+      toPage.push(performance.now() - sent);
+      if (sub.frames > before.sub) toSub.push(sub.last - sent);
+      await sleep(300);
+    }
+    const bytes = async (ms) => {
+      const b0 = await page.evaluate(() => window.pixelrtsView.bytes);
+      await sleep(ms);
+      return ((await page.evaluate(() => window.pixelrtsView.bytes)) - b0) / (ms / 1000);
+    };
+    const idleBytes = await bytes(SECONDS * 1000);
+    await vm.input.type(`end=$(($(date +%s)+${SECONDS + 3})); while [ $(date +%s) -lt $end ]; do echo $RANDOM $RANDOM $RANDOM; done; clear\n`);
+    display.nudge();
+    await sleep(1500);
+    const f0 = await decoded();
+    const busyBytes = await bytes(SECONDS * 1000);
+    const busyFps = ((await decoded()) - f0) / SECONDS;
+    console.log(`browser view: key→decoded frame in chromium median ${median(toPage).toFixed(0)} ms (max ${Math.max(...toPage).toFixed(0)}); ` +
+      `the same keys → frame at a plain subscriber median ${median(toSub).toFixed(0)} ms; WebSocket bytes/s idle ${idleBytes.toFixed(0)}, ` +
+      `scrolling ${(busyBytes / 1024).toFixed(0)} KiB/s at ${busyFps.toFixed(1)} decoded fps`);
+    sub.close();
+  } finally {
+    await chromium.close();
+    await view.close();
+    display.close();
+    await server.close();
+    await vm.kill();
+    await vm.exited;
+  }
+}
+
 const only = process.env.SCREEN_BENCH_PART;
 if (!only || only === 'guest') await guest();
 if (!only || only === 'synthetic') await synthetic();
+if (!only || only === 'browser') await browser();

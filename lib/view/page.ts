@@ -26,7 +26,7 @@ export const VIEW_PAGE = `<!doctype html>
   const canvas = document.getElementById('screen');
   const ctx = canvas.getContext('2d');
   const status = document.getElementById('status');
-  const view = window.pixelrtsView = { frames: 0, decoded: 0, width: 0, height: 0, codec: '', error: null, closed: false };
+  const view = window.pixelrtsView = { frames: 0, bytes: 0, decoded: 0, width: 0, height: 0, codec: '', error: null, closed: false };
   const say = (text) => { status.textContent = text; };
   if (typeof VideoDecoder !== 'function') {
     view.error = 'this browser has no WebCodecs (VideoDecoder): use a current Chromium, Chrome, Edge or Firefox, on http://127.0.0.1';
@@ -69,6 +69,7 @@ export const VIEW_PAGE = `<!doctype html>
     if (!decoder || decoder.state !== 'configured') return;
     const head = new DataView(ev.data, 0, 9);
     view.frames++;
+    view.bytes += ev.data.byteLength;
     decoder.decode(new EncodedVideoChunk({
       type: head.getUint8(0) & 1 ? 'key' : 'delta',
       timestamp: Number(head.getBigUint64(1, true)),
