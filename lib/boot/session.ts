@@ -144,12 +144,24 @@ export async function runSession(image: string, options: SessionOptions): Promis
     for (const sig of earlySignals) process.off(sig, earlyHandler);
   }
 
+  // What the VM was booted with cannot be served (the view): the boot fails, and the VM goes.
+  const failStarted = async (err: unknown): Promise<never> => {
+    await vm.kill();
+    const exit = await vm.exited;
+    await frames?.close();
+    if (events) {
+      events.write('error', { code: (err as { code?: string }).code ?? 'ERR_PIXELRTS_BOOT', message: (err as Error).message });
+      events.write('exit', { exitCode: 1, code: exit.code, signal: exit.signal, poweredOff: false, reason: 'killed: the boot failed', teardownErrors: exit.teardownErrors });
+      markReported(err);
+    }
+    throw err;
+  };
   // A frame server only for the view is not the guest's: on a Unix socket in the private
   // runtime directory, neither exposed nor announced.
   let viewFrames: FrameServer | undefined;
   if (!frames && options.view) {
     const { createFrameServer } = await import('../frames/server');
-    viewFrames = await createFrameServer({ unix: path.join(vm.runtimeDir, 'frames.sock') });
+    viewFrames = await createFrameServer({ unix: path.join(vm.runtimeDir, 'frames.sock') }).catch(failStarted);
   }
   const framesEndpoint: FrameServerEndpoint | undefined = framesPort !== undefined ? { port: framesPort }
     : viewFrames ? { path: path.join(vm.runtimeDir, 'frames.sock') } : undefined;
@@ -172,7 +184,11 @@ export async function runSession(image: string, options: SessionOptions): Promis
     return view;
   };
   if (options.view) {
-    const server = await startViewOnce();
+    const server = await startViewOnce().catch(async (err: unknown) => {
+      display?.close();
+      await viewFrames?.close();
+      return failStarted(err);
+    });
     if (options.openView) openInBrowser(server.url, say);
   }
 
