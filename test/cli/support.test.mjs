@@ -95,7 +95,7 @@ test('pixelrts help <command> prints that command\'s usage; help of an unknown o
   const cli = new URL('../../dist/cli/main.js', import.meta.url).pathname;
   const r = spawnSync(process.execPath, [cli, 'help', 'boot'], { encoding: 'utf8' });
   t.is(r.status, 0);
-  t.regex(r.stdout, /^Usage: pixelrts boot <file\.rts\.png> \[options\]/);
+  t.regex(r.stdout, /^Usage: pixelrts boot <file\.rts\.png\|URL> \[options\]/);
   const u = spawnSync(process.execPath, [cli, 'help', 'bogus'], { encoding: 'utf8' });
   t.is(u.status, 2);
   t.regex(u.stderr, /unknown command 'bogus'/);
