@@ -200,6 +200,29 @@ btest.serial('detached: ps lists it, qmp and send reach it, stop shuts it down a
   t.deepEqual(runCli(['ps', '--json'], env).stdout, '');
 });
 
+btest.serial('stop --all shuts every running VM down at once; with none running it says so; an id and --all together are a usage mistake', async (t) => {
+  const { root, env } = runtimeEnv(t);
+  const file = await demoContainer();
+  const ids = [];
+  for (let i = 0; i < 2; i++) {
+    const r = runCli(['boot', file, '--detach', '--accel', 'tcg'], env);
+    t.is(r.status, 0, r.stderr);
+    ids.push(r.stdout.trim());
+  }
+  t.teardown(() => { for (const id of ids) runCli(['stop', '--force', id], env); });
+  t.is(runCli(['stop', ids[0], '--all'], env).status, 2);
+  const stopped = runCli(['stop', '--all', '--json'], env);
+  t.is(stopped.status, 0, stopped.stderr);
+  const events = stopped.stdout.trim().split('\n').map((l) => JSON.parse(l));
+  t.deepEqual(events.map((e) => e.id).sort(), [...ids].sort());
+  t.true(events.every((e) => e.type === 'stopped' && e.how === 'graceful'));
+  t.is(runCli(['ps', '--json'], env).stdout.trim(), '');
+  t.deepEqual(await leftovers(root, [], 5000), []);
+  const none = runCli(['stop', '--all'], env);
+  t.is(none.status, 0);
+  t.regex(none.stderr, /no VM is running/);
+});
+
 btest.serial('stop --force ends a detached VM at once; a stale record of a killed owner is pruned by ps', async (t) => {
   const { root, env } = runtimeEnv(t);
   const first = runCli(['boot', await demoContainer(), '--detach', '--accel', 'tcg', '--json'], env);
