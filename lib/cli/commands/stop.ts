@@ -38,7 +38,8 @@ export const stop: Command = {
     const { options, positionals } = parseArgs(argv,
       { all: { type: 'boolean' }, force: { type: 'boolean' }, timeout: { type: 'integer', min: 1, max: 3600 }, json: { type: 'boolean' } },
       { maxPositionals: 1, positionalsName: '<id>' });
-    if (options.all === (positionals.length === 1)) throw new UsageError('give one VM id, or --all for every running VM.');
+    if (options.all !== true && positionals.length === 0) throw new UsageError('missing <id>: give a VM id (from `pixelrts ps`), or --all for every running VM.');
+    if (options.all === true && positionals.length === 1) throw new UsageError('give a VM id or --all, not both.');
     const how = { force: options.force === true, waitMs: (options.timeout ?? 30) * 1000, json: options.json === true };
     if (!options.all) return stopVm(findVm(positionals[0]), how);
     const vms = listVms();
