@@ -85,6 +85,15 @@ export async function runSession(image: string, options: SessionOptions): Promis
   const earlySignals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
   for (const sig of earlySignals) process.on(sig, earlyHandler);
 
+  // A failed boot's NDJSON stream ends as every boot's does, with an exit event; nothing else
+  // follows the error, and the CLI does not print the error again.
+  const reportFailure = (err: unknown, exit: { exitCode: number; code: number | null; signal: string | null; reason: string; teardownErrors: string[] }): void => {
+    if (!events) return;
+    events.write('error', { code: (err as { code?: string }).code ?? 'ERR_PIXELRTS_BOOT', message: (err as Error).message });
+    events.write('exit', { exitCode: exit.exitCode, code: exit.code, signal: exit.signal, poweredOff: false, reason: exit.reason, teardownErrors: exit.teardownErrors });
+    markReported(err);
+  };
+
   // Whoever read our output went away (`pixelrts boot x --json | head`): nobody sees the VM any
   // more, so it is shut down (and the exit status is 141, as SIGPIPE would make it).
   let outputClosed = false;
@@ -133,12 +142,7 @@ export async function runSession(image: string, options: SessionOptions): Promis
   } catch (err) {
     reporter.clear();
     await frames?.close();
-    if (events) {
-      // The stream ends as every boot's does, with an exit event; nothing else follows the error.
-      events.write('error', { code: (err as { code?: string }).code ?? 'ERR_PIXELRTS_BOOT', message: (err as Error).message });
-      events.write('exit', { exitCode: err instanceof UsageError ? 2 : 1, code: null, signal: null, poweredOff: false, reason: 'the boot failed before the guest ran', teardownErrors: [] });
-      markReported(err);
-    }
+    reportFailure(err, { exitCode: err instanceof UsageError ? 2 : 1, code: null, signal: null, reason: 'the boot failed before the guest ran', teardownErrors: [] });
     throw err;
   } finally {
     for (const sig of earlySignals) process.off(sig, earlyHandler);
@@ -149,11 +153,7 @@ export async function runSession(image: string, options: SessionOptions): Promis
     await vm.kill();
     const exit = await vm.exited;
     await frames?.close();
-    if (events) {
-      events.write('error', { code: (err as { code?: string }).code ?? 'ERR_PIXELRTS_BOOT', message: (err as Error).message });
-      events.write('exit', { exitCode: 1, code: exit.code, signal: exit.signal, poweredOff: false, reason: 'killed: the boot failed', teardownErrors: exit.teardownErrors });
-      markReported(err);
-    }
+    reportFailure(err, { exitCode: 1, code: exit.code, signal: exit.signal, reason: 'killed: the boot failed', teardownErrors: exit.teardownErrors });
     throw err;
   };
   // A frame server only for the view is not the guest's: on a Unix socket in the private

@@ -4,7 +4,6 @@
  */
 import { commands } from './commands/index';
 import { isPixelrtsError } from '../errors';
-import { EventWriter, wasReported } from '../boot/events';
 
 function topUsage(): string {
   const names = Object.keys(commands);
@@ -48,6 +47,8 @@ export async function main(argv: string[]): Promise<number> {
   } catch (err) {
     // With --json the error is an event too, the last line a script reads (a boot session
     // printed its own already, followed by its exit event).
+    // Loaded here, not at start-up: only a failure needs it.
+    const { EventWriter, wasReported } = await import('../boot/events');
     if (rest.includes('--json') && !wasReported(err)) {
       new EventWriter().write('error', {
         code: isPixelrtsError(err) ? err.code : 'ERR_PIXELRTS_INTERNAL',

@@ -6,6 +6,7 @@ import { createScreen, type Screen } from '../../screen/screen';
 
 export function vmScreen(idOrPrefix: string): { id: string; screen: Screen; input: Input } {
   const vm = findVm(idOrPrefix);
-  const screen = createScreen(controlQmp(vm.controlSocket, 30_000), vm.runtimeDir, vm.id);
-  return { id: vm.id, screen, input: createInput(controlQmp(vm.controlSocket, 30_000), screen) };
+  const qmp = controlQmp(vm.controlSocket, 30_000);
+  const screen = createScreen(qmp, vm.runtimeDir, vm.id);
+  return { id: vm.id, screen, input: createInput(qmp, screen) };
 }
