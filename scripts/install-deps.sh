@@ -4,14 +4,15 @@
 #   --dev   also the tools the tests, fuzzers and benchmarks use (ffmpeg, clang, cpio, ...)
 set -euo pipefail
 
-runtime=(libdeflate-dev libzstd-dev zlib1g-dev libfuse3-dev fuse3 libopenh264-dev qemu-system-x86 qemu-utils ovmf busybox-static socat pkg-config cmake g++ make)
+runtime=(libdeflate-dev libzstd-dev zlib1g-dev libfuse3-dev fuse3 libopenh264-dev qemu-system-x86 qemu-utils ovmf busybox-static socat libcurl4 pkg-config cmake g++ make)
 # The prebuilds are built in an mmdebstrap chroot (scripts/prebuild-backend.sh);
 # binutils-aarch64-linux-gnu strips the linux-arm64 one, qemu-user runs Debian's arm64 Node.js
 # to load it (test/package.test.mjs). chromium is the browser puppeteer-core drives in the view
 # tests (test/view/); puppeteer itself downloads none. nginx is the HTTP server the remote
-# tests fetch from (test/remote/).
+# tests fetch from (test/remote/). nbdkit and its plugin header serve disks over NBD with the
+# pixelrts plugin (native/nbd/); libnbd-bin has nbdinfo and nbdcopy, the NBD clients of the tests.
 dev=(ffmpeg clang libclang-rt-14-dev cpio zstd python3 git binutils qemu-system-arm mmdebstrap xorriso isolinux syslinux-common systemd-boot-efi dosfstools mtools fdisk
-  binutils-aarch64-linux-gnu qemu-user chromium nginx)
+  binutils-aarch64-linux-gnu qemu-user chromium nginx nbdkit nbdkit-plugin-dev libnbd-bin)
 
 want=("${runtime[@]}")
 if [[ "${1:-}" == "--dev" ]]; then
