@@ -33,6 +33,12 @@
         "native/codec/png_writer.cc",
         "native/codec/stream_decompressor.cc",
 
+        # remote
+        "native/remote/libcurl.cc",
+        "native/remote/range_connection.cc",
+        "native/remote/remote_file.cc",
+        "native/remote/remote_module.cc",
+
         # fuse
         "native/fuse/file_tree.cc",
         "native/fuse/fuse_module.cc",

@@ -24,6 +24,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setErrorClass", Napi::Function::New(env, SetErrorClass, "setErrorClass"));
   pixelrts::PayloadHandle::Init(env, exports);
   pixelrts::InitCodec(env, exports);
+  pixelrts::InitRemote(env, exports);
   pixelrts::InitFuse(env, exports);
   pixelrts::InitFrames(env, exports);
   pixelrts::InitScreen(env, exports);

@@ -4,7 +4,7 @@
 #   --dev   also the tools the tests, fuzzers and benchmarks use (ffmpeg, clang, cpio, ...)
 set -euo pipefail
 
-runtime=(libdeflate-dev libzstd-dev zlib1g-dev libfuse3-dev fuse3 libopenh264-dev qemu-system-x86 qemu-utils ovmf busybox-static socat libcurl4 pkg-config cmake g++ make)
+runtime=(libdeflate-dev libzstd-dev zlib1g-dev libfuse3-dev fuse3 libopenh264-dev qemu-system-x86 qemu-utils ovmf busybox-static socat libcurl4 libcurl4-openssl-dev pkg-config cmake g++ make)
 # The prebuilds are built in an mmdebstrap chroot (scripts/prebuild-backend.sh);
 # binutils-aarch64-linux-gnu strips the linux-arm64 one, qemu-user runs Debian's arm64 Node.js
 # to load it (test/package.test.mjs). chromium is the browser puppeteer-core drives in the view

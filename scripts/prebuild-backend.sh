@@ -29,7 +29,7 @@ command -v mmdebstrap >/dev/null || fail "building the prebuilds needs mmdebstra
 
 cache=$PWD/node_modules/.cache
 sysroot=$cache/pixelrts-$deb_arch-sysroot
-bash scripts/debian-root.sh "$deb_arch" "$sysroot" libdeflate-dev libzstd-dev zlib1g-dev libopenh264-dev libfuse3-dev
+bash scripts/debian-root.sh "$deb_arch" "$sysroot" libdeflate-dev libzstd-dev zlib1g-dev libopenh264-dev libfuse3-dev libcurl4-openssl-dev
 
 root=$cache/pixelrts-prebuild-bullseye
 tools="g++,g++-aarch64-linux-gnu,cmake,ninja-build,pkg-config"

@@ -28,6 +28,9 @@ import { createScreen, type Screen } from '../screen/screen';
 import { createInput, type Input } from '../screen/input';
 import { launchVm, type VM, type VmExit } from '../vm/vm';
 import { createRuntimeDir, idBase, removeRuntimeDir, runtimeRoot, startCleanupWatcher, type CleanupWatcher, type WatchedDir } from './runtime-dir';
+import { openRemoteSource, type RemoteSource } from './remote-source';
+import { isUrl } from '../remote/fetch';
+import type { RemoteStats } from '../remote/remote-file';
 
 /** Guest architectures pixelrts boots. */
 export type BootArch = Arch;
@@ -36,7 +39,7 @@ export type BootArch = Arch;
 export type BootAccel = AccelPreference;
 
 /** The stages of a boot, in order. */
-export type BootStage = 'open' | 'verify' | 'mount' | 'accel' | 'firmware' | 'qemu-start' | 'first-console-line' | 'exit';
+export type BootStage = 'remote' | 'open' | 'verify' | 'mount' | 'accel' | 'firmware' | 'qemu-start' | 'first-console-line' | 'exit';
 
 /** One stage starting, finishing, being skipped or failing. */
 export interface BootStageEvent {
@@ -142,8 +145,13 @@ export type BootedVm = Omit<VM, 'exited'> & {
   readonly exited: Promise<BootExit>;
   /** The runtime directory's name: an id unique among this user's running VMs. */
   readonly id: string;
-  /** Absolute path of the booted container. */
+  /** Absolute path of the booted container (for a URL: the file in its private mount, or the fetched copy). */
   readonly image: string;
+  /**
+   * For a container booted from a URL: how it is read ('on-demand', or 'whole' and why) and
+   * what its reads have fetched so far.
+   */
+  readonly remote?: { url: string; mode: 'on-demand' | 'whole'; reason?: string; stats(): RemoteStats };
   /** Where the container is mounted while the VM runs. */
   readonly mountpoint: string;
   /** The kernel command line the guest got. */
@@ -393,7 +401,9 @@ export async function boot(file: string, options: BootOptions = {}): Promise<Boo
     }
   };
 
-  const image = path.resolve(file);
+  // A URL: read on demand through a private mount (or fetched whole), closed with the VM.
+  let remote: RemoteSource | undefined;
+  let image = isUrl(file) ? file : path.resolve(file);
   // A directory handed in is ours from here on: removed on failure as on exit.
   let runtimeDir: string | undefined = options.runtimeDir;
   let watcher: CleanupWatcher | undefined;
@@ -415,6 +425,10 @@ export async function boot(file: string, options: BootOptions = {}): Promise<Boo
         problems.push(`unmounting ${mounted.mountpoint}: ${(err as Error).message}`);
       }
       mounted = undefined;
+    }
+    if (remote) {
+      await remote.close().catch((err: Error) => problems.push(`closing ${remote?.url}: ${err.message}`));
+      remote = undefined;
     }
     if (runtimeDir) {
       try {
@@ -452,7 +466,15 @@ export async function boot(file: string, options: BootOptions = {}): Promise<Boo
     pendingDir = runtimeDir === undefined ? createRuntimeDir(runtimeRoot(), idBase(image))
       : Promise.resolve({ dir: runtimeDir, watcher: startCleanupWatcher(runtimeDir) });
     pendingDir.catch(() => undefined);  // awaited below, or by cleanup() when open fails first
-    const container = await stage('open', () => open(image), (c) => `${c.files.length} file${c.files.length === 1 ? '' : 's'}`);
+    if (isUrl(file)) {
+      // The one warning (the server unreachable: the cached copy alone) goes with the stage's detail.
+      const warnings: string[] = [];
+      remote = await stage('remote', () => openRemoteSource(file, { onWarning: (message) => warnings.push(message) }),
+        (r) => [r.mode === 'on-demand' ? 'read on demand' : `fetched whole: ${r.reason ?? ''}`, ...warnings].join('; '));
+      image = remote.path;
+    }
+    const openOptions = remote?.openOptions ?? {};
+    const container = await stage('open', () => open(image, openOptions), (c) => `${c.files.length} file${c.files.length === 1 ? '' : 's'}`);
     const meta: Record<string, unknown> = container.metadata ?? {};
     const metaArch = meta.arch === 'aarch64' || meta.arch === 'arm64' ? 'aarch64' : meta.arch === 'x86_64' ? 'x86_64' : undefined;
     let arch: BootArch = options.arch ?? metaArch ?? guessedArch;
@@ -581,7 +603,11 @@ export async function boot(file: string, options: BootOptions = {}): Promise<Boo
       // QEMU's own words say what it disliked; say what it was given.
       if (err.code === 'ERR_PIXELRTS_QEMU_FAILED') err.message += ` (booting the ${what})`;
       throw err;
-    }), (v) => `pid ${v.pid}${paused ? ', paused until verified' : ''}`);
+    }), (v) => {
+      // QEMU has read the kernel and initrd by now, and the guest is about to run: what that took.
+      const got = remote?.stats();
+      return `pid ${v.pid}${paused ? ', paused until verified' : ''}${got ? `, ${got.bytesFetched} bytes fetched so far` : ''}`;
+    });
     if (paused) {
       try {
         await verified;
@@ -603,7 +629,10 @@ export async function boot(file: string, options: BootOptions = {}): Promise<Boo
 
     const consoleStarted = performance.now();
     emit('first-console-line', 'start', consoleStarted);
-    vm.console.once('line', () => emit('first-console-line', 'done', consoleStarted));
+    vm.console.once('line', () => {
+      const got = remote?.stats();
+      emit('first-console-line', 'done', consoleStarted, got ? `${got.bytesFetched} bytes fetched from ${file}` : undefined);
+    });
 
     const screen = createScreen(vm.qmp, runtimeDir as string, id, vm.vnc && 'socket' in vm.vnc ? vm.vnc.socket : undefined);
     const exited: Promise<BootExit> = vm.exited.then(async (exit) => {
@@ -624,7 +653,9 @@ export async function boot(file: string, options: BootOptions = {}): Promise<Boo
     };
     const snapshots = createSnapshots(vm.qmp, id, overlays.length > 0);
     const input = createInput(vm.qmp, screen, () => screen.nudge());
-    return Object.assign(vm, { id, image, mountpoint, cmdline, stages, disks: overlays, commit, snapshots, screen, input }) as unknown as BootedVm;
+    const remoteInfo = remote && { url: remote.url, mode: remote.mode, ...(remote.reason ? { reason: remote.reason } : {}), stats: remote.stats };
+    return Object.assign(vm, { id, image, mountpoint, cmdline, stages, disks: overlays, commit, snapshots, screen, input,
+      ...(remoteInfo ? { remote: remoteInfo } : {}) }) as unknown as BootedVm;
   } catch (err) {
     // A probe still running is left to finish on its own (it cleans up after itself).
     failed = true;

@@ -19,6 +19,7 @@ import type { BootOptions } from './boot';
 import { runSession } from './session';
 import { createRuntimeDir, idBase, removeRuntimeDir, runtimeRoot } from './runtime-dir';
 import type { VmRecord } from './registry';
+import { isUrl } from '../remote/fetch';
 
 /** What the parent hands the supervisor (its first IPC message). */
 interface SupervisorJob {
@@ -52,8 +53,9 @@ const START_TIMEOUT_MS = 120_000;
  * comes once the supervisor has cleaned up.
  */
 export async function startDetached(image: string, options: DetachOptions): Promise<VmRecord> {
-  const abs = path.resolve(image);
-  if (!fs.existsSync(abs)) {
+  // A URL is opened by the supervisor itself: its mount must live as long as the VM.
+  const abs = isUrl(image) ? image : path.resolve(image);
+  if (!isUrl(image) && !fs.existsSync(abs)) {
     throw new PixelrtsError('ERR_PIXELRTS_NOT_FOUND', `${abs}: no such file. Check the path of the container to boot.`);
   }
   // Ctrl-C while the VM is starting: nobody will learn its id, so it must not stay behind,

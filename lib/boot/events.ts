@@ -60,6 +60,7 @@ export class EventWriter {
 }
 
 const STAGE_LABELS: Record<string, string> = {
+  remote: 'open URL',
   open: 'open container',
   verify: 'verify hashes',
   mount: 'mount',

@@ -6,6 +6,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { isUrl } from '../remote/fetch';
 import { PixelrtsError, UsageError } from '../errors';
 import { cpuCount, memoryMiB } from '../vm/resources';
 import type { BootOptions } from './boot';
@@ -36,7 +37,7 @@ function writableHome(file: unknown, option: string): void {
  */
 export function checkBootOptions(file: string, options: BootOptions): void {
   const image = path.resolve(file);
-  if (!fs.existsSync(image)) {
+  if (!isUrl(file) && !fs.existsSync(image)) {
     throw new PixelrtsError('ERR_PIXELRTS_NOT_FOUND', `${image}: no such file. Check the path of the container to boot.`);
   }
   if (options.memory !== undefined) memoryMiB(options.memory, 'memory');

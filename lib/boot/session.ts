@@ -248,7 +248,7 @@ export async function runSession(image: string, options: SessionOptions): Promis
   const controlSocket = path.join(vm.runtimeDir, 'control.sock');
   const record: VmRecord = {
     id: vm.id,
-    image: vm.image,
+    image: vm.remote?.url ?? vm.image,
     pid: process.pid,
     pidStart: processStartTime(process.pid),
     qemuPid: vm.pid,

@@ -12,6 +12,15 @@ export interface PngText {
   text: string;
 }
 
+/** openDecodedCache's options. */
+export interface DecodedCacheOptions {
+  cachePath: string;
+  payloadSize: number;
+  transposed?: boolean;
+  /** Decode ahead of a sequential reader (default true; off for files fetched as they are read). */
+  readahead?: boolean;
+}
+
 /** What `readPngInfo` finds without inflating the image data. */
 export interface PngInfo {
   width: number;
@@ -126,7 +135,9 @@ declare module '../native' {
      * index, front to back for the others; every tile checked against the hash tree when the
      * file has one.
      */
-    openDecodedCache(path: string, options: { cachePath: string; payloadSize: number; transposed?: boolean }): PayloadHandle;
+    openDecodedCache(path: string, options: DecodedCacheOptions): PayloadHandle;
+    /** openDecodedCache on the thread pool: opening reads the file's head and band hashes, which may wait on a network. */
+    openDecodedCacheAsync(path: string, options: DecodedCacheOptions): Promise<PayloadHandle>;
     /** Maps the PNG file at `path` and decodes its payload in a background thread; returns at once. */
     startPayload(path: string, options: StartPayloadOptions): PayloadHandle;
     /** Waits until [offset, offset+length) of the payload is ready, then returns a copy (blocks: for tests and tools). Throws ERR_PIXELRTS_DECODE after a failed decode, ERR_PIXELRTS_CANCELLED after a cancel. */

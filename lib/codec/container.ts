@@ -20,7 +20,7 @@ import {
   classifyName, containerStem, findMetadata, metadataError, PixelRTSMetadata, readSidecar, sha256HexAsync,
   sidecarDifferences, SegmentInfo,
 } from './metadata';
-import { cacheEntryFor, DISK_CACHE_MIN, markVerified, wasVerified } from './decoded-cache';
+import { cacheEntryFor, DISK_CACHE_MIN, markVerified, wasVerified, type CacheIdentity } from './decoded-cache';
 import { native, PayloadHandle } from '../native';
 
 const { EINTR } = os.constants.errno;
@@ -79,6 +79,18 @@ export interface OpenOptions {
    * for files pixelrts wrote); false keeps every payload in memory.
    */
   cacheDir?: string | false;
+  /**
+   * Names the container in the decoded cache instead of its file's identity (device, inode,
+   * size, mtime): for a file whose path changes from run to run with the same bytes, such as a
+   * container read from a URL through a mount.
+   */
+  cacheIdentity?: CacheIdentity;
+  /**
+   * Every read of the file costs (it is fetched over a network as it is read): decode into the
+   * decoded cache whatever the payload's size (by default only payloads of 64 MiB and more are),
+   * so a read fetches and decodes only the bands it touches, and decode nothing ahead of readers.
+   */
+  readOnDemand?: boolean;
 }
 
 const SINGLE_FILE_TYPE = 'data';
@@ -136,6 +148,10 @@ export class Container {
     info: PngInfo,
     /** Where the decoded cache lives (undefined: the default), or false to keep payloads in memory. */
     private readonly cacheDir: string | false | undefined,
+    /** Names the container in the decoded cache (OpenOptions.cacheIdentity). */
+    private readonly cacheIdentity: CacheIdentity | undefined,
+    /** OpenOptions.readOnDemand. */
+    private readonly readOnDemand: boolean,
   ) {
     this.grid = gridOf(info, path);
     this.hashTree = info.hasHashTree;
@@ -191,7 +207,8 @@ export class Container {
           '(an interrupted copy or download); its files cannot be read. Copy or download it again.' });
     }
     const kind: ContainerKind = isInfiniteMap(info.texts, metadata?.type) ? 'infinite-map' : 'pixelrts';
-    const c = new Container(path, metadata, kind, options.onWarning, info, options.cacheDir);
+    const c = new Container(path, metadata, kind, options.onWarning, info, options.cacheDir, options.cacheIdentity,
+      options.readOnDemand === true);
     for (const w of pending) c.warn(w);
     if (kind === 'infinite-map') await c.initInfiniteMap(info);
     else await c.initPixelrts(info);
@@ -247,9 +264,10 @@ export class Container {
       this.payloadSize = plan.mode === 'raw' ? plan.capacity : plan.payloadSize!;
       // Only pixelrts writes the band index chunk, and it writes only the standard curve.
       if (info.hasBandIndex) this.orientationKnown = true;
-      if (plan.mode === 'dense' && !plan.compressed && this.payloadSize >= DISK_CACHE_MIN && this.cacheDir !== false) {
+      if (plan.mode === 'dense' && !plan.compressed && (this.payloadSize >= DISK_CACHE_MIN || this.readOnDemand) && this.cacheDir !== false) {
         try {
-          this.cacheEntry = await cacheEntryFor(this.path, this.payloadSize, this.cacheDir);
+          this.cacheEntry = await cacheEntryFor(this.path, this.payloadSize, this.cacheDir,
+            this.cacheIdentity ? { identity: this.cacheIdentity } : {});
           this.cacheVerified = plan.dataHash !== undefined && await wasVerified(this.cacheEntry, plan.dataHash);
         } catch (err) {
           this.warn({ code: 'WARN_PIXELRTS_CACHE',
@@ -269,6 +287,12 @@ export class Container {
     }
     this.files = this.segmentTable();
     await this.probeOrientation();
+    if (this.readOnDemand && this.cacheEntry !== undefined && this.sharedDecode && this.orientationKnown) {
+      // Opened now, off the main thread: its reads of the file may wait on a network, and
+      // payload() (synchronous, for mounts) then finds it ready.
+      this.shared = await native().openDecodedCacheAsync(this.path,
+        { cachePath: this.cacheEntry, payloadSize: this.payloadSize, transposed: this.transposed, readahead: false });
+    }
   }
 
   /** The file table from `segments` (or `offsets`), else one file holding the whole payload. */
@@ -454,7 +478,8 @@ export class Container {
    */
   private async startTransposedDecode(): Promise<PayloadHandle> {
     if (this.cacheEntry !== undefined && this.transposedCacheEntry === undefined) {
-      this.transposedCacheEntry = await cacheEntryFor(this.path, this.payloadSize, nodePath.dirname(this.cacheEntry), { transposed: true });
+      this.transposedCacheEntry = await cacheEntryFor(this.path, this.payloadSize, nodePath.dirname(this.cacheEntry),
+        { transposed: true, ...(this.cacheIdentity ? { identity: this.cacheIdentity } : {}) });
     }
     return this.startDecode(true);
   }

@@ -32,6 +32,12 @@ export interface CacheEntryInfo {
   payloadSize: number;
   /** The entry holds the payload read along the legacy transposed curve (see Container). */
   transposed?: boolean;
+  /**
+   * For a container read from a URL: the URL. The entry is then keyed by the URL and the version
+   * the server named (the local path is a mount that changes every run), and counts as current
+   * until `pixelrts cache prune --all`.
+   */
+  remote?: string;
   created: string;
 }
 
@@ -42,22 +48,32 @@ export function decodedCacheDir(): string {
   return path.join(base, 'pixelrts', 'decoded');
 }
 
+/** What names a container other than its file's identity: a URL and the version it served. */
+export interface CacheIdentity {
+  /** Unique for the bytes (e.g. a hash of the URL, the server's ETag and the size). */
+  key: string;
+  /** Shown as the entry's container (the URL). */
+  source: string;
+}
+
 /**
  * The data file of the cache entry for the container at `pngPath` (created with its
  * description when new). The directory is made private (0700): decoded payloads are the
  * user's data.
  */
 export async function cacheEntryFor(pngPath: string, payloadSize: number, dir = decodedCacheDir(),
-  options: { transposed?: boolean } = {}): Promise<string> {
+  options: { transposed?: boolean; identity?: CacheIdentity } = {}): Promise<string> {
   const st = await fs.stat(pngPath, { bigint: true });
   const identity = { dev: Number(st.dev), ino: Number(st.ino), size: Number(st.size), mtimeNs: st.mtimeNs.toString() };
   const curve = options.transposed ? { transposed: true } : {};
-  const key = crypto.createHash('sha256').update(JSON.stringify({ ...identity, payloadSize, ...curve })).digest('hex').slice(0, 32);
+  const keyed = options.identity ? { identity: options.identity.key } : identity;
+  const key = crypto.createHash('sha256').update(JSON.stringify({ ...keyed, payloadSize, ...curve })).digest('hex').slice(0, 32);
   await fs.mkdir(dir, { recursive: true, mode: 0o700 });
   const description = path.join(dir, `${key}.json`);
   const exists = await fs.stat(description).then(() => true, () => false);
   if (!exists) {
-    const info: CacheEntryInfo = { container: path.resolve(pngPath), ...identity, payloadSize, ...curve, created: new Date().toISOString() };
+    const info: CacheEntryInfo = { container: options.identity?.source ?? path.resolve(pngPath), ...identity, payloadSize, ...curve,
+      ...(options.identity ? { remote: options.identity.source } : {}), created: new Date().toISOString() };
     // Not flushed to disk: the entry is a cache, and one that loses its description is pruned.
     await writeFileAtomic(description, `${JSON.stringify(info, null, 2)}\n`, 0o600, { durable: false });
   }
@@ -102,8 +118,8 @@ export async function listCacheEntries(dir = decodedCacheDir()): Promise<CacheEn
     } catch {
       continue;  // being written by another process, or not ours
     }
-    const st = await fs.stat(info.container, { bigint: true }).catch(() => null);
-    const current = st !== null && Number(st.dev) === info.dev && Number(st.ino) === info.ino &&
+    const st = info.remote ? null : await fs.stat(info.container, { bigint: true }).catch(() => null);
+    const current = info.remote !== undefined || st !== null && Number(st.dev) === info.dev && Number(st.ino) === info.ino &&
       Number(st.size) === info.size && st.mtimeNs.toString() === info.mtimeNs;
     const payload = path.join(dir, `${key}.payload`);
     const diskBytes = (await diskUse(payload)) + (await diskUse(`${payload}.bands`)) + (await diskUse(path.join(dir, `${key}.verified`))) +

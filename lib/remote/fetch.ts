@@ -46,7 +46,8 @@ export function isUrl(source: string): boolean {
   return /^https?:\/\//i.test(source);
 }
 
-function defaultCacheDir(): string {
+/** Where containers from URLs are kept: $XDG_CACHE_HOME/pixelrts/remote (else ~/.cache/…). */
+export function remoteCacheDir(): string {
   const base = process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache');
   return path.join(base, 'pixelrts', 'remote');
 }
@@ -68,7 +69,7 @@ function readMeta(file: string): CacheMeta | undefined {
 
 /** Fetches (or revalidates) the container at `url`; resolves with its local copy. */
 export async function fetchContainer(url: string, options: FetchOptions = {}): Promise<FetchedContainer> {
-  const dir = options.cacheDir ?? defaultCacheDir();
+  const dir = options.cacheDir ?? remoteCacheDir();
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   const name = path.basename(new URL(url).pathname).replace(/[^A-Za-z0-9_.-]+/g, '-').slice(-64) || 'container';
   const key = crypto.createHash('sha256').update(url).digest('hex').slice(0, 16);

@@ -825,32 +825,77 @@ Napi::Value PayloadProgress(const Napi::CallbackInfo& info) {
   return out;
 }
 
-// JS: openDecodedCache(path, { cachePath, payloadSize, transposed? }) -> PayloadHandle: a payload stored
+// The arguments of openDecodedCache and openDecodedCacheAsync: (path, { cachePath, payloadSize,
+// transposed? }).
+struct DecodedCacheArgs {
+  std::string path;
+  std::string cache_path;
+  uint64_t payload_size = 0;
+  bool transposed = false;
+  bool readahead = true;
+};
+
+bool ReadDecodedCacheArgs(Args* args, DecodedCacheArgs* out) {
+  out->path = args->string(0, "path");
+  Napi::Object o = args->object(1, "options", false);
+  if (args->ok()) {
+    Napi::Value c = o.Get("cachePath");
+    if (!c.IsString() || c.As<Napi::String>().Utf8Value().empty()) args->fail("options.cachePath must be a non-empty string");
+    else out->cache_path = c.As<Napi::String>().Utf8Value();
+  }
+  out->payload_size = static_cast<uint64_t>(args->option_integer(o, "payloadSize", 0, kMaxBufferBytes * 4, 0, true));
+  out->transposed = args->option_bool(o, "transposed", false);
+  out->readahead = args->option_bool(o, "readahead", true);
+  return args->ok();
+}
+
+// JS: openDecodedCache(path, { cachePath, payloadSize, transposed?, readahead? }) -> PayloadHandle: a payload stored
 // uncompressed, decoded into the cache file `cachePath` (band by band on demand with a band
 // index, front to back without) and served from it (decoded_cache.h).
 Napi::Value OpenDecodedCache(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return Guarded(env, "openDecodedCache", [&]() -> Napi::Value {
     Args args(info, "openDecodedCache");
-    std::string path = args.string(0, "path");
-    Napi::Object o = args.object(1, "options", false);
-    std::string cache_path;
-    if (args.ok()) {
-      Napi::Value c = o.Get("cachePath");
-      if (!c.IsString() || c.As<Napi::String>().Utf8Value().empty()) args.fail("options.cachePath must be a non-empty string");
-      else cache_path = c.As<Napi::String>().Utf8Value();
-    }
-    const auto payload_size = static_cast<uint64_t>(args.option_integer(o, "payloadSize", 0, kMaxBufferBytes * 4, 0, true));
-    const bool transposed = args.option_bool(o, "transposed", false);
-    if (!args.ok()) return ThrowJs(env, args.failure);
+    DecodedCacheArgs a;
+    if (!ReadDecodedCacheArgs(&args, &a)) return ThrowJs(env, args.failure);
     std::shared_ptr<codec::DecodedCache> source;
-    Failure f = codec::DecodedCache::Open(path, cache_path, payload_size, transposed, &source);
+    Failure f = codec::DecodedCache::Open(a.path, a.cache_path, a.payload_size, a.transposed, &source);
     if (!f.ok()) return ThrowJs(env, f);
+    if (!a.readahead) source->disable_readahead();
     return PayloadHandle::New(env, std::move(source));
   });
 }
 
-// JS: payloadRead(handle, offset, length) -> Buffer: waits for the range, then copies it.
+// Opening reads the file's head and the hash tree's band hashes: on the thread pool, for files
+// whose reads may wait on a network (a container read from a URL).
+class OpenDecodedCacheWorker final : public PromiseWorker {
+ public:
+  OpenDecodedCacheWorker(Napi::Env env, DecodedCacheArgs args) : PromiseWorker(env, "pixelrts:openDecodedCache"), args_(std::move(args)) {}
+
+ protected:
+  const char* Name() const override { return "openDecodedCacheAsync"; }
+  Failure run() override {
+    Failure f = codec::DecodedCache::Open(args_.path, args_.cache_path, args_.payload_size, args_.transposed, &source_);
+    if (f.ok() && !args_.readahead) source_->disable_readahead();
+    return f;
+  }
+  Napi::Value result(Napi::Env env) override { return PayloadHandle::New(env, std::move(source_)); }
+
+ private:
+  DecodedCacheArgs args_;
+  std::shared_ptr<codec::DecodedCache> source_;
+};
+
+// JS: openDecodedCacheAsync(path, options) -> Promise<PayloadHandle>: openDecodedCache, opened
+// off the main thread.
+Napi::Value OpenDecodedCacheAsync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Args args(info, "openDecodedCacheAsync");
+  DecodedCacheArgs a;
+  if (!ReadDecodedCacheArgs(&args, &a)) return Rejected(env, args.failure);
+  return Queued(new OpenDecodedCacheWorker(env, std::move(a)));
+}
+
 Napi::Value PayloadRead(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return Guarded(env, "payloadRead", [&]() -> Napi::Value {
@@ -1070,6 +1115,7 @@ void InitCodec(Napi::Env env, Napi::Object exports) {
   exports.Set("encodePngAsync", Napi::Function::New(env, EncodePngAsync, "encodePngAsync"));
   exports.Set("writePngFile", Napi::Function::New(env, WritePngFile, "writePngFile"));
   exports.Set("openDecodedCache", Napi::Function::New(env, OpenDecodedCache, "openDecodedCache"));
+  exports.Set("openDecodedCacheAsync", Napi::Function::New(env, OpenDecodedCacheAsync, "openDecodedCacheAsync"));
   exports.Set("startPayload", Napi::Function::New(env, StartPayload, "startPayload"));
   exports.Set("payloadProgress", Napi::Function::New(env, PayloadProgress, "payloadProgress"));
   exports.Set("payloadRead", Napi::Function::New(env, PayloadRead, "payloadRead"));

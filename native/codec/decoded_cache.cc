@@ -269,7 +269,7 @@ void DecodedCache::note_read(uint64_t offset, uint64_t end) {
   const bool sequential = last_end_ != UINT64_MAX && offset <= last_end_ + (uint64_t{1} << 20) &&
                           offset + (uint64_t{1} << 20) >= last_end_;
   last_end_ = end;
-  if (!sequential || sequential_ || readahead_failed_ || cancelled_ || end >= payload_size_) return;
+  if (!sequential || !readahead_enabled_ || sequential_ || readahead_failed_ || cancelled_ || end >= payload_size_) return;
   // Ask again only once the reader has used up half of what was read ahead of it.
   const bool covered = end >= ahead_start_ && end <= ahead_done_;
   if (covered && ahead_done_ - end > kReadahead / 2) return;

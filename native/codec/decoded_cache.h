@@ -59,6 +59,10 @@ class DecodedCache final : public PayloadSource {
   static Failure Open(const std::string& png_path, const std::string& cache_path, uint64_t payload_size,
                       bool transposed, std::shared_ptr<DecodedCache>* out);
 
+  // Turns readahead off: for files whose every read costs (fetched over a network as they are
+  // read), where decoding ahead of a reader fetches bands it may never want. Call before reads.
+  void disable_readahead() { readahead_enabled_ = false; }
+
   // Bytes decoded ahead of a sequential reader.
   static constexpr uint64_t kReadahead = uint64_t{8} << 20;
 
@@ -140,6 +144,7 @@ class DecodedCache final : public PayloadSource {
   uint64_t ahead_from_ = 0, ahead_to_ = 0;  // the range asked for, empty when from == to
   uint64_t ahead_start_ = 0, ahead_done_ = 0;  // the range readahead has covered
   bool readahead_failed_ = false;      // no thread could be started: no readahead
+  bool readahead_enabled_ = true;     // disable_readahead() clears it
 };
 
 }  // namespace pixelrts::codec

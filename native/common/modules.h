@@ -6,6 +6,7 @@
 namespace pixelrts {
 
 void InitCodec(Napi::Env env, Napi::Object exports);
+void InitRemote(Napi::Env env, Napi::Object exports);
 void InitFuse(Napi::Env env, Napi::Object exports);
 void InitFrames(Napi::Env env, Napi::Object exports);
 void InitScreen(Napi::Env env, Napi::Object exports);

@@ -38,16 +38,33 @@ http {
   server { listen 127.0.0.1:${port}; root ${root}; }
 }
 `);
-  const nginx = spawn('nginx', ['-p', prefix, '-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
+  // Its own process group, killed whole: a worker outlives a master killed alone.
+  const nginx = spawn('nginx', ['-p', prefix, '-c', conf], { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
   let stderr = '';
   nginx.stderr.on('data', (d) => { stderr += d; });
-  t.teardown(() => nginx.kill('SIGKILL'));
+  const stop = () => new Promise((resolve) => {
+    if (nginx.exitCode !== null || nginx.signalCode !== null) return resolve();
+    nginx.once('exit', () => resolve());
+    try {
+      process.kill(-nginx.pid, 'SIGKILL');
+    } catch {
+      resolve();  // the group is gone already
+    }
+  });
+  t.teardown(stop);
   for (let i = 0; i < 100; i++) {
     const up = await new Promise((resolve) => {
       const c = net.connect(port, '127.0.0.1', () => { c.destroy(); resolve(true); });
       c.on('error', () => resolve(false));
     });
-    if (up) return { url: `http://127.0.0.1:${port}`, accessLog: () => fs.readFileSync(path.join(prefix, 'access.log'), 'utf8') };
+    if (up) {
+      return {
+        url: `http://127.0.0.1:${port}`,
+        accessLog: () => fs.readFileSync(path.join(prefix, 'access.log'), 'utf8'),
+        /** Stops the server before the test ends (a server that has gone away). */
+        stop,
+      };
+    }
     if (nginx.exitCode !== null) break;
     await new Promise((r) => setTimeout(r, 50));
   }

@@ -1,37 +1,25 @@
 // Containers from an http:// URL (#17, the fetch-whole path), from Debian's nginx, with faults
 // injected by a proxy between client and server: dropped and stalled responses are resumed with
 // byte ranges, never served wrong; a current cached copy costs no transfer; a changed file is
-// fetched again; `pixelrts boot URL` boots the demo.
+// fetched again. (Reading on demand, the commands' way with URLs, is test/remote/lazy.test.mjs.)
 import test from 'ava';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { needs, commandMissing } from '../helpers/prereq.mjs';
-import { bootMissing, cli, demoContainer, leftovers, runtimeEnv } from '../helpers/boot.mjs';
+import { demoContainer } from '../helpers/boot.mjs';
 import { startFaultProxy, startNginx } from '../helpers/nginx.mjs';
+import { remoteScratch } from '../helpers/remote.mjs';
 
 const require = createRequire(import.meta.url);
 const { fetchContainer } = require('../../dist/remote/fetch.js');
-const { DEMO_MARKER } = require('../../dist/demo/image.js');
 const ntest = needs(test, commandMissing('nginx', 'nginx'));
-const btest = needs(test, commandMissing('nginx', 'nginx') ?? bootMissing());
 
 const sha = (file) => crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
 
-function scratch(t) {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pixelrts-remote-'));
-  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
-  fs.chmodSync(dir, 0o755);  // nginx's workers (nobody, when it runs as root) read the site below
-  const site = path.join(dir, 'site');
-  fs.mkdirSync(site);
-  return { dir, site, cache: path.join(dir, 'cache') };
-}
-
 ntest.serial('a dropped and a stalled response are resumed with ranges; the copy is byte for byte; a current copy costs nothing; a changed one is fetched again', async (t) => {
-  const { site, cache } = scratch(t);
+  const { site, cache } = remoteScratch(t);
   fs.copyFileSync(await demoContainer(), path.join(site, 'demo.rts.png'));
   const nginx = await startNginx(t, site);
   const size = fs.statSync(path.join(site, 'demo.rts.png')).size;
@@ -67,7 +55,7 @@ ntest.serial('a dropped and a stalled response are resumed with ranges; the copy
 });
 
 ntest.serial('a server that always cuts the response: a clear error after the retries, what arrived kept for the next run; a 404 is not retried', async (t) => {
-  const { site, cache } = scratch(t);
+  const { site, cache } = remoteScratch(t);
   fs.copyFileSync(await demoContainer(), path.join(site, 'demo.rts.png'));
   const nginx = await startNginx(t, site);
   const proxy = await startFaultProxy(t, Number(new URL(nginx.url).port), () => ({ cutAfter: 1 << 20 }));
@@ -83,27 +71,4 @@ ntest.serial('a server that always cuts the response: a clear error after the re
   t.is(missing.code, 'ERR_PIXELRTS_FETCH');
   t.regex(missing.message, /404/);
   t.is((nginx.accessLog().match(/nope\.rts\.png/g) ?? []).length, 1, 'a 404 is final');
-});
-
-btest.serial('pixelrts boot http://…: fetched into the cache, verified and booted; info of the URL uses the cached copy', async (t) => {
-  const { site, dir } = scratch(t);
-  fs.copyFileSync(await demoContainer(), path.join(site, 'demo.rts.png'));
-  const nginx = await startNginx(t, site);
-  const { root, env } = runtimeEnv(t);
-  const url = `${nginx.url}/demo.rts.png`;
-  const run = (...args) => spawnSync(process.execPath, [cli, ...args], {
-    encoding: 'utf8', timeout: 120_000, env: { ...process.env, ...env, XDG_CACHE_HOME: path.join(dir, 'xdg-cache') },
-  });
-  const r = run('boot', url, '--json', '--accel', 'tcg', '--append', 'pixelrts.demo=oneshot');
-  t.is(r.status, 0, r.stderr);
-  const events = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
-  t.like(events[0], { type: 'fetched', url, cached: false });
-  t.true(events.some((e) => e.type === 'console' && e.line.includes(DEMO_MARKER)));
-  t.like(events.at(-1), { type: 'exit', exitCode: 0 });
-  const info = run('info', url, '--json');
-  t.is(info.status, 0, info.stderr);
-  const lines = info.stdout.trim().split('\n').map((l) => JSON.parse(l));
-  t.like(lines[0], { type: 'fetched', cached: true, fetched: 0 });
-  t.is(lines[1].type, 'container');
-  t.deepEqual(await leftovers(root, [], 2000), []);
 });

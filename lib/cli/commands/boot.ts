@@ -9,7 +9,6 @@ import { sshKeyUserData } from '../../boot/cloud-init';
 import type { VmRecord } from '../../boot/registry';
 import { runSession } from '../../boot/session';
 import { memoryMiB } from '../../vm/resources';
-import { localSource } from './source';
 import type { Command } from './command';
 import { EventWriter } from '../../boot/events';
 
@@ -20,8 +19,10 @@ read-only with FUSE in a private runtime directory, and booted. A kernel (and in
 directly, with the container's disks attached; without a kernel the firmware boots its ISO or
 first disk. Disks are copy-on-write: the guest's changes go to an overlay that is discarded at
 exit unless --persist keeps it. When QEMU exits the mount and the directory go away.
-An http(s) URL is fetched into the cache first (resumed after a dropped connection,
-revalidated next time: a current copy costs no transfer).
+An http(s) URL is read on demand: the guest starts at once and only the parts it reads
+are fetched (range requests, retried and resumed; each block checked against the
+container's hash tree), and kept in the cache for the next boot. A container without a
+hash tree (the original encoder's) is fetched whole first.
 
 Options:
   --memory SIZE          guest memory, e.g. 512M or 2G (default 512M)
@@ -318,6 +319,8 @@ export const boot: Command = {
     const { options, positionals } = parseArgs(joinDashValues(argv), bootOptionSpec,
       { minPositionals: 1, maxPositionals: 1, positionalsName: '<file.rts.png>' });
     const parsed = bootOptionsFrom(options as Record<string, unknown>);
-    return runBoot(await localSource(positionals[0], 'boot', parsed.json), parsed);
+    // A URL goes to boot() as it is: the process that runs the VM (the supervisor, with --detach)
+    // reads it, so its mount lives as long as the VM.
+    return runBoot(positionals[0], parsed);
   },
 };

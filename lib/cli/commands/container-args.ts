@@ -2,21 +2,31 @@
 import { parseArgs } from '../args';
 import type { PixelrtsWarning } from '../../codec/codec';
 import { Container, open } from '../../codec/container';
-import { localSource } from './source';
+import { commandSource } from './source';
 
 export interface OpenedFromArgs {
   container: Container;
   json: boolean;
   /** Warnings found while opening; later ones also land in container.warnings. */
   warnings: PixelrtsWarning[];
+  /** The container as the user named it (a path, or a URL whose local path is a private mount). */
+  source: string;
+  /** Releases what opening a URL set up; call when the command is done. */
+  close(): Promise<void>;
 }
 
 /** Parses `<file.rts.png> [--json]` (usage errors exit 2) and opens the container. */
 export async function openFromArgs(argv: string[], command: string): Promise<OpenedFromArgs> {
   const { options, positionals } = parseArgs(argv, { json: { type: 'boolean' } },
     { minPositionals: 1, maxPositionals: 1, positionalsName: '<file.rts.png|URL>' });
-  const container = await open(await localSource(positionals[0], command, options.json === true));
-  return { container, json: options.json === true, warnings: container.warnings };
+  const source = await commandSource(positionals[0], command, options.json === true);
+  try {
+    const container = await open(source.path, source.openOptions);
+    return { container, json: options.json === true, warnings: container.warnings, source: positionals[0], close: source.close };
+  } catch (err) {
+    await source.close();
+    throw err;
+  }
 }
 
 /** Prints warnings to stderr as `pixelrts <command>: warning: ...`. */

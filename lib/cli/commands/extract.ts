@@ -7,7 +7,7 @@ import { withProgress } from '../progress';
 import { Container, open, type ReadOptions } from '../../codec/container';
 import { PixelrtsError, UsageError } from '../../errors';
 import { containerStem } from '../../codec/metadata';
-import { localSource } from './source';
+import { commandSource } from './source';
 import type { Command } from './command';
 import { printWarnings } from './container-args';
 import { EventWriter } from '../../boot/events';
@@ -18,6 +18,9 @@ const usage = `Usage: pixelrts extract <file.rts.png> [-o OUT] [--segment NAME]
 Writes the decoded payload (default OUT: <stem>.bin), one file of the container (--segment;
 default OUT: the file's own name), or every file into a directory (--all; default DIR: <stem>).
 Every file is checked against its recorded sha256. OUT "-" writes to standard output.
+<file.rts.png> may be an http(s) URL: the container is then read on demand (only the
+parts this command reads are fetched, with range requests, and kept in the cache), or
+fetched whole first when it has no hash tree.
 
 Options:
   -o, --out OUT        where to write the payload or the --segment file
@@ -60,48 +63,66 @@ export const extract: Command = {
       all: { type: 'boolean' },
       dir: { type: 'string', short: 'd' },
       json: { type: 'boolean' },
-    }, { minPositionals: 1, maxPositionals: 1, positionalsName: '<file.rts.png>' });
+    }, { minPositionals: 1, maxPositionals: 1, positionalsName: '<file.rts.png|URL>' });
     if (options.all && (options.segment !== undefined || options.out !== undefined)) {
       throw new UsageError('--all writes every file into -d DIR; it cannot be combined with --segment or -o.');
     }
     if (options.dir !== undefined && !options.all) throw new UsageError('-d/--dir is only used with --all.');
     if (options.json && options.out === '-') throw new UsageError('--json and -o - both write to standard output; choose one.');
-    const c: Container = await open(await localSource(positionals[0], 'extract', options.json === true), { onWarning: (w) => printWarnings('extract', [w]) });
-    const written: Array<{ name: string; path: string; size: number }> = [];
-    await withProgress(`extracting ${c.path}`, async (progress) => {
-      // One bar for all the files: each file's progress counts from what the ones before wrote.
-      const files = options.all ? c.files : options.segment !== undefined ? [c.file(options.segment)] : [];
-      const total = files.length > 0 ? files.reduce((n, f) => n + f.size, 0) : c.payloadSize;
-      let before = 0;
-      const write = async (out: string, name?: string): Promise<number> => {
-        const size = await writeOut(c, out, name, { onProgress: (done) => progress.update(before + done, total) });
-        before += size;
-        return size;
-      };
-      if (options.all) {
-        const dir = options.dir ?? containerStem(c.path);
-        for (const f of files) {
-          const target = path.join(dir, safeRelative(f.name, c.path));
-          await fs.mkdir(path.dirname(target), { recursive: true }).catch((err: Error) => {
-            throw new PixelrtsError('ERR_PIXELRTS_IO', `cannot create ${path.dirname(target)}: ${err.message}.`, { cause: err });
-          });
-          written.push({ name: f.name, path: target, size: await write(target, f.name) });
-        }
-      } else if (options.segment !== undefined) {
-        const f = files[0];
-        const out = options.out ?? path.posix.basename(safeRelative(f.name, c.path));
-        written.push({ name: f.name, path: out, size: await write(out, f.name) });
-      } else {
-        const out = options.out ?? `${containerStem(c.path)}.bin`;
-        written.push({ name: '(payload)', path: out, size: await write(out) });
-      }
-    });
-    if (options.json) {
-      const events = new EventWriter();
-      for (const w of written) events.write('written', { container: c.path, ...w });
-    } else if (options.out !== '-') {
-      for (const w of written) process.stdout.write(`wrote ${printable(w.path)} (${printable(w.name)}, ${w.size} bytes)\n`);
+    const source = await commandSource(positionals[0], 'extract', options.json === true);
+    try {
+      return await extractFrom(await open(source.path, { ...source.openOptions, onWarning: (w) => printWarnings('extract', [w]) }), options, positionals[0]);
+    } finally {
+      await source.close();
     }
-    return 0;
   },
 };
+
+/** The options extract takes. */
+interface ExtractOptions {
+  out?: string;
+  segment?: string;
+  all?: boolean;
+  dir?: string;
+  json?: boolean;
+}
+
+/** Writes what the options ask for out of the opened container (`name`: as the user named it). */
+async function extractFrom(c: Container, options: ExtractOptions, name: string): Promise<number> {
+  const written: Array<{ name: string; path: string; size: number }> = [];
+  await withProgress(`extracting ${name}`, async (progress) => {
+    // One bar for all the files: each file's progress counts from what the ones before wrote.
+    const files = options.all ? c.files : options.segment !== undefined ? [c.file(options.segment)] : [];
+    const total = files.length > 0 ? files.reduce((n, f) => n + f.size, 0) : c.payloadSize;
+    let before = 0;
+    const write = async (out: string, name?: string): Promise<number> => {
+      const size = await writeOut(c, out, name, { onProgress: (done) => progress.update(before + done, total) });
+      before += size;
+      return size;
+    };
+    if (options.all) {
+      const dir = options.dir ?? containerStem(c.path);
+      for (const f of files) {
+        const target = path.join(dir, safeRelative(f.name, c.path));
+        await fs.mkdir(path.dirname(target), { recursive: true }).catch((err: Error) => {
+          throw new PixelrtsError('ERR_PIXELRTS_IO', `cannot create ${path.dirname(target)}: ${err.message}.`, { cause: err });
+        });
+        written.push({ name: f.name, path: target, size: await write(target, f.name) });
+      }
+    } else if (options.segment !== undefined) {
+      const f = files[0];
+      const out = options.out ?? path.posix.basename(safeRelative(f.name, c.path));
+      written.push({ name: f.name, path: out, size: await write(out, f.name) });
+    } else {
+      const out = options.out ?? `${containerStem(c.path)}.bin`;
+      written.push({ name: '(payload)', path: out, size: await write(out) });
+    }
+  });
+  if (options.json) {
+    const events = new EventWriter();
+    for (const w of written) events.write('written', { container: c.path, ...w });
+  } else if (options.out !== '-') {
+    for (const w of written) process.stdout.write(`wrote ${printable(w.path)} (${printable(w.name)}, ${w.size} bytes)\n`);
+  }
+  return 0;
+}

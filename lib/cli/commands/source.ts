@@ -1,24 +1,51 @@
 /**
- * A container argument as the commands take it: a path, or an http(s) URL, which is fetched
- * into the user's cache first (streamed, resumed and retried; lib/remote/fetch.ts), with a
- * progress line on a terminal and, with --json, a `fetched` event.
+ * A container argument as the commands take it: a path, or an http(s) URL. A URL is read on
+ * demand through a private mount (lib/boot/remote-source.ts), or fetched whole into the cache
+ * when it cannot be checked block by block, with a progress line on a terminal. The command says
+ * which on stderr, or with --json in a `remote` event.
  */
+import type { OpenOptions } from '../../codec/container';
 import { EventWriter } from '../../boot/events';
-import { fetchContainer, isUrl } from '../../remote/fetch';
+import { openRemoteSource } from '../../boot/remote-source';
+import { isUrl } from '../../remote/fetch';
+import { formatBytes } from '../../format';
 import { Progress } from '../progress';
 
-/** The local path of `source`: itself, or the cached copy of the URL. */
-export async function localSource(source: string, command: string, json: boolean): Promise<string> {
-  if (!isUrl(source)) return source;
-  // Said once, so nobody waits for a lazy fetch that is not there yet.
-  if (!json) process.stderr.write(`pixelrts ${command}: fetching ${source} whole into the cache first (reading only the parts a command needs is not implemented yet)\n`);
+/** A container to open: its local path, how to open it, and what to close afterwards. */
+export interface CommandSource {
+  path: string;
+  openOptions: OpenOptions;
+  /** Releases a URL's mount, after saying what was fetched (nothing for a local path). */
+  close(): Promise<void>;
+}
+
+/** The container `source` names, ready to open. Close it when the command is done. */
+export async function commandSource(source: string, command: string, json: boolean): Promise<CommandSource> {
+  if (!isUrl(source)) return { path: source, openOptions: {}, close: async () => undefined };
+  const events = json ? new EventWriter() : undefined;
+  const say = (text: string): void => { if (!json) process.stderr.write(`pixelrts ${command}: ${text}\n`); };
   const progress = new Progress('fetch');
+  let remote;
   try {
-    const got = await fetchContainer(source, { onProgress: ({ done, total }) => progress.update(done, total) });
-    if (json) new EventWriter().write('fetched', { url: source, ...got });
-    else if (got.cached) process.stderr.write(`pixelrts ${command}: the cached copy is current (${got.path})\n`);
-    return got.path;
+    remote = await openRemoteSource(source, {
+      onWarning: (message) => (events ? events.write('warning', { message }) : say(`warning: ${message}`)),
+      onProgress: ({ done, total }) => progress.update(done, total),
+    });
   } finally {
     progress.finish();
   }
+  const opened = remote;
+  if (events) events.write('remote', { url: source, mode: opened.mode, path: opened.path, ...(opened.reason ? { reason: opened.reason } : {}) });
+  else say(opened.mode === 'on-demand' ? `reading ${source} on demand` : `fetched ${source} whole: ${opened.reason ?? ''}`);
+  return {
+    path: opened.path,
+    openOptions: opened.openOptions,
+    close: async () => {
+      const s = opened.stats();
+      await opened.close();
+      if (opened.mode !== 'on-demand') return;
+      if (events) events.write('fetched', { url: source, bytes: s.bytesFetched, requests: s.requests, retries: s.retries });
+      else say(`fetched ${formatBytes(s.bytesFetched)} in ${s.requests} request${s.requests === 1 ? '' : 's'}${s.retries ? ` (${s.retries} retried)` : ''}`);
+    },
+  };
 }
