@@ -27,6 +27,8 @@ import { checkBootOptions } from './options';
 import { createScreen, type Screen } from '../screen/screen';
 import { createInput, type Input } from '../screen/input';
 import { launchVm, type VM, type VmExit } from '../vm/vm';
+import { joinNetwork, type NetworkPort } from '../net/network';
+import type { NetworkAddress } from '../net/addressing';
 import { createRuntimeDir, idBase, removeRuntimeDir, runtimeRoot, startCleanupWatcher, type CleanupWatcher, type WatchedDir } from './runtime-dir';
 
 /** Guest architectures pixelrts boots. */
@@ -119,6 +121,14 @@ export interface BootOptions {
    * changes go to overlays in the runtime directory and are gone when the VM exits.
    */
   persist?: string[];
+  /**
+   * Put the VM on the private network of this name (created by the first VM that joins it,
+   * gone with the last): a virtio-net card on a switch that only the network's VMs share, with
+   * an address that follows from the name and the VM's index on it (docs/net.md). The guest
+   * learns it from `pixelrts.ip=ADDRESS/24` on its kernel command line (the demo guest
+   * configures itself from it). The VM gets no other network unless `network` also asks.
+   */
+  net?: string;
   /** Called as each stage starts and ends. */
   onStage?: (event: BootStageEvent) => void;
 }
@@ -152,6 +162,8 @@ export type BootedVm = Omit<VM, 'exited'> & {
   readonly stages: Partial<Record<BootStage, number>>;
   /** The container's disks as the guest has them: each one's overlay over its segment. */
   readonly disks: DiskOverlay[];
+  /** Where the VM sits on its private network (BootOptions.net), or null. */
+  readonly network: NetworkAddress | null;
   /**
    * Writes a new container holding this VM's disks with their changes (and the container's
    * other segments and metadata). The guest is paused while its disks are copied (QEMU flushes
@@ -400,8 +412,12 @@ export async function boot(file: string, options: BootOptions = {}): Promise<Boo
   /** The runtime directory while its watcher is still making it. */
   let pendingDir: Promise<WatchedDir> | undefined;
   let mounted: Mount | undefined;
+  let port: NetworkPort | undefined;
   const cleanup = async (): Promise<string[]> => {
     const problems: string[] = [];
+    // QEMU is gone (or never ran): its port on the switch goes back.
+    port?.leave();
+    port = undefined;
     if (pendingDir) {
       try {
         ({ dir: runtimeDir, watcher } = await pendingDir);
@@ -517,7 +533,10 @@ export async function boot(file: string, options: BootOptions = {}): Promise<Boo
         await accelChoice;
       }
     }
-    const cmdline = composeCmdline(typeof meta.cmdline === 'string' ? meta.cmdline : undefined, options, arch);
+    if (options.net !== undefined) port = await joinNetwork(runtimeRoot(), options.net);
+    const address: NetworkAddress | null = port ? { network: port.network, index: port.index, ip: port.ip, prefix: port.prefix, subnet: port.subnet, mac: port.mac } : null;
+    const append = [options.append, address ? `pixelrts.ip=${address.ip}/${address.prefix}` : ''].filter(Boolean).join(' ');
+    const cmdline = composeCmdline(typeof meta.cmdline === 'string' ? meta.cmdline : undefined, { cmdline: options.cmdline, append }, arch);
     const overlays: DiskOverlay[] = [];
     for (const [i, disk] of files.disks.entries()) {
       overlays.push(await prepareOverlay({
@@ -576,6 +595,7 @@ export async function boot(file: string, options: BootOptions = {}): Promise<Boo
       ...(options.qemuArgs ? { qemuArgs: options.qemuArgs } : {}),
       ...(options.serialLog !== undefined ? { serialLog: options.serialLog } : {}),
       ...(network ?? {}),
+      ...(port ? { datagramNetwork: { localPath: port.guestSocket, remotePath: port.switchSocket, mac: port.mac } } : {}),
       paused,
     }).catch((err: Error & { code?: string }) => {
       // QEMU's own words say what it disliked; say what it was given.
@@ -624,7 +644,7 @@ export async function boot(file: string, options: BootOptions = {}): Promise<Boo
     };
     const snapshots = createSnapshots(vm.qmp, id, overlays.length > 0);
     const input = createInput(vm.qmp, screen, () => screen.nudge());
-    return Object.assign(vm, { id, image, mountpoint, cmdline, stages, disks: overlays, commit, snapshots, screen, input }) as unknown as BootedVm;
+    return Object.assign(vm, { id, image, mountpoint, cmdline, stages, disks: overlays, network: address, commit, snapshots, screen, input }) as unknown as BootedVm;
   } catch (err) {
     // A probe still running is left to finish on its own (it cleans up after itself).
     failed = true;

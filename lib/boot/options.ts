@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { PixelrtsError, UsageError } from '../errors';
 import { cpuCount, memoryMiB } from '../vm/resources';
+import { checkNetworkName } from '../net/addressing';
 import type { BootOptions } from './boot';
 
 function oneOf(value: unknown, option: string, choices: readonly string[]): void {
@@ -57,6 +58,7 @@ export function checkBootOptions(file: string, options: BootOptions): void {
   }
   if (options.serialLog !== undefined) writableHome(options.serialLog, 'serialLog');
   for (const p of options.persist ?? []) writableHome(p, 'persist');
+  if (options.net !== undefined) checkNetworkName(options.net, 'net');
   if (options.runtimeDir !== undefined && !fs.existsSync(options.runtimeDir)) {
     throw new UsageError(`runtimeDir ${options.runtimeDir}: no such directory; give an existing, empty, private (0700) one, or leave it out.`);
   }

@@ -220,6 +220,17 @@ export interface NetworkOptions {
 }
 
 /**
+ * A network card joined to a switch port over Unix datagram sockets (QEMU's `-netdev dgram`):
+ * QEMU binds `localPath` and sends every frame to `remotePath`, the switch's end (lib/net/).
+ */
+export interface DatagramNetwork {
+  localPath: string;
+  remotePath: string;
+  /** The card's MAC address, e.g. `52:54:0a:4d:04:02`. */
+  mac: string;
+}
+
+/**
  * How the command channel reaches the guest: `serial` is a second 16550 UART (ttyS1 on x86,
  * no driver module needed); `virtio` is a virtio-serial port named `org.pixelrts.channel`
  * (needs virtio_console in the guest; the only choice on aarch64 `virt`, which has one UART).
@@ -277,6 +288,8 @@ export interface QemuArgsOptions {
   /** A display device and the keyboard and tablets that drive it (implied by `vnc`). */
   screen?: boolean;
   network?: NetworkOptions;
+  /** A card on a private switch; it comes before `network`'s, so the guest sees it first (eth0). */
+  datagramNetwork?: DatagramNetwork;
   /** Start with the CPUs stopped (-S): the machine is built, the guest runs at QMP `cont`. */
   paused?: boolean;
   /** Extra arguments appended verbatim. */
@@ -389,6 +402,11 @@ export function qemuArgs(o: QemuArgsOptions): string[] {
   if (o.vnc || o.screen) args.push(...screenDeviceArgs(o.arch));
   if (o.vnc) args.push('-vnc', o.vnc);
   else args.push('-display', 'none');
+  if (o.datagramNetwork) {
+    const d = o.datagramNetwork;
+    args.push('-netdev', `dgram,id=pxpriv,local.type=unix,local.path=${opt(d.localPath)},remote.type=unix,remote.path=${opt(d.remotePath)}`,
+      '-device', `virtio-net-pci,netdev=pxpriv,mac=${d.mac}`);
+  }
   if (o.network) {
     const fwd = (o.network.hostfwd ?? []).map((f) =>
       `,hostfwd=${f.protocol ?? 'tcp'}:${f.hostAddress ?? '127.0.0.1'}:${f.hostPort}-:${f.guestPort}`).join('');
