@@ -7,46 +7,18 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { needs } from '../helpers/prereq.mjs';
-import { bootMissing, demoContainer, leftovers, parseNdjson, runtimeEnv, startCli } from '../helpers/boot.mjs';
-import { guestShell } from '../helpers/guest-shell.mjs';
+import { bootMissing, bootShell, demoContainer, nothingLeft, parseNdjson, processesOf, runtimeEnv, startCli } from '../helpers/boot.mjs';
 
 const require = createRequire(import.meta.url);
-const { boot } = require('../../dist/boot/boot.js');
 const { networkAddress } = require('../../dist/net/addressing.js');
 
 const btest = needs(test, bootMissing());
-
-/** Pids of the processes whose environment has XDG_RUNTIME_DIR=`xdg` (a test's VMs, supervisors and switches). */
-function processesOf(xdg) {
-  const pids = [];
-  for (const pid of fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
-    try {
-      if (fs.readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0').includes(`XDG_RUNTIME_DIR=${xdg}`)) pids.push(Number(pid));
-    } catch { /* gone, or not ours to read */ }
-  }
-  return pids.filter((p) => p !== process.pid);
-}
-
-/** Waits up to `ms` for every process of `xdg` to end and the runtime root to empty; t.deepEqual on what is left. */
-async function nothingLeft(t, xdg, root, ms) {
-  const deadline = Date.now() + ms;
-  while (processesOf(xdg).length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-  t.deepEqual(processesOf(xdg).map((p) => `${p}: ${fs.readFileSync(`/proc/${p}/cmdline`, 'latin1').replace(/\0/g, ' ')}`), [], 'no process left (no switch)');
-  t.deepEqual(await leftovers(root, [], Math.max(0, deadline - Date.now())), [], 'no directory or socket left');
-}
 
 /** Kills whatever still runs under the test's runtime directory when the test ends. */
 function killAllAtEnd(t, xdg) {
   t.teardown(() => {
     for (const pid of processesOf(xdg)) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
   });
-}
-
-async function bootShell(t, options) {
-  const vm = await boot(await demoContainer(), { accel: 'tcg', ...options });
-  t.teardown(async () => { if (vm.running) await vm.kill(); await vm.exited; });
-  await vm.console.waitFor(/pixelrts-demo# /, { timeout: 90_000 });
-  return { vm, sh: guestShell(vm) };
 }
 
 btest.serial('two VMs on one private network ping each other; a VM on another network reaches neither; nothing is left', async (t) => {
@@ -119,4 +91,36 @@ btest.serial('separate detached boots share a network (ps shows it); SIGKILL of 
   // and the switch leaves with the last one.
   for (const v of vms) process.kill(v.pid, 'SIGKILL');
   await nothingLeft(t, env.xdg, env.root, 15_000);
+});
+
+btest.serial('boot a b: one fresh private network, numbered in the order given, each console line prefixed with its VM id', async (t) => {
+  const env = runtimeEnv(t);
+  killAllAtEnd(t, env.xdg);
+  const demo = await demoContainer();
+  const run = startCli(t, ['boot', demo, demo, '--accel', 'tcg'], env.env);
+  const lines = await Promise.all([2, 3].map((host) => run.waitLine(new RegExp(`^(\\S+): pixelrts-demo: eth0 10\\.\\d+\\.\\d+\\.${host}/24$`), 90_000)));
+  const ids = lines.map((l) => l.split(':')[0]);
+  t.not(ids[0], ids[1], 'two VMs');
+  const ps = parseNdjson((await startCli(t, ['ps', '--json'], env.env).done).stdout);
+  t.deepEqual(ps.map((v) => v.network.index), [1, 2], 'the first container given is the first on the network');
+  t.is(ps[0].network.network, ps[1].network.network);
+  t.regex(ps[0].network.network, /^boot-[0-9a-f]{6}$/);
+  t.is(run.out.lines.filter((l) => /^pixelrts-demo: /.test(l)).length, 0, 'no console line without its VM id');
+  run.child.kill('SIGTERM');
+  const done = await run.done;
+  t.is(done.code, 143, done.stderr);
+  await nothingLeft(t, env.xdg, env.root, 15_000);
+});
+
+btest.serial('usage: several containers with an option only one VM can have; a bad network name', async (t) => {
+  const demo = await demoContainer();
+  for (const [args, re] of [
+    [['boot', demo, demo, '--persist', '/tmp/x.qcow2'], /--persist: not with several containers/],
+    [['boot', demo, demo, '--json'], /--json .*not with several containers/],
+    [['boot', demo, '--net', '../x'], /--net: expected a network name/],
+  ]) {
+    const r = await startCli(t, args).done;
+    t.is(r.code, 2, r.stderr);
+    t.regex(r.stderr, re);
+  }
 });
