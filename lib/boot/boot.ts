@@ -27,7 +27,7 @@ import { checkBootOptions } from './options';
 import { createScreen, type Screen } from '../screen/screen';
 import { createInput, type Input } from '../screen/input';
 import { launchVm, type VM, type VmExit } from '../vm/vm';
-import { joinNetwork, type NetworkPort } from '../net/network';
+import { joinNetwork, sweepNetwork, type NetworkPort } from '../net/network';
 import type { NetworkAddress } from '../net/addressing';
 import { createRuntimeDir, idBase, removeRuntimeDir, runtimeRoot, startCleanupWatcher, type CleanupWatcher, type WatchedDir } from './runtime-dir';
 
@@ -413,10 +413,16 @@ export async function boot(file: string, options: BootOptions = {}): Promise<Boo
   let pendingDir: Promise<WatchedDir> | undefined;
   let mounted: Mount | undefined;
   let port: NetworkPort | undefined;
+  let portLost = false;
   const cleanup = async (): Promise<string[]> => {
     const problems: string[] = [];
-    // QEMU is gone (or never ran): its port on the switch goes back.
+    // QEMU is gone (or never ran): its port on the switch goes back. A switch that was killed
+    // left its directory: removed now, unless another switch serves the network again.
     port?.leave();
+    if (port && portLost) {
+      const problem = await sweepNetwork(runtimeRoot(), port.network);
+      if (problem) problems.push(`removing what the killed switch of ${port.network} left: ${problem}`);
+    }
     port = undefined;
     if (pendingDir) {
       try {
@@ -533,7 +539,17 @@ export async function boot(file: string, options: BootOptions = {}): Promise<Boo
         await accelChoice;
       }
     }
-    if (options.net !== undefined) port = await joinNetwork(runtimeRoot(), options.net);
+    let started: VM | undefined;
+    if (options.net !== undefined) {
+      const net = options.net;
+      port = await joinNetwork(runtimeRoot(), net, {
+        onLost: () => {
+          portLost = true;
+          started?.emit('warning', new PixelrtsError('ERR_PIXELRTS_NET',
+            `the switch of the private network ${net} went away (killed?): this VM is cut off from it; boot it again to rejoin.`));
+        },
+      });
+    }
     const address: NetworkAddress | null = port ? { network: port.network, index: port.index, ip: port.ip, prefix: port.prefix, subnet: port.subnet, mac: port.mac } : null;
     const append = [options.append, address ? `pixelrts.ip=${address.ip}/${address.prefix}` : ''].filter(Boolean).join(' ');
     const cmdline = composeCmdline(typeof meta.cmdline === 'string' ? meta.cmdline : undefined, { cmdline: options.cmdline, append }, arch);
@@ -602,6 +618,7 @@ export async function boot(file: string, options: BootOptions = {}): Promise<Boo
       if (err.code === 'ERR_PIXELRTS_QEMU_FAILED') err.message += ` (booting the ${what})`;
       throw err;
     }), (v) => `pid ${v.pid}${paused ? ', paused until verified' : ''}`);
+    started = vm;
     if (paused) {
       try {
         await verified;

@@ -13,6 +13,7 @@ import { PixelrtsError } from '../errors';
 import { checkNetworkName, networkAddress, type NetworkAddress } from './addressing';
 import { CONTROL_SOCKET, guestSocket, networkDir, switchSocket, type ControlReply, type ControlRequest } from './layout';
 import { BUSY_EXIT } from './switch-process';
+import type { NativeSwitchStats } from './binding';
 
 /** A VM's place on a private network, held until `leave()` (or until this process ends). */
 export interface NetworkPort extends NetworkAddress {
@@ -29,6 +30,17 @@ export interface NetworkPort extends NetworkAddress {
 export interface JoinOptions {
   /** How long to keep trying (ms, default 15000): a switch that is leaving is waited out. */
   timeoutMs?: number;
+  /**
+   * Called if the switch goes away while the port is held (it was killed): the VM is then cut
+   * off from the network. Not called after `leave()`.
+   */
+  onLost?: () => void;
+}
+
+/** What `networkStats` reports: the switch's counters and who holds which port. */
+export interface NetworkStats {
+  stats: NativeSwitchStats;
+  ports: Array<{ index: number; pid: number }>;
 }
 
 /** How long one request to the control socket may take. */
@@ -69,9 +81,9 @@ export function controlRequest(dir: string, request: ControlRequest): Promise<{ 
  * other VMs use the network. Resolves once it serves, or once it found another switch holding
  * the lock (then that one serves); otherwise with what it said.
  */
-function startSwitch(dir: string): Promise<string | null> {
+function startSwitch(dir: string, sweep = false): Promise<string | null> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [path.join(__dirname, 'switch-process.js'), dir], {
+    const child = spawn(process.execPath, [path.join(__dirname, 'switch-process.js'), dir, ...(sweep ? ['sweep'] : [])], {
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
       cwd: '/',
@@ -86,7 +98,7 @@ function startSwitch(dir: string): Promise<string | null> {
     child.stderr?.setEncoding('utf8').on('data', (d: string) => { said += d; });
     child.stdout?.setEncoding('utf8').on('data', (d: string) => { if (d.includes('ready')) done(null); });
     child.once('error', (err) => done(`cannot start the switch: ${err.message}`));
-    child.once('exit', (code) => done(code === BUSY_EXIT ? null : `the switch exited (status ${code}): ${said.trim()}`));
+    child.once('exit', (code) => done(code === BUSY_EXIT || (sweep && code === 0) ? null : `the switch exited (status ${code}): ${said.trim()}`));
   });
 }
 
@@ -112,7 +124,7 @@ export async function joinNetwork(root: string, name: string, options: JoinOptio
     let noSwitch = false;
     try {
       const { reply, socket } = await controlRequest(dir, { type: 'join', pid: process.pid });
-      if (reply.type === 'joined') return holdPort(dir, name, reply.index, socket);
+      if (reply.type === 'joined') return holdPort(dir, name, reply.index, socket, options.onLost);
       socket.destroy();
       if (reply.type === 'error' && reply.code === 'ERR_PIXELRTS_NET_FULL') {
         throw new PixelrtsError('ERR_PIXELRTS_NET_FULL', `network ${name}: ${reply.message}; put further VMs on another network.`);
@@ -135,16 +147,46 @@ export async function joinNetwork(root: string, name: string, options: JoinOptio
   }
 }
 
-function holdPort(dir: string, name: string, index: number, socket: net.Socket): NetworkPort {
+function holdPort(dir: string, name: string, index: number, socket: net.Socket, onLost?: () => void): NetworkPort {
   // The connection is the port: it must not keep this process alive on its own, and it is
   // closed by the kernel when this process ends.
   socket.unref();
   socket.on('error', () => undefined);
+  let left = false;
+  socket.once('close', () => { if (!left) onLost?.(); });
   return {
     ...networkAddress(name, index),
     dir,
     switchSocket: switchSocket(dir, index),
     guestSocket: guestSocket(dir, index),
-    leave: () => { socket.destroy(); },
+    leave: () => {
+      left = true;
+      socket.destroy();
+    },
   };
+}
+
+/**
+ * Removes what a killed switch left of network `name` (its directory and sockets), unless a
+ * switch serves it again. Resolves once that is done; a problem is reported, not thrown.
+ */
+export async function sweepNetwork(root: string, name: string): Promise<string | null> {
+  const dir = networkDir(root, checkNetworkName(name));
+  return fs.existsSync(dir) ? startSwitch(dir, true) : null;
+}
+
+/**
+ * The counters of network `name`'s switch (frames forwarded, flooded, dropped by reason; per
+ * port) and which process holds each port. ERR_PIXELRTS_NET when no switch serves it.
+ */
+export async function networkStats(root: string, name: string): Promise<NetworkStats> {
+  checkNetworkName(name);
+  try {
+    const { reply, socket } = await controlRequest(networkDir(root, name), { type: 'stats' });
+    socket.destroy();
+    if (reply.type === 'stats') return { stats: reply.stats as NativeSwitchStats, ports: reply.ports };
+    throw new Error(reply.type === 'error' ? reply.message : `unexpected reply ${JSON.stringify(reply)}`);
+  } catch (err) {
+    throw new PixelrtsError('ERR_PIXELRTS_NET', `network ${name}: no switch answered (${(err as Error).message}); is a VM on it running?`, { cause: err });
+  }
 }

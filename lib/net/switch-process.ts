@@ -9,6 +9,9 @@
  * supervisor): when that process ends, however it ends (SIGKILL too), the kernel closes the
  * connection and the port goes. When the last port has gone, or none came within START_GRACE_MS,
  * the switch removes its sockets, its lock file and its directory, and exits.
+ *
+ * `node net/switch-process.js <directory> sweep` removes what a killed switch left, unless a
+ * switch serves the network again.
  */
 import fs from 'node:fs';
 import net from 'node:net';
@@ -27,6 +30,23 @@ const START_GRACE_MS = 10_000;
 /** A request line longer than this is not a request. */
 const MAX_REQUEST = 1024;
 
+/**
+ * Removes what the network left in `dir` (with the lock held: nobody else serves it), the
+ * directory too, and exits.
+ */
+function removeNetwork(dir: string, sw: NativeEthernetSwitch): never {
+  sw.close();
+  for (const name of fs.readdirSync(dir)) {
+    if (/^[qs]\d+\.sock$|^control\.sock$/.test(name)) fs.rmSync(path.join(dir, name), { force: true });
+  }
+  try {
+    fs.rmdirSync(dir);
+  } catch {
+    // A new switch's boot made its lock file here meanwhile: the directory is its now.
+  }
+  process.exit(0);
+}
+
 function serve(dir: string, sw: NativeEthernetSwitch): void {
   const ports = new Map<number, { pid: number; socket: net.Socket }>();
   let leaving = false;
@@ -41,16 +61,7 @@ function serve(dir: string, sw: NativeEthernetSwitch): void {
     try { fs.unlinkSync(path.join(dir, CONTROL_SOCKET)); } catch { /* gone */ }
     server.close();
     for (const { socket } of ports.values()) socket.destroy();
-    sw.close();
-    for (const name of fs.readdirSync(dir)) {
-      if (/^q\d+\.sock$/.test(name)) fs.rmSync(path.join(dir, name), { force: true });
-    }
-    try {
-      fs.rmdirSync(dir);
-    } catch {
-      // A new switch's boot made its lock file here meanwhile: the directory is its now.
-    }
-    process.exit(0);
+    removeNetwork(dir, sw);
   };
 
   const reply = (socket: net.Socket, message: ControlReply): void => { socket.write(`${JSON.stringify(message)}\n`); };
@@ -132,7 +143,8 @@ function serve(dir: string, sw: NativeEthernetSwitch): void {
   });
 }
 
-function main(dir: string): void {
+/** `sweep`: only clean up after a switch that was killed (when no other switch serves). */
+function main(dir: string, sweep: boolean): void {
   // Whoever started us may have closed our output pipes: messages are best effort.
   process.stdout.on('error', () => undefined);
   process.stderr.on('error', () => undefined);
@@ -145,7 +157,8 @@ function main(dir: string): void {
     process.stderr.write(`pixelrts switch: ${e.code ?? ''} ${e.message}\n`);
     process.exit(1);
   }
+  if (sweep) removeNetwork(dir, sw);
   serve(dir, sw);
 }
 
-if (require.main === module) main(process.argv[2]);
+if (require.main === module) main(process.argv[2], process.argv[3] === 'sweep');

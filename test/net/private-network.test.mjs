@@ -39,6 +39,7 @@ btest.serial('two VMs on one private network ping each other; a VM on another ne
     t.regex(vm.commandLine.join(' '), /-netdev dgram,id=pxpriv,local\.type=unix,local\.path=\S+q\d\.sock,remote\.type=unix,remote\.path=\S+s\d\.sock/);
     t.notRegex(vm.commandLine.join(' '), /-netdev user/, 'no user-mode network unless asked');
   }
+  const { networkStats } = require('../../dist/net/network.js');
   const bIp = b.vm.network.ip;
   const aIp = a.vm.network.ip;
   const ping = await a.sh(`ping -c 5 -W 5 ${bIp}`);
@@ -47,6 +48,10 @@ btest.serial('two VMs on one private network ping each other; a VM on another ne
   t.regex(await b.sh(`ping -c 2 -W 5 ${aIp}`), /2 packets received/);
   t.regex(await b.sh('ip -o addr show eth0'), new RegExp(`inet ${bIp.replace(/\./g, '\\.')}/24`));
   t.regex(await b.sh('cat /sys/class/net/eth0/address'), new RegExp(b.vm.network.mac));
+  const { stats, ports } = await networkStats(env.root, name);
+  t.deepEqual(ports.map((p) => p.pid), [process.pid, process.pid], 'both ports held by this process');
+  t.true(stats.forwarded >= 14, `ARP replies and 7 echo pairs were switched port to port: ${JSON.stringify(stats)}`);
+  t.like(stats, { runt: 0, oversized: 0, badSource: 0, foreign: 0 });
 
   // A third VM on another network, given an address in the first one's subnet: no frame of its
   // reaches the first network's switch.
@@ -61,6 +66,38 @@ btest.serial('two VMs on one private network ping each other; a VM on another ne
   t.true(fs.existsSync(path.join(netDir, 'control.sock')), 'the network lives while its VMs do');
   for (const { vm } of [a, b, c]) await vm.shutdown({ timeout: 10_000 });
   for (const { vm } of [a, b, c]) await vm.exited;
+  await nothingLeft(t, env.xdg, env.root, 10_000);
+});
+
+/** The pid of the switch process serving `dir` (from /proc), or undefined. */
+function switchPid(dir) {
+  for (const pid of fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    try {
+      const argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0');
+      if (argv.some((a) => a.endsWith('switch-process.js')) && argv.includes(dir)) return Number(pid);
+    } catch { /* gone */ }
+  }
+  return undefined;
+}
+
+btest.serial('a VM whose switch is killed is warned; what the switch left goes when the VM does', async (t) => {
+  const env = runtimeEnv(t);
+  const saved = process.env.XDG_RUNTIME_DIR;
+  process.env.XDG_RUNTIME_DIR = env.xdg;
+  t.teardown(() => { if (saved === undefined) delete process.env.XDG_RUNTIME_DIR; else process.env.XDG_RUNTIME_DIR = saved; });
+  killAllAtEnd(t, env.xdg);
+  const name = `sw${process.pid}`;
+  const { vm } = await bootShell(t, { net: name });
+  const warned = new Promise((resolve) => vm.on('warning', resolve));
+  const pid = switchPid(path.join(env.root, `.net-${name}`));
+  t.truthy(pid, 'a switch process serves the network');
+  process.kill(pid, 'SIGKILL');
+  const warning = await warned;
+  t.is(warning.code, 'ERR_PIXELRTS_NET');
+  t.regex(warning.message, /went away/);
+  t.true(fs.existsSync(path.join(env.root, `.net-${name}`)), 'a killed switch cannot clean up');
+  await vm.shutdown({ timeout: 10_000 });
+  await vm.exited;
   await nothingLeft(t, env.xdg, env.root, 10_000);
 });
 
