@@ -21,13 +21,22 @@ function killAllAtEnd(t, xdg) {
   });
 }
 
-btest.serial('two VMs on one private network ping each other; a VM on another network reaches neither; nothing is left', async (t) => {
+/**
+ * A fresh runtime directory for VMs booted by boot() in this process: the process's own
+ * XDG_RUNTIME_DIR points there for the test, so the VMs' directories and their switch's are
+ * the test's own.
+ */
+function inProcessEnv(t) {
   const env = runtimeEnv(t);
-  // boot() in this process: its runtime root, its switch's, is the test's own.
   const saved = process.env.XDG_RUNTIME_DIR;
   process.env.XDG_RUNTIME_DIR = env.xdg;
   t.teardown(() => { if (saved === undefined) delete process.env.XDG_RUNTIME_DIR; else process.env.XDG_RUNTIME_DIR = saved; });
   killAllAtEnd(t, env.xdg);
+  return env;
+}
+
+btest.serial('two VMs on one private network ping each other; a VM on another network reaches neither; nothing is left', async (t) => {
+  const env = inProcessEnv(t);
 
   const name = `lab${process.pid}`;
   const [a, b] = await Promise.all([bootShell(t, { net: name }), bootShell(t, { net: name })]);
@@ -81,11 +90,7 @@ function switchPid(dir) {
 }
 
 btest.serial('a VM whose switch is killed is warned; what the switch left goes when the VM does', async (t) => {
-  const env = runtimeEnv(t);
-  const saved = process.env.XDG_RUNTIME_DIR;
-  process.env.XDG_RUNTIME_DIR = env.xdg;
-  t.teardown(() => { if (saved === undefined) delete process.env.XDG_RUNTIME_DIR; else process.env.XDG_RUNTIME_DIR = saved; });
-  killAllAtEnd(t, env.xdg);
+  const env = inProcessEnv(t);
   const name = `sw${process.pid}`;
   const { vm } = await bootShell(t, { net: name });
   const warned = new Promise((resolve) => vm.on('warning', resolve));
