@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import { guestShell } from '../test/helpers/guest-shell.mjs';
 
 const require = createRequire(import.meta.url);
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -16,40 +17,11 @@ const dist = (m) => require(path.join(root, 'dist', `${m}.js`));
 const PINGS = Number(process.env.NET_BENCH_PINGS ?? 20);
 const MIB = Number(process.env.NET_BENCH_MIB ?? 32);
 
-/** Runs `command` in a booted demo guest's console shell; resolves with its output. */
-function shell(vm) {
-  let text = '';
-  vm.console.on('line', (l) => { text += `${l}\n`; });
-  let n = 0;
-  return async (command, timeout = 120_000) => {
-    const tag = `bench-${++n}`;
-    const start = text.length;
-    vm.console.write(`${command}; echo "${tag}-$((6*7))"\r`);
-    try {
-      await vm.console.waitFor(new RegExp(`${tag}-42`), { timeout });
-    } catch (err) {
-      throw new Error(`${err.message}; the guest printed:\n${text.slice(start).slice(-2000)}`);
-    }
-    return text.slice(start);
-  };
-}
-
 /** CPU time (ms) the process `pid` has used, from /proc/PID/stat (utime + stime). */
 function cpuMs(pid) {
   const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return ((Number(f[11]) + Number(f[12])) * 1000) / 100;
-}
-
-/** The switch process serving `dir`. */
-function switchPid(dir) {
-  for (const pid of fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
-    try {
-      const argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0');
-      if (argv.some((a) => a.endsWith('switch-process.js')) && argv.includes(dir)) return Number(pid);
-    } catch { /* gone */ }
-  }
-  throw new Error(`no switch serves ${dir}`);
 }
 
 /** Boots two guests on one network and measures ping and throughput between them. */
@@ -68,7 +40,7 @@ export async function benchNetSwitch() {
   try {
     for (let i = 0; i < 2; i++) vms.push(await boot(containerPath, { accel: 'tcg', net: name }));
     const [a, b] = vms;
-    const [sa, sb] = vms.map(shell);
+    const [sa, sb] = vms.map(guestShell);
     await Promise.all(vms.map((vm) => vm.console.waitFor(/pixelrts-demo# /, { timeout: 90_000 })));
 
     const ping = await sa(`ping -c ${PINGS} -i 0.2 ${b.network.ip}`);
@@ -76,16 +48,14 @@ export async function benchNetSwitch() {
     console.log(`ping ${a.network.ip} → ${b.network.ip}, ${PINGS} echoes: ${/(\d+) packets received/.exec(ping)?.[1]} answered; ` +
       `RTT min/avg/max ${rtt ? `${rtt[1]} / ${rtt[2]} / ${rtt[3]} ms` : '(no summary)'}`);
 
-    const dir = path.join(xdg, 'pixelrts', `.net-${name}`);
-    const sw = switchPid(dir);
     // The listener's stdin stays open (sleep): at EOF busybox nc would hang up at once.
     await sb('(sleep 600 | nc -l -p 5001 >/dev/null 2>&1 &)');
-    await sb('sleep 1; netstat -ltn 2>/dev/null | grep 5001');
+    await sb('sleep 1');
     const before = await networkStats(path.join(xdg, 'pixelrts'), name);
+    const sw = before.switchPid;
     const cpu0 = cpuMs(sw);
     const t0 = performance.now();
-    const out = await sa(`dd if=/dev/zero bs=64k count=${MIB * 16} | nc -w 3 ${b.network.ip} 5001`, 600_000);
-    if (process.env.NET_BENCH_DEBUG) console.log(out);
+    await sa(`dd if=/dev/zero bs=64k count=${MIB * 16} 2>/dev/null | nc -w 3 ${b.network.ip} 5001`);
     const seconds = (performance.now() - t0) / 1000;
     const cpu = cpuMs(sw) - cpu0;
     const after = await networkStats(path.join(xdg, 'pixelrts'), name);

@@ -34,5 +34,5 @@ export type ControlRequest = { type: 'join'; pid: number } | { type: 'stats' };
 /** The switch's answer (one JSON line). A `join` connection stays open: closing it leaves. */
 export type ControlReply =
   | { type: 'joined'; index: number }
-  | { type: 'stats'; stats: unknown; ports: Array<{ index: number; pid: number }> }
+  | { type: 'stats'; pid: number; stats: unknown; ports: Array<{ index: number; pid: number }> }
   | { type: 'error'; code: string; message: string };

@@ -39,6 +39,8 @@ export interface JoinOptions {
 
 /** What `networkStats` reports: the switch's counters and who holds which port. */
 export interface NetworkStats {
+  /** The switch process's pid. */
+  switchPid: number;
   stats: NativeSwitchStats;
   ports: Array<{ index: number; pid: number }>;
 }
@@ -177,14 +179,14 @@ export async function sweepNetwork(root: string, name: string): Promise<string |
 
 /**
  * The counters of network `name`'s switch (frames forwarded, flooded, dropped by reason; per
- * port) and which process holds each port. ERR_PIXELRTS_NET when no switch serves it.
+ * port), its pid and which process holds each port. ERR_PIXELRTS_NET when no switch serves it.
  */
 export async function networkStats(root: string, name: string): Promise<NetworkStats> {
   checkNetworkName(name);
   try {
     const { reply, socket } = await controlRequest(networkDir(root, name), { type: 'stats' });
     socket.destroy();
-    if (reply.type === 'stats') return { stats: reply.stats as NativeSwitchStats, ports: reply.ports };
+    if (reply.type === 'stats') return { switchPid: reply.pid, stats: reply.stats as NativeSwitchStats, ports: reply.ports };
     throw new Error(reply.type === 'error' ? reply.message : `unexpected reply ${JSON.stringify(reply)}`);
   } catch (err) {
     throw new PixelrtsError('ERR_PIXELRTS_NET', `network ${name}: no switch answered (${(err as Error).message}); is a VM on it running?`, { cause: err });

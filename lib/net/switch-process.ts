@@ -117,7 +117,7 @@ function serve(dir: string, sw: NativeEthernetSwitch): void {
       } else if (request.type === 'join' && Number.isInteger(request.pid)) {
         join(socket, request.pid);
       } else if (request.type === 'stats') {
-        reply(socket, { type: 'stats', stats: sw.stats(), ports: [...ports].map(([index, p]) => ({ index, pid: p.pid })) });
+        reply(socket, { type: 'stats', pid: process.pid, stats: sw.stats(), ports: [...ports].map(([index, p]) => ({ index, pid: p.pid })) });
         socket.end();
       } else {
         socket.destroy();

@@ -11,6 +11,7 @@ import { bootMissing, bootShell, demoContainer, nothingLeft, parseNdjson, proces
 
 const require = createRequire(import.meta.url);
 const { networkAddress } = require('../../dist/net/addressing.js');
+const { networkStats } = require('../../dist/net/network.js');
 
 const btest = needs(test, bootMissing());
 
@@ -48,7 +49,6 @@ btest.serial('two VMs on one private network ping each other; a VM on another ne
     t.regex(vm.commandLine.join(' '), /-netdev dgram,id=pxpriv,local\.type=unix,local\.path=\S+q\d\.sock,remote\.type=unix,remote\.path=\S+s\d\.sock/);
     t.notRegex(vm.commandLine.join(' '), /-netdev user/, 'no user-mode network unless asked');
   }
-  const { networkStats } = require('../../dist/net/network.js');
   const bIp = b.vm.network.ip;
   const aIp = a.vm.network.ip;
   const ping = await a.sh(`ping -c 5 -W 5 ${bIp}`);
@@ -78,24 +78,13 @@ btest.serial('two VMs on one private network ping each other; a VM on another ne
   await nothingLeft(t, env.xdg, env.root, 10_000);
 });
 
-/** The pid of the switch process serving `dir` (from /proc), or undefined. */
-function switchPid(dir) {
-  for (const pid of fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
-    try {
-      const argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0');
-      if (argv.some((a) => a.endsWith('switch-process.js')) && argv.includes(dir)) return Number(pid);
-    } catch { /* gone */ }
-  }
-  return undefined;
-}
-
 btest.serial('a VM whose switch is killed is warned; what the switch left goes when the VM does', async (t) => {
   const env = inProcessEnv(t);
   const name = `sw${process.pid}`;
   const { vm } = await bootShell(t, { net: name });
   const warned = new Promise((resolve) => vm.on('warning', resolve));
-  const pid = switchPid(path.join(env.root, `.net-${name}`));
-  t.truthy(pid, 'a switch process serves the network');
+  const pid = (await networkStats(env.root, name)).switchPid;
+  t.true(processesOf(env.xdg).includes(pid), 'a switch process serves the network');
   process.kill(pid, 'SIGKILL');
   const warning = await warned;
   t.is(warning.code, 'ERR_PIXELRTS_NET');
