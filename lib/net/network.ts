@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { PixelrtsError } from '../errors';
+import { PixelrtsError, errorCode } from '../errors';
 import { checkNetworkName, networkAddress, type NetworkAddress } from './addressing';
 import { CONTROL_SOCKET, guestSocket, networkDir, switchSocket, type ControlReply, type ControlRequest } from './layout';
 import { BUSY_EXIT } from './switch-process';
@@ -44,6 +44,9 @@ export interface NetworkStats {
   stats: NativeSwitchStats;
   ports: Array<{ index: number; pid: number }>;
 }
+
+/** The longest path a Unix socket address holds on Linux (sun_path without its NUL). */
+const MAX_SOCKET_PATH = 107;
 
 /** How long one request to the control socket may take. */
 const REQUEST_TIMEOUT_MS = 5000;
@@ -113,6 +116,11 @@ function startSwitch(dir: string, sweep = false): Promise<string | null> {
 export async function joinNetwork(root: string, name: string, options: JoinOptions = {}): Promise<NetworkPort> {
   checkNetworkName(name);
   const dir = networkDir(root, name);
+  const control = path.join(dir, CONTROL_SOCKET);
+  if (Buffer.byteLength(control) > MAX_SOCKET_PATH) {
+    throw new PixelrtsError('ERR_PIXELRTS_NET_PORT', `the network's socket ${control} is longer than a Unix socket address holds ` +
+      `(${MAX_SOCKET_PATH} bytes): set XDG_RUNTIME_DIR to a shorter directory, or give the network a shorter name.`);
+  }
   const deadline = Date.now() + (options.timeoutMs ?? 15_000);
   let problem = 'no switch answered';
   for (;;) {
@@ -128,13 +136,14 @@ export async function joinNetwork(root: string, name: string, options: JoinOptio
       const { reply, socket } = await controlRequest(dir, { type: 'join', pid: process.pid });
       if (reply.type === 'joined') return holdPort(dir, name, reply.index, socket, options.onLost);
       socket.destroy();
-      if (reply.type === 'error' && reply.code === 'ERR_PIXELRTS_NET_FULL') {
-        throw new PixelrtsError('ERR_PIXELRTS_NET_FULL', `network ${name}: ${reply.message}; put further VMs on another network.`);
-      }
-      problem = reply.type === 'error' ? reply.message : `unexpected reply ${JSON.stringify(reply)}`;
+      // The switch answered and refused: asking again would get the same answer.
+      throw reply.type === 'error' && reply.code === 'ERR_PIXELRTS_NET_FULL'
+        ? new PixelrtsError('ERR_PIXELRTS_NET_FULL', `network ${name}: ${reply.message}; put further VMs on another network.`)
+        : new PixelrtsError(reply.type === 'error' ? errorCode(reply.code, 'ERR_PIXELRTS_NET') : 'ERR_PIXELRTS_NET',
+          `network ${name}: the switch refused a port: ${reply.type === 'error' ? reply.message : `unexpected reply ${JSON.stringify(reply)}`}`);
     } catch (err) {
       const code = (err as { code?: string }).code;
-      if (code === 'ERR_PIXELRTS_NET_FULL') throw err;
+      if (err instanceof PixelrtsError) throw err;
       noSwitch = code === 'ENOENT' || code === 'ECONNREFUSED';
       problem = (err as Error).message;
     }

@@ -34,11 +34,16 @@ Failure EthernetSwitch::Start() {
 
 Failure EthernetSwitch::AddPort(int id, const std::string& path, const std::string& peer_path) {
   if (id < 0) return Failure::make("ERR_PIXELRTS_NET_PORT", "a port id is a number from 0, found " + std::to_string(id));
+  {
+    // Checked before binding: opening would replace the socket file of a live port at the same path.
+    std::lock_guard<std::mutex> lock(mu_);
+    if (ports_.count(id) != 0) return Failure::make("ERR_PIXELRTS_NET_PORT", "port " + std::to_string(id) + " exists already");
+  }
   auto port = std::make_unique<SwitchPort>();
   Failure f = SwitchPort::Open(path, peer_path, port.get());
   if (!f.ok()) return f;
+  // Ports are added from one thread (JavaScript's): nobody took the id meanwhile.
   std::lock_guard<std::mutex> lock(mu_);
-  if (ports_.count(id) != 0) return Failure::make("ERR_PIXELRTS_NET_PORT", "port " + std::to_string(id) + " exists already");
   epoll_event ev{};
   ev.events = EPOLLIN;
   ev.data.u64 = static_cast<uint64_t>(id);

@@ -62,9 +62,10 @@ btest.serial('two VMs on one private network ping each other; a VM on another ne
   t.true(stats.forwarded >= 14, `ARP replies and 7 echo pairs were switched port to port: ${JSON.stringify(stats)}`);
   t.like(stats, { runt: 0, oversized: 0, badSource: 0, foreign: 0 });
 
-  // A third VM on another network, given an address in the first one's subnet: no frame of its
-  // reaches the first network's switch.
-  const c = await bootShell(t, { net: `other${process.pid}` });
+  // A third VM on another network, given an address in the first one's subnet, and QEMU's NATed
+  // network as well: no frame of its reaches the first network's switch.
+  const c = await bootShell(t, { net: `other${process.pid}`, network: true });
+  t.regex(await c.sh('ip -o addr show eth1'), /inet 10\.0\.2\.15\/24/, 'the user-mode network is the second card');
   const intruder = networkAddress(name, 200).ip;
   await c.sh(`ip addr add ${intruder}/24 dev eth0`);
   const tries = await c.sh(`ping -c 3 -W 2 ${aIp}; ping -c 3 -W 2 ${bIp}`);

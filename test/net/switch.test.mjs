@@ -69,7 +69,9 @@ ptest('the switch drops malformed datagrams, floods broadcast, forwards learnt u
   t.throws(() => new EthernetSwitch(path.join(dir, 'lock')), { code: 'ERR_PIXELRTS_NET_BUSY' }, 'one switch per network');
   sw.addPort(1, path.join(dir, 's1.sock'), path.join(dir, 'q1.sock'));
   sw.addPort(2, path.join(dir, 's2.sock'), path.join(dir, 'q2.sock'));
-  t.throws(() => sw.addPort(2, path.join(dir, 's9.sock'), path.join(dir, 'q9.sock')), { code: 'ERR_PIXELRTS_NET_PORT' });
+  t.throws(() => sw.addPort(2, path.join(dir, 's2.sock'), path.join(dir, 'q9.sock')), { code: 'ERR_PIXELRTS_NET_PORT' });
+  t.true(fs.existsSync(path.join(dir, 's2.sock')), 'a refused port leaves the live one\'s socket alone');
+  t.throws(() => sw.addPort(3, path.join(dir, 'x'.repeat(120)), path.join(dir, 'q3.sock')), { code: 'ERR_PIXELRTS_NET_PORT', message: /longer than a Unix socket address/ });
 
   const run = spawnSync('python3', ['-c', PEERS, dir], { encoding: 'utf8' });
   t.is(run.status, 0, run.stderr);
