@@ -9,8 +9,7 @@ const usage = `Usage: pixelrts ps [--json]
 
 Lists the VMs started by \`pixelrts boot\` (detached or in another terminal) that are still
 running: id, owner pid, QEMU pid, uptime, private network and address (boot --net), image
-and sockets. Records of VMs whose owner died
-are removed on the way.
+and sockets. Records of VMs whose owner died are removed on the way.
 
 Options:
   --json   one NDJSON event per VM: {"type":"vm","time":…, id, image, pid, qemuPid, started,
