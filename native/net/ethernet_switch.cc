@@ -3,33 +3,36 @@
 #include <cerrno>
 #include <cstring>
 
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <unistd.h>
 
 namespace pixelrts::net {
 
 namespace {
 
-// epoll data of the wake-up fd (port ids are >= 0).
-constexpr uint64_t kWakeTag = ~uint64_t{0};
 // Datagrams taken from one port before the others get their turn.
 constexpr int kBurst = 64;
+
+bool SetFlags(int fd) { return ::fcntl(fd, F_SETFD, FD_CLOEXEC) == 0 && ::fcntl(fd, F_SETFL, O_NONBLOCK) == 0; }
 
 }  // namespace
 
 Failure EthernetSwitch::Start() {
-  epoll_ = UniqueFd(::epoll_create1(EPOLL_CLOEXEC));
-  wake_ = UniqueFd(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
-  if (!epoll_.valid() || !wake_.valid()) {
+  int fds[2];
+  if (::pipe(fds) != 0) return Failure::make("ERR_PIXELRTS_NET_PORT", std::string("cannot start the switch: ") + std::strerror(errno));
+  wake_read_ = UniqueFd(fds[0]);
+  wake_write_ = UniqueFd(fds[1]);
+  if (!SetFlags(fds[0]) || !SetFlags(fds[1])) {
     return Failure::make("ERR_PIXELRTS_NET_PORT", std::string("cannot start the switch: ") + std::strerror(errno));
   }
-  epoll_event ev{};
-  ev.events = EPOLLIN;
-  ev.data.u64 = kWakeTag;
-  ::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, wake_.get(), &ev);
   thread_ = std::thread([this] { Run(); });
   return Failure::none();
+}
+
+void EthernetSwitch::Wake() {
+  const char one = 1;
+  (void)!::write(wake_write_.get(), &one, 1);  // a full pipe wakes the thread just as well
 }
 
 Failure EthernetSwitch::AddPort(int id, const std::string& path, const std::string& peer_path) {
@@ -42,15 +45,12 @@ Failure EthernetSwitch::AddPort(int id, const std::string& path, const std::stri
   auto port = std::make_unique<SwitchPort>();
   Failure f = SwitchPort::Open(path, peer_path, port.get());
   if (!f.ok()) return f;
-  // Ports are added from one thread (JavaScript's): nobody took the id meanwhile.
-  std::lock_guard<std::mutex> lock(mu_);
-  epoll_event ev{};
-  ev.events = EPOLLIN;
-  ev.data.u64 = static_cast<uint64_t>(id);
-  if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, port->fd(), &ev) != 0) {
-    return Failure::make("ERR_PIXELRTS_NET_PORT", std::string("cannot watch the port's socket: ") + std::strerror(errno));
+  {
+    // Ports are added from one thread (JavaScript's): nobody took the id meanwhile.
+    std::lock_guard<std::mutex> lock(mu_);
+    ports_.emplace(id, std::move(port));
   }
-  ports_.emplace(id, std::move(port));
+  Wake();
   return Failure::none();
 }
 
@@ -58,9 +58,9 @@ bool EthernetSwitch::RemovePort(int id) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = ports_.find(id);
   if (it == ports_.end()) return false;
-  ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, it->second->fd(), nullptr);
   ports_.erase(it);
   table_.Forget(id);
+  Wake();
   return true;
 }
 
@@ -77,27 +77,43 @@ SwitchStats EthernetSwitch::Stats(std::vector<PortSnapshot>* ports) const {
 void EthernetSwitch::Stop() {
   if (!thread_.joinable()) return;
   stopping_ = true;
-  const uint64_t one = 1;
-  (void)!::write(wake_.get(), &one, sizeof(one));
+  Wake();
   thread_.join();
   std::lock_guard<std::mutex> lock(mu_);
   ports_.clear();
 }
 
 void EthernetSwitch::Run() {
-  // One frame more than the largest allowed, so an oversized datagram is recognised (its real
-  // length comes back with MSG_TRUNC) without reading it whole.
+  // One byte more than the largest frame allowed, so an oversized datagram is recognised
+  // (it fills the buffer, or the kernel says it cut it) without reading it whole.
   std::vector<uint8_t> buf(kMaxFrame + 1);
-  epoll_event events[32];
+  std::vector<pollfd> fds;
+  std::vector<int> ids;  // ids[i] is the port polled at fds[i + 1]
   while (!stopping_) {
-    const int n = ::epoll_wait(epoll_.get(), events, 32, -1);
+    fds.assign(1, pollfd{wake_read_.get(), POLLIN, 0});
+    ids.clear();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (const auto& [id, port] : ports_) {
+        fds.push_back(pollfd{port->fd(), POLLIN, 0});
+        ids.push_back(id);
+      }
+    }
+    const int n = ::poll(fds.data(), static_cast<nfds_t>(fds.size()), -1);
     if (n < 0 && errno != EINTR) break;
+    if (n <= 0) continue;
+    if (fds[0].revents != 0) {
+      char drain[64];
+      while (::read(wake_read_.get(), drain, sizeof(drain)) > 0) {
+      }
+      continue;  // the ports changed (or we stop): poll the new set
+    }
     std::lock_guard<std::mutex> lock(mu_);
-    for (int i = 0; i < n; ++i) {
-      if (events[i].data.u64 == kWakeTag) continue;
-      const int id = static_cast<int>(events[i].data.u64);
-      auto it = ports_.find(id);
-      if (it != ports_.end()) Drain(id, *it->second, buf.data(), buf.size());
+    for (size_t i = 1; i < fds.size(); ++i) {
+      if ((fds[i].revents & POLLIN) == 0) continue;
+      auto it = ports_.find(ids[i - 1]);
+      // A port removed since the poll is skipped; its fd number may belong to another by now.
+      if (it != ports_.end() && it->second->fd() == fds[i].fd) Drain(it->first, *it->second, buf.data(), buf.size());
     }
   }
 }

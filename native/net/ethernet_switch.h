@@ -1,5 +1,6 @@
 // A learning Ethernet switch between Unix datagram sockets, forwarding on a thread of its own:
-// no JavaScript runs per frame. Each datagram is checked (ethernet_frame.h) and dropped with a
+// no JavaScript runs per frame. The thread poll(2)s the ports (portable: Linux and macOS; a
+// network has at most a few hundred ports) and a pipe that wakes it when they change. Each datagram is checked (ethernet_frame.h) and dropped with a
 // reason when malformed; a good frame teaches the table where its source lives, then goes to
 // the port its destination was learnt on, or to every other port (broadcast, multicast,
 // unknown). Ports are added and removed from the JS thread while frames flow.
@@ -46,7 +47,7 @@ class EthernetSwitch {
   EthernetSwitch(const EthernetSwitch&) = delete;
   EthernetSwitch& operator=(const EthernetSwitch&) = delete;
 
-  // Starts the forwarding thread. ERR_PIXELRTS_NET_PORT when epoll or the wake-up fd fail.
+  // Starts the forwarding thread. ERR_PIXELRTS_NET_PORT when its wake-up pipe cannot be made.
   Failure Start();
   // Adds port `id` (bound at `path`, its peer `peer_path`); ERR_PIXELRTS_NET_PORT when the id
   // is taken or the socket cannot be bound.
@@ -59,6 +60,8 @@ class EthernetSwitch {
 
  private:
   void Run();
+  // Makes the thread poll again: the set of ports changed, or it is to stop.
+  void Wake();
   void Drain(int id, SwitchPort& port, uint8_t* buf, size_t capacity);
   void Deliver(int from, const uint8_t* frame, size_t length);
 
@@ -66,8 +69,8 @@ class EthernetSwitch {
   std::map<int, std::unique_ptr<SwitchPort>> ports_;
   MacTable table_;
   SwitchStats stats_;
-  UniqueFd epoll_;
-  UniqueFd wake_;
+  UniqueFd wake_read_;
+  UniqueFd wake_write_;
   std::thread thread_;
   std::atomic<bool> stopping_{false};
 };

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include <fcntl.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 namespace pixelrts::net {
@@ -18,6 +19,13 @@ bool FillAddress(const std::string& path, sockaddr_un* addr, socklen_t* len) {
   *len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size() + 1);
   return true;
 }
+
+// A datagram socket never raises SIGPIPE where MSG_NOSIGNAL is missing (macOS).
+#ifdef MSG_NOSIGNAL
+constexpr int kSendFlags = MSG_DONTWAIT | MSG_NOSIGNAL;
+#else
+constexpr int kSendFlags = MSG_DONTWAIT;
+#endif
 
 Failure PortFailure(const std::string& what, const std::string& path, int err) {
   return Failure::make("ERR_PIXELRTS_NET_PORT", what + " " + path + ": " + std::strerror(err) +
@@ -35,8 +43,12 @@ Failure SwitchPort::Open(const std::string& path, const std::string& peer_path, 
                                                       " is empty or longer than a Unix socket address holds (107 bytes); "
                                                       "set XDG_RUNTIME_DIR to a shorter directory.");
   }
-  UniqueFd fd(::socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  // Flags set with fcntl, not socket(): SOCK_NONBLOCK and SOCK_CLOEXEC are Linux's own.
+  UniqueFd fd(::socket(AF_UNIX, SOCK_DGRAM, 0));
   if (!fd.valid()) return PortFailure("cannot create the socket for", path, errno);
+  if (::fcntl(fd.get(), F_SETFD, FD_CLOEXEC) != 0 || ::fcntl(fd.get(), F_SETFL, O_NONBLOCK) != 0) {
+    return PortFailure("cannot configure the socket for", path, errno);
+  }
   // A socket file left by a switch that was killed would make bind fail: it is ours to replace.
   ::unlink(path.c_str());
   if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&own), own_len) != 0) return PortFailure("cannot bind", path, errno);
@@ -53,21 +65,27 @@ SwitchPort::~SwitchPort() {
 
 SwitchPort::Received SwitchPort::Receive(uint8_t* buf, size_t capacity, size_t* length) {
   sockaddr_un from{};
-  socklen_t from_len = sizeof(from);
-  // MSG_TRUNC: the datagram's real length is returned even when it did not fit.
-  const ssize_t n = ::recvfrom(fd_.get(), buf, capacity, MSG_TRUNC | MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&from), &from_len);
+  iovec iov{buf, capacity};
+  msghdr msg{};
+  msg.msg_name = &from;
+  msg.msg_namelen = sizeof(from);
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  const ssize_t n = ::recvmsg(fd_.get(), &msg, MSG_DONTWAIT);
   if (n < 0) return Received::kNone;
   *length = static_cast<size_t>(n);
+  const socklen_t from_len = msg.msg_namelen;
   // Only the peer's datagrams belong to this port (the directory is private, but a port is one
   // VM's and nothing else's).
   const size_t from_path = from_len > offsetof(sockaddr_un, sun_path) ? from_len - offsetof(sockaddr_un, sun_path) : 0;
   if (peer_path_.compare(0, std::string::npos, from.sun_path, ::strnlen(from.sun_path, from_path)) != 0) return Received::kForeign;
-  if (*length > capacity) return Received::kTooLong;
+  // The rest of a datagram longer than the buffer was discarded by the kernel (MSG_TRUNC).
+  if ((msg.msg_flags & MSG_TRUNC) != 0 || *length >= capacity) return Received::kTooLong;
   return Received::kFrame;
 }
 
 void SwitchPort::Send(const uint8_t* frame, size_t length) {
-  const ssize_t n = ::sendto(fd_.get(), frame, length, MSG_DONTWAIT | MSG_NOSIGNAL, reinterpret_cast<const sockaddr*>(&peer_), peer_len_);
+  const ssize_t n = ::sendto(fd_.get(), frame, length, kSendFlags, reinterpret_cast<const sockaddr*>(&peer_), peer_len_);
   if (n == static_cast<ssize_t>(length)) {
     stats_.tx_frames++;
     stats_.tx_bytes += length;

@@ -40,8 +40,8 @@ class SwitchPort {
 
   // What one receive found.
   enum class Received { kFrame, kTooLong, kForeign, kNone };
-  // Reads one datagram into buf (capacity bytes); *length is its real length even when it was
-  // longer than the buffer (kTooLong). kNone: nothing is queued.
+  // Reads one datagram into buf (capacity bytes, one more than the largest frame allowed):
+  // kTooLong when it filled the buffer or was cut. kNone: nothing is queued.
   Received Receive(uint8_t* buf, size_t capacity, size_t* length);
   // Sends one frame to the peer without blocking; counts it or its drop.
   void Send(const uint8_t* frame, size_t length);
