@@ -22,7 +22,7 @@ import { firmwareFor, identify, IDENTIFY_BYTES, isKernel, PARTITION_TABLE_BYTES 
 import { prepareOverlay, requireQemuImg, type DiskOverlay } from './overlay';
 import { commitDisks, pausedFor, type CommitOptions } from './commit';
 import { createSnapshots, type Snapshots } from './snapshots';
-import { makeSeed } from './cloud-init';
+import { makeSeed, networkConfig } from './cloud-init';
 import { checkBootOptions } from './options';
 import { createScreen, type Screen } from '../screen/screen';
 import { createInput, type Input } from '../screen/input';
@@ -563,7 +563,7 @@ export async function boot(file: string, options: BootOptions = {}): Promise<Boo
     const diskDrives: Drive[] = overlays.map((o) => ({ kind: 'disk', overlay: o.overlay, base: o.base, baseFormat: o.baseFormat }));
     const cdDrives: Drive[] = files.isos.map((f) => ({ kind: 'cdrom', file: inMount(f.name) }));
     const seedDrives: Drive[] = options.cloudInit === undefined ? []
-      : [{ kind: 'seed', file: await makeSeed(runtimeDir as string, options.cloudInit, idBase(image)) }];
+      : [{ kind: 'seed', file: await makeSeed(runtimeDir as string, options.cloudInit, idBase(image), address ? networkConfig(address, network !== null) : undefined) }];
     let firmware: FirmwareChoice | undefined;
     let firmwareReason = '';
     if (files.firmware) {

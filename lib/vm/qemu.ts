@@ -205,6 +205,12 @@ export interface GuestForward {
   command: string[];
 }
 
+/**
+ * The MAC of the user-mode network's card: QEMU's own default for a first card, written out so
+ * that a guest's network configuration can name the card whatever other cards it has.
+ */
+export const USER_NETWORK_MAC = '52:54:00:12:34:56';
+
 /** User-mode networking for the guest (`-netdev user`). */
 export interface NetworkOptions {
   user: true;
@@ -415,7 +421,7 @@ export function qemuArgs(o: QemuArgsOptions): string[] {
     const gfwd = (o.network.guestfwd ?? []).map((g) =>
       `,guestfwd=tcp:${g.guestAddress}:${g.guestPort}-cmd:${opt(g.command.map(shellWord).join(' '))}`).join('');
     args.push('-netdev', `user,id=pxnet${o.network.restrict ? ',restrict=on' : ''}${fwd}${gfwd}`,
-      '-device', 'virtio-net-pci,netdev=pxnet');
+      '-device', `virtio-net-pci,netdev=pxnet,mac=${USER_NETWORK_MAC}`);
   }
   if (o.extra) args.push(...o.extra);
   return args;

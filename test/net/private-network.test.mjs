@@ -3,10 +3,11 @@
 // an address in their subnet, and when the VMs are gone (stopped, or their owner SIGKILLed) no
 // switch process, socket or directory is left.
 import test from 'ava';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
-import { needs } from '../helpers/prereq.mjs';
+import { commandMissing, needs } from '../helpers/prereq.mjs';
 import { bootMissing, bootShell, demoContainer, nothingLeft, parseNdjson, processesOf, runtimeEnv, startCli } from '../helpers/boot.mjs';
 
 const require = createRequire(import.meta.url);
@@ -155,4 +156,20 @@ btest.serial('usage: several containers with an option only one VM can have; a b
     t.is(r.code, 2, r.stderr);
     t.regex(r.stderr, re);
   }
+});
+
+needs(btest, commandMissing('mkfs.vfat', 'dosfstools') ?? commandMissing('mcopy', 'mtools')).serial('a cloud image on a private network gets its address in the NoCloud seed\'s network-config', async (t) => {
+  const env = inProcessEnv(t);
+  const name = `seed${process.pid}`;
+  const { vm } = await bootShell(t, { net: name, network: true, cloudInit: '#cloud-config\nhostname: seeded\n' });
+  const me = networkAddress(name, 1);
+  t.regex(vm.commandLine.join(' '), /virtio-net-pci,netdev=pxnet,mac=52:54:00:12:34:56/, 'the user-mode card\'s MAC, named');
+  const config = spawnSync('mtype', ['-i', path.join(vm.runtimeDir, 'cidata.img'), '::/network-config'], { encoding: 'utf8' }).stdout;
+  t.is(config, [
+    'version: 2', 'ethernets:', '  private:', `    match: { macaddress: "${me.mac}" }`, `    addresses: ["${me.ip}/24"]`,
+    '  user:', '    match: { macaddress: "52:54:00:12:34:56" }', '    dhcp4: true', '',
+  ].join('\n'));
+  await vm.shutdown({ timeout: 10_000 });
+  await vm.exited;
+  await nothingLeft(t, env.xdg, env.root, 10_000);
 });
