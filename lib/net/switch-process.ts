@@ -105,14 +105,13 @@ function serve(dir: string, sw: NativeEthernetSwitch): void {
         return;
       }
       socket.off('data', onData);
-      let request: ControlRequest;
+      let request: ControlRequest | null;
       try {
-        request = JSON.parse(buffered.slice(0, nl)) as ControlRequest;
+        request = JSON.parse(buffered.slice(0, nl)) as ControlRequest | null;
       } catch {
-        socket.destroy();
-        return;
+        request = null;
       }
-      if (leaving) {
+      if (leaving || typeof request !== 'object' || request === null) {
         socket.destroy();
       } else if (request.type === 'join' && Number.isInteger(request.pid)) {
         join(socket, request.pid);

@@ -54,3 +54,26 @@ test('four processes racing to create a network share one switch with indexes 1-
   t.deepEqual(await leftovers(env.root, [], 2000), []);
   t.false(fs.existsSync(path.join(env.root, `.net-${name}`)));
 });
+
+test('malformed control requests are hung up on; the switch serves on', async (t) => {
+  const env = runtimeEnv(t);
+  fs.mkdirSync(env.root, { mode: 0o700 });
+  const { joinNetwork } = require(network);
+  const first = await joinNetwork(env.root, 'hostile');
+  t.teardown(() => first.leave());
+  const control = path.join(env.root, '.net-hostile', 'control.sock');
+  const net = await import('node:net');
+  for (const line of ['null\n', '5\n', '"x"\n', '{}\n', '{"type":"join"}\n', 'garbage\n', 'x'.repeat(5000)]) {
+    const closed = await new Promise((resolve) => {
+      const s = net.connect(control);
+      s.on('error', () => undefined);
+      const timer = setTimeout(() => { s.destroy(); resolve(false); }, 2000);
+      s.on('close', () => { clearTimeout(timer); resolve(true); });
+      s.write(line);
+    });
+    t.true(closed, `hung up on ${JSON.stringify(line.slice(0, 20))}`);
+  }
+  const second = await joinNetwork(env.root, 'hostile');
+  t.is(second.index, 2, 'the switch still serves');
+  second.leave();
+});
