@@ -66,6 +66,14 @@
         "native/screen/screen_module.cc",
         "native/screen/display.cc",
         "native/screen/rfb_client.cc",
+
+        # net
+        "native/net/net_module.cc",
+        "native/net/ethernet_switch.cc",
+        "native/net/ethernet_frame.cc",
+        "native/net/mac_table.cc",
+        "native/net/switch_port.cc",
+        "native/net/directory_lock.cc",
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

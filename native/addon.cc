@@ -28,6 +28,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   pixelrts::InitFuse(env, exports);
   pixelrts::InitFrames(env, exports);
   pixelrts::InitScreen(env, exports);
+  pixelrts::InitNet(env, exports);
   return exports;
 }
 

@@ -22,11 +22,13 @@ import { firmwareFor, identify, IDENTIFY_BYTES, isKernel, PARTITION_TABLE_BYTES 
 import { prepareOverlay, requireQemuImg, type DiskOverlay } from './overlay';
 import { commitDisks, pausedFor, type CommitOptions } from './commit';
 import { createSnapshots, type Snapshots } from './snapshots';
-import { makeSeed } from './cloud-init';
+import { makeSeed, networkConfig } from './cloud-init';
 import { checkBootOptions } from './options';
 import { createScreen, type Screen } from '../screen/screen';
 import { createInput, type Input } from '../screen/input';
 import { launchVm, type VM, type VmExit } from '../vm/vm';
+import { joinNetwork, sweepNetwork, type NetworkPort } from '../net/network';
+import type { NetworkAddress } from '../net/addressing';
 import { createRuntimeDir, idBase, removeRuntimeDir, runtimeRoot, startCleanupWatcher, type CleanupWatcher, type WatchedDir } from './runtime-dir';
 import { openRemoteSource, type RemoteSource } from './remote-source';
 import { isUrl } from '../remote/fetch';
@@ -122,6 +124,14 @@ export interface BootOptions {
    * changes go to overlays in the runtime directory and are gone when the VM exits.
    */
   persist?: string[];
+  /**
+   * Put the VM on the private network of this name (created by the first VM that joins it,
+   * gone with the last): a virtio-net card on a switch that only the network's VMs share, with
+   * an address that follows from the name and the VM's index on it (docs/net.md). The guest
+   * learns it from `pixelrts.ip=ADDRESS/24` on its kernel command line (the demo guest
+   * configures itself from it). The VM gets no other network unless `network` also asks.
+   */
+  net?: string;
   /** Called as each stage starts and ends. */
   onStage?: (event: BootStageEvent) => void;
 }
@@ -160,6 +170,8 @@ export type BootedVm = Omit<VM, 'exited'> & {
   readonly stages: Partial<Record<BootStage, number>>;
   /** The container's disks as the guest has them: each one's overlay over its segment. */
   readonly disks: DiskOverlay[];
+  /** Where the VM sits on its private network (BootOptions.net), or null. */
+  readonly network: NetworkAddress | null;
   /**
    * Writes a new container holding this VM's disks with their changes (and the container's
    * other segments and metadata). The guest is paused while its disks are copied (QEMU flushes
@@ -410,8 +422,18 @@ export async function boot(file: string, options: BootOptions = {}): Promise<Boo
   /** The runtime directory while its watcher is still making it. */
   let pendingDir: Promise<WatchedDir> | undefined;
   let mounted: Mount | undefined;
+  let port: NetworkPort | undefined;
+  let portLost = false;
   const cleanup = async (): Promise<string[]> => {
     const problems: string[] = [];
+    // QEMU is gone (or never ran): its port on the switch goes back. A switch that was killed
+    // left its directory: removed now, unless another switch serves the network again.
+    port?.leave();
+    if (port && portLost) {
+      const problem = await sweepNetwork(runtimeRoot(), port.network);
+      if (problem) problems.push(`removing what the killed switch of ${port.network} left: ${problem}`);
+    }
+    port = undefined;
     if (pendingDir) {
       try {
         ({ dir: runtimeDir, watcher } = await pendingDir);
@@ -539,7 +561,20 @@ export async function boot(file: string, options: BootOptions = {}): Promise<Boo
         await accelChoice;
       }
     }
-    const cmdline = composeCmdline(typeof meta.cmdline === 'string' ? meta.cmdline : undefined, options, arch);
+    let started: VM | undefined;
+    if (options.net !== undefined) {
+      const net = options.net;
+      port = await joinNetwork(runtimeRoot(), net, {
+        onLost: () => {
+          portLost = true;
+          started?.emit('warning', new PixelrtsError('ERR_PIXELRTS_NET',
+            `the switch of the private network ${net} went away (killed?): this VM is cut off from it; boot it again to rejoin.`));
+        },
+      });
+    }
+    const address: NetworkAddress | null = port ? { network: port.network, index: port.index, ip: port.ip, prefix: port.prefix, subnet: port.subnet, mac: port.mac } : null;
+    const append = [options.append, address ? `pixelrts.ip=${address.ip}/${address.prefix}` : ''].filter(Boolean).join(' ');
+    const cmdline = composeCmdline(typeof meta.cmdline === 'string' ? meta.cmdline : undefined, { cmdline: options.cmdline, append }, arch);
     const overlays: DiskOverlay[] = [];
     for (const [i, disk] of files.disks.entries()) {
       overlays.push(await prepareOverlay({
@@ -550,7 +585,7 @@ export async function boot(file: string, options: BootOptions = {}): Promise<Boo
     const diskDrives: Drive[] = overlays.map((o) => ({ kind: 'disk', overlay: o.overlay, base: o.base, baseFormat: o.baseFormat }));
     const cdDrives: Drive[] = files.isos.map((f) => ({ kind: 'cdrom', file: inMount(f.name) }));
     const seedDrives: Drive[] = options.cloudInit === undefined ? []
-      : [{ kind: 'seed', file: await makeSeed(runtimeDir as string, options.cloudInit, idBase(image)) }];
+      : [{ kind: 'seed', file: await makeSeed(runtimeDir as string, options.cloudInit, idBase(image), address ? networkConfig(address, network !== null) : undefined) }];
     let firmware: FirmwareChoice | undefined;
     let firmwareReason = '';
     if (files.firmware) {
@@ -598,6 +633,7 @@ export async function boot(file: string, options: BootOptions = {}): Promise<Boo
       ...(options.qemuArgs ? { qemuArgs: options.qemuArgs } : {}),
       ...(options.serialLog !== undefined ? { serialLog: options.serialLog } : {}),
       ...(network ?? {}),
+      ...(port ? { datagramNetwork: { localPath: port.guestSocket, remotePath: port.switchSocket, mac: port.mac } } : {}),
       paused,
     }).catch((err: Error & { code?: string }) => {
       // QEMU's own words say what it disliked; say what it was given.
@@ -608,6 +644,7 @@ export async function boot(file: string, options: BootOptions = {}): Promise<Boo
       const got = remote?.stats();
       return `pid ${v.pid}${paused ? ', paused until verified' : ''}${got ? `, ${got.bytesFetched} bytes fetched so far` : ''}`;
     });
+    started = vm;
     if (paused) {
       try {
         await verified;
@@ -654,7 +691,7 @@ export async function boot(file: string, options: BootOptions = {}): Promise<Boo
     const snapshots = createSnapshots(vm.qmp, id, overlays.length > 0);
     const input = createInput(vm.qmp, screen, () => screen.nudge());
     const remoteInfo = remote && { url: remote.url, mode: remote.mode, ...(remote.reason ? { reason: remote.reason } : {}), stats: remote.stats };
-    return Object.assign(vm, { id, image, mountpoint, cmdline, stages, disks: overlays, commit, snapshots, screen, input,
+    return Object.assign(vm, { id, image, mountpoint, cmdline, stages, disks: overlays, network: address, commit, snapshots, screen, input,
       ...(remoteInfo ? { remote: remoteInfo } : {}) }) as unknown as BootedVm;
   } catch (err) {
     // A probe still running is left to finish on its own (it cleans up after itself).

@@ -10,6 +10,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { PixelrtsError } from '../errors';
+import type { NetworkAddress } from '../net/addressing';
+import { USER_NETWORK_MAC } from '../vm/qemu';
 
 const run = promisify(execFile);
 
@@ -23,16 +25,35 @@ export function sshKeyUserData(keys: string): string {
 }
 
 /**
- * Writes the seed for `userData` to `<dir>/cidata.img` and returns its path. The instance id
- * changes with the user-data, so cloud-init applies a changed one on a kept (--persist) disk.
+ * The seed's `network-config` (version 2) for a VM on a private network: its card there, found
+ * by its MAC, gets its static address; the user-mode network's card, when there is one, DHCP
+ * (as cloud-init does by itself without a network-config).
  */
-export async function makeSeed(dir: string, userData: string, hostname: string): Promise<string> {
+export function networkConfig(address: NetworkAddress, userNetwork: boolean): string {
+  return [
+    'version: 2',
+    'ethernets:',
+    '  private:',
+    `    match: { macaddress: "${address.mac}" }`,
+    `    addresses: ["${address.ip}/${address.prefix}"]`,
+    ...(userNetwork ? ['  user:', `    match: { macaddress: "${USER_NETWORK_MAC}" }`, '    dhcp4: true'] : []),
+    '',
+  ].join('\n');
+}
+
+/**
+ * Writes the seed for `userData` (and `network`, a network-config) to `<dir>/cidata.img` and
+ * returns its path. The instance id changes with the user-data and the network-config, so
+ * cloud-init applies a changed one on a kept (--persist) disk.
+ */
+export async function makeSeed(dir: string, userData: string, hostname: string, network?: string): Promise<string> {
   if (!/^#cloud-config\b|^#!|^#include\b|^Content-Type:/m.test(userData.split('\n')[0] ?? '')) {
     throw new PixelrtsError('ERR_PIXELRTS_CLOUD_INIT',
       'the user-data does not start with "#cloud-config" (or "#!" for a script): cloud-init would ignore it. Add the header line.');
   }
-  const id = `pixelrts-${crypto.createHash('sha256').update(userData).digest('hex').slice(0, 12)}`;
-  const files = { 'user-data': userData, 'meta-data': `instance-id: ${id}\nlocal-hostname: ${hostname}\n` };
+  const id = `pixelrts-${crypto.createHash('sha256').update(userData).update(network ?? '').digest('hex').slice(0, 12)}`;
+  const files: Record<string, string> = { 'user-data': userData, 'meta-data': `instance-id: ${id}\nlocal-hostname: ${hostname}\n` };
+  if (network !== undefined) files['network-config'] = network;
   const seed = path.join(dir, 'cidata.img');
   try {
     await run('mkfs.vfat', ['-n', 'CIDATA', '-C', seed, '1024']);

@@ -27,8 +27,8 @@ export interface ConsoleSource {
 export interface ConsoleUiOptions {
   /** `interactive`: raw terminal both ways; `lines`: print lines; `none`: print nothing. */
   mode: 'interactive' | 'lines' | 'none';
-  /** Prefix each line with `VM: ` (lines mode). */
-  prefix?: boolean;
+  /** Prefix each line with `VM: ` (lines mode); a string: with that label instead of `VM`. */
+  prefix?: boolean | string;
   /** Where the guest's output goes (default process.stdout). */
   output?: Writable & { isTTY?: boolean };
   /** The terminal to read keys from in interactive mode (default process.stdin). */
@@ -66,7 +66,8 @@ export function attachConsole(source: ConsoleSource, options: ConsoleUiOptions):
 
   if (options.mode === 'lines') {
     const color = colorAllowed(output);
-    const tag = options.prefix ? (color ? '\x1b[36mVM:\x1b[0m ' : 'VM: ') : '';
+    const label = typeof options.prefix === 'string' ? options.prefix : 'VM';
+    const tag = options.prefix ? (color ? `\x1b[36m${label}:\x1b[0m ` : `${label}: `) : '';
     const onLine = (line: string): void => { output.write(`${tag}${line}\n`); };
     source.on('line', onLine);
     return { detach: () => source.off('line', onLine) };

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { isUrl } from '../remote/fetch';
 import { PixelrtsError, UsageError } from '../errors';
 import { cpuCount, memoryMiB } from '../vm/resources';
+import { checkNetworkName } from '../net/addressing';
 import type { BootOptions } from './boot';
 
 function oneOf(value: unknown, option: string, choices: readonly string[]): void {
@@ -58,6 +59,7 @@ export function checkBootOptions(file: string, options: BootOptions): void {
   }
   if (options.serialLog !== undefined) writableHome(options.serialLog, 'serialLog');
   for (const p of options.persist ?? []) writableHome(p, 'persist');
+  if (options.net !== undefined) checkNetworkName(options.net, 'net');
   if (options.runtimeDir !== undefined && !fs.existsSync(options.runtimeDir)) {
     throw new UsageError(`runtimeDir ${options.runtimeDir}: no such directory; give an existing, empty, private (0700) one, or leave it out.`);
   }

@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { PixelrtsError } from '../errors';
 import type { VncEndpoint } from '../vm/vm';
+import type { NetworkAddress } from '../net/addressing';
 import { hasMountsUnder, removeRuntimeDir, runtimeRoot } from './runtime-dir';
 
 /** The record file's name inside a VM's runtime directory. */
@@ -43,6 +44,8 @@ export interface VmRecord {
   vnc: VncEndpoint | null;
   /** The container's disks: each one's overlay (`persistent` when --persist keeps it). */
   disks?: Array<{ segment: string; overlay: string; persistent: boolean }>;
+  /** Where the VM sits on its private network (`boot --net`), or null. */
+  network?: NetworkAddress | null;
 }
 
 /** A record with what `ps` computes. */

@@ -27,8 +27,8 @@ export interface SessionOptions {
   boot: Omit<BootOptions, 'onStage'>;
   /** Where the guest's console goes: the terminal both ways, printed lines, or a log file. */
   console: 'interactive' | 'lines' | { log: string };
-  /** `VM: ` before each console line (lines mode). */
-  prefix?: boolean;
+  /** `VM: ` before each console line (lines mode); `'id'`: the VM's id instead (several VMs on one terminal). */
+  prefix?: boolean | 'id';
   /** NDJSON events on stdout instead of progress and console text. */
   json?: boolean;
   /** Stage progress on stderr (ignored with json). */
@@ -227,7 +227,7 @@ export async function runSession(image: string, options: SessionOptions): Promis
   } else {
     attached = attachConsole(vm.console, {
       mode: options.console,
-      prefix: options.prefix,
+      prefix: options.prefix === 'id' ? vm.id : options.prefix,
       output: stdout,
       onQuit: () => stopper.stop('escape', 'Ctrl-a x'),
     });
@@ -263,6 +263,7 @@ export async function runSession(image: string, options: SessionOptions): Promis
     cmdline: vm.cmdline,
     vnc: vm.vnc,
     disks: vm.disks.map((d) => ({ segment: d.segment, overlay: d.overlay, persistent: d.persistent })),
+    network: vm.network,
   };
   const control = await serveControl(controlSocket, {
     // The channel validates the message (ERR_PIXELRTS_MESSAGE names the bad field).
@@ -288,6 +289,7 @@ export async function runSession(image: string, options: SessionOptions): Promis
       qmpSocket: record.qmpSocket, channelSocket: record.channelSocket, controlSocket: record.controlSocket,
       accel: record.accel, cmdline: record.cmdline, ...(vm.vnc ? { vnc: vm.vnc } : {}),
       ...(options.boot.forward?.length ? { forward: options.boot.forward } : {}),
+      ...(vm.network ? { network: vm.network } : {}),
     });
   } else {
     if (vm.vnc) {
@@ -295,6 +297,7 @@ export async function runSession(image: string, options: SessionOptions): Promis
         ? `the screen: VNC on the Unix socket ${vm.vnc.socket} (only you can open it; e.g. remote-viewer vnc+unix://${vm.vnc.socket})`
         : `the screen: VNC on ${vm.vnc.host}:${vm.vnc.port} (display :${vm.vnc.port - 5900}), password ${vm.vnc.password}`);
     }
+    if (vm.network) say(`on the private network ${vm.network.network}: ${vm.network.ip}/${vm.network.prefix}, MAC ${vm.network.mac}`);
     for (const f of options.boot.forward ?? []) {
       say(`127.0.0.1:${f.hostPort} forwards to the guest's port ${f.guestPort}${f.guestPort === 22 ? ` (ssh -p ${f.hostPort} localhost)` : ''}`);
     }

@@ -205,6 +205,12 @@ export interface GuestForward {
   command: string[];
 }
 
+/**
+ * The MAC of the user-mode network's card: QEMU's own default for a first card, written out so
+ * that a guest's network configuration can name the card whatever other cards it has.
+ */
+export const USER_NETWORK_MAC = '52:54:00:12:34:56';
+
 /** User-mode networking for the guest (`-netdev user`). */
 export interface NetworkOptions {
   user: true;
@@ -217,6 +223,17 @@ export interface NetworkOptions {
   hostfwd?: { protocol?: 'tcp' | 'udp'; hostAddress?: string; hostPort: number; guestPort: number }[];
   /** Guest connections handed to host programs (the only way out of a restricted network). */
   guestfwd?: GuestForward[];
+}
+
+/**
+ * A network card joined to a switch port over Unix datagram sockets (QEMU's `-netdev dgram`):
+ * QEMU binds `localPath` and sends every frame to `remotePath`, the switch's end (lib/net/).
+ */
+export interface DatagramNetwork {
+  localPath: string;
+  remotePath: string;
+  /** The card's MAC address, e.g. `52:54:0a:4d:04:02`. */
+  mac: string;
 }
 
 /**
@@ -277,6 +294,8 @@ export interface QemuArgsOptions {
   /** A display device and the keyboard and tablets that drive it (implied by `vnc`). */
   screen?: boolean;
   network?: NetworkOptions;
+  /** A card on a private switch; it comes before `network`'s, so the guest sees it first (eth0). */
+  datagramNetwork?: DatagramNetwork;
   /** Start with the CPUs stopped (-S): the machine is built, the guest runs at QMP `cont`. */
   paused?: boolean;
   /** Extra arguments appended verbatim. */
@@ -389,6 +408,11 @@ export function qemuArgs(o: QemuArgsOptions): string[] {
   if (o.vnc || o.screen) args.push(...screenDeviceArgs(o.arch));
   if (o.vnc) args.push('-vnc', o.vnc);
   else args.push('-display', 'none');
+  if (o.datagramNetwork) {
+    const d = o.datagramNetwork;
+    args.push('-netdev', `dgram,id=pxpriv,local.type=unix,local.path=${opt(d.localPath)},remote.type=unix,remote.path=${opt(d.remotePath)}`,
+      '-device', `virtio-net-pci,netdev=pxpriv,mac=${d.mac}`);
+  }
   if (o.network) {
     const fwd = (o.network.hostfwd ?? []).map((f) =>
       `,hostfwd=${f.protocol ?? 'tcp'}:${f.hostAddress ?? '127.0.0.1'}:${f.hostPort}-:${f.guestPort}`).join('');
@@ -397,7 +421,7 @@ export function qemuArgs(o: QemuArgsOptions): string[] {
     const gfwd = (o.network.guestfwd ?? []).map((g) =>
       `,guestfwd=tcp:${g.guestAddress}:${g.guestPort}-cmd:${opt(g.command.map(shellWord).join(' '))}`).join('');
     args.push('-netdev', `user,id=pxnet${o.network.restrict ? ',restrict=on' : ''}${fwd}${gfwd}`,
-      '-device', 'virtio-net-pci,netdev=pxnet');
+      '-device', `virtio-net-pci,netdev=pxnet,mac=${USER_NETWORK_MAC}`);
   }
   if (o.extra) args.push(...o.extra);
   return args;

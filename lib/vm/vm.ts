@@ -24,7 +24,7 @@ import { QmpClient, type QmpEvent } from './qmp';
 import { cpuCount, memoryMiB } from './resources';
 import {
   cmdlineConfigText, detectAccel, hostArch, qemuArgs, requireQemu, spawnQemu, withConsole,
-  type Accel, type AccelPreference, type Arch, type ChannelKind, type Drive, type FirmwareChoice, type NetworkOptions,
+  type Accel, type AccelPreference, type Arch, type ChannelKind, type DatagramNetwork, type Drive, type FirmwareChoice, type NetworkOptions,
 } from './qemu';
 
 /** A stage of launching, reported through `onStage` (boot-cli prints them with timings). */
@@ -69,6 +69,8 @@ export interface LaunchOptions {
   /** Also append everything the guest prints on its console to this file. */
   serialLog?: string;
   network?: NetworkOptions;
+  /** A card on a private switch (lib/net/), the guest's first. */
+  datagramNetwork?: DatagramNetwork;
   /** The command channel's transport (default: a second UART on x86_64, virtio on aarch64). */
   channel?: ChannelKind;
   /** A private 0700 directory for the sockets; default: a fresh one under $XDG_RUNTIME_DIR or the temp dir. It is removed on exit either way. */
@@ -432,7 +434,7 @@ export async function launchVm(options: LaunchOptions): Promise<VM> {
     arch, accel: accel.accel, kernel: options.kernel, initrd: options.initrd,
     cmdline, cmdlineConfig: cmdlineFile, memory: options.memory, cpus: options.cpus,
     drives: options.drives, firmware: options.firmware, dtb: options.dtb,
-    qmpSocket, channelSocket, channel: options.channel, vnc: vncArg, network: options.network, paused: options.paused,
+    qmpSocket, channelSocket, channel: options.channel, vnc: vncArg, network: options.network, datagramNetwork: options.datagramNetwork, paused: options.paused,
     screen: options.screen,
     extra: options.qemuArgs,
   });

@@ -10,5 +10,6 @@ void InitRemote(Napi::Env env, Napi::Object exports);
 void InitFuse(Napi::Env env, Napi::Object exports);
 void InitFrames(Napi::Env env, Napi::Object exports);
 void InitScreen(Napi::Env env, Napi::Object exports);
+void InitNet(Napi::Env env, Napi::Object exports);
 
 }  // namespace pixelrts

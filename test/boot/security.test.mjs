@@ -9,12 +9,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { needs } from '../helpers/prereq.mjs';
-import { bootMissing, cli, demoContainer, leftovers, runtimeDirs, runtimeEnv, startCli } from '../helpers/boot.mjs';
+import { bootMissing, bootShell, cli, demoContainer, leftovers, nothingLeft, processesOf, runtimeDirs, runtimeEnv, startCli } from '../helpers/boot.mjs';
 import { otherUserMissing, runAsOtherUser } from '../helpers/other-user.mjs';
-import { guestShell } from '../helpers/guest-shell.mjs';
 
 const require = createRequire(import.meta.url);
-const { boot } = require('../../dist/boot/boot.js');
 
 const btest = needs(test, bootMissing());
 const asOther = needs(btest, otherUserMissing());
@@ -26,24 +24,6 @@ async function service(t, banner) {
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
   t.teardown(() => server.close());
   return server;
-}
-
-async function bootShell(t, options) {
-  const vm = await boot(await demoContainer(), { accel: 'tcg', ...options });
-  t.teardown(async () => { if (vm.running) await vm.kill(); await vm.exited; });
-  await vm.console.waitFor(/pixelrts-demo# /, { timeout: 60_000 });
-  return { vm, sh: guestShell(vm) };
-}
-
-/** Pids of the processes whose environment has XDG_RUNTIME_DIR=`xdg` (a test's CLI and its children). */
-function processesOf(xdg) {
-  const pids = [];
-  for (const pid of fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
-    try {
-      if (fs.readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0').includes(`XDG_RUNTIME_DIR=${xdg}`)) pids.push(Number(pid));
-    } catch { /* gone, or not ours to read */ }
-  }
-  return pids.filter((p) => p !== process.pid);
 }
 
 /**
@@ -59,13 +39,6 @@ function detachEnv(t) {
     if (pids.length > 0) await leftovers(env.root, [], 5000);
   });
   return env;
-}
-
-async function nothingLeft(t, xdg, root, ms) {
-  const deadline = Date.now() + ms;
-  while (processesOf(xdg).length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-  t.deepEqual(processesOf(xdg).map((p) => `${p}: ${fs.readFileSync(`/proc/${p}/cmdline`, 'latin1').replace(/\0/g, ' ')}`), [], 'no process left');
-  t.deepEqual(await leftovers(root, [], Math.max(0, deadline - Date.now())), []);
 }
 
 btest.serial('an isolated guest reaches the exposed port and nothing else on the host; --network nat opens the rest (#16, finding 2)', async (t) => {

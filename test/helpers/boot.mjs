@@ -10,6 +10,7 @@ import { repoRoot } from './prereq.mjs';
 import { processGone } from './qemu.mjs';
 import { demoCacheDir, demoMissing } from './demo-image.mjs';
 import { fuseMissing, mountsUnder } from './fuse.mjs';
+import { guestShell } from './guest-shell.mjs';
 
 const require = createRequire(import.meta.url);
 export const cli = path.join(repoRoot, 'dist', 'cli', 'main.js');
@@ -109,4 +110,32 @@ export function parseNdjson(text) {
       throw new Error(`line ${i + 1} is not JSON (${err.message}): ${line}`);
     }
   });
+}
+
+/** Boots the demo container with `options` (TCG) and waits for its shell; `sh` runs commands in it. Killed when the test ends. */
+export async function bootShell(t, options) {
+  const { boot } = require('../../dist/boot/boot.js');
+  const vm = await boot(await demoContainer(), { accel: 'tcg', ...options });
+  t.teardown(async () => { if (vm.running) await vm.kill(); await vm.exited; });
+  await vm.console.waitFor(/pixelrts-demo# /, { timeout: 90_000 });
+  return { vm, sh: guestShell(vm) };
+}
+
+/** Pids of the processes whose environment has XDG_RUNTIME_DIR=`xdg` (a test's CLI and its children). */
+export function processesOf(xdg) {
+  const pids = [];
+  for (const pid of fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    try {
+      if (fs.readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0').includes(`XDG_RUNTIME_DIR=${xdg}`)) pids.push(Number(pid));
+    } catch { /* gone, or not ours to read */ }
+  }
+  return pids.filter((p) => p !== process.pid);
+}
+
+/** Waits up to `ms` for every process of `xdg` to end and the runtime root `root` to empty; fails the test on what is left. */
+export async function nothingLeft(t, xdg, root, ms) {
+  const deadline = Date.now() + ms;
+  while (processesOf(xdg).length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  t.deepEqual(processesOf(xdg).map((p) => `${p}: ${fs.readFileSync(`/proc/${p}/cmdline`, 'latin1').replace(/\0/g, ' ')}`), [], 'no process left');
+  t.deepEqual(await leftovers(root, [], Math.max(0, deadline - Date.now())), []);
 }

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 /** The parts in data-flow order; each may import the parts before it, never one after it. */
-export const PARTS = ['codec', 'remote', 'fuse', 'vm', 'frames', 'screen', 'view', 'boot', 'serve', 'demo', 'cli'];
+export const PARTS = ['codec', 'remote', 'fuse', 'vm', 'net', 'frames', 'screen', 'view', 'boot', 'serve', 'demo', 'cli'];
 
 /** Modules at the top of lib/ that belong to no part. Only index.ts may import the parts. */
 export const SHARED = ['errors', 'native', 'format', 'atomic-write', 'index'];

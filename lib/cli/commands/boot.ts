@@ -1,4 +1,5 @@
 /** `pixelrts boot <file>`: boots a container in QEMU with one command. */
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import { parseArgs } from '../args';
@@ -11,8 +12,10 @@ import { runSession } from '../../boot/session';
 import { memoryMiB } from '../../vm/resources';
 import type { Command } from './command';
 import { EventWriter } from '../../boot/events';
+import { checkNetworkName } from '../../net/addressing';
 
 const usage = `Usage: pixelrts boot <file.rts.png|URL> [options]
+       pixelrts boot <a.rts.png> <b.rts.png> … [options]
 
 Boots a PixelRTS container in QEMU, straight from the container: it is verified, mounted
 read-only with FUSE in a private runtime directory, and booted. A kernel (and initrd) boots
@@ -52,6 +55,11 @@ Options:
   --open                 --view, and open the page in your browser
   --network nat          give the guest a NATed network: it reaches the internet and
                          every service on this host's loopback (default: no network)
+  --net NAME             put the VM on the private network NAME (made by its first VM,
+                         gone with its last): only VMs on NAME reach it, it reaches
+                         nothing else; its address follows from NAME and its index
+                         (10.X.Y.2, .3, …; given to the guest as pixelrts.ip=, see
+                         docs/net.md). Alone it is the VM's only network
   --forward HOST:GUEST   forward 127.0.0.1:HOST to the guest's TCP port GUEST (repeatable;
                          e.g. 2222:22 for ssh); the guest is reachable, reaches nothing
   --cloud-init FILE      give a cloud image this cloud-init user-data (#cloud-config)
@@ -69,6 +77,13 @@ Options:
                          10.0.2.100:PORT and nothing else (needs socat); with
                          --screen the VM's screen is its scanout 0
 
+Several containers: booted one after another on one private network (a fresh one, or
+--net NAME), each VM numbered on it in the order given. Their consoles print as lines,
+each prefixed with its VM's id; Ctrl-C stops them all; the exit status is the first
+non-zero one. With --detach, one id per line. Not with --json (unless --detach),
+--persist, --forward, --frame-export, --serial-log or a TCP --vnc, which one VM at a
+time can have.
+
 Console: when stdin is a terminal the guest's serial console is interactive (keys go to
 the guest, Ctrl-C included). Ctrl-a x quits (shuts the VM down; again to force it off),
 Ctrl-a h shows the keys, Ctrl-a Ctrl-a sends Ctrl-a. Otherwise lines are printed as they
@@ -82,7 +97,9 @@ Examples:
   pixelrts boot alpine.rts.png
   pixelrts boot debian.rts.png --persist debian-changes.qcow2
   pixelrts boot demo.rts.png --append pixelrts.demo=oneshot --json
-  pixelrts boot os.rts.png --memory 2G --cpus 2 --detach`;
+  pixelrts boot os.rts.png --memory 2G --cpus 2 --detach
+  pixelrts boot web.rts.png db.rts.png            (two VMs, one private network)
+  pixelrts boot db.rts.png --net lab --detach; pixelrts boot web.rts.png --net lab`;
 
 /** Options of `boot` (and `demo`, which boots the same way). */
 export const bootOptionSpec = {
@@ -110,6 +127,7 @@ export const bootOptionSpec = {
   'frame-export': { type: 'string' },
   view: { type: 'boolean' },
   open: { type: 'boolean' },
+  net: { type: 'string' },
 } as const;
 
 /** Options whose values may start with '-': `--qemu-arg -no-hpet` is joined to `--qemu-arg=-no-hpet`. */
@@ -221,6 +239,7 @@ export function bootOptionsFrom(o: Record<string, unknown>): ParsedBoot {
     boot.vnc = display.startsWith(':') ? `127.0.0.1${display}` : display;
   }
   if (parseChoice(str('network'), '--network', ['none', 'nat']) === 'nat') boot.network = true;
+  if (str('net') !== undefined) boot.net = checkNetworkName(str('net'), '--net');
   const forward = o.forward;
   if (Array.isArray(forward) && forward.length > 0) {
     boot.forward = (forward as string[]).map((spec) => {
@@ -313,14 +332,76 @@ export async function runBoot(image: string, parsed: ParsedBoot): Promise<number
   });
 }
 
+/** Throws a UsageError when `parsed` asks for what only one VM at a time can have. */
+function checkSeveral(parsed: ParsedBoot): void {
+  const b = parsed.boot;
+  const single: Array<[boolean, string]> = [
+    [parsed.json && !parsed.detach, '--json (add --detach for one event per VM, or boot each with --net NAME)'],
+    [(b.persist?.length ?? 0) > 0, '--persist'],
+    [(b.forward?.length ?? 0) > 0, '--forward'],
+    [parsed.frameExport !== undefined, '--frame-export'],
+    [b.serialLog !== undefined, '--serial-log'],
+    [typeof b.vnc === 'string', '--vnc with a TCP display'],
+    [parsed.openView, '--open'],
+  ];
+  const clash = single.find(([asked]) => asked);
+  if (clash) throw new UsageError(`${clash[1]}: not with several containers; boot them one per command with --net NAME.`);
+}
+
+/**
+ * Boots several containers on one private network (a fresh one unless --net names it), one
+ * after another so each gets the next index; detached (one id per line), or in the foreground
+ * with each console line prefixed by its VM's id, until the last one exits.
+ */
+async function runSeveral(images: string[], parsed: ParsedBoot): Promise<number> {
+  checkSeveral(parsed);
+  const net = parsed.boot.net ?? `boot-${crypto.randomBytes(3).toString('hex')}`;
+  const each: ParsedBoot = { ...parsed, boot: { ...parsed.boot, net } };
+  if (parsed.detach) {
+    for (const image of images) {
+      const code = await runBoot(image, each);
+      if (code !== 0) return code;
+    }
+    return 0;
+  }
+  const runs: Array<Promise<number>> = [];
+  for (const image of images) {
+    // The next VM starts once this one runs (its record written), so indexes follow the order.
+    const ready = new Promise<void>((resolve, reject) => {
+      const run = runSession(image, {
+        boot: each.boot,
+        console: 'lines',
+        prefix: 'id',
+        progress: process.stderr.isTTY ? 'tty' : 'plain',
+        ...(parsed.timeoutSeconds !== undefined ? { timeoutSeconds: parsed.timeoutSeconds } : {}),
+        ...(parsed.view ? { view: true } : {}),
+        onReady: () => resolve(),
+      });
+      run.catch(reject);
+      runs.push(run.catch((err: Error) => {
+        process.stderr.write(`pixelrts boot ${image}: ${err.message}\n`);
+        return err instanceof UsageError ? 2 : 1;
+      }));
+    });
+    try {
+      await ready;
+    } catch {
+      break;  // said above; the VMs already running go on until stopped
+    }
+  }
+  const codes = await Promise.all(runs);
+  return codes.find((c) => c !== 0) ?? 0;
+}
+
 export const boot: Command = {
   usage,
   async run(argv) {
     const { options, positionals } = parseArgs(joinDashValues(argv), bootOptionSpec,
-      { minPositionals: 1, maxPositionals: 1, positionalsName: '<file.rts.png>' });
+      { minPositionals: 1, positionalsName: '<file.rts.png> …' });
     const parsed = bootOptionsFrom(options as Record<string, unknown>);
-    // A URL goes to boot() as it is: the process that runs the VM (the supervisor, with --detach)
-    // reads it, so its mount lives as long as the VM.
+    // URLs go to boot() as they are: the process that runs the VM (the supervisor, with
+    // --detach) reads them, so their mounts live as long as the VMs.
+    if (positionals.length > 1) return runSeveral(positionals, parsed);
     return runBoot(positionals[0], parsed);
   },
 };

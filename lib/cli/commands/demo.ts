@@ -24,7 +24,8 @@ Options:
 Examples:
   pixelrts demo
   pixelrts demo --json | jq -c 'select(.type=="stage")'
-  pixelrts boot "$(pixelrts demo --build-only)" --detach`;
+  pixelrts boot "$(pixelrts demo --build-only)" --detach
+  pixelrts demo --net lab --detach; pixelrts demo --net lab   (then: ping 10.X.Y.2)`;
 
 export const demo: Command = {
   usage,

@@ -8,13 +8,14 @@ import { EventWriter } from '../../boot/events';
 const usage = `Usage: pixelrts ps [--json]
 
 Lists the VMs started by \`pixelrts boot\` (detached or in another terminal) that are still
-running: id, owner pid, QEMU pid, uptime, image and sockets. Records of VMs whose owner died
-are removed on the way.
+running: id, owner pid, QEMU pid, uptime, private network and address (boot --net), image
+and sockets. Records of VMs whose owner died are removed on the way.
 
 Options:
   --json   one NDJSON event per VM: {"type":"vm","time":…, id, image, pid, qemuPid, started,
            uptimeMs, detached, qmpSocket, channelSocket, controlSocket, consoleLog,
-           runtimeDir, accel, cmdline} (nothing when none runs)`;
+           runtimeDir, accel, cmdline, network} (nothing when none runs); network is
+           {network, index, ip, prefix, subnet, mac} on a private network, else null`;
 
 /** Uptime as `1h02m`, `3m05s` or `12s`. */
 function formatUptime(ms: number): string {
@@ -25,10 +26,10 @@ function formatUptime(ms: number): string {
 }
 
 function table(vms: VmStatus[]): string {
-  const rows = [['ID', 'PID', 'QEMU', 'UPTIME', 'MODE', 'IMAGE', 'SOCKETS']];
+  const rows = [['ID', 'PID', 'QEMU', 'UPTIME', 'MODE', 'NETWORK', 'IMAGE', 'SOCKETS']];
   for (const v of vms) {
     rows.push([v.id, String(v.pid), String(v.qemuPid), formatUptime(v.uptimeMs), v.detached ? 'detached' : 'terminal',
-      v.image, `qmp=${v.qmpSocket} channel=${v.channelSocket} control=${v.controlSocket}`]);
+      v.network ? `${v.network.network} ${v.network.ip}` : '-', v.image, `qmp=${v.qmpSocket} channel=${v.channelSocket} control=${v.controlSocket}`]);
   }
   return tableLines(rows).join('\n');
 }
