@@ -32,6 +32,7 @@ export const commands: Record<string, CommandEntry> = {
   send: { summary: 'send a JSON message to a running VM\'s guest (--wait for the reply)', load: async () => (await import('./send')).send },
   qmp: { summary: 'run a QMP command on a running VM and print the result', load: async () => (await import('./qmp')).qmp },
   serve: { summary: 'serve a container\'s files over HTTP (byte ranges) with an iPXE script to net-boot it', load: async () => (await import('./serve')).serve },
+  pull: { summary: 'update a local copy to the version at a URL, fetching only the bands that changed', load: async () => (await import('./pull')).pull },
   mount: { summary: 'mount a container\'s files read-only (FUSE) until Ctrl-C', load: async () => (await import('./mount')).mount },
   unmount: { summary: 'unmount a container mounted with `pixelrts mount`', load: async () => (await import('./unmount')).unmount },
   frames: { summary: 'serve H.264 frame export (HXFR) to guests', load: async () => (await import('./frames')).frames },
