@@ -36,6 +36,7 @@
         # remote
         "native/remote/libcurl.cc",
         "native/remote/range_connection.cc",
+        "native/remote/range_response.cc",
         "native/remote/remote_file.cc",
         "native/remote/remote_module.cc",
 

@@ -4,13 +4,13 @@
 // guest reading its whole disk (dd) through pixelrts (overlay over the FUSE-served segment,
 // decoded cache cold and warm) against the raw file.
 // The guest images are the tests' (test/helpers/machine-images.mjs), built once and cached.
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { debianContainer, debianMissing } from '../test/helpers/machine-images.mjs';
+import { timeTo } from './time-to.mjs';
 import { demoImage } from '../test/helpers/demo-image.mjs';
 import { guestShell } from '../test/helpers/guest-shell.mjs';
 
@@ -39,30 +39,6 @@ process.env.PIXELRTS_CACHE_DIR = cacheDir;
 const container = await open(file);
 for (const name of ['kernel', 'initrd', 'disk']) await container.extractTo(path.join(work, name), name);
 const cmdline = `${container.metadata.cmdline} pixelrts.poweroff`;
-
-/** ms from spawning `cmd` to the first stdout line matching `re`; waits for the process to exit. */
-function timeTo(cmd, args, re, env = {}) {
-  return new Promise((resolve, reject) => {
-    const t0 = process.hrtime.bigint();
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
-    let at;
-    let buf = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d) => {
-      buf += d;
-      const lines = buf.split('\n');
-      buf = lines.pop();
-      if (at === undefined && lines.some((l) => re.test(l))) at = Number(process.hrtime.bigint() - t0) / 1e6;
-    });
-    child.stderr.setEncoding('utf8').on('data', (d) => { stderr += d; });
-    const timer = setTimeout(() => child.kill('SIGKILL'), 300_000);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      if (at === undefined) reject(new Error(`${cmd}: no line matching ${re} (exit ${code})\n${stderr.slice(-2000)}`));
-      else resolve(at);
-    });
-  });
-}
 
 const pixelrtsBoot = () => timeTo(process.execPath, [path.join(root, 'dist/cli/main.js'), 'boot', file, '--accel', 'tcg', '--json',
   '--append', 'pixelrts.poweroff'], /pixelrts-marker: /);

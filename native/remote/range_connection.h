@@ -3,7 +3,7 @@
 // the connection (and TLS session) is reused: keep-alive. A request says which validator it
 // expects (If-Range), so a file that changed on the server answers 200 with the whole new file
 // instead of a range of it, and that is refused before a byte is kept: ranges of two versions
-// are never mixed.
+// are never mixed. What an answer must be to be kept is RangeResponse's to check.
 #pragma once
 
 #include <cstdint>
@@ -12,15 +12,9 @@
 #include <string>
 
 #include "remote/libcurl.h"
+#include "remote/range_response.h"
 
 namespace pixelrts::remote {
-
-// What the server said of the file in a 206 answer.
-struct RangeReply {
-  uint64_t total = 0;         // the whole file's size, from Content-Range
-  std::string etag;           // ETag, when it is a strong one (a weak one cannot pin ranges)
-  std::string last_modified;  // Last-Modified
-};
 
 class RangeConnection {
  public:
