@@ -12,8 +12,8 @@ import { execFile, spawnSync } from 'node:child_process';
 import { promisify } from 'node:util';
 import { createRequire } from 'node:module';
 import { commandMissing, needs, vectorsDir, vectorsMissing } from '../helpers/prereq.mjs';
-import { bootMissing, cli, demoContainer, leftovers, parseNdjson, runtimeEnv } from '../helpers/boot.mjs';
-import { fuseMissing } from '../helpers/fuse.mjs';
+import { bootMissing, cli, demoContainer, leftovers, parseNdjson, runtimeDirs, runtimeEnv, startCli } from '../helpers/boot.mjs';
+import { fuseMissing, mountsUnder } from '../helpers/fuse.mjs';
 import { startFaultProxy, startNginx } from '../helpers/nginx.mjs';
 import { DISK_BYTES, diskDemoContainer, remoteScratch } from '../helpers/remote.mjs';
 
@@ -215,4 +215,19 @@ ntest.serial('a guest with a disk starts long before the container has arrived; 
   const warm = await firstLine();
   t.is(warm, 0, 'the second boot reads everything from the cache');
   t.deepEqual(await leftovers(root, [], 3000), []);
+});
+
+ntest.serial('pixelrts mount URL killed with SIGKILL leaves no mount, no runtime directory and no process', async (t) => {
+  const { dir, url } = await servedDiskDemo(t);
+  const { root, env } = runtimeEnv(t);
+  const mnt = path.join(dir, 'mnt');
+  fs.mkdirSync(mnt);
+  const m = startCli(t, ['mount', url, mnt], { ...env, XDG_CACHE_HOME: path.join(dir, 'xdg-cache') });
+  await m.waitLine(/Press Ctrl-C to unmount/);
+  t.is(fs.readFileSync(path.join(mnt, 'initrd')).length, (await (await open(path.join(dir, 'site', 'disk.rts.png'), { cacheDir: false })).file('initrd')).size);
+  t.true(runtimeDirs(root).some((d) => d.startsWith('remote-')), 'the remote file is mounted in a runtime directory');
+  m.child.kill('SIGKILL');
+  await m.done;
+  t.deepEqual(await leftovers(root, [m.child.pid], 8000), []);
+  t.deepEqual(mountsUnder(mnt), [], 'the container mount is gone too');
 });
