@@ -165,3 +165,49 @@ export async function openRemoteFile(url: string, options: RemoteFileOptions = {
     stats: () => native().remoteStats(handle),
   };
 }
+
+/** One container read from a URL, as `pixelrts cache` lists it. */
+export interface RemoteCacheEntry {
+  url: string;
+  size: number;
+  validator: string;
+  /** Bytes of it fetched and kept (its sparse copy's space on disk, with the block map). */
+  diskBytes: number;
+}
+
+const diskUse = (file: string): number => {
+  try {
+    return fs.statSync(file).blocks * 512;
+  } catch {
+    return 0;
+  }
+};
+
+/** The containers read on demand whose blocks are in `dir`. */
+export function listRemoteCache(dir = remoteCacheDir()): RemoteCacheEntry[] {
+  const names = fs.existsSync(dir) ? fs.readdirSync(dir) : [];
+  return names.filter((n) => n.endsWith('.lazy.json')).flatMap((n) => {
+    const r = readRecord(path.join(dir, n));
+    if (!r) return [];
+    const data = path.join(dir, r.data);
+    return [{ url: r.url, size: r.size, validator: r.validator, diskBytes: diskUse(data) + diskUse(`${data}.blocks`) + diskUse(path.join(dir, n)) }];
+  });
+}
+
+/**
+ * Removes block copies no record names (left by a process killed while a new version replaced
+ * an old one), or with `all` every container read on demand. A process still reading one keeps
+ * its open files; the space is freed when it closes them.
+ */
+export function pruneRemoteCache(options: { all?: boolean; dir?: string } = {}): RemoteCacheEntry[] {
+  const dir = options.dir ?? remoteCacheDir();
+  const removed = options.all ? listRemoteCache(dir) : [];
+  const names = fs.existsSync(dir) ? fs.readdirSync(dir) : [];
+  const named = new Set(names.filter((n) => n.endsWith('.lazy.json')).map((n) => readRecord(path.join(dir, n))?.data).filter(Boolean));
+  for (const n of names) {
+    const data = n.replace(/\.blocks$/, '');
+    const ours = /^[0-9a-f]{16}-[0-9a-f]{16}\.data(\.blocks)?$/.test(n) || (options.all === true && n.endsWith('.lazy.json'));
+    if (ours && (options.all === true || !named.has(data))) fs.rmSync(path.join(dir, n), { force: true });
+  }
+  return removed;
+}

@@ -94,6 +94,17 @@ ntest.serial('info and extract of a URL fetch only what they read; the bytes are
   t.regex(disk.stderr, /ERR_PIXELRTS_FETCH|Connection refused|couldn't connect|check the URL and the network/i);
   t.false(fs.existsSync(path.join(dir, 'disk.out')), 'no partial output');
   t.deepEqual(await leftovers(root, [], 3000), []);
+
+  // `pixelrts cache` lists what is kept of the URL, and prune --all removes it.
+  const list = run('cache', 'list', '--json');
+  t.is(list.status, 0, list.stderr);
+  const kept = parseNdjson(list.stdout).find((e) => e.type === 'remote');
+  t.like(kept, { url, size });
+  t.true(kept.diskBytes > 0);
+  const prune = run('cache', 'prune', '--all', '--json');
+  t.is(prune.status, 0, prune.stderr);
+  t.like(parseNdjson(prune.stdout).find((e) => e.type === 'removed-remote'), { url });
+  t.deepEqual(fs.readdirSync(path.join(dir, 'xdg-cache', 'pixelrts', 'remote')).filter((f) => /\.data|lazy/.test(f)), []);
 });
 
 ntest.serial('faults between client and server (cut, stalled, refused) cost retries and never a wrong byte; a server that never answers is a clear error', async (t) => {

@@ -4,6 +4,8 @@ import { printable } from '../printable';
 import { tableLines } from '../table';
 import { formatBytes } from '../../format';
 import { CacheEntry, decodedCacheDir, listCacheEntries, pruneCache } from '../../codec/decoded-cache';
+import { listRemoteCache, pruneRemoteCache, type RemoteCacheEntry } from '../../remote/remote-file';
+import { remoteCacheDir } from '../../remote/fetch';
 import { UsageError } from '../../errors';
 import type { Command } from './command';
 import { EventWriter } from '../../boot/events';
@@ -16,14 +18,28 @@ decoded cache, so they are read, mounted and booted in bounded memory and a seco
 no decode. The cache is $PIXELRTS_CACHE_DIR, else $XDG_CACHE_HOME/pixelrts/decoded
 (~/.cache/pixelrts/decoded).
 
+Containers read on demand from URLs keep the blocks fetched in
+$XDG_CACHE_HOME/pixelrts/remote, listed and pruned with them.
+
   list    each entry: its container, how much of its payload is decoded (space on disk),
-          and whether it is current or stale (the container changed or is gone)
-  prune   removes the stale entries; --all removes every entry
+          and whether it is current or stale (the container changed or is gone); then each
+          URL read on demand and how much of it was fetched
+  prune   removes the stale entries (and blocks of versions no longer read); --all removes
+          every entry and every URL's blocks
 
 Options:
   --all    with prune: every entry, current ones too
   --json   one NDJSON event per entry: {"type":"entry" (list) or "removed" (prune),
-           "time":…, key, status, container, diskBytes, payloadSize, …}`;
+           "time":…, key, status, container, diskBytes, payloadSize, …}; per URL
+           {"type":"remote" (list) or "removed-remote" (prune), url, size, validator, diskBytes}`;
+
+/** The URLs read on demand and what of them is kept, before the decoded cache's table. */
+function printRemote(remote: RemoteCacheEntry[]): void {
+  if (remote.length === 0) return;
+  const rows = remote.map((r) => [`${formatBytes(r.diskBytes)} / ${formatBytes(r.size)}`, printable(r.url)]);
+  process.stdout.write(`${tableLines([['FETCHED / SIZE', 'URL'], ...rows]).join('\n')}\n` +
+    `${remote.length} URL${remote.length === 1 ? '' : 's'} read on demand, blocks in ${remoteCacheDir()}\n\n`);
+}
 
 function row(e: CacheEntry): string[] {
   return [e.key, e.status, `${formatBytes(e.diskBytes)} / ${formatBytes(e.payloadSize)}`, `${printable(e.container)}${e.transposed ? ' (legacy transposed curve)' : ''}`];
@@ -39,10 +55,15 @@ export const cache: Command = {
     const dir = decodedCacheDir();
     if (action === 'list') {
       const entries = await listCacheEntries(dir);
+      const remote = listRemoteCache();
       if (options.json) {
         const events = new EventWriter();
         for (const e of entries) events.write('entry', { ...e });
-      } else if (entries.length === 0) {
+        for (const r of remote) events.write('remote', { ...r });
+        return 0;
+      }
+      printRemote(remote);
+      if (entries.length === 0) {
         process.stdout.write(`the decoded cache (${dir}) is empty\n`);
       } else {
         const total = entries.reduce((n, e) => n + e.diskBytes, 0);
@@ -52,12 +73,15 @@ export const cache: Command = {
       return 0;
     }
     const removed = await pruneCache({ all: options.all, dir });
+    const removedRemote = pruneRemoteCache({ all: options.all });
     if (options.json) {
       const events = new EventWriter();
       for (const e of removed) events.write('removed', { ...e });
+      for (const r of removedRemote) events.write('removed-remote', { ...r });
     } else {
-      const freed = removed.reduce((n, e) => n + e.diskBytes, 0);
-      process.stdout.write(`removed ${removed.length} ${options.all ? '' : 'stale '}entr${removed.length === 1 ? 'y' : 'ies'}, ${formatBytes(freed)} freed\n`);
+      const freed = [...removed, ...removedRemote].reduce((n, e) => n + e.diskBytes, 0);
+      process.stdout.write(`removed ${removed.length} ${options.all ? '' : 'stale '}entr${removed.length === 1 ? 'y' : 'ies'}` +
+        `${options.all ? ` and the blocks of ${removedRemote.length} URL${removedRemote.length === 1 ? '' : 's'}` : ''}, ${formatBytes(freed)} freed\n`);
     }
     return 0;
   },
