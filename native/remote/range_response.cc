@@ -52,7 +52,9 @@ bool ParseContentRange(const std::string& v, uint64_t* first, uint64_t* last, ui
 }  // namespace
 
 void RangeResponse::header_line(const char* data, size_t n) {
-  if (n > kMaxHeaderLine) return;
+  // Once body bytes are kept the answer is settled: what follows (chunked trailers, or a
+  // server's garbage) cannot change the range they were checked against.
+  if (n > kMaxHeaderLine || delivered_ > 0) return;
   const std::string line(data, n);
   if (line.rfind("HTTP/", 0) == 0) {
     const size_t sp = line.find(' ');

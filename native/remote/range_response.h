@@ -30,7 +30,8 @@ class RangeResponse {
       : offset_(offset), length_(length), validator_sent_(validator_sent) {}
 
   // One header line as received ("HTTP/1.1 206 …", "Content-Range: …", CRLF included or not).
-  // A status line starts a new response (after a redirect or a 100 Continue).
+  // A status line starts a new response (after a redirect or a 100 Continue). Ignored once
+  // body bytes have been accepted.
   void header_line(const char* data, size_t n);
 
   // `n` more body bytes arrived: true when they may be kept (at file position position()),
