@@ -11,7 +11,7 @@ export { writeContainer } from './codec/writer';
 export type { WriteInput, WriteOptions, WriteProgress } from './codec/writer';
 export type { DecodeOptions, EncodeOptions, EncodeInput, PixelrtsWarning } from './codec/codec';
 export { open, Container, kernelFile, initrdFile } from './codec/container';
-export type { ContainerFile, ContainerKind, VerifyReport, FileCheck, OpenOptions, ReadOptions } from './codec/container';
+export type { ContainerFile, ContainerKind, DecodeSource, VerifyReport, FileCheck, OpenOptions, ReadOptions } from './codec/container';
 export {
   findMetadata, validateMetadata, buildMetadata, readSidecar, writeSidecar, classifyName,
 } from './codec/metadata';
