@@ -8,8 +8,10 @@
  * each file checked against its sha256 before it is served. Read-only; `cow` puts nbdkit's
  * copy-on-write filter in front, so clients can write to an overlay that lives as long as the
  * server (shared by its clients, in a deleted temporary file in the runtime directory) and never
- * touches the container. nbdkit runs with --exit-with-parent: it goes when this process goes,
- * even after a SIGKILL.
+ * touches the container. nbdkit goes when this process goes, even after a SIGKILL and with
+ * clients connected: the plugin watches this process (parent=PID, native/nbd/parent_watch.h)
+ * and ends nbdkit at once. (nbdkit's own --exit-with-parent sends a SIGTERM, after which nbdkit
+ * 1.32 waits for its clients to leave.)
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
@@ -43,8 +45,12 @@ export interface NbdEvents {
 
 /** How long nbdkit may take to listen. */
 const START_TIMEOUT_MS = 15_000;
-/** How long nbdkit may take to exit after SIGTERM before it is killed. */
-const STOP_TIMEOUT_MS = 5_000;
+/**
+ * How long nbdkit may take to exit after SIGTERM before it is killed: it waits for connected
+ * clients to disconnect, which a server that is stopping need not. Nothing it holds needs a
+ * clean exit (read-only; the cow overlay is a deleted file; the decoded cache survives SIGKILL).
+ */
+const STOP_TIMEOUT_MS = 1_000;
 /** Free ports picked here may be taken by someone else before nbdkit binds them: tries. */
 const PORT_TRIES = 3;
 
@@ -121,7 +127,7 @@ export class NbdServer extends EventEmitter {
     return this.#child.pid!;
   }
 
-  /** Stops nbdkit (SIGTERM, then SIGKILL after 5 s) and waits for it to exit. */
+  /** Stops nbdkit (SIGTERM, then SIGKILL after a second: connected clients are cut off) and waits for it to exit. */
   async close(): Promise<void> {
     this.#closing = true;
     if (this.#child.exitCode === null && this.#child.signalCode === null) {
@@ -178,8 +184,9 @@ export async function startNbd(container: Container, dir: string, host: string, 
   const plugin = nbdkitPluginPath();
   if (!fs.existsSync(plugin)) {
     throw new PixelrtsError('ERR_PIXELRTS_DEPENDENCY',
-      `the pixelrts nbdkit plugin is not at ${plugin}: it is built from source with the addon (\`npm run build:native\`, ` +
-      'which builds it when nbdkit\'s plugin header is installed: Debian `apt-get install nbdkit-plugin-dev`), or set PIXELRTS_NBDKIT_PLUGIN to its path.');
+      `the pixelrts nbdkit plugin is not at ${plugin}: it is not prebuilt. Build it from source with CMake: install cmake, g++ and ` +
+      `nbdkit's plugin header (Debian \`apt-get install cmake g++ nbdkit-plugin-dev\`), then run \`npx cmake-js compile\` in ${path.resolve(__dirname, '..', '..')}; ` +
+      'or set PIXELRTS_NBDKIT_PLUGIN to a plugin built elsewhere (docs/packaging.md).');
   }
   const source = await container.decodeSource();
   if (!source) {
@@ -196,12 +203,12 @@ export async function startNbd(container: Container, dir: string, host: string, 
   const pidFile = path.join(dir, 'nbdkit.pid');
   const pluginArgs = [`container=${source.path}`, `exports=${tablePath}`, `payload-size=${source.payloadSize}`,
     `stored-size=${source.storedSize}`, `compression=${source.compressed ? 'auto' : 'none'}`, `transposed=${source.transposed}`,
-    ...(source.cacheEntry ? [`cache-entry=${source.cacheEntry}`] : [])];
+    ...(source.cacheEntry ? [`cache-entry=${source.cacheEntry}`] : []), `parent=${process.pid}`];
   // The cow filter's overlay is a deleted file in TMPDIR: the private runtime directory.
   const env = { ...process.env, TMPDIR: dir };
   for (let attempt = 1; ; attempt++) {
     const port = options.port || await freePort(host);
-    const args = ['--foreground', '--exit-with-parent', '--ipaddr', host, '--port', String(port), '--pidfile', pidFile,
+    const args = ['--foreground', '--ipaddr', host, '--port', String(port), '--pidfile', pidFile,
       ...(options.cow ? ['--filter=cow'] : ['--readonly']), plugin, ...pluginArgs];
     try {
       const { child, exited } = await launch(args, env, pidFile);

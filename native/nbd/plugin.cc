@@ -4,6 +4,7 @@
 //
 //   nbdkit [--filter=cow] nbdkit-pixelrts-plugin.so container=x.rts.png exports=TABLE
 //     payload-size=N [stored-size=N] [compression=none|auto] [transposed=false] [cache-entry=FILE]
+//     [parent=PID]
 //
 // Written against nbdkit's C plugin API, version 2, thread model PARALLEL (PayloadSource is
 // thread-safe; requests of every connection run at once). No pwrite: the exports are
@@ -25,6 +26,7 @@
 
 #include "nbd/export_reader.h"
 #include "nbd/export_table.h"
+#include "nbd/parent_watch.h"
 #include "nbd/payload_opener.h"
 
 #define THREAD_MODEL NBDKIT_THREAD_MODEL_PARALLEL
@@ -37,6 +39,7 @@ PayloadConfig config;
 std::string exports_path;
 bool have_payload_size = false;
 bool have_stored_size = false;
+int64_t parent_pid = 0;  // parent=: exit at once when that process (nbdkit's parent) exits
 
 // Made in .config_complete (the table) and .after_fork (the payload and its readers: the
 // payload's decode threads must start in the process that serves, after nbdkit forked).
@@ -84,6 +87,12 @@ int Config(const char* key, const char* value) {
         return -1;
       }
       config.compressed = v == "auto";
+    } else if (k == "parent") {
+      if (nbdkit_parse_int64_t("parent", value, &parent_pid) == -1) return -1;
+      if (parent_pid <= 0) {
+        nbdkit_error("parent=%s: expected the pid of the process that starts nbdkit", value);
+        return -1;
+      }
     } else if (k == "transposed") {
       const int b = nbdkit_parse_bool(value);
       if (b == -1) return -1;
@@ -125,8 +134,13 @@ int ConfigComplete() {
 
 int AfterFork() {
   return Guarded("after_fork", -1, [&] {
+    Failure f = parent_pid > 0 ? WatchParent(static_cast<pid_t>(parent_pid)) : Failure::none();
+    if (!f.ok()) {
+      Report(f);
+      return -1;
+    }
     OpenedPayload opened;
-    Failure f = OpenPayload(config, &opened);
+    f = OpenPayload(config, &opened);
     if (!f.ok()) {
       Report(f);
       return -1;
@@ -192,6 +206,16 @@ void* Open(int /*readonly*/) {
 
 int64_t GetSize(void* handle) { return static_cast<int64_t>(static_cast<ExportReader*>(handle)->file().size); }
 
+// Says why a read (or cache request) failed, naming the container once, and hands the client `rc`.
+int Failed(const ExportReader* reader, int rc, const std::string& why) {
+  if (!why.empty()) {
+    const bool named = why.find(config.container) != std::string::npos;  // the codec's failures name it
+    nbdkit_error("%s%s\"%s\" %s", named ? "" : config.container.c_str(), named ? "" : ": ", reader->file().name.c_str(), why.c_str());
+  }
+  nbdkit_set_error(rc);
+  return -1;
+}
+
 int Zero(void*) { return 0; }
 int One(void*) { return 1; }
 
@@ -199,10 +223,7 @@ int Pread(void* handle, void* buf, uint32_t count, uint64_t offset, uint32_t /*f
   const auto* reader = static_cast<const ExportReader*>(handle);
   std::string why;
   const int rc = Guarded("pread", EIO, [&] { return reader->read(static_cast<uint8_t*>(buf), offset, count, &why); });
-  if (rc == 0) return 0;
-  if (!why.empty()) nbdkit_error("%s: \"%s\" %s", config.container.c_str(), reader->file().name.c_str(), why.c_str());
-  nbdkit_set_error(rc);
-  return -1;
+  return rc == 0 ? 0 : Failed(reader, rc, why);
 }
 
 int CanCache(void*) { return NBDKIT_CACHE_NATIVE; }
@@ -211,10 +232,7 @@ int Cache(void* handle, uint32_t count, uint64_t offset, uint32_t /*flags*/) {
   const auto* reader = static_cast<const ExportReader*>(handle);
   std::string why;
   const int rc = Guarded("cache", EIO, [&] { return reader->prefetch(offset, count, &why); });
-  if (rc == 0) return 0;
-  if (!why.empty()) nbdkit_error("%s: \"%s\" %s", config.container.c_str(), reader->file().name.c_str(), why.c_str());
-  nbdkit_set_error(rc);
-  return -1;
+  return rc == 0 ? 0 : Failed(reader, rc, why);
 }
 
 const char* ExportDescription(void* handle) {
@@ -237,7 +255,8 @@ nbdkit_plugin MakePlugin() {
       "stored-size=<N>      bytes of pixel stream holding it (default payload-size)\n"
       "compression=none|auto  the stored payload is compressed (auto: zlib or zstd)\n"
       "transposed=<BOOL>    the legacy Hilbert curve\n"
-      "cache-entry=<FILE>   decode into this decoded cache entry, band by band (else in memory)";
+      "cache-entry=<FILE>   decode into this decoded cache entry, band by band (else in memory)\n"
+      "parent=<PID>         exit at once (clients cut off) when this process, nbdkit's parent, exits";
   p.magic_config_key = "container";
   p.after_fork = AfterFork;
   p.cleanup = Cleanup;
