@@ -61,6 +61,8 @@ export { serveContainer, ContainerServer, ipxeScript, parseRange } from './serve
 export { fetchContainer, isUrl } from './remote/fetch';
 export type { FetchOptions, FetchProgress, FetchedContainer } from './remote/fetch';
 export type { ServeOptions, ServeEvents } from './serve/server';
+export { startNbd, NbdServer, nbdkitPluginPath } from './serve/nbd';
+export type { NbdOptions, NbdExport, NbdEvents } from './serve/nbd';
 export type { VmRecord, VmStatus } from './boot/registry';
 export {
   createFrameServer, startFrameExport, FrameServer, FOURCC, DEFAULT_TCP, DEFAULT_VSOCK_PORT, FRAME_LIMITS, FRAME_LIMIT_FLAGS,

@@ -23,7 +23,8 @@ Options:
                 pixelrts plugin: read-only, each block checked as it is read, many clients
   --nbd-port N  NBD's TCP port (default 0: a free one, printed); implies --nbd
   --nbd-cow     let NBD clients write, to a copy-on-write overlay (nbdkit's cow filter) shared
-                by them and dropped when serve stops; the container is never written
+                by them and dropped when serve stops; the container is never written;
+                implies --nbd
   --json        NDJSON: listening {url, files, ipxe, nbd: [{name, size, type, uri}]}, then
                 request {method, path, status, bytes, range} per request, warning, and closed
 
