@@ -1,6 +1,7 @@
 #include "nbd/parent_watch.h"
 
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -44,13 +45,20 @@ Failure WatchParent(pid_t pid) {
   pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));  // -1 (ENOSYS) before Linux 5.3: poll getppid()
 #endif
   if (getppid() != pid) Die();  // it went while the pidfd was being opened
+  // The thread takes no signals (it inherits the mask it is started with): nbdkit's own
+  // threads handle them, and the watch never wakes for anything but its parent.
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  Failure f;
   try {
     std::thread(Watch, pid, pidfd).detach();
   } catch (const std::system_error& e) {
     if (pidfd >= 0) close(pidfd);
-    return Failure::make("ERR_PIXELRTS_INTERNAL", std::string("cannot start the thread that watches the parent process: ") + e.what());
+    f = Failure::make("ERR_PIXELRTS_INTERNAL", std::string("cannot start the thread that watches the parent process: ") + e.what());
   }
-  return Failure::none();
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  return f;
 }
 
 }  // namespace pixelrts::nbd
