@@ -343,6 +343,22 @@ qtest.serial('a QEMU boots the demo ISO from nbd:// (a CD-ROM drive on the expor
   await stopCleanly(t, serve, root);
 });
 
+ntest.serial('containers the original encoder wrote: a zlib payload, and one on the legacy transposed curve, are served right', async (t) => {
+  t.timeout(120_000);
+  const { encodeLikeOriginal, prng } = await import('../helpers/reference-codec.mjs');
+  const dir = tempDir(t);
+  const payload = prng('nbd-original', 300_007);
+  const { root, env } = serveEnv(t);
+  for (const [label, options] of [['zlib', { compress: true }], ['transposed', { transposed: true }]]) {
+    const file = path.join(dir, `${label}.rts.png`);
+    fs.writeFileSync(file, encodeLikeOriginal(payload, { ...options, metadata: { name: 'blob' } }));
+    const serve = await startNbdServe(t, file, env);
+    t.deepEqual(serve.listening.nbd.map((e) => [e.name, e.size]), [['blob', payload.length]], label);
+    t.is(await nbdcopyHash(serve.listening.nbd[0].uri), crypto.createHash('sha256').update(payload).digest('hex'), label);
+    await stopCleanly(t, serve, root);
+  }
+});
+
 test('the export table: every file, its type, sha256 and extents; names NBD cannot carry are left out', (t) => {
   const { exportTable } = require('../../dist/serve/nbd.js');
   const fake = { files: [
