@@ -3,7 +3,9 @@
 //              to the guest's marker line, the cache cold (a fresh cache) and warm;
 //   debian     the Debian root filesystem container booted from a URL: bytes fetched when the
 //              guest starts, at its first console line and at the login prompt, against its size;
-//   pull       `pull` of a version with one changed file: bytes fetched against the file's size.
+//   pull       `pull` of a version with one changed file: bytes fetched against the file's size;
+//   nbd        `pixelrts serve --nbd` against nbdkit's own file plugin on the same bytes
+//              (bench/network-nbd.mjs).
 // NETWORK_BENCH=url-boot,pull runs only those sections.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -17,6 +19,7 @@ import { demoImage } from '../test/helpers/demo-image.mjs';
 import { debianContainer, debianMissing } from '../test/helpers/machine-images.mjs';
 import { diskDemoContainer } from '../test/helpers/remote.mjs';
 import { timeTo } from './time-to.mjs';
+import { nbdSection } from './network-nbd.mjs';
 
 const require = createRequire(import.meta.url);
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -138,8 +141,13 @@ export async function benchPull() {
   }
 }
 
-const sections = { 'url-boot': benchUrlBoot, debian: benchDebian, pull: benchPull };
+const sections = { 'url-boot': benchUrlBoot, debian: benchDebian, pull: benchPull, nbd: () => nbdSection() };
 const wanted = (process.env.NETWORK_BENCH ?? Object.keys(sections).join(',')).split(',');
+const unknown = wanted.filter((w) => !(w in sections));
+if (unknown.length > 0) {
+  console.error(`network bench: unknown section(s) ${unknown.join(', ')}; available: ${Object.keys(sections).join(', ')}`);
+  process.exit(2);
+}
 try {
   for (const name of wanted) {
     console.log(`\n--- network: ${name} ---`);

@@ -11,7 +11,7 @@ export { writeContainer } from './codec/writer';
 export type { WriteInput, WriteOptions, WriteProgress } from './codec/writer';
 export type { DecodeOptions, EncodeOptions, EncodeInput, PixelrtsWarning } from './codec/codec';
 export { open, Container, kernelFile, initrdFile } from './codec/container';
-export type { ContainerFile, ContainerKind, VerifyReport, FileCheck, OpenOptions, ReadOptions } from './codec/container';
+export type { ContainerFile, ContainerKind, DecodeSource, VerifyReport, FileCheck, OpenOptions, ReadOptions } from './codec/container';
 export {
   findMetadata, validateMetadata, buildMetadata, readSidecar, writeSidecar, classifyName,
 } from './codec/metadata';
@@ -67,6 +67,8 @@ export { serveContainer, ContainerServer, ipxeScript, parseRange } from './serve
 export { fetchContainer, isUrl } from './remote/fetch';
 export type { FetchOptions, FetchProgress, FetchedContainer } from './remote/fetch';
 export type { ServeOptions, ServeEvents } from './serve/server';
+export { startNbd, NbdServer, nbdkitPluginPath } from './serve/nbd';
+export type { NbdOptions, NbdExport, NbdEvents } from './serve/nbd';
 export type { VmRecord, VmStatus } from './boot/registry';
 export {
   createFrameServer, startFrameExport, FrameServer, FOURCC, DEFAULT_TCP, DEFAULT_VSOCK_PORT, FRAME_LIMITS, FRAME_LIMIT_FLAGS,

@@ -40,3 +40,9 @@ test('every listed source exists', (t) => {
     t.true(fs.existsSync(path.join(repoRoot, src)), src);
   }
 });
+
+test('the nbdkit plugin (CMake only) lists every source of native/nbd/, and they exist', (t) => {
+  const listed = cmakeList('PIXELRTS_NBD_SOURCES');
+  const present = fs.readdirSync(path.join(repoRoot, 'native', 'nbd')).filter((f) => f.endsWith('.cc')).map((f) => `native/nbd/${f}`);
+  t.deepEqual([...listed].sort(), present.sort());
+});

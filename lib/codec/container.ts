@@ -705,6 +705,26 @@ export class Container {
   }
 
   /**
+   * How another process decodes the payload as payload() does (the nbdkit plugin,
+   * native/nbd/): the decoded cache entry it shares with this library, or the parameters of a
+   * background decode in memory. Settles the curve first (a whole verify() for a file neither
+   * pixelrts wrote nor told at open). Null when the payload is not stored in the pixels with a
+   * known length (code mode, raw payloads, Infinite Maps): those are decoded in JS only.
+   */
+  async decodeSource(): Promise<DecodeSource | null> {
+    if (!this.sharedDecode) return null;
+    if (!this.orientationKnown) await this.checked();
+    const transposed = this.transposed;
+    let cacheEntry = this.cacheEntry;
+    if (transposed && cacheEntry !== undefined) {
+      this.transposedCacheEntry ??= await cacheEntryFor(this.path, this.payloadSize, nodePath.dirname(cacheEntry), { transposed: true });
+      cacheEntry = this.transposedCacheEntry;
+    }
+    return { path: nodePath.resolve(this.path), payloadSize: this.payloadSize, storedSize: this.plan.storedSize,
+      compressed: this.plan.compressed, transposed, ...(cacheEntry !== undefined ? { cacheEntry } : {}), verifiedReads: this.hashTree && cacheEntry !== undefined };
+  }
+
+  /**
    * The payload as a native PayloadHandle for a FUSE mount: file extents index into it. For a
    * payload stored in the pixels it is the container's one background decode, started on the
    * first call (read() and verify() use the same one); code-mode containers and payloads
@@ -719,6 +739,23 @@ export class Container {
     if (this.shared && this.shared.waitReady(0, 0) === EINTR) this.shared = undefined;
     return this.shared ??= this.startDecode(this.transposed);
   }
+}
+
+/** What Container.decodeSource() reports: enough for another process to decode the payload the same way. */
+export interface DecodeSource {
+  /** The container's absolute path. */
+  path: string;
+  payloadSize: number;
+  /** Bytes of pixel stream holding the stored payload. */
+  storedSize: number;
+  /** The stored payload is zlib or zstd. */
+  compressed: boolean;
+  /** The legacy transposed curve. */
+  transposed: boolean;
+  /** The decoded cache entry's data file, when the payload is decoded there (band by band, on demand). */
+  cacheEntry?: string;
+  /** Every block is checked against the file's hash tree as it is decoded. */
+  verifiedReads: boolean;
 }
 
 /** What Container.footprint() reports. */

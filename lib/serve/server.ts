@@ -7,7 +7,8 @@
  *   GET|HEAD /files/NAME     a file, with byte ranges (206, 416), ETag = its sha256
  *   GET      /boot.ipxe      an iPXE script: the kernel, the initrd and the command line
  *   GET      /metadata.json  the container's metadata
- * It listens where the user says (default 127.0.0.1); nothing is written.
+ * With `nbd`, its files are also NBD exports (nbd.ts: nbdkit with the pixelrts plugin), on the
+ * same address. It listens where the user says (default 127.0.0.1); nothing is written.
  */
 import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
@@ -18,12 +19,15 @@ import { PixelrtsError } from '../errors';
 import { open, type Container } from '../codec/container';
 import { mount, type Mount } from '../fuse/mount';
 import { createRuntimeDir, idBase, removeRuntimeDir, runtimeRoot, type CleanupWatcher } from '../boot/runtime-dir';
+import { startNbd, type NbdOptions, type NbdServer } from './nbd';
 
 export interface ServeOptions {
   /** Address to listen on (default 127.0.0.1; `0.0.0.0` for every interface). */
   host?: string;
   /** Port (default 0: a free one). */
   port?: number;
+  /** Also serve the files over NBD (nbdkit), on the same address: true, or its options. */
+  nbd?: boolean | NbdOptions;
 }
 
 export interface ServeEvents {
@@ -69,10 +73,14 @@ export class ContainerServer extends EventEmitter {
   readonly #dir: string;
   readonly #watcher: CleanupWatcher;
   readonly #container: Container;
+  /** The NBD exports, when asked for (ServeOptions.nbd). */
+  readonly nbd: NbdServer | undefined;
 
   /** @internal Use serveContainer(). */
-  constructor(server: http.Server, mounted: Mount, dir: string, watcher: CleanupWatcher, container: Container) {
+  constructor(server: http.Server, mounted: Mount, dir: string, watcher: CleanupWatcher, container: Container, nbd?: NbdServer) {
     super();
+    this.nbd = nbd;
+    nbd?.on('warning', (err) => this.emit('warning', err));
     this.#http = server;
     this.#mount = mounted;
     this.#dir = dir;
@@ -88,8 +96,9 @@ export class ContainerServer extends EventEmitter {
     return this.#container.files.map((f) => ({ name: f.name, size: f.size, type: String(f.type ?? 'data') }));
   }
 
-  /** Stops listening, unmounts and removes the runtime directory. */
+  /** Stops listening (and nbdkit), unmounts and removes the runtime directory. */
   async close(): Promise<void> {
+    await this.nbd?.close();
     await new Promise<void>((resolve) => {
       this.#http.close(() => resolve());
       this.#http.closeAllConnections();
@@ -155,6 +164,7 @@ export async function serveContainer(file: string, options: ServeOptions = {}): 
   const container = await open(image);
   const { dir, watcher } = await createRuntimeDir(runtimeRoot(), idBase(image));
   let mounted: Mount | undefined;
+  let nbd: NbdServer | undefined;
   try {
     const mountpoint = path.join(dir, 'mnt');
     fs.mkdirSync(mountpoint, { mode: 0o700 });
@@ -165,7 +175,15 @@ export async function serveContainer(file: string, options: ServeOptions = {}): 
         `cannot listen on ${options.host ?? '127.0.0.1'}:${options.port ?? 0}: ${err.code ?? err.message}; choose another address or port (--port 0 picks a free one).`)));
       server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve());
     });
-    return new ContainerServer(server, mounted, dir, watcher, container);
+    if (options.nbd) {
+      try {
+        nbd = await startNbd(container, dir, options.host ?? '127.0.0.1', options.nbd === true ? {} : options.nbd);
+      } catch (err) {
+        server.close();
+        throw err;
+      }
+    }
+    return new ContainerServer(server, mounted, dir, watcher, container, nbd);
   } catch (err) {
     await mounted?.unmount().catch(() => undefined);
     removeRuntimeDir(dir);

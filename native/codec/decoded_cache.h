@@ -78,6 +78,9 @@ class DecodedCache final : public PayloadSource {
 
   Progress progress() const override;
 
+  // True when every band is checked against the file's hash tree before it is served.
+  bool verified_reads() const { return verified_; }
+
  private:
   enum BandState : uint8_t { kMissing = 0, kPresent = 1, kFilling = 2, kFailed = 3, kUnused = 4 };
 

@@ -10,7 +10,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { inCI, needs, repoRoot } from '../helpers/prereq.mjs';
 import { PEAK_KIB } from '../helpers/child.mjs';
-import { decodePixelRTS, prng } from '../helpers/reference-codec.mjs';
+import { decodePixelRTS, prng, writePatterned as writePatternedAs } from '../helpers/reference-codec.mjs';
 
 const require = createRequire(import.meta.url);
 const px = require('../../dist/index.js');
@@ -25,19 +25,7 @@ function tmpDir() {
   return fs.mkdtempSync(path.join(tmpRoot, 'w-'));
 }
 
-/** A file of `size` bytes: a 1 MiB pseudo-random block repeated, each copy stamped with its index. */
-function writePatterned(file, size, seed = 'writer') {
-  const block = prng(seed, 1 << 20);
-  const fd = fs.openSync(file, 'w');
-  try {
-    for (let at = 0, i = 0; at < size; at += block.length, i++) {
-      block.writeUInt32LE(i, 0);
-      fs.writeSync(fd, block, 0, Math.min(block.length, size - at), at);
-    }
-  } finally {
-    fs.closeSync(fd);
-  }
-}
+const writePatterned = (file, size, seed = 'writer') => writePatternedAs(file, size, seed);
 
 test('files packed by writeContainer are the same bytes encode() writes for them, and the reference decoder reads them', async (t) => {
   const dir = tmpDir();

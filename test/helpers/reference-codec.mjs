@@ -4,6 +4,7 @@
 // decode with an independent decoder, and to write files the way the original Python writes
 // them (adaptive filters, zlib level 6); the codec benchmark uses it as the pure-JS baseline.
 import crypto from 'node:crypto';
+import fs from 'node:fs';
 import zlib from 'node:zlib';
 import { decodePng, encodePng } from './png-js.mjs';
 
@@ -157,6 +158,20 @@ export function prng(seed, n) {
     blocks.push(crypto.createHash('sha256').update(Buffer.from(seed)).update(counter).digest());
   }
   return Buffer.concat(blocks).subarray(0, n);
+}
+
+/** A file of `size` bytes: a 1 MiB pseudo-random block repeated, each copy stamped with its index. */
+export function writePatterned(file, size, seed) {
+  const block = prng(seed, 1 << 20);
+  const fd = fs.openSync(file, 'w');
+  try {
+    for (let at = 0, i = 0; at < size; at += block.length, i++) {
+      block.writeUInt32LE(i, 0);
+      fs.writeSync(fd, block, 0, Math.min(block.length, size - at), at);
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 /**

@@ -8,6 +8,7 @@ import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { needs } from '../helpers/prereq.mjs';
 import { bootMissing, cli, demoContainer, leftovers, runtimeEnv } from '../helpers/boot.mjs';
+import { startServe } from '../helpers/nbd.mjs';
 
 const require = createRequire(import.meta.url);
 const { open } = require('../../dist/codec/container.js');
@@ -26,31 +27,6 @@ function get(url, headers = {}, method = 'GET') {
     req.on('error', reject);
     req.end();
   });
-}
-
-/** Starts `pixelrts serve FILE --json`; resolves with the child, its events and its URL. */
-async function startServe(t, file, env) {
-  const child = spawn(process.execPath, [cli, 'serve', file, '--json'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
-  const events = [];
-  let buf = '';
-  let stderr = '';
-  child.stderr.on('data', (d) => { stderr += d; });
-  const listening = new Promise((resolve, reject) => {
-    child.on('exit', (code) => reject(new Error(`pixelrts serve exited ${code}: ${stderr}`)));
-    child.stdout.setEncoding('utf8').on('data', (d) => {
-      buf += d;
-      const parts = buf.split('\n');
-      buf = parts.pop();
-      for (const l of parts) {
-        const e = JSON.parse(l);
-        events.push(e);
-        if (e.type === 'listening') resolve(e);
-      }
-    });
-  });
-  const { url, files } = await listening;
-  return { child, events, url, files };
 }
 
 test('byte ranges as RFC 9110 has them: first-last, open-ended, suffix, unsatisfiable', (t) => {
