@@ -495,12 +495,14 @@ test('extract writes a large file a few MiB at a time, checked and atomically: b
   fs.writeFileSync(out, 'old');
   const cli = path.join(repoRoot, 'dist', 'cli', 'main.js');
   let killedMidway = 0;
-  for (const delay of [80, 160, 240, 320, 400]) {
+  const outcomes = [];
+  for (const delay of [80, 160, 240, 320, 400, 600, 800]) {
     const child = spawn(process.execPath, [cli, 'extract', container, '-o', out], { stdio: 'ignore', env: { ...process.env, PIXELRTS_CACHE_DIR: cacheDir() } });
     const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve([code, signal])));
     await new Promise((resolve) => setTimeout(resolve, delay));
     child.kill('SIGKILL');
     const [code, signal] = await exited;
+    outcomes.push(`${delay} ms: ${signal ?? `exit ${code}`}`);
     t.deepEqual(fs.readdirSync(outDir), ['disk.img'], `delay ${delay}`);
     const now = fs.readFileSync(out);
     if (now.toString() === 'old') {
@@ -512,5 +514,5 @@ test('extract writes a large file a few MiB at a time, checked and atomically: b
       break;
     }
   }
-  t.true(killedMidway > 0, 'no kill landed while extract was writing');
+  t.true(killedMidway > 0, `no kill landed while extract was writing (${outcomes.join(', ')})`);
 });
