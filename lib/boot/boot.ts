@@ -32,7 +32,7 @@ import type { NetworkAddress } from '../net/addressing';
 import { createRuntimeDir, idBase, removeRuntimeDir, runtimeRoot, startCleanupWatcher, type CleanupWatcher, type WatchedDir } from './runtime-dir';
 import { openRemoteSource, type RemoteSource } from './remote-source';
 import { isUrl } from '../remote/fetch';
-import type { RemoteStats } from '../remote/remote-file';
+import { remoteName, type RemoteStats } from '../remote/remote-file';
 
 /** Guest architectures pixelrts boots. */
 export type BootArch = Arch;
@@ -485,7 +485,8 @@ export async function boot(file: string, options: BootOptions = {}): Promise<Boo
   try {
     // The runtime directory is made (by its cleanup watcher, a process of its own) while the
     // container is opened: both lie on the way to QEMU, and neither needs the other.
-    pendingDir = runtimeDir === undefined ? createRuntimeDir(runtimeRoot(), idBase(image))
+    // A URL's id comes from its file name (not its query, which a signed URL fills).
+    pendingDir = runtimeDir === undefined ? createRuntimeDir(runtimeRoot(), idBase(isUrl(file) ? remoteName(file) : image))
       : Promise.resolve({ dir: runtimeDir, watcher: startCleanupWatcher(runtimeDir) });
     pendingDir.catch(() => undefined);  // awaited below, or by cleanup() when open fails first
     if (isUrl(file)) {

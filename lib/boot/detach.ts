@@ -20,6 +20,7 @@ import { runSession } from './session';
 import { createRuntimeDir, idBase, removeRuntimeDir, runtimeRoot } from './runtime-dir';
 import type { VmRecord } from './registry';
 import { isUrl } from '../remote/fetch';
+import { remoteName } from '../remote/remote-file';
 
 /** What the parent hands the supervisor (its first IPC message). */
 interface SupervisorJob {
@@ -72,7 +73,7 @@ export async function startDetached(image: string, options: DetachOptions): Prom
   for (const sig of signals) process.on(sig, abandon);
   // The directory is watched from birth: if this process dies before the supervisor has its
   // own watcher (until `ready`), this one removes it.
-  const { dir: runtimeDir, watcher } = await createRuntimeDir(runtimeRoot(), idBase(abs)).catch((err: unknown) => {
+  const { dir: runtimeDir, watcher } = await createRuntimeDir(runtimeRoot(), idBase(isUrl(image) ? remoteName(image) : abs)).catch((err: unknown) => {
     for (const sig of signals) process.off(sig, abandon);
     throw err;
   });

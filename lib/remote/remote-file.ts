@@ -65,7 +65,13 @@ interface Probe {
 
 /** The file name a URL names (safe characters), e.g. `x.rts.png`. */
 export function remoteName(url: string): string {
-  const base = decodeURIComponent(path.posix.basename(new URL(url).pathname));
+  const raw = path.posix.basename(new URL(url).pathname);
+  let base = raw;
+  try {
+    base = decodeURIComponent(raw);
+  } catch {
+    // a malformed escape: the name as it is written
+  }
   return base.replace(/[^A-Za-z0-9_.-]+/g, '-').replace(/^[-.]+/, '').slice(-96) || 'container.rts.png';
 }
 
