@@ -496,8 +496,9 @@ export async function boot(file: string, options: BootOptions = {}): Promise<Boo
         (r) => [r.mode === 'on-demand' ? 'read on demand' : `fetched whole: ${r.reason ?? ''}`, ...warnings].join('; '));
       image = remote.path;
     }
-    const openOptions = remote?.openOptions ?? {};
-    const container = await stage('open', () => open(image, openOptions), (c) => `${c.files.length} file${c.files.length === 1 ? '' : 's'}`);
+    // A URL's container was opened with it (to tell whether it can be read on demand).
+    const opened = remote?.container;
+    const container = await stage('open', () => opened ?? open(image), (c) => `${c.files.length} file${c.files.length === 1 ? '' : 's'}`);
     const meta: Record<string, unknown> = container.metadata ?? {};
     const metaArch = meta.arch === 'aarch64' || meta.arch === 'arm64' ? 'aarch64' : meta.arch === 'x86_64' ? 'x86_64' : undefined;
     let arch: BootArch = options.arch ?? metaArch ?? guessedArch;

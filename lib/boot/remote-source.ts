@@ -15,7 +15,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { PixelrtsError, type PixelrtsErrorCode } from '../errors';
-import { open, type OpenOptions } from '../codec/container';
+import type { PixelrtsWarning } from '../codec/codec';
+import { open, type Container, type OpenOptions } from '../codec/container';
 import { mountTable, type Mount } from '../fuse/mount';
 import { fetchContainer, type FetchProgress } from '../remote/fetch';
 import { openRemoteFile, type RemoteFile, type RemoteStats } from '../remote/remote-file';
@@ -32,6 +33,8 @@ export interface RemoteSourceOptions {
   stallTimeout?: number;
   /** Where fetched bytes are kept (default $XDG_CACHE_HOME/pixelrts/remote). */
   cacheDir?: string;
+  /** The container's own warnings, as open()'s onWarning receives them. */
+  onContainerWarning?: (warning: PixelrtsWarning) => void;
 }
 
 export interface RemoteSource {
@@ -43,6 +46,8 @@ export interface RemoteSource {
   reason?: string;
   /** Options to open `path` with (the decoded cache keyed by the URL and version). */
   openOptions: OpenOptions;
+  /** The container, opened from `path` with `openOptions`: use it rather than opening it again. */
+  container: Container;
   /** Bytes fetched so far, requests and retries (of a whole fetch: its total). */
   stats(): RemoteStats;
   /** Unmounts and removes what on-demand reading set up (nothing for a whole fetch). */
@@ -73,7 +78,8 @@ async function fetchWhole(url: string, reason: string, options: RemoteSourceOpti
   const got = await fetchContainer(url, { ...options, onProgress: options.onProgress });
   const stats: RemoteStats = { bytesFetched: got.fetched, requests: got.retries + 1, retries: got.retries,
     blocksPresent: 1, blocks: 1, blockSize: got.size };
-  return { url, path: got.path, mode: 'whole', reason, openOptions: {}, stats: () => stats, close: async () => undefined };
+  const container = await open(got.path, { onWarning: options.onContainerWarning });
+  return { url, path: got.path, mode: 'whole', reason, openOptions: {}, container, stats: () => stats, close: async () => undefined };
 }
 
 /**
@@ -108,8 +114,9 @@ export async function openRemoteSource(url: string, options: RemoteSourceOptions
   };
   const local = path.join(mount.mountpoint, remote.name);
   const openOptions: OpenOptions = { cacheIdentity: { key: remote.identity, source: url }, readOnDemand: true };
+  let container: Container;
   try {
-    const container = await open(local, openOptions);
+    container = await open(local, { ...openOptions, onWarning: options.onContainerWarning });
     if (!container.verifiedReads) {
       await close();
       return fetchWhole(url, 'its blocks cannot be checked one by one (it has no hash tree, or its payload is compressed, as in files the ' +
@@ -119,5 +126,5 @@ export async function openRemoteSource(url: string, options: RemoteSourceOptions
     await close();
     throw remoteFailure(remote, err);
   }
-  return { url, path: local, mode: 'on-demand', openOptions, stats: () => remote.stats(), close };
+  return { url, path: local, mode: 'on-demand', openOptions, container, stats: () => remote.stats(), close };
 }

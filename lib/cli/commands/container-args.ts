@@ -1,7 +1,7 @@
 /** What `info` and `verify` share: `<file.rts.png> [--json]`, opened with its warnings collected. */
 import { parseArgs } from '../args';
 import type { PixelrtsWarning } from '../../codec/codec';
-import { Container, open } from '../../codec/container';
+import { Container } from '../../codec/container';
 import { commandSource } from './source';
 
 export interface OpenedFromArgs {
@@ -19,14 +19,8 @@ export interface OpenedFromArgs {
 export async function openFromArgs(argv: string[], command: string): Promise<OpenedFromArgs> {
   const { options, positionals } = parseArgs(argv, { json: { type: 'boolean' } },
     { minPositionals: 1, maxPositionals: 1, positionalsName: '<file.rts.png|URL>' });
-  const source = await commandSource(positionals[0], command, options.json === true);
-  try {
-    const container = await open(source.path, source.openOptions);
-    return { container, json: options.json === true, warnings: container.warnings, source: positionals[0], close: source.close };
-  } catch (err) {
-    await source.close();
-    throw err;
-  }
+  const { container, close } = await commandSource(positionals[0], command, options.json === true);
+  return { container, json: options.json === true, warnings: container.warnings, source: positionals[0], close };
 }
 
 /** Prints warnings to stderr as `pixelrts <command>: warning: ...`. */

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { parseArgs } from '../args';
 import { printable } from '../printable';
 import { withProgress } from '../progress';
-import { Container, open, type ReadOptions } from '../../codec/container';
+import { Container, type ReadOptions } from '../../codec/container';
 import { PixelrtsError, UsageError } from '../../errors';
 import { containerStem } from '../../codec/metadata';
 import { commandSource } from './source';
@@ -69,9 +69,9 @@ export const extract: Command = {
     }
     if (options.dir !== undefined && !options.all) throw new UsageError('-d/--dir is only used with --all.');
     if (options.json && options.out === '-') throw new UsageError('--json and -o - both write to standard output; choose one.');
-    const source = await commandSource(positionals[0], 'extract', options.json === true);
+    const source = await commandSource(positionals[0], 'extract', options.json === true, (w) => printWarnings('extract', [w]));
     try {
-      return await extractFrom(await open(source.path, { ...source.openOptions, onWarning: (w) => printWarnings('extract', [w]) }), options, positionals[0]);
+      return await extractFrom(source.container, options, positionals[0]);
     } finally {
       await source.close();
     }

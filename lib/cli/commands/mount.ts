@@ -4,7 +4,6 @@ import { printable } from '../printable';
 import { tableLines } from '../table';
 import { formatBytes } from '../../format';
 import { mount as mountContainer, type Mount } from '../../fuse/mount';
-import { open } from '../../codec/container';
 import { commandSource } from './source';
 import type { Command } from './command';
 import { EventWriter } from '../../boot/events';
@@ -41,10 +40,9 @@ export const mount: Command = {
     const json = events !== undefined;
     const warn = (message: string): void => { process.stderr.write(`pixelrts mount: warning: ${message}\n`); };
 
-    const source = await commandSource(file, 'mount', json);
+    const source = await commandSource(file, 'mount', json, (w) => warn(w.message));
     try {
-      return await serveMount(await mountContainer(await open(source.path, { ...source.openOptions, onWarning: (w) => warn(w.message) }), mountpoint,
-        { workers: options.workers, onWarning: warn }), file, events);
+      return await serveMount(await mountContainer(source.container, mountpoint, { workers: options.workers, onWarning: warn }), file, events);
     } finally {
       await source.close();
     }

@@ -4,24 +4,28 @@
  * when it cannot be checked block by block, with a progress line on a terminal. The command says
  * which on stderr, or with --json in a `remote` event.
  */
-import type { OpenOptions } from '../../codec/container';
+import type { PixelrtsWarning } from '../../codec/codec';
+import { open, type Container } from '../../codec/container';
 import { EventWriter } from '../../boot/events';
 import { openRemoteSource } from '../../boot/remote-source';
 import { isUrl } from '../../remote/fetch';
 import { formatBytes } from '../../format';
 import { Progress } from '../progress';
 
-/** A container to open: its local path, how to open it, and what to close afterwards. */
+/** The container a command was given, opened, and what to close afterwards. */
 export interface CommandSource {
-  path: string;
-  openOptions: OpenOptions;
+  container: Container;
   /** Releases a URL's mount, after saying what was fetched (nothing for a local path). */
   close(): Promise<void>;
 }
 
-/** The container `source` names, ready to open. Close it when the command is done. */
-export async function commandSource(source: string, command: string, json: boolean): Promise<CommandSource> {
-  if (!isUrl(source)) return { path: source, openOptions: {}, close: async () => undefined };
+/**
+ * Opens the container `source` names (its warnings go to `onWarning`). Close it when the
+ * command is done.
+ */
+export async function commandSource(source: string, command: string, json: boolean,
+  onWarning?: (warning: PixelrtsWarning) => void): Promise<CommandSource> {
+  if (!isUrl(source)) return { container: await open(source, { onWarning }), close: async () => undefined };
   const events = json ? new EventWriter() : undefined;
   const say = (text: string): void => { if (!json) process.stderr.write(`pixelrts ${command}: ${text}\n`); };
   const progress = new Progress('fetch');
@@ -30,6 +34,7 @@ export async function commandSource(source: string, command: string, json: boole
     remote = await openRemoteSource(source, {
       onWarning: (message) => (events ? events.write('warning', { message }) : say(`warning: ${message}`)),
       onProgress: ({ done, total }) => progress.update(done, total),
+      onContainerWarning: onWarning,
     });
   } finally {
     progress.finish();
@@ -38,8 +43,7 @@ export async function commandSource(source: string, command: string, json: boole
   if (events) events.write('remote', { url: source, mode: opened.mode, path: opened.path, ...(opened.reason ? { reason: opened.reason } : {}) });
   else say(opened.mode === 'on-demand' ? `reading ${source} on demand` : `fetched ${source} whole: ${opened.reason ?? ''}`);
   return {
-    path: opened.path,
-    openOptions: opened.openOptions,
+    container: opened.container,
     close: async () => {
       const s = opened.stats();
       await opened.close();
