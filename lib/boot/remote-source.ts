@@ -86,7 +86,7 @@ async function fetchWhole(url: string, reason: string, options: RemoteSourceOpti
  * The error to report for `err`, raised by a read of `remote`: the fetch's own failure (what
  * the network or the server did) when a fetch failed, since the reader saw only an I/O error.
  */
-export function remoteFailure(remote: { stats(): RemoteStats }, err: unknown): unknown {
+function remoteFailure(remote: { stats(): RemoteStats }, err: unknown): unknown {
   const failure = remote.stats().failure;
   if (!failure) return err;
   return new PixelrtsError(failure.code as PixelrtsErrorCode, failure.message, { cause: err });
